@@ -1,0 +1,378 @@
+"""All artifact reads and writes: hive-partitioned zstd Parquet + one `_manifest.json`.
+
+Layout: `<root>/<artifact>/<p1>=<v1>/<p2>=<v2>/part-*.parquet`. Every write goes through
+an `ArtifactSpec` from `pipeline.schemas`:
+
+- `write_partition` replaces one partition atomically: the new files are written into a
+  hidden temporary sibling folder (`.tmp-*`, never matched by `**/*.parquet` globs of
+  Polars or pyarrow, and no temporary file ends in `.parquet`), then swapped in with two
+  renames. A run killed at any point leaves either the old or the new partition; a
+  half-swapped state (old moved aside, new not yet in) is repaired by the next reader or
+  writer (`_recover`).
+- `append_part` adds one part file to a partition (used by the incremental spaCy index):
+  the file is written as `*.parquet.tmp` and renamed, so readers never see half a file.
+- The manifest records, per partition: schema version, config, input fingerprints,
+  library versions, row counts, timings and created-at. It is replaced atomically under
+  a file lock, so concurrent writers of different partitions do not lose entries.
+
+Readers (`scan`, `read`) check the manifest's schema version against the declaration and
+fail with a message naming the artifact, the found and the expected versions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.schemas import ArtifactSpec
+
+MANIFEST = "_manifest.json"
+COMPRESSION = "zstd"
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, has another schema version, or a frame does not fit its schema."""
+
+
+# Fingerprints ----------------------------------------------------------------------
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(obj: Any) -> str:
+    """Stable 16-hex fingerprint of any JSON-serialisable value (dict keys sorted)."""
+    blob = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def text_id(text: str) -> str:
+    """Content hash used as `context_id`: first 16 hex digits of sha1(text)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+# Paths -----------------------------------------------------------------------------
+
+
+def artifact_dir(root: str | Path, spec: ArtifactSpec) -> Path:
+    return Path(root) / spec.name
+
+
+def partition_key(spec: ArtifactSpec, partition: Mapping[str, str]) -> str:
+    """`dataset=squad/split=dev` for the spec's partition columns, in declared order."""
+    missing = [p for p in spec.partition_by if p not in partition]
+    extra = [p for p in partition if p not in spec.partition_by]
+    if missing or extra:
+        raise ArtifactError(
+            f"artifact '{spec.name}' is partitioned by {list(spec.partition_by)}; "
+            f"got {sorted(partition)} (missing {missing}, unexpected {extra})"
+        )
+    for p in spec.partition_by:
+        v = str(partition[p])
+        if not v or "/" in v or "=" in v or v.startswith("."):
+            raise ArtifactError(f"artifact '{spec.name}': bad value {v!r} for partition column '{p}'")
+    return "/".join(f"{p}={partition[p]}" for p in spec.partition_by)
+
+
+def partition_dir(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> Path:
+    return artifact_dir(root, spec) / partition_key(spec, partition)
+
+
+# Validation ------------------------------------------------------------------------
+
+
+def to_table(df: pl.DataFrame | pa.Table, spec: ArtifactSpec) -> pa.Table:
+    """Check a frame against the declaration and return an Arrow table in schema order.
+
+    Raises `ArtifactError` naming the artifact and column when a column is missing,
+    unexpected, of an incompatible type, or null where the schema forbids it.
+    """
+    table = df.to_arrow() if isinstance(df, pl.DataFrame) else df
+    names = set(table.column_names) - set(spec.partition_by)
+    expected = spec.column_names
+    missing = [c for c in expected if c not in names]
+    extra = sorted(names - set(expected))
+    if missing or extra:
+        raise ArtifactError(f"artifact '{spec.name}': missing columns {missing}, unexpected columns {extra}")
+    arrays = []
+    for col in spec.columns:
+        arr = table.column(col.name)
+        try:
+            arr = arr.cast(col.type) if arr.type != col.type else arr
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise ArtifactError(
+                f"artifact '{spec.name}', column '{col.name}': cannot store {arr.type} as {col.type}: {e}"
+            ) from e
+        if not col.nullable and arr.null_count:
+            raise ArtifactError(f"artifact '{spec.name}', column '{col.name}': {arr.null_count} null value(s) in a non-null column")
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=spec.schema)
+
+
+def empty_frame(spec: ArtifactSpec) -> pl.DataFrame:
+    """An empty frame with the artifact's columns and types (handy for tests and no-op stages)."""
+    return pl.from_arrow(spec.schema.empty_table())
+
+
+# Manifest --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(root: str | Path, spec: ArtifactSpec) -> Iterator[None]:
+    d = artifact_dir(root, spec)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_manifest(root: str | Path, spec: ArtifactSpec) -> dict[str, Any]:
+    """The artifact's manifest, or an empty one when the artifact does not exist yet."""
+    path = artifact_dir(root, spec) / MANIFEST
+    if not path.exists():
+        return {"artifact": spec.name, "schema_version": spec.version, "partitions": {}}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _update_manifest(root: str | Path, spec: ArtifactSpec, key: str, entry: dict[str, Any] | None) -> None:
+    man = read_manifest(root, spec)
+    man["artifact"] = spec.name
+    man["schema_version"] = spec.version
+    man["columns"] = spec.column_names
+    man["partition_by"] = list(spec.partition_by)
+    if entry is None:
+        man["partitions"].pop(key, None)
+    else:
+        man["partitions"][key] = entry
+    _atomic_write_text(artifact_dir(root, spec) / MANIFEST, json.dumps(man, indent=2, sort_keys=True, default=str))
+
+
+def partition_entry(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> dict[str, Any] | None:
+    """Manifest entry of one partition (config, inputs, rows, ...), or None if never written."""
+    entry = read_manifest(root, spec)["partitions"].get(partition_key(spec, partition))
+    if entry is None or not partition_dir(root, spec, partition).exists():
+        return None
+    return entry
+
+
+def is_up_to_date(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str], inputs_fingerprint: str) -> bool:
+    """True when the partition exists, has the current schema version and was built from these inputs."""
+    entry = partition_entry(root, spec, partition)
+    return bool(
+        entry
+        and entry.get("schema_version") == spec.version
+        and entry.get("inputs_fingerprint") == inputs_fingerprint
+    )
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("pyarrow", "polars", "spacy", "rapidfuzz", "lemminflect"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+# Writes ----------------------------------------------------------------------------
+
+
+def _recover(target: Path) -> None:
+    """Repair a swap interrupted between its two renames (old moved aside, new not in)."""
+    parent = target.parent
+    if not parent.exists():
+        return
+    olds = sorted(parent.glob(f".old-{target.name}-*"))
+    if olds and not target.exists():
+        os.rename(olds[-1], target)
+        olds = olds[:-1]
+    for old in olds:
+        shutil.rmtree(old, ignore_errors=True)
+    for tmp in parent.glob(f".tmp-{target.name}-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression=COMPRESSION)
+
+
+def write_partition(
+    root: str | Path,
+    spec: ArtifactSpec,
+    df: pl.DataFrame | pa.Table,
+    partition: Mapping[str, str],
+    *,
+    config: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
+    timings: Mapping[str, float] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Validate `df` against `spec` and atomically replace one partition with it.
+
+    `inputs` maps input names to fingerprints; their combined fingerprint, together with
+    `config`, is what `is_up_to_date` compares on the next run.
+    Returns the partition folder.
+    """
+    table = to_table(df, spec)
+    target = partition_dir(root, spec, partition)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(root, spec):
+        _recover(target)
+        tag = uuid.uuid4().hex[:12]
+        tmp = target.parent / f".tmp-{target.name}-{tag}"
+        tmp.mkdir()
+        _write_parquet(table, tmp / "part-0.parquet")
+        old = target.parent / f".old-{target.name}-{tag}"
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+        _update_manifest(root, spec, partition_key(spec, partition), _entry(spec, table.num_rows, config, inputs, timings, extra))
+    return target
+
+
+def append_part(
+    root: str | Path,
+    spec: ArtifactSpec,
+    df: pl.DataFrame | pa.Table,
+    partition: Mapping[str, str],
+    part_name: str,
+    *,
+    config: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Add one part file (`part-<part_name>.parquet`) to a partition; existing parts stay."""
+    table = to_table(df, spec)
+    target = partition_dir(root, spec, partition)
+    with _locked(root, spec):
+        _recover(target)
+        target.mkdir(parents=True, exist_ok=True)
+        final = target / f"part-{part_name}.parquet"
+        tmp = target / f".part-{part_name}.{uuid.uuid4().hex[:8]}.parquet.tmp"
+        _write_parquet(table, tmp)
+        os.replace(tmp, final)
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in target.glob("part-*.parquet"))
+        _update_manifest(root, spec, partition_key(spec, partition), _entry(spec, rows, config, None, None, extra))
+    return final
+
+
+def _entry(spec, rows, config, inputs, timings, extra) -> dict[str, Any]:
+    inputs = dict(inputs or {})
+    return {
+        "schema_version": spec.version,
+        "rows": int(rows),
+        "config": dict(config or {}),
+        "inputs": inputs,
+        "inputs_fingerprint": fingerprint({"inputs": inputs, "config": dict(config or {})}),
+        "timings_s": {k: round(float(v), 4) for k, v in (timings or {}).items()},
+        "libraries": library_versions(),
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **dict(extra or {}),
+    }
+
+
+def inputs_fingerprint(inputs: Mapping[str, str], config: Mapping[str, Any]) -> str:
+    """The fingerprint `write_partition` records for these inputs and config."""
+    return fingerprint({"inputs": dict(inputs), "config": dict(config)})
+
+
+def delete_partition(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> None:
+    target = partition_dir(root, spec, partition)
+    with _locked(root, spec):
+        _recover(target)
+        if target.exists():
+            old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:12]}"
+            os.rename(target, old)
+            shutil.rmtree(old, ignore_errors=True)
+        _update_manifest(root, spec, partition_key(spec, partition), None)
+
+
+# Reads -----------------------------------------------------------------------------
+
+
+def check_version(root: str | Path, spec: ArtifactSpec) -> None:
+    man = read_manifest(root, spec)
+    found = man.get("schema_version")
+    if found != spec.version:
+        raise ArtifactError(
+            f"artifact '{spec.name}' at {artifact_dir(root, spec)} has schema version {found}, "
+            f"this code reads version {spec.version}: rebuild it (e.g. `cqa build-bundles --force`)"
+        )
+
+
+def partition_files(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str] | None = None) -> list[Path]:
+    """Parquet files of the artifact (optionally of one partition), sorted."""
+    base = partition_dir(root, spec, partition) if partition else artifact_dir(root, spec)
+    if partition:
+        _recover(base)
+    return sorted(p for p in base.glob("**/part-*.parquet") if not any(s.startswith(".") for s in p.relative_to(base).parts))
+
+
+def scan(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str] | None = None) -> pl.LazyFrame:
+    """Lazy frame over the artifact (or one partition), partition columns included as strings.
+
+    Raises `ArtifactError` when nothing was written yet or the schema version differs.
+    """
+    files = partition_files(root, spec, partition)
+    if not files:
+        where = partition_key(spec, partition) if partition else "any partition"
+        raise ArtifactError(f"artifact '{spec.name}' has no data for {where} under {artifact_dir(root, spec)}")
+    check_version(root, spec)
+    frames = []
+    for f in files:
+        lf = pl.scan_parquet(f, schema=pl.Schema(pl.from_arrow(spec.schema.empty_table()).schema))
+        rel = f.parent.relative_to(artifact_dir(root, spec)).parts
+        values = dict(p.split("=", 1) for p in rel)
+        lf = lf.with_columns([pl.lit(values[p], dtype=pl.String).alias(p) for p in spec.partition_by])
+        frames.append(lf)
+    return pl.concat(frames, how="vertical")
+
+
+def read(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """Eager version of `scan`."""
+    return scan(root, spec, partition).collect()
+
+
+def partitions(root: str | Path, spec: ArtifactSpec) -> list[dict[str, str]]:
+    """Partitions recorded in the manifest that exist on disk."""
+    out = []
+    for key in sorted(read_manifest(root, spec)["partitions"]):
+        values = dict(p.split("=", 1) for p in key.split("/"))
+        if partition_dir(root, spec, values).exists():
+            out.append(values)
+    return out
