@@ -1,0 +1,177 @@
+"""The canonical `examples` / `contexts` / `rejects` frames every source format is turned into.
+
+Format readers (`squad.py`, `hub.py`, `ropes.py`, `hotpot.py`) walk their input and call
+`CanonicalFrames.add_example` / `reject`; the rows are kept column-wise in Python lists and
+become three Polars frames once, at the end (no per-row DataFrame work). Each frame has the
+declared columns of `pipeline.schemas` plus a `split` column.
+
+Rules applied here, the same for every format:
+- `context_id = pipeline.io.text_id(context)`; a context is stored once per split, with the
+  title of the first example that used it. Contexts no kept example uses are not stored.
+- `example_id` must be unique within a split: readers `claim_id` first; a later record with
+  the same id is rejected (`duplicate_id`), the first one is kept.
+- The split of a record comes from its article title: `spec.split` normally, or the
+  PROTOCOL.md article rule (`article_split="protocol"`); titles outside `restrict_titles`
+  are counted in `n_filtered` (a choice of the run, not a defect of the record). A reject
+  with no title to go by (an article that is not even an object) is filed under `spec.split`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+
+from pipeline.io import text_id
+from pipeline.rejects import reject as reject_row
+from pipeline.schemas import CONTEXTS, EXAMPLES, REJECTS, ArtifactSpec
+from pipeline.sources.protocol import protocol_split
+from pipeline.sources.spec import SourceSpec
+
+STAGE = "load"
+Span = dict[str, object]  # {"text": str, "start": int, "end": int}
+
+
+def frame_schema(spec: ArtifactSpec) -> pa.Schema:
+    """The artifact's Arrow schema plus a `split` string column (the loader's frames carry their split)."""
+    return spec.schema.append(pa.field("split", pa.string(), nullable=False))
+
+
+def _frame(columns: dict[str, list], spec: ArtifactSpec) -> pl.DataFrame:
+    """Column lists -> frame, through Arrow (nested span lists convert in C, not row by row)."""
+    return pl.from_arrow(pa.Table.from_pydict(columns, schema=frame_schema(spec)))
+
+
+@dataclass
+class LoadResult:
+    examples: pl.DataFrame   # EXAMPLES columns + "split"
+    contexts: pl.DataFrame   # CONTEXTS columns + "split" (unique per split by context_id)
+    rejects: pl.DataFrame    # REJECTS columns + "split"
+    dataset: str = ""        # the spec's dataset name
+    n_records: int = 0       # questions found in the input: examples.height + n_rejected_questions + n_filtered
+    n_rejected_questions: int = 0  # rejects rows that dropped a whole question (not one answer, not an empty paragraph)
+    n_filtered: int = 0      # questions left out because their title is not in restrict_titles
+
+    def summary(self) -> str:
+        """`squad11: 10570 examples, 2067 contexts, 0 rejected` plus reasons, splits and filtered counts."""
+        line = f"{self.dataset}: {self.examples.height} examples, {self.contexts.height} contexts, {self.rejects.height} rejected"
+        if self.rejects.height:
+            counts = Counter(self.rejects["reason"].to_list()).most_common()
+            line += " (" + ", ".join(f"{reason}: {n}" for reason, n in counts) + ")"
+        splits = Counter(self.examples["split"].to_list())
+        if len(splits) > 1:
+            line += "; splits " + ", ".join(f"{s}={n}" for s, n in sorted(splits.items()))
+        if self.n_filtered:
+            line += f"; {self.n_filtered} questions outside restrict_titles left out"
+        return line
+
+
+class CanonicalFrames:
+    """Collects canonical rows for one source, column-wise."""
+
+    def __init__(self, spec: SourceSpec, source_file: str) -> None:
+        self.spec = spec
+        self.source_file = source_file
+        self.lang = spec.resolved_lang()
+        self.n_records = 0
+        self.n_filtered = 0
+        self.n_rejected_questions = 0
+        self._restrict = frozenset(spec.restrict_titles) if spec.restrict_titles is not None else None
+        self._protocol: dict[str, str] | None = None
+        self._ex: dict[str, list] = {name: [] for name in frame_schema(EXAMPLES).names}
+        self._ctx: dict[str, list] = {name: [] for name in frame_schema(CONTEXTS).names}
+        self._rej: dict[str, list] = {name: [] for name in frame_schema(REJECTS).names}
+        self._seen_ids: set[tuple[str, str]] = set()
+        self._seen_contexts: set[tuple[str, str]] = set()
+        self._last_context: str | None = None
+        self._last_context_id = ""
+
+    # Splits ---------------------------------------------------------------------------
+
+    def use_titles(self, titles: list[str]) -> None:
+        """Give every article title of the input (needed before `split_for` with the protocol split)."""
+        if self.spec.article_split == "protocol":
+            self._protocol = protocol_split(titles)
+
+    def split_for(self, title: str) -> str | None:
+        """Split of a record with this title, or None when `restrict_titles` leaves it out."""
+        if self._restrict is not None and title not in self._restrict:
+            return None
+        if self.spec.article_split == "protocol":
+            if self._protocol is None:
+                raise RuntimeError("CanonicalFrames.use_titles must be called before split_for with article_split='protocol'")
+            return self._protocol[title]
+        return self.spec.split
+
+    # Rows -----------------------------------------------------------------------------
+
+    def reject(self, split: str, record_id: str, field: str, reason: str, detail: str = "", *, drops_question: bool = True) -> None:
+        """One rejects row. `drops_question=False` for a dropped answer or an article/paragraph without questions."""
+        self.n_rejected_questions += drops_question
+        row = reject_row(STAGE, self.source_file, record_id, field, reason, detail)
+        row["split"] = split
+        for name, value in row.items():
+            self._rej[name].append(value)
+
+    def claim_id(self, split: str, example_id: str, source_record: str) -> bool:
+        """Reserve an example id in a split; a second claim is rejected as `duplicate_id` (False).
+
+        Readers claim the id before checking the rest of the record, so a duplicate is
+        reported once, as a duplicate, whatever else is wrong with it.
+        """
+        if (split, example_id) in self._seen_ids:
+            self.reject(split, example_id, "id", "duplicate_id",
+                        f"{source_record}: id {example_id!r} already used by an earlier question in split '{split}'")
+            return False
+        self._seen_ids.add((split, example_id))
+        return True
+
+    def add_example(
+        self,
+        *,
+        split: str,
+        example_id: str,
+        context: str,
+        title: str,
+        question: str,
+        answers: list[Span],
+        is_impossible: bool = False,
+        plausible_answers: list[Span] | None = None,
+        question_type: str | None = None,
+        source_record: str,
+    ) -> None:
+        """Add one example whose id was claimed (and its context, the first time in this split)."""
+        if context is not self._last_context:  # consecutive questions usually share the context object
+            self._last_context, self._last_context_id = context, text_id(context)
+        context_id = self._last_context_id
+        if (split, context_id) not in self._seen_contexts:
+            self._seen_contexts.add((split, context_id))
+            for name, value in (("context_id", context_id), ("context", context), ("title", title),
+                                ("lang", self.lang), ("n_chars", len(context)), ("split", split)):
+                self._ctx[name].append(value)
+        row = {
+            "example_id": example_id, "context_id": context_id, "title": title, "question": question,
+            "answers": answers, "is_impossible": is_impossible, "plausible_answers": plausible_answers or [],
+            "lang": self.lang, "question_type": question_type, "source_file": self.source_file,
+            "source_record": source_record, "split": split,
+        }
+        for name, value in row.items():
+            self._ex[name].append(value)
+
+    def result(self) -> LoadResult:
+        return LoadResult(
+            examples=_frame(self._ex, EXAMPLES),
+            contexts=_frame(self._ctx, CONTEXTS),
+            rejects=_frame(self._rej, REJECTS),
+            dataset=self.spec.dataset,
+            n_records=self.n_records,
+            n_filtered=self.n_filtered,
+            n_rejected_questions=self.n_rejected_questions,
+        )
+
+
+def span(text: str, start: int) -> Span:
+    """A SPAN value: text plus char offsets (end exclusive)."""
+    return {"text": text, "start": start, "end": start + len(text)}

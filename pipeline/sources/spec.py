@@ -1,0 +1,104 @@
+"""What to load: `SourceSpec` (one input source) and `SourceError` (an unreadable input).
+
+A spec comes from the command line (`SourceSpec.from_arg("squad11=../shared/data/squad/v1.1/dev-v1.1.json")`),
+from a YAML file (`pipeline.sources.load_sources_config`), or from code. It is checked when
+it is built, so a bad value fails before any file is read, naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+FORMATS = ("auto", "squad", "hub", "ropes", "hotpot", "xquad", "mlqa")
+ARTICLE_SPLITS = (None, "protocol")
+ROPES_CONTEXTS = ("shared", "with-question")
+
+_PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_LANG_DOTTED = re.compile(r"\.([a-z]{2})\.jsonl?$")                        # xquad.de.json
+_LANG_MLQA = re.compile(r"context-([a-z]{2})-question-([a-z]{2})\.json$")  # dev-context-de-question-de.json
+
+
+class SourceError(ValueError):
+    """The whole input cannot be read: missing file, invalid JSON, wrong top-level shape.
+
+    The message names the file and the position (JSON line/column) or the reason.
+    """
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    dataset: str                                     # artifact dataset name, e.g. "squad11"
+    path: str                                        # local file, or a hub dataset id when format == "hub"
+    format: str = "auto"                             # auto|squad|hub|ropes|hotpot|xquad|mlqa (auto: sniff the JSON)
+    split: str = "dev"                               # split written to the artifacts (ignored with article_split)
+    lang: str | None = None                          # default: from the file name (xquad.de.json -> de), else "en"
+    article_split: str | None = None                 # "protocol": PROTOCOL.md rule -> splits "train"/"eval"
+    restrict_titles: tuple[str, ...] | None = None   # keep only these article titles (others are counted, not rejected)
+    hub_config: str | None = None                    # datasets.load_dataset(path, hub_config, split=hub_split)
+    hub_split: str = "validation"                    # split of the hub dataset to read
+    ropes_context: str = "shared"                    # ROPES context: "shared" (per situation) or "with-question"
+
+    def __post_init__(self) -> None:
+        if self.restrict_titles is not None and not isinstance(self.restrict_titles, tuple):
+            if isinstance(self.restrict_titles, str):
+                raise ValueError("source field 'restrict_titles': expected a list of titles, got a single string")
+            object.__setattr__(self, "restrict_titles", tuple(self.restrict_titles))
+        for name in ("dataset", "split"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _PARTITION_VALUE.match(value):
+                raise ValueError(
+                    f"source field '{name}': expected a name of letters, digits, '_', '-', '.' "
+                    f"(it becomes a partition folder), got {value!r}"
+                )
+        if not isinstance(self.path, str) or not self.path:
+            raise ValueError(f"source '{self.dataset}', field 'path': expected a file path or hub id, got {self.path!r}")
+        _check_choice(self, "format", FORMATS)
+        _check_choice(self, "article_split", ARTICLE_SPLITS)
+        _check_choice(self, "ropes_context", ROPES_CONTEXTS)
+        if self.lang is not None and not re.fullmatch(r"[a-z]{2,3}", self.lang):
+            raise ValueError(f"source '{self.dataset}', field 'lang': expected an ISO 639-1 code like 'de', got {self.lang!r}")
+
+    @classmethod
+    def from_arg(cls, text: str) -> "SourceSpec":
+        """Parse the CLI form `NAME=PATH[:FORMAT]`, e.g. `squad11=../shared/data/squad/v1.1/dev-v1.1.json`.
+
+        `:FORMAT` is taken only when it names a known format, so `squad=rajpurkar/squad:hub`
+        reads the hub dataset and a path that merely contains a colon stays a path.
+        """
+        name, sep, rest = text.partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise ValueError(f"source argument {text!r}: expected NAME=PATH[:FORMAT] (formats: {', '.join(FORMATS)})")
+        path, fmt = rest.strip(), "auto"
+        head, colon, tail = path.rpartition(":")
+        if colon and head and tail in FORMATS:
+            path, fmt = head, tail
+        return cls(dataset=name.strip(), path=path, format=fmt)
+
+    def resolved_lang(self) -> str:
+        """`lang` if given, else the language named in the file name, else "en"."""
+        if self.lang:
+            return self.lang
+        if self.format == "hub":
+            return "en"
+        name = Path(self.path).name
+        if m := _LANG_MLQA.search(name):
+            return m.group(1)  # MLQA names the context language first; spans point into the context
+        if m := _LANG_DOTTED.search(name):
+            return m.group(1)
+        return "en"
+
+    def as_dict(self) -> dict[str, object]:
+        """Fields as plain values (for manifests and fingerprints)."""
+        out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.restrict_titles is not None:
+            out["restrict_titles"] = list(self.restrict_titles)
+        return out
+
+
+def _check_choice(spec: SourceSpec, name: str, choices: tuple) -> None:
+    value = getattr(spec, name)
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"source '{spec.dataset}', field '{name}': expected one of {shown}, got {value!r}")
