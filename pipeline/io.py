@@ -3,14 +3,13 @@
 Layout: `<root>/<artifact>/<p1>=<v1>/<p2>=<v2>/part-*.parquet`. Every write goes through
 an `ArtifactSpec` from `pipeline.schemas`:
 
-- `write_partition` replaces one partition atomically: the new files are written into a
-  hidden temporary sibling folder (`.tmp-*`, never matched by `**/*.parquet` globs of
-  Polars or pyarrow, and no temporary file ends in `.parquet`), then swapped in with two
-  renames. A run killed at any point leaves either the old or the new partition; a
-  half-swapped state (old moved aside, new not yet in) is repaired by the next reader or
-  writer (`_recover`).
-- `append_part` adds one part file to a partition (used by the incremental spaCy index):
-  the file is written as `*.parquet.tmp` and renamed, so readers never see half a file.
+- `write_partition` replaces one partition atomically: a partition is one file,
+  `part-0.parquet`, written first as a hidden `.part-0.parquet.<id>.tmp` sibling (no
+  temporary file ends in `.parquet`, so `**/*.parquet` globs of Polars or pyarrow never
+  read one), fsynced, then moved over the old file with one `os.replace`. A run killed at
+  any point leaves either the old or the new file; leftovers are removed by `_recover`.
+- `append_part` adds one part file to a partition (used by the incremental spaCy index),
+  written the same way, so readers never see half a file.
 - The manifest records, per partition: schema version, config, input fingerprints,
   library versions, row counts, timings and created-at. It is replaced atomically under
   a file lock, so concurrent writers of different partitions do not lose entries.
@@ -213,22 +212,19 @@ def library_versions() -> dict[str, str]:
 
 
 def _recover(target: Path) -> None:
-    """Repair a swap interrupted between its two renames (old moved aside, new not in)."""
-    parent = target.parent
-    if not parent.exists():
-        return
-    olds = sorted(parent.glob(f".old-{target.name}-*"))
-    if olds and not target.exists():
-        os.rename(olds[-1], target)
-        olds = olds[:-1]
-    for old in olds:
-        shutil.rmtree(old, ignore_errors=True)
-    for tmp in parent.glob(f".tmp-{target.name}-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Remove leftovers of a killed write: hidden `*.tmp` files (never `*.parquet`)."""
+    if target.exists():
+        for tmp in target.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression=COMPRESSION)
+    """Write `table` to `path` via a hidden temporary sibling and an atomic rename."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    pq.write_table(table, tmp, compression=COMPRESSION)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def write_partition(
@@ -250,18 +246,14 @@ def write_partition(
     """
     table = to_table(df, spec)
     target = partition_dir(root, spec, partition)
-    target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(root, spec):
+        target.mkdir(parents=True, exist_ok=True)
         _recover(target)
-        tag = uuid.uuid4().hex[:12]
-        tmp = target.parent / f".tmp-{target.name}-{tag}"
-        tmp.mkdir()
-        _write_parquet(table, tmp / "part-0.parquet")
-        old = target.parent / f".old-{target.name}-{tag}"
-        if target.exists():
-            os.rename(target, old)
-        os.rename(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
+        final = target / "part-0.parquet"
+        _write_parquet(table, final)  # one atomic rename: readers see the old or the new file
+        for stale in target.glob("part-*.parquet"):
+            if stale != final:
+                stale.unlink()
         _update_manifest(root, spec, partition_key(spec, partition), _entry(spec, table.num_rows, config, inputs, timings, extra))
     return target
 
@@ -283,9 +275,7 @@ def append_part(
         _recover(target)
         target.mkdir(parents=True, exist_ok=True)
         final = target / f"part-{part_name}.parquet"
-        tmp = target / f".part-{part_name}.{uuid.uuid4().hex[:8]}.parquet.tmp"
-        _write_parquet(table, tmp)
-        os.replace(tmp, final)
+        _write_parquet(table, final)
         rows = sum(pq.ParquetFile(p).metadata.num_rows for p in target.glob("part-*.parquet"))
         _update_manifest(root, spec, partition_key(spec, partition), _entry(spec, rows, config, None, None, extra))
     return final
@@ -314,12 +304,9 @@ def inputs_fingerprint(inputs: Mapping[str, str], config: Mapping[str, Any]) -> 
 def delete_partition(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> None:
     target = partition_dir(root, spec, partition)
     with _locked(root, spec):
-        _recover(target)
-        if target.exists():
-            old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:12]}"
-            os.rename(target, old)
-            shutil.rmtree(old, ignore_errors=True)
         _update_manifest(root, spec, partition_key(spec, partition), None)
+        if target.exists():
+            shutil.rmtree(target)
 
 
 # Reads -----------------------------------------------------------------------------
@@ -338,8 +325,6 @@ def check_version(root: str | Path, spec: ArtifactSpec) -> None:
 def partition_files(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str] | None = None) -> list[Path]:
     """Parquet files of the artifact (optionally of one partition), sorted."""
     base = partition_dir(root, spec, partition) if partition else artifact_dir(root, spec)
-    if partition:
-        _recover(base)
     return sorted(p for p in base.glob("**/part-*.parquet") if not any(s.startswith(".") for s in p.relative_to(base).parts))
 
 
