@@ -1,0 +1,59 @@
+"""`pipeline` must work without torch or prefect: mining runs on machines with neither.
+
+Two checks, each in a fresh interpreter:
+1. importing the core modules loads neither package (strict: not even indirectly);
+2. every module under pipeline/ imports with torch and prefect made unimportable. This is
+   the rule "pipeline never imports torch or prefect" without counting spaCy's own optional
+   backend probe (`import spacy` -> `thinc.compat` tries `import torch` when installed).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CORE = ["pipeline", "pipeline.io", "pipeline.schemas", "pipeline.near_miss", "pipeline.spacy_index", "pipeline.nlp"]
+HEAVY = ("torch", "prefect")
+# Imports the modules in order; prints {module: heavy packages that got loaded while importing it}.
+PROBE = """
+import importlib, json, sys
+if sys.argv[1] == "block":
+    for name in %r:
+        sys.modules[name] = None  # `import name` now raises ImportError
+culprits = {}
+for name in sys.argv[2:]:
+    before = {m.split('.')[0] for m in sys.modules if sys.modules[m] is not None}
+    importlib.import_module(name)
+    after = {m.split('.')[0] for m in sys.modules if sys.modules[m] is not None}
+    pulled = sorted((after - before) & set(%r))
+    if pulled:
+        culprits[name] = pulled
+print(json.dumps(culprits))
+""" % (HEAVY, HEAVY)
+
+
+def _probe(mode: str, modules: list[str]) -> dict[str, list[str]]:
+    out = subprocess.run([sys.executable, "-c", PROBE, mode, *modules], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"importing {modules} ({mode}) failed:\n{out.stderr[-3000:]}"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def all_pipeline_modules() -> list[str]:
+    """Every module and subpackage directly under pipeline/ (pipeline.sources once it exists)."""
+    base = REPO / "pipeline"
+    names = {p.stem for p in base.glob("*.py") if p.stem != "__init__"}
+    names |= {p.parent.name for p in base.glob("*/__init__.py")}
+    return ["pipeline"] + sorted(f"pipeline.{n}" for n in names)
+
+
+def test_core_modules_load_neither_torch_nor_prefect():
+    core = CORE + (["pipeline.sources"] if "pipeline.sources" in all_pipeline_modules() else [])
+    culprits = _probe("watch", core)
+    assert culprits == {}, f"modules that loaded {HEAVY} (module: packages): {culprits}"
+
+
+def test_every_pipeline_module_imports_without_torch_and_prefect():
+    assert _probe("block", all_pipeline_modules()) == {}

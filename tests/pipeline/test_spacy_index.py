@@ -1,0 +1,122 @@
+"""The spaCy index: char offsets, incremental builds, the manifest's model record."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from pipeline import io, spacy_index
+from pipeline.nlp import IndexConfig, ModelNotFoundError, load_nlp, resolve_package
+from pipeline.schemas import CONTEXTS, INDEX
+from pipeline.spacy_index import build_index, indexed_ids, read_index
+
+TEXTS = [
+    "Marie Curie was born in Warsaw in 1867. She moved to Paris, France, in 1891 with her sister Bronisława.",
+    "The Denver Broncos beat the Carolina Panthers 24–10 in Super Bowl 50. The game was played on February 7, 2016.",
+    "Apple released the iPhone in 2007.  Steve Jobs presented it at Macworld in San Francisco.",
+]
+EXTRA = "Amazon was founded by Jeff Bezos in Bellevue, Washington, in July 1994."
+
+
+class CountingNLP:
+    """Wraps a spaCy pipeline and records every text given to `pipe`."""
+
+    def __init__(self, nlp):
+        self.nlp, self.texts = nlp, []
+        self.pipe_names = nlp.pipe_names
+
+    def pipe(self, texts, **kwargs):
+        texts = list(texts)
+        self.texts.extend(texts)
+        return self.nlp.pipe(texts, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    try:
+        resolve_package("en_core_web_sm")
+    except ModelNotFoundError as e:
+        pytest.skip(str(e))
+    return load_nlp(IndexConfig())
+
+
+def contexts_frame(texts: list[str]) -> pl.DataFrame:
+    rows = [{"context_id": io.text_id(t), "context": t, "title": "t", "lang": "en", "n_chars": len(t)} for t in texts]
+    return pl.DataFrame(rows, schema=io.empty_frame(CONTEXTS).schema)
+
+
+def file_state(root) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*") if p.is_file()}
+
+
+def test_offsets_sentences_and_entity_sentence_index(root, nlp):
+    cfg = IndexConfig()
+    build_index(root, contexts_frame(TEXTS), cfg, nlp=nlp)
+    index = read_index(root, cfg)
+    io.to_table(index, INDEX)  # fits the declaration
+    by_id = {io.text_id(t): t for t in TEXTS}
+    assert sorted(index["context_id"].to_list()) == sorted(by_id)
+    for row in index.iter_rows(named=True):
+        text = by_id[row["context_id"]]
+        assert row["n_chars"] == len(text)
+        sents = row["sentences"]
+        assert sents[0]["start"] == 0 and sents[-1]["end"] <= len(text)
+        assert all(a["end"] <= b["start"] for a, b in zip(sents, sents[1:]))
+        assert row["entities"], text
+        doc = nlp.nlp(text) if hasattr(nlp, "nlp") else nlp(text)
+        assert [(e["start"], e["end"], e["label"]) for e in row["entities"]] == [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        for e in row["entities"]:
+            assert text[e["start"]:e["end"]] == doc.char_span(e["start"], e["end"]).text
+            s = sents[e["sent"]]
+            assert s["start"] <= e["start"] < s["end"]
+    marie = index.filter(pl.col("context_id") == io.text_id(TEXTS[0]))["entities"][0]
+    assert {"text": "Marie Curie", "label": "PERSON", "sent": 0} in [
+        {"text": TEXTS[0][e["start"]:e["end"]], "label": e["label"], "sent": e["sent"]} for e in marie
+    ]
+
+
+def test_incremental_build_parses_only_new_contexts(root, nlp, monkeypatch):
+    cfg = IndexConfig()
+    counting = CountingNLP(nlp)
+    first = build_index(root, contexts_frame(TEXTS + TEXTS[:1]), cfg, nlp=counting)  # duplicate row parsed once
+    assert (first.n_contexts, first.n_new, first.n_cached) == (3, 3, 0)
+    assert sorted(counting.texts) == sorted(TEXTS)
+
+    before = file_state(root)
+    monkeypatch.setattr(spacy_index, "load_nlp", lambda cfg: pytest.fail("model loaded with nothing to parse"))
+    again = build_index(root, contexts_frame(TEXTS), cfg)
+    assert (again.n_new, again.n_cached) == (0, 3)
+    assert file_state(root) == before, "an unchanged re-run must not touch any file"
+
+    counting.texts.clear()
+    more = build_index(root, contexts_frame(TEXTS + [EXTRA]), cfg, nlp=counting)
+    assert (more.n_new, more.n_cached) == (1, 3) and counting.texts == [EXTRA]
+    parts = io.partition_files(root, INDEX, {"nlp": more.partition})
+    assert len(parts) == 2
+    assert f"part-{io.fingerprint([io.text_id(EXTRA)])}.parquet" in {p.name for p in parts}
+    assert indexed_ids(root, more.partition) == {io.text_id(t) for t in TEXTS + [EXTRA]}
+    assert read_index(root, cfg, [io.text_id(EXTRA)]).height == 1
+
+
+def test_manifest_records_model_name_version_and_config(root, nlp):
+    cfg = IndexConfig(batch_size=16)
+    stats = build_index(root, contexts_frame(TEXTS[:1]), cfg, nlp=nlp)
+    manifest = json.loads((root / "index" / "_manifest.json").read_text())
+    entry = manifest["partitions"][f"nlp={stats.partition}"]
+    assert entry["spacy_model"] == {"name": "en_core_web_sm", "package": resolve_package("en_core_web_sm"), "version": "3.8.0"}
+    assert entry["config"]["batch_size"] == 16 and entry["config"]["sentences"] == "senter"
+    assert entry["pipes"] == ["senter", "ner"] and entry["rows"] == 1
+    assert stats.partition.startswith("en_core_web_sm-3.8.0-")
+
+
+def test_bad_contexts_frame_fails_before_work(root):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['context'\]"):
+        build_index(root, pl.DataFrame({"context_id": ["x"]}), IndexConfig())
+    assert not (root / "index").exists()
+
+
+def test_pipeline_that_does_not_match_the_config_is_refused(root, nlp):
+    with pytest.raises(ValueError, match=r"needs 'ner' and 'parser'"):
+        build_index(root, contexts_frame(TEXTS[:1]), IndexConfig(sentences="parser"), nlp=nlp)
