@@ -163,7 +163,10 @@ NEAR_MISS = ArtifactSpec(
 BUNDLES = ArtifactSpec(
     name="bundles",
     version=1,
-    doc="Instance bundles (METHODS.md §2), long form: one row per bundle member.",
+    doc=(
+        "Instance bundles (METHODS.md §2), long form: one row per bundle member. A bundle is an "
+        "unordered set (each member is the anchor in turn), so a flip pair is one bundle, not two."
+    ),
     partition_by=_DS_SPLIT,
     partition_docs=_DS_SPLIT_DOCS,
     columns=(

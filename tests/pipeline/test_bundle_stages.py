@@ -1,0 +1,94 @@
+"""Stage runners of the bundle miners: write, skip when unchanged, re-mine only changed groups."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from pipeline import io
+from pipeline.bundle_stages import run_flips, run_ropes_bundles, run_synthetic
+from pipeline.nlp import IndexConfig, index_key
+from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, INDEX, SYNTHETIC
+
+PART = {"dataset": "toy", "split": "train"}
+SIT1 = "The cup A got two spoons of sugar and the cup B got three. Paris and London were cities in 1900."
+SIT2 = "The tank X was full and the tank Y was empty."
+
+
+def _load(root, situations):
+    ex, ctx = [], []
+    for context, qas in situations:
+        cid = io.text_id(context)
+        ctx.append({"context_id": cid, "context": context, "title": "t", "lang": "en", "n_chars": len(context)})
+        for q, a, qid in qas:
+            s = context.index(a)
+            ex.append({"example_id": qid, "context_id": cid, "title": "t", "question": q,
+                       "answers": [{"text": a, "start": s, "end": s + len(a)}], "is_impossible": False,
+                       "plausible_answers": [], "lang": "en", "question_type": None, "source_file": "f", "source_record": qid})
+    inputs = {"source": io.fingerprint(situations)}
+    io.write_partition(root, EXAMPLES, pl.DataFrame(ex, schema=io.empty_frame(EXAMPLES).schema), PART, inputs=inputs)
+    io.write_partition(root, CONTEXTS, pl.DataFrame(ctx, schema=io.empty_frame(CONTEXTS).schema), PART, inputs=inputs)
+
+
+S1 = (SIT1, [("Which cup has a higher concentration of sugar, cup A or cup B?", "cup B", "a1"),
+             ("Which cup has a lower concentration of sugar, cup A or cup B?", "cup A", "a2")])
+S2 = (SIT2, [("Which tank has more water, tank X or tank Y?", "tank X", "b1"),
+             ("Which tank has less water, tank X or tank Y?", "tank Y", "b2"),
+             ("Which tank is it, tank X or tank Z?", "tank X", "b3")])
+
+
+def test_ropes_runner_skips_and_reuses_groups(root):
+    _load(root, [S1, S2])
+    first = run_ropes_bundles(root, "toy", "train", {"modes": ["reference-code"]})
+    assert not first.skipped and first.stats["modes"]["reference-code"]["bundles"] == 2
+    again = run_ropes_bundles(root, "toy", "train", {"modes": ["reference-code"]})
+    assert again.skipped and again.rows == first.rows
+    s2 = (SIT2, S2[1][:2] + [("Which tank is emptier, tank X or tank Y?", "tank Y", "b3")])
+    _load(root, [S1, s2])
+    third = run_ropes_bundles(root, "toy", "train", {"modes": ["reference-code"]})
+    st = third.stats["modes"]["reference-code"]
+    assert (st["groups_reused"], st["groups_mined"]) == (1, 1)
+    assert io.read(root, BUNDLES, PART)["kind"].unique().to_list() == ["ropes-mined"]
+
+
+def test_flips_and_ropes_kinds_share_the_bundles_partition(root):
+    _load(root, [S1, S2])
+    run_ropes_bundles(root, "toy", "train", {})
+    rep = run_flips(root, "toy", "train", {})
+    assert rep.stats["per_rule"] == {"antonym": 4}
+    assert [r["reason"] for r in rep.stats["rejects"]] == ["other_option_not_in_context"] and rep.rejects == 1
+    kinds = io.read(root, BUNDLES, PART).group_by("kind").len().sort("kind")
+    assert kinds["kind"].to_list() == ["flip", "ropes-mined"]
+    assert io.read(root, FLIPS, PART).height == 4
+    assert run_flips(root, "toy", "train", {}).skipped
+    assert run_ropes_bundles(root, "toy", "train", {}).skipped
+    _load(root, [S1, (SIT2, S2[1][:2])])        # one context changed: only it is flipped again
+    rep = run_flips(root, "toy", "train", {})
+    assert (rep.stats["groups_reused"], rep.stats["groups_flipped"]) == (1, 1)
+    assert io.read(root, FLIPS, PART).height == 4 and rep.rejects == 0
+    assert "ropes-mined" in io.read(root, BUNDLES, PART)["kind"].to_list()
+
+
+def test_bad_config_fails_before_work(root):
+    with pytest.raises(ValueError, match="ropes_bundles.modes"):
+        run_ropes_bundles(root, "toy", "train", {"modes": ["fuzzy"]})
+    with pytest.raises(ValueError, match="flips: unknown key"):
+        run_flips(root, "toy", "train", {"rule": ["antonym"]})
+
+
+def test_synthetic_runner(root):
+    qas = [(f"Which city was it {i}?", "Paris", f"s{i}") for i in range(20)]
+    _load(root, [(SIT1, qas)])
+    cid = io.text_id(SIT1)
+    ents = [{"start": SIT1.index(t), "end": SIT1.index(t) + len(t), "label": lab, "sent": 1}
+            for t, lab in (("Paris", "GPE"), ("London", "GPE"), ("1900", "DATE"))]
+    rec = {"context_id": cid, "n_chars": len(SIT1), "sentences": [{"start": 0, "end": 50}, {"start": 51, "end": len(SIT1)}],
+           "entities": ents}
+    io.write_partition(root, INDEX, pl.DataFrame([rec], schema=io.empty_frame(INDEX).schema), {"nlp": index_key(IndexConfig())})
+    rep = run_synthetic(root, "toy", "train", {"share": 0.5, "seed": 3})
+    assert rep.rows == 10 and rep.stats["share"] == 0.5
+    rows = io.read(root, SYNTHETIC, PART)
+    for ctx, answers in zip(rows["context"].to_list(), rows["answers"].to_list()):
+        assert [ctx[a["start"]:a["end"]] for a in answers] == [a["text"] for a in answers]
+        assert answers[-1]["text"] == "London"
+    assert run_synthetic(root, "toy", "train", {"share": 0.5, "seed": 3}).skipped

@@ -1,0 +1,138 @@
+"""Synthetic answer spans: statements, insertion offsets, share, skips, real SQuAD dev."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from pipeline import io
+from pipeline.flips import spacy_tagger
+from pipeline.schemas import CONTEXTS, EXAMPLES, INDEX, SYNTHETIC
+from pipeline.statements import statement
+from pipeline.synthetic import SyntheticConfig, insert, synthetic, synthetic_stats
+
+TAG = spacy_tagger("en_core_web_sm")
+
+
+@pytest.mark.parametrize("question, rule, text", [
+    ("When did the French Revolution begin?", "when_did", "The French Revolution began in ANS."),
+    ("What did Beyonce release in 2003?", "wh_did", "Beyonce released ANS in 2003."),
+    ("Where is the Eiffel Tower?", "wh_be_place", "The Eiffel Tower is in ANS."),
+    ("When was the university founded?", "wh_be_time", "The university was founded in ANS."),
+    ("What is the capital of France?", "wh_be", "The capital of France is ANS."),
+    ("Who wrote Hamlet?", "wh_subject", "ANS wrote Hamlet."),
+    ("How many students did the school enroll in 2010?", "how_many", "The school enrolled ANS students in 2010."),
+    ("When was the colony of New South Wales founded?", "wh_be_time", "The colony of New South Wales was founded in ANS."),
+    ("What was Henry IV known as before taking the throne?", "wh_be", "Henry IV was known as ANS before taking the throne."),
+    ("Where did the Broncos practice for the Super Bowl?", "where_did", "The Broncos practiced for the Super Bowl in ANS."),
+    ("In which year did the Sackler Center open?", "prep_wh", "The Sackler Center opened in ANS."),
+    ("What would change the rotational inertia of a body?", "wh_modal", "ANS would change the rotational inertia of a body."),
+    ("Why is the sky blue?", "fallback", 'The answer to "Why is the sky blue?" is ANS.'),
+])
+def test_statement_rules(question, rule, text):
+    got_rule, prefix, suffix = statement(question, TAG([question])[0])
+    assert (got_rule, prefix + "ANS" + suffix) == (rule, text)
+
+
+CONTEXT = "Paris hosted the games in 1900. Later, London hosted them in 1908. Berlin did in 1936."
+
+
+def _ent(text, label, sent, ctx=CONTEXT):
+    s = ctx.index(text)
+    return {"start": s, "end": s + len(text), "label": label, "sent": sent}
+
+
+def _index(ctx=CONTEXT):
+    sents = [(0, 31), (32, 66), (67, len(ctx))]
+    ents = [_ent("Paris", "GPE", 0, ctx), _ent("1900", "DATE", 0, ctx), _ent("London", "GPE", 1, ctx),
+            _ent("1908", "DATE", 1, ctx), _ent("Berlin", "GPE", 2, ctx), _ent("1936", "DATE", 2, ctx)]
+    return {"context_id": io.text_id(ctx), "n_chars": len(ctx), "sentences": [{"start": s, "end": e} for s, e in sents],
+            "entities": ents}
+
+
+def _frames(questions, ctx=CONTEXT):
+    cid = io.text_id(ctx)
+    contexts = pl.DataFrame([{"context_id": cid, "context": ctx, "title": "t", "lang": "en", "n_chars": len(ctx)}],
+                            schema=io.empty_frame(CONTEXTS).schema)
+    rows = []
+    for i, (q, answers) in enumerate(questions):
+        spans = [{"text": a, "start": ctx.index(a), "end": ctx.index(a) + len(a)} for a in answers]
+        rows.append({"example_id": f"e{i:04d}", "context_id": cid, "title": "t", "question": q, "answers": spans,
+                     "is_impossible": not answers, "plausible_answers": [], "lang": "en", "question_type": None,
+                     "source_file": "f", "source_record": str(i)})
+    index = pl.DataFrame([_index(ctx)], schema=io.empty_frame(INDEX).schema)
+    return pl.DataFrame(rows, schema=io.empty_frame(EXAMPLES).schema), contexts, index
+
+
+def _check_spans(row):
+    for a in row["answers"] + [row["inserted_answer"]]:
+        assert row["context"][a["start"]:a["end"]] == a["text"]
+
+
+def test_insert_shifts_answers_after_the_point():
+    ex = {"example_id": "e", "context_id": "c", "question": "Where were the 1908 games?",
+          "answers": [{"text": "London", "start": 39, "end": 45}, {"text": "Paris", "start": 0, "end": 5}]}
+    for point in (0, 32, 67, len(CONTEXT)):
+        row = insert(ex, CONTEXT, {"point": point, "substitute": "Rome"}, ("wh_be_place", "The 1908 games were in ", "."))
+        _check_spans(row)
+        assert row["context"].replace(row["inserted_text"], "", 1) == CONTEXT
+        assert row["answers"][-1]["text"] == "Rome" and row["insert_offset"] == point
+
+
+def test_synthetic_rows_and_exact_share():
+    qs = [("Where were the 1908 games?", ["London"]), ("When did Paris host the games?", ["1900"]),
+          ("Why?", [])] * 100
+    examples, contexts, index = _frames(qs)
+    examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
+    cfg = SyntheticConfig(share=0.3, seed=1)
+    res = synthetic(examples, contexts, index, cfg, tagger=TAG)
+    stats = synthetic_stats(res, cfg)
+    assert stats["answerable"] == 200 and stats["augmented"] == 60 and stats["share"] == 0.3
+    for row in res.rows:
+        _check_spans(row)
+        assert row["answers"][-1]["text"] in {"Paris", "Berlin", "London", "1908", "1936", "1900"}
+        assert row["answers"][-1]["text"] != row["answers"][0]["text"]
+    io.to_table(pl.DataFrame(res.rows), SYNTHETIC)
+    again = synthetic(examples, contexts, index, cfg, tagger=TAG)
+    assert again.rows == res.rows
+
+
+def test_ineligible_examples_do_not_shrink_the_share():
+    ctx = CONTEXT + " It rained."
+    qs = [("What happened?", ["It rained"])] * 50 + [("Where were the 1908 games?", ["London"])] * 50
+    examples, contexts, index = _frames(qs, ctx)
+    examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
+    cfg = SyntheticConfig(share=0.25)
+    res = synthetic(examples, contexts, index, cfg, tagger=TAG)
+    stats = synthetic_stats(res, cfg)
+    assert stats["skips"]["no_gold_entity"] == 50
+    assert stats["augmented"] == 25 and stats["skips"]["shortfall"] == 0
+
+
+def test_bad_share_fails_early():
+    with pytest.raises(ValueError, match="SyntheticConfig.share"):
+        SyntheticConfig(share=1.5)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_squad11_dev_subset_spans_and_share(shared_data):
+    """SQuAD 1.1 dev, first 12 articles (the index of all 2,067 contexts is too slow on 2 shared cores)."""
+    from pipeline.nlp import IndexConfig, load_nlp
+    from pipeline.sources import SourceSpec, load_source
+    from pipeline.spacy_index import parse_contexts
+
+    loaded = load_source(SourceSpec("squad11", str(shared_data / "squad" / "v1.1" / "dev-v1.1.json"), split="dev"))
+    titles = sorted(loaded.contexts["title"].unique().to_list())[:12]
+    contexts = loaded.contexts.filter(pl.col("title").is_in(titles))
+    examples = loaded.examples.filter(pl.col("context_id").is_in(contexts["context_id"].to_list()))
+    icfg = IndexConfig()
+    recs = parse_contexts(load_nlp(icfg), contexts["context"].to_list(), icfg)
+    index = pl.DataFrame([{"context_id": c, **r} for c, r in zip(contexts["context_id"].to_list(), recs)])
+    cfg = SyntheticConfig(share=0.2, seed=7)
+    res = synthetic(examples, contexts, index, cfg)
+    stats = synthetic_stats(res, cfg)
+    print(stats)
+    assert abs(stats["share"] - 0.2) <= 0.01
+    for row in res.rows:
+        _check_spans(row)
