@@ -1,0 +1,101 @@
+"""`build-index` flow: load every source of a build config, then index its contexts with spaCy.
+
+    python -m flows.build_index                       # the demo config, embedded Prefect
+    cqa build-index --config data/samples/build.yaml  # the same through the CLI
+
+Thin: each task calls one function of `pipeline.stages` and returns a small dict (a
+`StageReport` row); frames never travel between tasks. Sources are loaded as parallel
+tasks; the index steps run one after another because they share one index partition
+(keyed by the spaCy set-up) and spaCy's own `n_process` is the parallelism there.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.report import publish
+from pipeline.build_config import BuildConfig, load_build_config
+from pipeline.nlp import IndexConfig
+from pipeline.run_lock import run_lock
+from pipeline.sources import SourceSpec
+from pipeline.stages import reset_index, run_index, run_load
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = str(REPO / "data" / "samples" / "build.yaml")
+WORKERS = 4  # threads of the default task runner
+LOCK_TIMEOUT_S = 600.0  # how long a run waits for another run on the same root (a schedule firing mid-run)
+
+
+@task(name="load-source", cache_policy=NO_CACHE)
+def load_task(root: str, spec: SourceSpec, force: bool = False) -> list[dict[str, Any]]:
+    """Load one source into examples/contexts/rejects; one report row per split."""
+    reports = run_load(root, spec, force=force)
+    for r in reports:
+        get_run_logger().info("load %s/%s: %d examples, %d rejects%s", r.dataset, r.split, r.rows, r.rejects, " (skipped)" if r.skipped else "")
+    return [r.as_row() for r in reports]
+
+
+@task(name="index-partition", cache_policy=NO_CACHE)
+def index_task(root: str, dataset: str, split: str, cfg: IndexConfig) -> dict[str, Any]:
+    """Index the contexts of one dataset/split that are not in the index yet."""
+    r = run_index(root, dataset, split, cfg)
+    get_run_logger().info("index %s/%s: %d contexts, %s new", dataset, split, r.rows, r.stats.get("new"))
+    return r.as_row()
+
+
+def load_and_index(cfg: BuildConfig, force: bool = False) -> list[dict[str, Any]]:
+    """Submit one load task per source, then index every loaded partition (in order)."""
+    futures = [load_task.submit(cfg.root, spec, force) for spec in cfg.sources]
+    reports = [row for f in futures for row in f.result()]
+    if force:
+        reset_index(cfg.root, cfg.index)
+    for part in loaded_partitions(reports):
+        reports.append(index_task(cfg.root, part["dataset"], part["split"], cfg.index))
+    return reports
+
+
+def loaded_partitions(reports: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """dataset/split partitions written (or reused) by the load stage, in order."""
+    seen = {(r["dataset"], r["split"]): None for r in reports if r["stage"] == "load"}
+    return [{"dataset": d, "split": s} for d, s in seen]
+
+
+def exclusive(root: str, what: str, timeout_s: float | None):
+    """The run lock of an artifact root (`pipeline.run_lock`), logging who holds it while waiting."""
+    logger = get_run_logger()
+    return run_lock(root, timeout_s=timeout_s, what=what,
+                    on_wait=lambda h: logger.warning("waiting for the run lock of %s: %s", root, h.describe() if h else "holder unknown"))
+
+
+def resolve_config(config: str | None, root: str | None, sources: list[str] | None, overrides: list[str] | None) -> BuildConfig:
+    """Flow parameters -> validated `BuildConfig` (fails before any work)."""
+    return load_build_config(config, overrides or [], root=root, sources=sources or [])
+
+
+@flow(name="build-index", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS))
+def build_index_flow(
+    config: str | None = DEFAULT_CONFIG,
+    root: str | None = None,
+    sources: list[str] | None = None,
+    overrides: list[str] | None = None,
+    force: bool = False,
+    lock_timeout_s: float | None = LOCK_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Load sources and build the spaCy index; returns the root, report path and stage rows."""
+    t0 = time.perf_counter()
+    cfg = resolve_config(config, root, sources, overrides)
+    with exclusive(cfg.root, "build-index", lock_timeout_s):
+        reports = load_and_index(cfg, force)
+        path = publish("build-index", reports, cfg.root, cfg.resolved(), time.perf_counter() - t0)
+    return {"root": cfg.root, "report": str(path), "stages": reports}
+
+
+if __name__ == "__main__":
+    out = build_index_flow()
+    print(f"report: {out['report']}")

@@ -1,0 +1,124 @@
+"""Run summary of a build flow: a Prefect table artifact, a markdown artifact and a file.
+
+The report lists, per stage and partition: rows, rejects, negatives per example (for
+near-miss), seconds and whether the stage was skipped; then the rejects by reason.
+The markdown is also written to `<root>/reports/<flow>-<UTC timestamp>.md`.
+
+    python -c "from flows.report import report_markdown; help(report_markdown)"
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline import io
+from pipeline.schemas import REJECTS
+
+TABLE_COLUMNS = ("stage", "dataset", "split", "rows", "rejects", "negatives_per_example", "with_negative", "seconds", "skipped")
+
+
+def table_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row per stage report (dicts from `StageReport.as_row`), in TABLE_COLUMNS order."""
+    rows = []
+    for r in reports:
+        stats = r.get("stats") or {}
+        rows.append({
+            "stage": r["stage"],
+            "dataset": r["dataset"],
+            "split": r["split"],
+            "rows": int(r.get("rows", 0)),
+            "rejects": int(r.get("rejects", 0)),
+            "negatives_per_example": stats.get("negatives_per_example", ""),
+            "with_negative": stats.get("with_negative", ""),
+            "seconds": round(float(r.get("seconds", 0.0)), 2),
+            "skipped": bool(r.get("skipped", False)),
+        })
+    return rows
+
+
+def stage_totals(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Time, rows and rejects per stage, summed over partitions."""
+    totals: dict[str, dict[str, Any]] = {}
+    for r in reports:
+        t = totals.setdefault(r["stage"], {"stage": r["stage"], "partitions": 0, "skipped": 0, "rows": 0, "rejects": 0, "seconds": 0.0})
+        t["partitions"] += 1
+        t["skipped"] += int(bool(r.get("skipped")))
+        t["rows"] += int(r.get("rows", 0))
+        t["rejects"] += int(r.get("rejects", 0))
+        t["seconds"] = round(t["seconds"] + float(r.get("seconds", 0.0)), 2)
+    return list(totals.values())
+
+
+def rejects_by_reason(root: str | Path, partitions: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Counts of rejects per dataset, split, stage and reason over the given partitions."""
+    frames = []
+    for part in partitions:
+        if io.partition_entry(root, REJECTS, part):
+            frames.append(io.read(root, REJECTS, part))
+    if not frames:
+        return []
+    df = pl.concat(frames).group_by("dataset", "split", "stage", "reason").len("count")
+    return df.sort("dataset", "split", "stage", pl.col("count"), descending=[False, False, False, True]).to_dicts()
+
+
+def _md_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "_none_\n"
+    cols = list(rows[0])
+    out = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    out += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def report_markdown(flow_name: str, reports: Sequence[Mapping[str, Any]], root: str | Path,
+                    config: Mapping[str, Any], seconds: float) -> str:
+    """The markdown report of one flow run."""
+    parts = sorted({(r["dataset"], r["split"]) for r in reports if r["stage"] != "index"})
+    rej = rejects_by_reason(root, [{"dataset": d, "split": s} for d, s in parts])
+    skipped = sum(bool(r.get("skipped")) for r in reports)
+    lines = [
+        f"# {flow_name} run report",
+        "",
+        f"- artifact root: `{root}`",
+        f"- finished: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
+        f"- wall time: {seconds:.1f} s; {len(reports)} stage runs, {skipped} skipped (inputs unchanged)",
+        f"- miners: {', '.join(config.get('miners', [])) or 'none'}; spaCy: `{config.get('index', {}).get('model', '')}`",
+        "",
+        "## Time per stage",
+        "",
+        _md_table(stage_totals(reports)),
+        "## Stages by partition",
+        "",
+        _md_table(table_rows(reports)),
+        "## Rejects by reason",
+        "",
+        _md_table(rej),
+    ]
+    return "\n".join(lines)
+
+
+def write_report(root: str | Path, flow_name: str, markdown: str) -> Path:
+    """Write the markdown to `<root>/reports/<flow>-<timestamp>.md` and return the path."""
+    d = Path(root) / "reports"
+    d.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = d / f"{flow_name}-{stamp}.md"
+    path.write_text(markdown, encoding="utf-8")
+    return path
+
+
+def publish(flow_name: str, reports: Sequence[Mapping[str, Any]], root: str | Path,
+            config: Mapping[str, Any], seconds: float) -> Path:
+    """Create the Prefect table + markdown artifacts of this run and write the report file."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    markdown = report_markdown(flow_name, reports, root, config, seconds)
+    path = write_report(root, flow_name, markdown)
+    create_table_artifact(table=table_rows(reports), key=f"{flow_name}-stages", description=f"{flow_name}: stages by partition")
+    create_markdown_artifact(markdown=markdown, key=f"{flow_name}-report", description=f"{flow_name} run report ({path})")
+    return path

@@ -1,0 +1,308 @@
+"""Typed configuration of one mining build (sources, spaCy index, miners), from YAML + overrides.
+
+    cqa build-bundles --config data/samples/build.yaml --set index.batch_size=32 --set miners=near_miss
+
+The YAML file has these top-level keys (all but `sources` optional):
+
+    root: data/artifacts          # artifact root (relative to the current directory)
+    sources:                      # list of `SourceSpec` fields (pipeline/sources)
+      - {dataset: squad11, path: squad11_sample.json, format: squad}
+    index: {model: en_core_web_sm, batch_size: 64, n_process: 1, sentences: senter}
+    miners: [near_miss]           # which registered miners run, in this order (default: all)
+    near_miss: {max_negatives: 4} # one section per registered miner: its config fields, plus
+                                  # `datasets: [...]` to run it on these datasets only
+
+Relative source paths are resolved against the YAML file's folder first, then the
+current directory. Overrides are `key=value` with dotted keys (`near_miss.max_negatives=2`,
+`sources.0.split=train`); values are parsed as YAML scalars/lists.
+
+Everything is checked before any work: an unknown key, a value of the wrong type, an
+unknown miner or a missing source file raises `BuildConfigError` naming the field and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.near_miss import NearMissConfig
+from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
+from pipeline.sources import SourceSpec
+
+TOP_LEVEL = ("root", "sources", "index", "miners")
+DEFAULT_ROOT = "data/artifacts"
+
+
+class BuildConfigError(ValueError):
+    """A build config key or value is wrong; the message names the field and what was expected."""
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    root: str                                # artifact root folder (absolute after loading)
+    sources: tuple[SourceSpec, ...]          # inputs to load, one `dataset` partition each
+    index: IndexConfig                       # spaCy model and pipe settings of the index
+    miners: tuple[str, ...]                  # registered miners to run, in order
+    miner_configs: dict[str, Any]            # miner name -> its parsed config object
+    miner_sections: dict[str, dict[str, Any]]  # miner name -> its resolved settings as a plain mapping
+    miner_datasets: dict[str, tuple[str, ...] | None]  # miner name -> datasets it runs on (None: all)
+
+    @property
+    def near_miss(self) -> NearMissConfig:
+        return self.miner_configs["near_miss"]
+
+    def miner_config(self, name: str) -> Any:
+        """Parsed config of one miner (its config class, or the plain mapping if it has none)."""
+        return self.miner_configs[name]
+
+    def resolved(self) -> dict[str, Any]:
+        """Plain, JSON-friendly form of the whole build config (saved in reports)."""
+        return {
+            "root": self.root,
+            "sources": [_plain(s) for s in self.sources],
+            "index": _plain(self.index),
+            "miners": list(self.miners),
+            **{name: {**_plain(cfg), **({"datasets": list(self.miner_datasets[name])} if self.miner_datasets.get(name) else {})}
+               for name, cfg in self.miner_configs.items()},
+        }
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# Typed construction of dataclasses from mappings -------------------------------------------
+
+_SIMPLE = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _check_value(value: Any, hint: Any, where: str) -> Any:
+    """Check (and gently coerce) one value against a simple type hint; other hints pass through."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _check_value(value, arg, where)
+            except BuildConfigError as e:
+                errors.append(str(e))
+        raise BuildConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}")
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise BuildConfigError(f"{where}: got {value!r}, expected one of {list(allowed)}")
+        return value
+    if origin in (tuple, list, Sequence) or hint in (tuple, list):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise BuildConfigError(f"{where}: got {value!r}, expected a list")
+        return tuple(value) if origin is tuple or hint is tuple else list(value)
+    if hint in _SIMPLE:
+        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise BuildConfigError(f"{where}: got {value!r}, expected {_SIMPLE[hint]}")
+    return value
+
+
+def config_from_mapping(cls: type, values: Mapping[str, Any] | None, where: str) -> Any:
+    """Build the frozen dataclass `cls` from a mapping, naming `where.<field>` in every error."""
+    values = dict(values or {})
+    if not isinstance(values, dict):
+        raise BuildConfigError(f"{where}: expected a mapping of {cls.__name__} fields, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise BuildConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    checked = {k: _check_value(v, hints.get(k, Any), f"{where}.{k}") for k, v in values.items()}
+    try:
+        return cls(**checked)
+    except (TypeError, ValueError) as e:
+        raise BuildConfigError(f"{where}: {e}") from e
+
+
+# Loading -----------------------------------------------------------------------------------
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply one `dotted.key=value` override to the raw YAML mapping (in place)."""
+    if "=" not in assignment:
+        raise BuildConfigError(f"override {assignment!r}: expected KEY=VALUE, e.g. index.batch_size=32")
+    key, text = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise BuildConfigError(f"override {key!r}: '{part}' is not an index of a {len(node)}-element list")
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+        if not isinstance(node, (dict, list)):
+            raise BuildConfigError(f"override {key!r}: '{'.'.join(parts[: i + 1])}' is not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise BuildConfigError(f"override {key!r}: '{last}' is not an index of a {len(node)}-element list")
+        node[int(last)] = _parse_scalar(text)
+    else:
+        value = _parse_scalar(text)
+        if last == "miners" and isinstance(value, str):
+            value = [m.strip() for m in value.split(",") if m.strip()]
+        node[last] = value
+
+
+def _resolve_source(spec: SourceSpec, base: Path | None, where: str) -> SourceSpec:
+    if spec.format == "hub":
+        return spec
+    path = Path(spec.path).expanduser()
+    candidates = [path] if path.is_absolute() else [*([base / path] if base else []), Path.cwd() / path]
+    for c in candidates:
+        if c.exists():
+            return dataclasses.replace(spec, path=str(c.resolve()))
+    tried = ", ".join(str(c) for c in candidates)
+    raise BuildConfigError(f"{where}.path: file not found: {spec.path!r} (looked at {tried})")
+
+
+def _check_model(cfg: IndexConfig) -> None:
+    """Fail now (not after loading every source) when the spaCy model is not installed."""
+    try:
+        resolve_package(cfg.model)
+    except ModelNotFoundError as e:
+        raise BuildConfigError(str(e).replace("IndexConfig.model", "index.model")) from e
+
+
+def _cli_source(arg: str) -> dict[str, Any]:
+    """A `--source NAME=PATH[:FORMAT]` argument; its path is relative to the current directory."""
+    try:
+        spec = SourceSpec.from_arg(arg)
+    except ValueError as e:
+        raise BuildConfigError(f"--source {arg!r}: {e}") from e
+    out = dataclasses.asdict(spec)
+    if Path(spec.path).expanduser().exists():
+        out["path"] = str(Path(spec.path).expanduser().resolve())
+    return out
+
+
+def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> BuildConfig:
+    """Validate a raw mapping (YAML already parsed, overrides applied) into a `BuildConfig`."""
+    from pipeline.stages import MINERS  # the registry decides which miner sections exist
+
+    raw = dict(raw)
+    allowed = (*TOP_LEVEL, *MINERS)
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise BuildConfigError(f"unknown key(s) {unknown} in build config; expected some of {list(allowed)}")
+    sources_raw = raw.get("sources") or []
+    if not isinstance(sources_raw, list):
+        raise BuildConfigError(f"sources: expected a list of source mappings, got {sources_raw!r}")
+    sources = []
+    for i, s in enumerate(sources_raw):
+        if isinstance(s, str):
+            s = dataclasses.asdict(SourceSpec.from_arg(s))
+        spec = config_from_mapping(SourceSpec, s, f"sources[{i}]")
+        sources.append(_resolve_source(spec, base, f"sources[{i}]"))
+    names = [s.dataset for s in sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise BuildConfigError(f"sources: dataset name(s) {dupes} used twice; each source needs its own `dataset`")
+    index = config_from_mapping(IndexConfig, raw.get("index"), "index")
+    _check_model(index)
+    miners = raw.get("miners", list(MINERS))
+    if isinstance(miners, str):
+        miners = [m.strip() for m in miners.split(",") if m.strip()]
+    if not isinstance(miners, list) or any(m not in MINERS for m in miners):
+        raise BuildConfigError(f"miners: got {miners!r}, expected a list drawn from {list(MINERS)}")
+    configs, sections, only = {}, {}, {}
+    for name, miner in MINERS.items():
+        section = raw.get(name) or {}
+        if not isinstance(section, dict):
+            raise BuildConfigError(f"{name}: expected a mapping of settings, got {section!r}")
+        section = dict(section)
+        datasets = section.pop("datasets", None)
+        if datasets is not None and (not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets)):
+            raise BuildConfigError(f"{name}.datasets: got {datasets!r}, expected a list of dataset names")
+        only[name] = tuple(datasets) if datasets is not None else None
+        if miner.config_type:
+            configs[name] = config_from_mapping(miner.config_type, section, name)
+        else:
+            configs[name] = dict(section)
+        if miner.check:
+            try:
+                miner.check(section)
+            except (TypeError, ValueError) as e:
+                raise BuildConfigError(f"{name}: {e}") from e
+        sections[name] = _plain(configs[name])
+    root = Path(str(raw.get("root") or DEFAULT_ROOT)).expanduser()
+    return BuildConfig(
+        root=str(root if root.is_absolute() else (Path.cwd() / root).resolve()),
+        sources=tuple(sources),
+        index=index,
+        miners=tuple(miners),
+        miner_configs=configs,
+        miner_sections=sections,
+        miner_datasets=only,
+    )
+
+
+def load_build_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    root: str | Path | None = None,
+    sources: Sequence[str] = (),
+) -> BuildConfig:
+    """Read a YAML build config (or start empty), apply overrides and CLI sources, validate.
+
+    `sources` are `NAME=PATH[:FORMAT]` arguments (`SourceSpec.from_arg`); when given they
+    replace the file's `sources` list. `root` replaces the file's `root`.
+    """
+    raw: dict[str, Any] = {}
+    base = None
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise BuildConfigError(f"config: file not found: {str(p)!r}")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise BuildConfigError(f"config {p}: not valid YAML: {e}") from e
+        if not isinstance(raw, dict):
+            raise BuildConfigError(f"config {p}: expected a mapping at the top level, got {type(raw).__name__}")
+        base = p.resolve().parent
+    raw = copy.deepcopy(raw)
+    if sources:
+        raw["sources"] = [_cli_source(s) for s in sources]
+    if root is not None:
+        raw["root"] = str(root)
+    for o in overrides:
+        apply_override(raw, o)
+    cfg = build_config_from_dict(raw, base)
+    if not cfg.sources:
+        raise BuildConfigError("sources: empty; give at least one in the config or with --source NAME=PATH")
+    return cfg

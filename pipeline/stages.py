@@ -1,0 +1,368 @@
+"""Stage runners of a mining build: load a source, index its contexts, run each miner.
+
+Pure Python (no prefect): `flows/` wraps each call in a task. Every runner reads and writes
+through `pipeline.io`, returns a `StageReport`, and is skipped when its inputs and config
+are unchanged (`force=True` rebuilds).
+
+    python -c "from pipeline.stages import MINERS; print(list(MINERS))"
+
+Adding a miner = one entry in `MINERS`: its output artifacts, the inputs it reads (any of
+`examples`, `contexts`, `index`), its config class (which makes its YAML section known to
+the config parser) and either
+- `mine`: a pure function `(*frames, cfg) -> (rows, rejects)` (or `(rows, rejects, stats)`)
+  taking the input frames in the declared order; this module reads, skips and writes for it
+  (near-miss), or
+- `run`: a runner `(root, dataset, split, section) -> StageReport` that reads, skips and
+  writes itself and returns its REJECTS rows in `stats["rejects"]` (the bundle miners of
+  `pipeline.bundle_stages`); `run_miner` routes those rows to `rejects`.
+
+Skipping (pure miners): a partition is up to date when the fingerprints of its inputs and
+the miner's config equal those it recorded last time. Input fingerprints: for
+`examples`/`contexts`, the content hash `run_load` stores in their manifest entry (so a
+forced reload that gives the same rows re-mines nothing); for `index`, the index key of the
+spaCy set-up, since the index of a given context under a given key never changes.
+
+Shared partitions: several stages write into one `rejects` partition (dataset/split). Each
+stage owns one part file in it, `part-<stage>.parquet`, replaced atomically by
+`io.append_part` (the other stages' parts stay untouched; readers read all parts), and the
+partition's manifest entry keeps each writer's record under `writers.<stage>`. No
+read-modify-write, so parallel miners of one partition cannot lose each other's rows, and
+the rejects schema needs no change. A stage with no rejects now and none before writes no
+rejects part. Pure miners store their outputs the same way (`part-<miner>.parquet`, with
+their input fingerprint under `writers.<miner>`). The bundle runners share `bundles` by
+`kind` instead (see `pipeline.bundle_stages`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import functools
+import hashlib
+import inspect
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from pipeline import io
+from pipeline.build_config import BuildConfig
+from pipeline.bundle_stages import ropes_configs, run_flips, run_ropes_bundles, run_synthetic
+from pipeline.flips import FlipConfig
+from pipeline.near_miss import NearMissConfig, near_miss
+from pipeline.nlp import IndexConfig, load_nlp
+from pipeline.rejects import rejects_frame
+from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, INDEX, NEAR_MISS, REJECTS, SYNTHETIC, ArtifactSpec
+from pipeline.sources import SourceSpec, load_source, source_fingerprint
+from pipeline.spacy_index import build_index, index_key, indexed_ids, read_index
+from pipeline.stage_report import StageReport
+from pipeline.synthetic import SyntheticConfig
+
+# Parts owned by one writer ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _writers_lock(root: str | Path, spec: ArtifactSpec) -> Iterator[None]:
+    d = io.artifact_dir(root, spec)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".writers-lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def part_path(root: str | Path, spec: ArtifactSpec, part: Mapping[str, str], writer: str) -> Path:
+    """The part file a writer owns in a shared partition: `part-<writer>.parquet`."""
+    return io.partition_dir(root, spec, part) / f"part-{writer}.parquet"
+
+
+def writer_entry(root: str | Path, spec: ArtifactSpec, part: Mapping[str, str], writer: str) -> dict[str, Any] | None:
+    """What `write_owned_part` recorded for this writer (None if never written or the part is gone)."""
+    entry = io.partition_entry(root, spec, part)
+    if not entry or entry.get("schema_version") != spec.version or not part_path(root, spec, part, writer).exists():
+        return None
+    return (entry.get("writers") or {}).get(writer)
+
+
+def write_owned_part(root: str | Path, spec: ArtifactSpec, df: pl.DataFrame, part: Mapping[str, str], writer: str,
+                     record: Mapping[str, Any]) -> Path:
+    """Atomically replace `writer`'s part file in a partition; other writers' parts stay.
+
+    `record` (fingerprint, rows, stats, ...) is kept in the manifest entry under
+    `writers.<writer>`; the entry's `rows` counts every part.
+    """
+    with _writers_lock(root, spec):
+        old = (io.partition_entry(root, spec, part) or {}) if io.partition_dir(root, spec, part).exists() else {}
+        writers = {**(old.get("writers") or {}), writer: dict(record)}
+        return io.append_part(root, spec, df, part, writer, config={"writers": sorted(writers)}, extra={"writers": writers})
+
+
+def write_stage_rejects(root: str | Path, stage: str, dataset: str, split: str, rows: pl.DataFrame) -> int:
+    """Replace `stage`'s rejects of dataset/split (its own part file); returns the row count.
+
+    A stage with no rejects now and none before does not touch the partition.
+    """
+    part = {"dataset": dataset, "split": split}
+    rows = rows.select(REJECTS.column_names).with_columns(pl.lit(stage).alias("stage"))
+    if rows.height or part_path(root, REJECTS, part, stage).exists():
+        write_owned_part(root, REJECTS, rows, part, stage, {"rows": rows.height})
+    return rows.height
+
+
+# Load --------------------------------------------------------------------------------------
+
+
+def content_fingerprint(df: pl.DataFrame) -> str:
+    """sha256 (16 hex) of a frame's Arrow IPC bytes: equal data, equal fingerprint."""
+    sink = pa.BufferOutputStream()
+    table = df.to_arrow()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
+
+
+def _split_values(*frames: pl.DataFrame) -> list[str]:
+    out: set[str] = set()
+    for f in frames:
+        if "split" in f.columns:
+            out.update(f["split"].unique().to_list())
+    return sorted(out)
+
+
+def _load_up_to_date(root: str | Path, spec: SourceSpec, fp: str) -> list[str] | None:
+    """The splits of the last load of this source when it is still current, else None."""
+    for part in io.partitions(root, EXAMPLES):
+        if part["dataset"] != spec.dataset:
+            continue
+        entry = io.partition_entry(root, EXAMPLES, part) or {}
+        splits = entry.get("load_splits") or []
+        if not splits:
+            return None
+        for s in splits:
+            p = {"dataset": spec.dataset, "split": s}
+            if not (io.is_up_to_date(root, EXAMPLES, p, fp) and io.is_up_to_date(root, CONTEXTS, p, fp)):
+                return None
+        return list(splits)
+    return None
+
+
+def run_load(root: str | Path, spec: SourceSpec, force: bool = False) -> list[StageReport]:
+    """Load one source into `examples`/`contexts` partitions per split, its rejects into `rejects`.
+
+    Skipped (one report per split, `skipped=True`) when the source file and the source
+    spec are unchanged since the last load. Raises the loader's `SourceError` when the
+    whole input is unreadable.
+    """
+    t0 = time.perf_counter()
+    config = dataclasses.asdict(spec)
+    inputs = {"source": source_fingerprint(spec)}
+    fp = io.inputs_fingerprint(inputs, config)
+    if not force and (splits := _load_up_to_date(root, spec, fp)):
+        return [_skipped_report(root, "load", EXAMPLES, spec.dataset, s, t0) for s in splits]
+    result = load_source(spec)
+    examples, contexts, rejects = result.examples, result.contexts, result.rejects
+    split_col = pl.col("split").fill_null(spec.split) if "split" in rejects.columns else pl.lit(spec.split)
+    rejects = rejects.with_columns(split_col.cast(pl.String).alias("split"))
+    splits = _split_values(examples, contexts) or [spec.split]
+    seconds = time.perf_counter() - t0
+    reports = []
+    for split in splits:
+        part = {"dataset": spec.dataset, "split": split}
+        ex = _of_split(examples, split, EXAMPLES)
+        ctx = _of_split(contexts, split, CONTEXTS)
+        n_rej = write_stage_rejects(root, "load", spec.dataset, split, _of_split(rejects, split, REJECTS))
+        stats = {"contexts": ctx.height}
+        extra = {"load_splits": splits, "source_file": spec.path, "rejects": n_rej, "stats": stats}
+        io.write_partition(root, CONTEXTS, ctx, part, config=config, inputs=inputs, timings={"load": seconds},
+                           extra={**extra, "content": content_fingerprint(ctx)})
+        path = io.write_partition(root, EXAMPLES, ex, part, config=config, inputs=inputs, timings={"load": seconds},
+                                  extra={**extra, "content": content_fingerprint(ex)})
+        reports.append(StageReport("load", spec.dataset, split, rows=ex.height, rejects=n_rej, path=str(path), stats=stats))
+    for split in sorted(set(_split_values(rejects)) - set(splits)):  # rejects of splits with no kept example
+        write_stage_rejects(root, "load", spec.dataset, split, _of_split(rejects, split, REJECTS))
+    total = time.perf_counter() - t0
+    for r in reports:
+        r.seconds = total / len(reports)
+    return reports
+
+
+def _of_split(df: pl.DataFrame, split: str, spec: ArtifactSpec) -> pl.DataFrame:
+    """Rows of one split (frames from the loader carry a `split` column), in the artifact's columns."""
+    if "split" in df.columns:
+        df = df.filter(pl.col("split") == split)
+    return df.select(spec.column_names)
+
+
+def _skipped_report(root: str | Path, stage: str, spec: ArtifactSpec, dataset: str, split: str, t0: float) -> StageReport:
+    part = {"dataset": dataset, "split": split}
+    entry = io.partition_entry(root, spec, part) or {}
+    return StageReport(stage, dataset, split, rows=int(entry.get("rows", 0)), rejects=int(entry.get("rejects", 0)),
+                       seconds=time.perf_counter() - t0, skipped=True, path=str(io.partition_dir(root, spec, part)),
+                       stats=dict(entry.get("stats", {})))
+
+
+# Index -------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def shared_nlp(cfg: IndexConfig) -> Any:
+    """The spaCy pipeline of `cfg`, loaded once per process (index steps of one run share it)."""
+    return load_nlp(cfg)
+
+
+def run_index(root: str | Path, dataset: str, split: str, cfg: IndexConfig) -> StageReport:
+    """Index the contexts of one partition (incremental: only unseen contexts are parsed)."""
+    t0 = time.perf_counter()
+    contexts = io.read(root, CONTEXTS, {"dataset": dataset, "split": split})
+    unseen = set(contexts["context_id"].to_list()) - indexed_ids(root, index_key(cfg))
+    stats = build_index(root, contexts, cfg, nlp=shared_nlp(cfg) if unseen else None)
+    return StageReport("index", dataset, split, rows=stats.n_contexts, seconds=time.perf_counter() - t0,
+                       skipped=stats.n_new == 0, path=str(stats.path),
+                       stats={"partition": stats.partition, "new": stats.n_new, "cached": stats.n_cached})
+
+
+def reset_index(root: str | Path, cfg: IndexConfig) -> None:
+    """Delete the index partition of this spaCy set-up (for `--force`)."""
+    io.delete_partition(root, INDEX, {"nlp": index_key(cfg)})
+
+
+# Miners ------------------------------------------------------------------------------------
+
+INPUT_ARTIFACTS = {"examples": EXAMPLES, "contexts": CONTEXTS}
+
+
+@dataclass(frozen=True)
+class Miner:
+    """One registered miner. Either `mine` (a pure function; this module reads, writes and
+    skips for it) or `run` (a runner that reads, skips and writes itself) is set."""
+
+    outputs: tuple[ArtifactSpec, ...]        # artifacts it writes (dataset/split partitions)
+    inputs: tuple[str, ...]                  # what it reads, in order: `examples`, `contexts`, `index`
+    mine: Callable[..., tuple] | None = None  # (*frames, cfg) -> (rows, rejects) or (rows, rejects, stats)
+    config_type: type | None = None          # frozen dataclass parsed from the build YAML section named after the miner
+    summarize: Callable[[pl.DataFrame], dict[str, Any]] | None = None  # rows of the first output -> report numbers
+    run: Callable[..., StageReport] | None = None  # (root, dataset, split, section: Mapping[, force]) -> StageReport
+    check: Callable[[Mapping[str, Any]], Any] | None = None  # validates a plain section before any work (runner miners)
+
+    # `mine`'s `rows` is a frame of the single output, or {artifact name: frame} for several.
+    # A runner returns its REJECTS rows in `report.stats["rejects"]`; `run_miner` routes them
+    # to the `rejects` artifact. Its section gets `index` (IndexConfig fields) when it reads the index.
+
+
+def near_miss_stats(rows: pl.DataFrame) -> dict[str, Any]:
+    """Negatives per example: share with ≥1, mean, histogram of counts, status counts."""
+    if rows.height == 0:
+        return {"with_negative": 0.0, "negatives_per_example": 0.0, "histogram": {}, "status": {}}
+    counts = rows.group_by("n_negatives").len().sort("n_negatives")
+    status = rows.group_by("status").len().sort("status")
+    return {
+        "with_negative": round(float((rows["n_negatives"] > 0).mean()), 4),
+        "negatives_per_example": round(float(rows["n_negatives"].cast(pl.Float64).mean()), 3),
+        "histogram": {str(k): int(v) for k, v in zip(counts["n_negatives"].to_list(), counts["len"].to_list())},
+        "status": dict(zip(status["status"].to_list(), status["len"].to_list())),
+    }
+
+
+MINERS: dict[str, Miner] = {
+    "near_miss": Miner((NEAR_MISS,), ("examples", "contexts", "index"), near_miss, NearMissConfig, near_miss_stats),
+    "ropes_bundles": Miner((BUNDLES,), ("examples",), run=run_ropes_bundles, check=ropes_configs),
+    "flips": Miner((FLIPS, BUNDLES), ("examples", "contexts"), run=run_flips, config_type=FlipConfig),
+    "synthetic": Miner((SYNTHETIC,), ("examples", "contexts", "index"), run=run_synthetic, config_type=SyntheticConfig),
+}
+
+
+def miner_inputs(root: str | Path, name: str, dataset: str, split: str, cfg: BuildConfig) -> dict[str, str]:
+    """Fingerprint of every input a miner reads for one partition (see module docstring)."""
+    part = {"dataset": dataset, "split": split}
+    out = {}
+    for inp in MINERS[name].inputs:
+        if inp == "index":
+            out["index"] = index_key(cfg.index)
+            continue
+        spec = INPUT_ARTIFACTS[inp]
+        entry = io.partition_entry(root, spec, part)
+        if entry is None:
+            raise io.ArtifactError(f"miner '{name}' needs '{inp}' for {io.partition_key(spec, part)}: run the load stage first")
+        out[inp] = _content_of(entry)
+    if "index" in out and "contexts" not in out:  # the index rows read depend on the contexts
+        out["contexts"] = _content_of(io.partition_entry(root, CONTEXTS, part) or {})
+    return out
+
+
+def _content_of(entry: Mapping[str, Any]) -> str:
+    """What identifies a partition's data: its content hash (written by `run_load`), else the entry itself."""
+    if entry.get("content"):
+        return f"{entry.get('schema_version')}:{entry['content']}"
+    return io.fingerprint({k: v for k, v in entry.items() if k not in ("timings_s", "libraries")})
+
+
+def read_inputs(root: str | Path, names: tuple[str, ...], dataset: str, split: str, cfg: BuildConfig) -> list[pl.DataFrame]:
+    """The frames a miner takes, in its declared order (partition columns dropped)."""
+    part = {"dataset": dataset, "split": split}
+    frames: dict[str, pl.DataFrame] = {}
+    for inp, spec in INPUT_ARTIFACTS.items():
+        if inp in names or (inp == "contexts" and "index" in names):
+            frames[inp] = io.read(root, spec, part).drop("dataset", "split")
+    if "index" in names:
+        frames["index"] = read_index(root, cfg.index, context_ids=frames["contexts"]["context_id"].to_list())
+    return [frames[n] for n in names]
+
+
+def miner_applies(cfg: BuildConfig, name: str, dataset: str) -> bool:
+    """A miner runs on every dataset unless its YAML section lists `datasets: [...]`."""
+    only = cfg.miner_datasets.get(name)
+    return only is None or dataset in only
+
+
+def run_miner(root: str | Path, name: str, dataset: str, split: str, cfg: BuildConfig, force: bool = False) -> StageReport:
+    """Run one registered miner on one partition; skip when inputs and config are unchanged."""
+    miner = MINERS[name]
+    if miner.run is not None:
+        return _run_runner(root, name, miner, dataset, split, cfg, force)
+    t0 = time.perf_counter()
+    part = {"dataset": dataset, "split": split}
+    config = {"miner": name, **cfg.miner_sections.get(name, {})}
+    inputs = miner_inputs(root, name, dataset, split, cfg)
+    fp = io.inputs_fingerprint(inputs, config)
+    done = [writer_entry(root, spec, part, name) for spec in miner.outputs]
+    if not force and all(d and d.get("inputs_fingerprint") == fp for d in done):
+        first = done[0]
+        return StageReport(name, dataset, split, rows=int(first.get("rows", 0)), rejects=int(first.get("rejects", 0)),
+                           seconds=time.perf_counter() - t0, skipped=True,
+                           path=str(part_path(root, miner.outputs[0], part, name)), stats=dict(first.get("stats", {})))
+    out = miner.mine(*read_inputs(root, miner.inputs, dataset, split, cfg), cfg.miner_config(name))
+    rows, rejects, extra_stats = out[0], out[1], (out[2] if len(out) > 2 else {})
+    frames = rows if isinstance(rows, Mapping) else {miner.outputs[0].name: rows}
+    first = frames[miner.outputs[0].name]
+    stats = {**(miner.summarize(first) if miner.summarize else {}), **extra_stats}
+    n_rej = write_stage_rejects(root, name, dataset, split, rejects)
+    seconds = time.perf_counter() - t0
+    for spec in miner.outputs:
+        df = frames[spec.name]
+        record = {"inputs_fingerprint": fp, "inputs": inputs, "rows": df.height, "rejects": n_rej,
+                  "stats": stats, "seconds": round(seconds, 3)}
+        write_owned_part(root, spec, df, part, name, record)
+    return StageReport(name, dataset, split, rows=first.height, rejects=n_rej, seconds=time.perf_counter() - t0,
+                       path=str(part_path(root, miner.outputs[0], part, name)), stats=stats)
+
+
+def _run_runner(root: str | Path, name: str, miner: Miner, dataset: str, split: str, cfg: BuildConfig,
+                force: bool) -> StageReport:
+    """A self-writing miner: pass its plain section, route its rejects rows to `rejects`."""
+    section: dict[str, Any] = dict(cfg.miner_sections.get(name, {}))
+    if "index" in miner.inputs:
+        section["index"] = dataclasses.asdict(cfg.index)
+    kwargs = {"force": True} if force and "force" in inspect.signature(miner.run).parameters else {}
+    report = miner.run(root, dataset, split, section, **kwargs)
+    rows = report.stats.pop("rejects", None)
+    if not report.skipped and rows is not None:
+        frame = rows if isinstance(rows, pl.DataFrame) else rejects_frame(rows)
+        report.rejects = write_stage_rejects(root, name, dataset, split, frame)
+    return report
