@@ -143,7 +143,7 @@ def _skipped(stage: str, dataset: str, split: str, t0: float, path: Path, record
                        seconds=time.perf_counter() - t0, skipped=True, path=str(path), stats=dict(record.get("stats", {})))
 
 
-def run_ropes_bundles(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any]) -> StageReport:
+def run_ropes_bundles(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any], force: bool = False) -> StageReport:
     """Mine `ropes-mined` bundles of one partition, re-mining only changed situations."""
     t0 = time.perf_counter()
     configs = ropes_configs(cfg)
@@ -152,6 +152,8 @@ def run_ropes_bundles(root: str | Path, dataset: str, split: str, cfg: Mapping[s
     inputs = {"examples": partition_input(root, EXAMPLES, part)}
     fp = io.inputs_fingerprint(inputs, config)
     prev = kind_record(root, part, "ropes-mined")
+    if force:
+        prev = {}  # re-mine every group, reuse nothing
     if prev.get("inputs_fingerprint") == fp:
         return _skipped("ropes_bundles", dataset, split, t0, io.partition_dir(root, BUNDLES, part), prev)
     examples = io.read(root, EXAMPLES, part).select(EXAMPLES.column_names)
@@ -187,7 +189,7 @@ def _context_fingerprints(examples: pl.DataFrame, config: Mapping[str, Any]) -> 
     return {cid: io.fingerprint({"cfg": dict(config), "rows": rows}) for cid, rows in out.items()}
 
 
-def run_flips(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any]) -> StageReport:
+def run_flips(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any], force: bool = False) -> StageReport:
     """Flip the "A or B" questions of one partition: `flips` rows + `flip` bundles."""
     t0 = time.perf_counter()
     fcfg = _config(FlipConfig, cfg, "flips")
@@ -196,7 +198,9 @@ def run_flips(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any]
     inputs = {"examples": partition_input(root, EXAMPLES, part), "contexts": partition_input(root, CONTEXTS, part)}
     fp = io.inputs_fingerprint(inputs, config)
     prev_entry = io.partition_entry(root, FLIPS, part) or {}
-    if io.is_up_to_date(root, FLIPS, part, fp) and kind_record(root, part, "flip").get("inputs_fingerprint") == fp:
+    if force:
+        prev_entry = {}  # re-flip every group, reuse nothing
+    elif io.is_up_to_date(root, FLIPS, part, fp) and kind_record(root, part, "flip").get("inputs_fingerprint") == fp:
         return _skipped("flips", dataset, split, t0, io.partition_dir(root, FLIPS, part), prev_entry)
     examples = io.read(root, EXAMPLES, part).select(EXAMPLES.column_names)
     contexts = io.read(root, CONTEXTS, part).select(CONTEXTS.column_names)
@@ -225,7 +229,7 @@ def run_flips(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any]
     return _report("flips", dataset, split, t0, new_rows.height, path, {**stats, "rejects": res.rejects})
 
 
-def run_synthetic(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any]) -> StageReport:
+def run_synthetic(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any], force: bool = False) -> StageReport:
     """Synthetic answer spans for one partition (needs the spaCy index of its contexts).
 
     `cfg` holds the SyntheticConfig fields and optionally `index` (IndexConfig fields).
@@ -241,7 +245,7 @@ def run_synthetic(root: str | Path, dataset: str, split: str, cfg: Mapping[str, 
     inputs = {"examples": partition_input(root, EXAMPLES, part), "contexts": partition_input(root, CONTEXTS, part),
               "index": index_key(icfg)}
     fp = io.inputs_fingerprint(inputs, config)
-    if io.is_up_to_date(root, SYNTHETIC, part, fp):
+    if not force and io.is_up_to_date(root, SYNTHETIC, part, fp):
         return _skipped("synthetic", dataset, split, t0, io.partition_dir(root, SYNTHETIC, part),
                         io.partition_entry(root, SYNTHETIC, part) or {})
     examples = io.read(root, EXAMPLES, part).select(EXAMPLES.column_names)

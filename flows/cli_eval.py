@@ -1,0 +1,82 @@
+"""Evaluation commands of `cqa`: `cqa sample-topk` and `cqa evaluate`.
+
+    cqa sample-topk runs/baseline --dataset squad11 --split train --k 20 --mode plain
+    cqa evaluate runs/mle runs/ce_question --set squad11-eval --set neg-squad11-eval
+    cqa evaluate minilm --set squad11-eval --limit 200 --data-dir ../shared/data
+
+Both run their Prefect flow (ephemeral, no server needed) and print the path they wrote
+last: the `topk` partition folder, or the report's `report.md`. Bad arguments (unknown
+evaluation set, missing checkpoint, bad k / mode / null rule) exit with code 2 and a
+message naming the argument, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+RootOpt = Annotated[str, typer.Option("--root", help="artifact root")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="`cpu`, `cuda`, `cuda:1`, ...")]
+BatchOpt = Annotated[int, typer.Option("--batch-windows", help="windows per forward pass")]
+
+
+def _fail(e: Exception) -> None:
+    err.print(f"[bold red]error:[/] {e}", highlight=False)
+    raise typer.Exit(2) from None
+
+
+def sample_topk_command(
+    checkpoint: Annotated[str, typer.Argument(help="run folder, model folder, or `tiny` / `minilm`")],
+    root: RootOpt = "data/artifacts",
+    dataset: Annotated[str, typer.Option(help="examples partition: dataset")] = "squad11",
+    split: Annotated[str, typer.Option(help="examples partition: split")] = "train",
+    k: Annotated[int, typer.Option(help="spans per question (hard learning: 20; top-k bundles: 2)")] = 20,
+    mode: Annotated[str, typer.Option(help="`plain` (top-k spans) or `diverse` (k distinct starts, best end each)")] = "plain",
+    force_gold: Annotated[bool, typer.Option(help="store the gold at the last rank when missing (hard-learning view)")] = False,
+    batch_windows: BatchOpt = 16,
+    device: DeviceOpt = "cpu",
+    force: Annotated[bool, typer.Option(help="rewrite even when inputs and settings are unchanged")] = False,
+) -> None:
+    """A checkpoint's k best distinct spans per question → the `topk` artifact."""
+    from flows.sample_topk import check_arguments, sample_topk_flow
+
+    try:
+        check_arguments(checkpoint, root, k, mode)
+        path = sample_topk_flow(checkpoint, root, dataset, split, k, mode, batch_windows, force_gold, device, force)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(e)
+    print(path)
+
+
+def evaluate_command(
+    checkpoints: Annotated[list[str], typer.Argument(help="run folders, model folders, or `tiny` / `minilm`")],
+    eval_sets: Annotated[list[str], typer.Option("--set", help="preset (squad11-eval, addsent, xquad-de, ...), NAME=PATH[:FORMAT], or neg-<set>; repeatable")],
+    root: RootOpt = "data/artifacts",
+    data_dir: Annotated[str, typer.Option("--data-dir", help="shared data folder for the presets")] = "../shared/data",
+    limit: Annotated[int | None, typer.Option(help="first N questions of each set (smoke runs)")] = None,
+    null_rule: Annotated[str, typer.Option(help="`none`, `cls_threshold` (SQuAD 2.0) or `negative_score`")] = "none",
+    null_threshold: Annotated[float, typer.Option(help="threshold of the null rule")] = 0.0,
+    n_resamples: Annotated[int, typer.Option(help="bootstrap resamples")] = 1000,
+    bundles: Annotated[str | None, typer.Option(help="DATASET/SPLIT of a `bundles` partition (e.g. ropes/dev): consistency + joint inference")] = None,
+    batch_windows: BatchOpt = 16,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Evaluate checkpoints on evaluation sets: predictions, metrics and a report with plots."""
+    from flows.evaluate import check_arguments, evaluate_flow
+
+    try:
+        check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles)
+        path = evaluate_flow(checkpoints, eval_sets, root, data_dir, limit, batch_windows, null_rule, null_threshold,
+                             n_resamples, device, bundles)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(e)
+    print(path)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sample-topk")(sample_topk_command)
+    app.command("evaluate")(evaluate_command)

@@ -1,0 +1,117 @@
+"""End to end on the samples: tiny model → sample-topk → evaluate → artifacts + report with plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import polars as pl
+import pytest
+
+from pipeline import io, schemas
+from pipeline.sources import SourceSpec, load_source
+
+SAMPLE = "squad11_sample.json"
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny model (random weights, seed 1): a 'model folder' checkpoint."""
+    from training.config import ModelConfig
+    from training.model import load_model
+
+    model, tok = load_model(ModelConfig(name="tiny"), seed=1)
+    folder = tmp_path_factory.mktemp("runs") / "tiny-seed1" / "model"
+    model.save(folder, tok)
+    return folder.parent
+
+
+def _write_examples(root: Path, samples: Path) -> None:
+    result = load_source(SourceSpec("sample", str(samples / SAMPLE), split="train"))
+    part = {"dataset": "sample", "split": "train"}
+    io.write_partition(root, schemas.EXAMPLES, result.examples.drop("split"), part)
+    io.write_partition(root, schemas.CONTEXTS, result.contexts.drop("split"), part)
+
+
+def test_tiny_sample_topk_then_evaluate(prefect_harness, root: Path, samples: Path, tiny_folder: Path) -> None:
+    from flows.evaluate import evaluate_flow
+    from flows.sample_topk import sample_topk_flow
+
+    _write_examples(root, samples)
+    topk_dir = sample_topk_flow(str(tiny_folder), str(root), "sample", "train", k=3, mode="diverse")
+    topk = io.read(root, schemas.TOPK, {"dataset": "sample", "split": "train", "model": "tiny-seed1"})
+    assert Path(topk_dir).is_dir() and topk["example_id"].n_unique() == 28
+    per_q = topk.group_by("example_id").agg(pl.len(), pl.col("span").struct.field("start").n_unique().alias("starts"))
+    assert (per_q["len"] == 3).all() and (per_q["starts"] == 3).all()  # diverse: 3 distinct starts each
+
+    files_before = {p: p.stat().st_mtime_ns for p in (root / "topk").rglob("*.parquet")}
+    sample_topk_flow(str(tiny_folder), str(root), "sample", "train", k=3, mode="diverse")
+    assert {p: p.stat().st_mtime_ns for p in (root / "topk").rglob("*.parquet")} == files_before  # skipped
+
+    sets = [f"sample={samples / SAMPLE}", f"neg-sample={samples / SAMPLE}"]
+    report = Path(evaluate_flow([str(tiny_folder), "tiny"], sets, str(root), n_resamples=200))
+
+    assert report.name == "report.md" and report.parent.parent == root / "reports"
+    text = report.read_text(encoding="utf-8")
+    for png in ("em_f1.png", "topk.png"):
+        assert f"]({png})" in text
+        image = mpimg.imread(report.parent / png)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert "Paired differences between runs" in text and "tiny − tiny-seed1" in text
+
+    metrics = io.read(root, schemas.METRICS)  # validates the version; rows are cast to the schema on write
+    assert set(metrics["eval_set"]) == {"sample", "neg-sample"} and set(metrics["run"]) == {"tiny", "tiny-seed1"}
+    io.to_table(metrics.drop("eval_set"), schemas.METRICS)
+    em = metrics.filter((pl.col("metric") == "em") & (pl.col("slice") == "all"))
+    assert em.height == 4 and em["ci_low"].is_not_null().all()
+    preds = io.read(root, schemas.PREDICTIONS)
+    counts = dict(preds.group_by("eval_set", "run").len().select(pl.concat_str("eval_set", "run", separator="/"), "len").iter_rows())
+    n_neg = counts["neg-sample/tiny"]
+    assert counts == {"sample/tiny": 28, "sample/tiny-seed1": 28, "neg-sample/tiny": n_neg, "neg-sample/tiny-seed1": n_neg}
+    assert n_neg >= 20  # one attacked question per negatable question
+    neg = metrics.filter((pl.col("eval_set") == "neg-sample") & (pl.col("metric") == "no_ans_f1"))
+    assert neg.height == 2 and (neg["n"] == n_neg).all()  # every attacked question is unanswerable
+    assert preds["em"].is_between(0, 1).all() and preds["f1"].is_between(0, 1).all()
+
+
+def test_bad_eval_set_fails_before_work(root: Path) -> None:
+    from flows.evaluate import evaluate_flow
+
+    with pytest.raises(ValueError, match="preset"):
+        evaluate_flow.fn(["tiny"], ["no-such-set"], str(root))
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        evaluate_flow.fn([str(root / "missing")], [f"s={root}/x.json"], str(root))
+    assert not (root / "predictions").exists()
+
+
+@pytest.mark.integration
+def test_untrained_minilm_on_protocol_eval_titles(prefect_harness, root: Path, shared_data: Path) -> None:
+    """A subset (CI time) of the SQuAD 1.1 PROTOCOL eval titles; the full set: `python -m benchmarks.bench_eval`."""
+    from flows.evaluate import evaluate_flow
+
+    report = Path(evaluate_flow(["minilm"], ["squad11-eval", "addonesent"], str(root), data_dir=str(shared_data),
+                                limit=200, n_resamples=200))
+    assert report.exists() and mpimg.imread(report.parent / "em_f1.png").ndim == 3
+    metrics = io.read(root, schemas.METRICS)
+    f1 = metrics.filter((pl.col("metric") == "f1") & (pl.col("slice") == "all") & (pl.col("eval_set") == "squad11-eval"))
+    assert f1["n"].to_list() == [200] and 0.0 <= f1["value"][0] < 30.0  # untrained head: near zero
+    adv = metrics.filter(pl.col("metric") == "adv_f1")  # AddOneSent: worst case over each question's variants
+    assert adv.height == 1 and adv["value"][0] <= metrics.filter(
+        (pl.col("metric") == "f1") & (pl.col("eval_set") == "addonesent") & (pl.col("slice") == "all"))["value"][0]
+    assert "adv_f1" in report.read_text(encoding="utf-8")
+
+
+def test_paired_differences_pair_questions_by_id() -> None:
+    from training.report import paired_differences
+
+    base = io.empty_frame(schemas.PREDICTIONS)
+    rows = []
+    for run, ems in (("a", [1, 0, 0, 1]), ("b", [1, 1, 1, 1])):
+        for i, em in enumerate(ems):
+            rows.append({"example_id": f"q{i}", "prediction": "x", "start": 0, "end": 1, "score": 1.0, "null_score": None,
+                         "em": float(em), "f1": float(em), "eval_set": "s", "run": run})
+    preds = pl.DataFrame(rows, schema={**base.schema, "eval_set": pl.String, "run": pl.String})
+    diffs = paired_differences(preds.reverse(), n_resamples=500)  # row order must not matter for the pairing
+    em = diffs.filter(pl.col("metric") == "em").row(0, named=True)
+    assert (em["run"], em["baseline"]) == ("a", "b") and em["n"] == 4
+    assert em["difference"] == pytest.approx(-50.0) and em["ci_high"] <= 0.0 and em["p_not_better"] == 1.0
