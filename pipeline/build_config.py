@@ -209,6 +209,11 @@ def _cli_source(arg: str) -> dict[str, Any]:
     return out
 
 
+def _output_splits(spec: SourceSpec) -> tuple[str, ...]:
+    """The split partitions a source writes (the PROTOCOL article split writes two)."""
+    return ("train", "eval") if spec.article_split == "protocol" else (spec.split,)
+
+
 def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> BuildConfig:
     """Validate a raw mapping (YAML already parsed, overrides applied) into a `BuildConfig`."""
     from pipeline.stages import MINERS  # the registry decides which miner sections exist
@@ -227,10 +232,12 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
             s = dataclasses.asdict(SourceSpec.from_arg(s))
         spec = config_from_mapping(SourceSpec, s, f"sources[{i}]")
         sources.append(_resolve_source(spec, base, f"sources[{i}]"))
-    names = [s.dataset for s in sources]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    # Partitions are (dataset, split): two sources may share a dataset name (ROPES train + dev
+    # files) as long as they write different splits.
+    written = [(s.dataset, split) for s in sources for split in _output_splits(s)]
+    dupes = sorted({f"{d}/{sp}" for d, sp in written if written.count((d, sp)) > 1})
     if dupes:
-        raise BuildConfigError(f"sources: dataset name(s) {dupes} used twice; each source needs its own `dataset`")
+        raise BuildConfigError(f"sources: partition(s) {dupes} written by two sources; give each source its own `dataset` or `split`")
     index = config_from_mapping(IndexConfig, raw.get("index"), "index")
     _check_model(index)
     miners = raw.get("miners", list(MINERS))

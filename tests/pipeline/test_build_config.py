@@ -48,7 +48,7 @@ def test_overrides_are_typed_and_dotted(tmp_path: Path) -> None:
     ("sources: [{dataset: s, path: missing.json}]\n", [], "sources[0].path: file not found: 'missing.json'"),
     ("sources: [{dataset: s, path: s.json, fromat: squad}]\n", [], "sources[0]: unknown key(s) ['fromat']"),
     ("sources: [{dataset: s, path: s.json, format: csv}]\n", [], "field 'format': expected one of"),
-    ("sources: [{dataset: s, path: s.json}, {dataset: s, path: s.json}]\n", [], "dataset name(s) ['s'] used twice"),
+    ("sources: [{dataset: s, path: s.json}, {dataset: s, path: s.json}]\n", [], "partition(s) ['s/dev'] written by two sources"),
     ("sources: []\n", [], "sources: empty"),
     ("- just a list\n", [], "expected a mapping at the top level"),
 ])
