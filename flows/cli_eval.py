@@ -62,6 +62,7 @@ def evaluate_command(
     null_threshold: Annotated[float, typer.Option(help="threshold of the null rule")] = 0.0,
     n_resamples: Annotated[int, typer.Option(help="bootstrap resamples")] = 1000,
     bundles: Annotated[str | None, typer.Option(help="DATASET/SPLIT of a `bundles` partition (e.g. ropes/dev): consistency + joint inference")] = None,
+    near_miss_baseline: Annotated[str | None, typer.Option(help="one of the checkpoints: its predictions define the near-miss slice (METHODS §1); every run is scored on it")] = None,
     batch_windows: BatchOpt = 16,
     device: DeviceOpt = "cpu",
 ) -> None:
@@ -71,7 +72,7 @@ def evaluate_command(
     try:
         check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles)
         path = evaluate_flow(checkpoints, eval_sets, root, data_dir, limit, batch_windows, null_rule, null_threshold,
-                             n_resamples, device, bundles)
+                             n_resamples, device, bundles, near_miss_baseline)
     except (ValueError, FileNotFoundError) as e:
         _fail(e)
     print(path)

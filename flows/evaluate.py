@@ -24,6 +24,7 @@ import datetime as dt
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -83,6 +84,47 @@ def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str,
                     seconds, 1000 * seconds / max(1, examples.height))
         out.append(str(path))
     return out
+
+
+@task(name="near-miss-slice")
+def near_miss_slice_task(root: str, inputs_root: str, set_names: list[str], baseline: str, runs: list[str],
+                         n_resamples: int) -> list[str]:
+    """EM/F1 of every run on the near-miss slice that `baseline`'s predictions define (METHODS.md §1).
+
+    The eval contexts are added to the spaCy index under `root` (incremental: contexts
+    already indexed are not parsed again). Returns the metric files it wrote.
+    """
+    from pipeline.nlp import IndexConfig
+    from pipeline.spacy_index import build_index, read_index
+    from training.metrics.slices import near_miss_slice, near_miss_slice_metrics
+
+    logger, out = get_run_logger(), []
+    for name in set_names:
+        part = {"dataset": name, "split": SET_SPLIT}
+        if not io.partition_files(inputs_root, schemas.EXAMPLES, part):
+            continue
+        examples = io.read(inputs_root, schemas.EXAMPLES, part).drop("dataset", "split")
+        contexts = io.read(inputs_root, schemas.CONTEXTS, part).drop("dataset", "split")
+        cfg = IndexConfig()
+        build_index(root, contexts, cfg)
+        index = read_index(root, cfg, contexts["context_id"].to_list())
+        preds = {r: io.read(root, schemas.PREDICTIONS, {"eval_set": name, "run": r}) for r in runs}
+        base = {p["example_id"]: _Span(p["prediction"], p["start"], p["end"]) for p in preds[baseline].iter_rows(named=True)}
+        slice_rows = near_miss_slice(examples, contexts, index, base)
+        metrics = near_miss_slice_metrics(slice_rows, preds, n_resamples=n_resamples)
+        logger.info("near-miss slice of %s (baseline %s): %d of %d questions", name, baseline,
+                    int(slice_rows["in_slice"].sum()), slice_rows.height)
+        path = Path(inputs_root) / f"metrics-{name}-near-miss.parquet"
+        metrics.with_columns(pl.lit(name).alias("eval_set")).write_parquet(path)
+        slice_rows.write_parquet(Path(inputs_root) / f"near-miss-slice-{name}.parquet")  # auditable: reason per question
+        out.append(str(path))
+    return out
+
+
+class _Span(NamedTuple):
+    text: str
+    start: int | None
+    end: int | None
 
 
 def read_bundles(root: str, bundles: str | None) -> pl.DataFrame | None:
@@ -170,13 +212,20 @@ def check_arguments(checkpoints: list[str], eval_sets: list[str], data_dir: str,
 def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "data/artifacts",
                   data_dir: str = "../shared/data", limit: int | None = None, batch_windows: int = 16,
                   null_rule: str = "none", null_threshold: float = 0.0, n_resamples: int = 1000,
-                  device: str = "cpu", bundles: str | None = None) -> str:
+                  device: str = "cpu", bundles: str | None = None, near_miss_baseline: str | None = None) -> str:
     """Evaluate every checkpoint on every set; returns the report path.
+
+    `near_miss_baseline` (one of the checkpoints) adds EM/F1 of every run on the near-miss
+    slice: questions where that baseline's prediction lies in the gold's sentence, has the
+    gold's coarse entity type and differs in text (METHODS.md §1).
 
     `bundles` (`DATASET/SPLIT` of a `bundles` partition under `root`, e.g. `ropes/dev`) adds
     bundle consistency and Hungarian joint inference for the sets holding its questions.
     """
     sets = check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles)
+    run_ids = check_checkpoints(checkpoints)
+    if near_miss_baseline is not None and near_miss_baseline not in checkpoints:
+        raise ValueError(f"evaluate: near_miss_baseline={near_miss_baseline!r} must be one of the checkpoints {checkpoints}")
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     report_dir = Path(root) / "reports" / f"evaluate-{stamp}"
@@ -186,12 +235,16 @@ def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "dat
         ref, names, inputs_root, root, batch_windows, null_rule, null_threshold, n_resamples, device, bundles)]
     if not metric_files:
         raise ValueError(f"evaluate: nothing to evaluate: every set is empty ({', '.join(names)}; see their rejects)")
-    write_metrics(root, metric_files)
     pairs = [(pl.read_parquet(p)["eval_set"][0], pl.read_parquet(p)["run"][0]) for p in metric_files]
     meta = {"checkpoints": ", ".join(checkpoints), "eval sets": ", ".join(names), "limit": limit,
             "null rule": f"{null_rule} (threshold {null_threshold})", "artifact root": f"`{root}`",
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "wall time (s)": round(time.perf_counter() - t0, 1)}
+    if near_miss_baseline is not None:
+        baseline_id = run_ids[checkpoints.index(near_miss_baseline)]
+        metric_files += near_miss_slice_task(root, inputs_root, names, baseline_id, run_ids, n_resamples)
+        meta["near-miss slice baseline"] = baseline_id
+    write_metrics(root, metric_files)
     return evaluation_report(root, str(report_dir), pairs, meta, n_resamples)
 
 

@@ -49,7 +49,8 @@ def test_tiny_sample_topk_then_evaluate(prefect_harness, root: Path, samples: Pa
     assert {p: p.stat().st_mtime_ns for p in (root / "topk").rglob("*.parquet")} == files_before  # skipped
 
     sets = [f"sample={samples / SAMPLE}", f"neg-sample={samples / SAMPLE}"]
-    report = Path(evaluate_flow([str(tiny_folder), "tiny"], sets, str(root), n_resamples=200))
+    report = Path(evaluate_flow([str(tiny_folder), "tiny"], sets, str(root), n_resamples=200,
+                                near_miss_baseline=str(tiny_folder)))
 
     assert report.name == "report.md" and report.parent.parent == root / "reports"
     text = report.read_text(encoding="utf-8")
@@ -58,6 +59,10 @@ def test_tiny_sample_topk_then_evaluate(prefect_harness, root: Path, samples: Pa
         image = mpimg.imread(report.parent / png)
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert "Paired differences between runs" in text and "tiny − tiny-seed1" in text
+    audit = pl.read_parquet(report.parent / "inputs" / "near-miss-slice-sample.parquet")
+    assert audit.height == 28 and "context_not_indexed" not in audit["reason"].to_list()  # eval contexts got indexed
+    slice_metrics = io.read(root, schemas.METRICS, {"eval_set": "sample"}).filter(pl.col("slice") == "near_miss")
+    assert slice_metrics.height == (4 if audit["in_slice"].any() else 0)  # em + f1 for both runs
 
     metrics = io.read(root, schemas.METRICS)  # validates the version; rows are cast to the schema on write
     assert set(metrics["eval_set"]) == {"sample", "neg-sample"} and set(metrics["run"]) == {"tiny", "tiny-seed1"}

@@ -82,3 +82,20 @@ def test_table_by_group_with_macro_average() -> None:
     assert t["n"].to_list() == [2, 4, 6]
     assert t["em"].to_list() == pytest.approx([50.0, 75.0, 62.5])
     assert t["f1"].to_list() == pytest.approx([50.0, 50.0, 50.0])
+
+
+def test_near_miss_slice_metrics_scores_every_run_on_the_baseline_slice():
+    from training.metrics.slices import near_miss_slice_metrics
+
+    slice_rows = pl.DataFrame({"example_id": ["a", "b", "c"], "reason": ["near_miss", "near_miss", "same_text"]}).with_columns(
+        in_slice=pl.col("reason") == "near_miss")
+    preds = {
+        "base": pl.DataFrame({"example_id": ["a", "b", "c"], "em": [0.0, 0.0, 1.0], "f1": [0.5, 0.0, 1.0]}),
+        "new": pl.DataFrame({"example_id": ["a", "b", "c"], "em": [1.0, 0.0, 1.0], "f1": [1.0, 0.5, 1.0]}),
+    }
+    out = near_miss_slice_metrics(slice_rows, preds, n_resamples=50)
+    got = {(r["run"], r["metric"]): (r["value"], r["n"]) for r in out.iter_rows(named=True)}
+    assert got == {("base", "em"): (0.0, 2), ("base", "f1"): (25.0, 2), ("new", "em"): (50.0, 2), ("new", "f1"): (75.0, 2)}
+    assert (out["slice"] == "near_miss").all() and (out["ci_low"] <= out["value"]).all()
+    empty = slice_rows.with_columns(in_slice=pl.lit(False))
+    assert near_miss_slice_metrics(empty, preds).height == 0

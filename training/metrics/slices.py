@@ -119,3 +119,28 @@ def table_by_group(group_of: Mapping[str, str], scores: Mapping[str, Mapping[str
         rows.append(avg)
     schema = {"group": pl.String, "n": pl.Int64, **{name: pl.Float64 for name in scores}}
     return pl.DataFrame(rows, schema=schema)
+
+
+def near_miss_slice_metrics(slice_rows: pl.DataFrame, predictions: Mapping[str, pl.DataFrame],
+                            n_resamples: int = 1000, seed: int = 0) -> pl.DataFrame:
+    """EM/F1 (percent, 95% bootstrap interval) of every run on the near-miss slice.
+
+    `slice_rows` comes from `near_miss_slice` (the baseline run defines the slice);
+    `predictions` maps run id -> its `predictions` rows (`example_id`, `em`, `f1`). Rows have
+    the METRICS columns with `slice="near_miss"`; an empty slice gives no rows.
+    """
+    from training.metrics.bootstrap import bootstrap_ci
+
+    ids = slice_rows.filter(pl.col("in_slice"))["example_id"]
+    rows = []
+    for run, preds in predictions.items():
+        chosen = preds.filter(pl.col("example_id").is_in(ids.implode()))
+        if not chosen.height:
+            continue
+        for metric in ("em", "f1"):
+            ci = bootstrap_ci(chosen[metric].cast(pl.Float64).to_numpy() * 100.0, n_resamples=n_resamples, seed=seed)
+            rows.append({"run": run, "metric": metric, "slice": IN_SLICE, "value": ci.estimate,
+                         "ci_low": ci.low, "ci_high": ci.high, "n": chosen.height})
+    schema = {"run": pl.String, "metric": pl.String, "slice": pl.String, "value": pl.Float64,
+              "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.Int32}
+    return pl.DataFrame(rows, schema=schema)
