@@ -26,7 +26,7 @@ COPY flows ./flows
 COPY data/samples ./data/samples
 RUN pip install -e ".[models,dask]"   # prefect brings asyncpg for the PostgreSQL server
 
-RUN useradd --create-home cqa && mkdir -p /app/data/artifacts && chown -R cqa /app/data
+RUN useradd --create-home cqa && mkdir -p /app/data/artifacts /app/runs && chown -R cqa /app/data /app/runs
 USER cqa
 
 CMD ["cqa", "--help"]

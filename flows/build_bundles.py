@@ -5,8 +5,10 @@
     prefect deployment run build-bundles/default         # against a server (flows/deployments.py)
 
 Runs on one artifact root are exclusive (`pipeline.run_lock`): a scheduled run that fires
-while another is going waits for it. Each (miner, dataset, split) is an independent task submitted to the flow's task runner
-(threads by default; `with_task_runner("dask")` for a Dask cluster through prefect-dask).
+while another is going waits for it. Each (miner, dataset, split) is an independent task
+submitted to the flow's task runner, a setting: threads by default; Dask through prefect-dask
+with `cqa build-bundles --runner dask`, `with_task_runner(flow, "dask")`, or the environment
+of a served/worker process (`CQA_TASK_RUNNER=dask`, `CQA_DASK_ADDRESS=tcp://host:8786`).
 Tasks take paths and small config objects and return `StageReport` rows; a stage whose
 inputs and config are unchanged is skipped, so a re-run over unchanged inputs rewrites
 no Parquet file. The run ends with a table + markdown Prefect artifact and a markdown
@@ -15,12 +17,13 @@ file under `<root>/reports/`.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.build_index import DEFAULT_CONFIG, LOCK_TIMEOUT_S, WORKERS, exclusive, load_and_index, loaded_partitions, resolve_config
 from flows.report import publish
@@ -28,6 +31,26 @@ from pipeline.build_config import BuildConfig
 from pipeline.stages import miner_applies, run_miner
 
 RUNNERS = ("threads", "dask")
+
+
+def task_runner(runner: str | None = None, workers: int = WORKERS, address: str | None = None) -> TaskRunner:
+    """The mining task runner: `threads` (default) or `dask` (prefect-dask).
+
+    `runner` / `address` default to the settings `CQA_TASK_RUNNER` (threads | dask) and
+    `CQA_DASK_ADDRESS` (a running Dask scheduler, e.g. tcp://scheduler:8786; unset = a new
+    local cluster of `workers` processes), so a deployment's worker picks its runner by environment.
+    """
+    runner = runner or os.environ.get("CQA_TASK_RUNNER", "threads").strip() or "threads"
+    address = address or os.environ.get("CQA_DASK_ADDRESS", "").strip() or None
+    if runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
+    raise ValueError(f"task runner: got {runner!r}, expected one of {list(RUNNERS)} (setting CQA_TASK_RUNNER)")
 
 
 @task(name="mine-partition", cache_policy=NO_CACHE)
@@ -38,7 +61,7 @@ def mine_task(root: str, miner: str, dataset: str, split: str, cfg: BuildConfig,
     return r.as_row()
 
 
-@flow(name="build-bundles", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS))
+@flow(name="build-bundles", task_runner=task_runner())
 def build_bundles_flow(
     config: str | None = DEFAULT_CONFIG,
     root: str | None = None,
@@ -66,16 +89,9 @@ def build_bundles_flow(
     return {"root": cfg.root, "report": str(path), "stages": reports}
 
 
-def with_task_runner(f: Flow, runner: str = "threads", workers: int = WORKERS) -> Flow:
-    """The flow with another task runner: `threads` (default) or `dask` (a local Dask cluster)."""
-    if runner == "threads":
-        return f.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    if runner == "dask":
-        from prefect_dask import DaskTaskRunner
-
-        return f.with_options(task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1}))
-    raise ValueError(f"task runner: got {runner!r}, expected one of {list(RUNNERS)}")
-
+def with_task_runner(f: Flow, runner: str = "threads", workers: int = WORKERS, address: str | None = None) -> Flow:
+    """The flow with another task runner: `threads` or `dask` (a local cluster, or the one at `address`)."""
+    return f.with_options(task_runner=task_runner(runner, workers, address))
 
 if __name__ == "__main__":
     out = build_bundles_flow()

@@ -19,7 +19,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer  # noqa: E402
 
-from flows import cli_bundles, cli_eval, cli_mining, cli_training  # noqa: E402
+from flows import cli_bundles, cli_eval, cli_experiment, cli_mining, cli_training  # noqa: E402
 
 app = typer.Typer(
     name="cqa",
@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     cli_bundles,   # bundles-show
     cli_training,  # train
     cli_eval,      # sample-topk, evaluate
+    cli_experiment,  # experiment
 )
 
 for module in COMMAND_MODULES:

@@ -1,43 +1,64 @@
-"""The project's Prefect deployments: served by one process, or registered on a work pool.
+"""The project's Prefect deployments: served by one process, or registered on work pools.
 
-Serve them (no workers needed; what the README and the server test use):
+Serve them all on one machine (no workers needed; what the README and the server test use):
 
     prefect server start --host 127.0.0.1 --port 4200          # terminal 1: a local server
     export PREFECT_API_URL=http://127.0.0.1:4200/api           # terminals 2 and 3
-    python -m flows.deployments                                # terminal 2: serve the deployments
+    python -m flows.deployments                                # terminal 2: serve every deployment
     prefect deployment run build-bundles/default --watch       # terminal 3: run one
     prefect deployment run build-bundles/default --param root=/tmp/artifacts --watch
+    prefect deployment run experiment/default --param profile=cpu-smoke --watch
 
-Or register them on a process work pool, for workers to pick up (docker-compose.yml):
+Or register each on its work pool (`mining` for CPU mining, `gpu` for training and
+evaluation), for workers to pick up (docker-compose.yml):
 
     prefect work-pool create mining --type process
-    python -m flows.deployments --pool mining
-    prefect worker start --pool mining
+    prefect work-pool create gpu --type process
+    python -m flows.deployments --register                     # every deployment on its own pool
+    prefect worker start --pool mining                         # and --pool gpu on the GPU machine
 
-Deployments (all named `default`; parameters can be changed per run with `--param`:
-`config`, `root`, `sources`, `overrides`, `force`, `lock_timeout_s`):
+| deployment | flow | pool | schedule / concurrency |
+| --- | --- | --- | --- |
+| `build-bundles/default` | load + index + every miner | mining | on demand; one run at a time |
+| `build-bundles/nightly` | the same (re-mining) | mining | cron `CQA_REMINE_CRON` (default `0 3 * * *`; empty = none); one run at a time |
+| `build-index/default` | load + index | mining | on demand |
+| `sample-topk/default` | a checkpoint's top-k spans | gpu | on demand |
+| `train/default` | `cqa train` in a child process | gpu | on demand |
+| `evaluate/default` | checkpoints × evaluation sets → report | gpu | on demand |
+| `experiment/default` | the whole study (flows/experiment.py) | gpu | on demand; one run at a time |
 
-| deployment | flow | schedule |
-| --- | --- | --- |
-| `build-bundles/default` | load + index + every miner | cron `CQA_REMINE_CRON` (default `0 3 * * *`, nightly re-mining; empty = none) |
-| `build-index/default`   | load + index | none (on demand) |
+Re-mining runs are serialised twice: the deployments' concurrency limit of one (extra runs
+wait in the queue), and the run lock on the artifact root (`pipeline/run_lock.py`) that also
+covers runs started outside these deployments (a build waits up to `lock_timeout_s`).
+Parameters are the flows' typed signatures (Prefect shows them as a form in the UI);
+override any per run with `--param NAME=VALUE` (build-bundles: `config`, `root`, `sources`,
+`overrides`, `force`, `lock_timeout_s`; experiment: `profile`, `overrides`, `force`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from prefect import Flow, serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 
 from flows.build_bundles import build_bundles_flow
 from flows.build_index import build_index_flow
+from flows.evaluate import evaluate_flow
+from flows.experiment import experiment_flow
+from flows.sample_topk import sample_topk_flow
+from flows.train import train_flow
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CRON = "0 3 * * *"
+MINING_POOL = os.environ.get("CQA_MINING_POOL", "mining")  # process work pool of the CPU mining worker
+GPU_POOL = os.environ.get("CQA_GPU_POOL", "gpu")  # process work pool of the GPU training worker
 
 
 def remine_cron() -> str | None:
@@ -46,39 +67,86 @@ def remine_cron() -> str | None:
     return cron or None
 
 
-# (flow, entrypoint relative to the repository, schedule, description)
-DEPLOYMENTS: tuple[tuple[Flow, str, bool, str], ...] = (
-    (build_bundles_flow, "flows/build_bundles.py:build_bundles_flow", True,
-     "Load sources, index with spaCy, run every miner (skips unchanged partitions)."),
-    (build_index_flow, "flows/build_index.py:build_index_flow", False, "Load sources and build the spaCy index."),
+def one_at_a_time() -> ConcurrencyLimitConfig:
+    """At most one running flow run of the deployment; later ones wait in the queue."""
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    flow: Flow  # the flow object (served in this process)
+    entrypoint: str  # `path:function` relative to the repository (registered on a pool)
+    name: str  # deployment name: `<flow name>/<name>`
+    pool: str  # work pool it is registered on with --register
+    description: str  # shown in the UI
+    scheduled: bool = False  # on the re-mining cron
+    serial: bool = False  # concurrency limit of one
+    tags: tuple[str, ...] = ()  # UI tags
+    parameters: dict[str, Any] = field(default_factory=dict)  # default parameters of the deployment
+
+    @property
+    def cron(self) -> str | None:
+        return remine_cron() if self.scheduled else None
+
+    @property
+    def concurrency_limit(self) -> ConcurrencyLimitConfig | None:
+        return one_at_a_time() if self.serial else None
+
+
+BUILD = "flows/build_bundles.py:build_bundles_flow"
+DEPLOYMENTS: tuple[Deployment, ...] = (
+    Deployment(build_bundles_flow, BUILD, "default", MINING_POOL,
+               "Load sources, index with spaCy, run every miner (skips unchanged partitions).", serial=True, tags=("mining",)),
+    Deployment(build_bundles_flow, BUILD, "nightly", MINING_POOL,
+               "Scheduled re-mining of the default build config (CQA_REMINE_CRON).", scheduled=True, serial=True,
+               tags=("mining", "scheduled")),
+    Deployment(build_index_flow, "flows/build_index.py:build_index_flow", "default", MINING_POOL,
+               "Load sources and build the spaCy index.", tags=("mining",)),
+    Deployment(sample_topk_flow, "flows/sample_topk.py:sample_topk_flow", "default", GPU_POOL,
+               "A checkpoint's k best spans per question -> the topk artifact.", tags=("gpu",)),
+    Deployment(train_flow, "flows/train.py:train_flow", "default", GPU_POOL,
+               "Train a QA model from a training config (child process; torchrun for several GPUs).", tags=("gpu",)),
+    Deployment(evaluate_flow, "flows/evaluate.py:evaluate_flow", "default", GPU_POOL,
+               "Evaluate checkpoints on evaluation sets -> predictions, metrics, report.", tags=("gpu",)),
+    Deployment(experiment_flow, "flows/experiment.py:experiment_flow", "default", GPU_POOL,
+               "The whole study: mine, baseline, top-k, methods + alpha=0 control, evaluate, report.", serial=True,
+               tags=("gpu", "experiment")),
 )
 
 
 def deployments() -> list[RunnerDeployment]:
     """Every deployment of the project, ready for `prefect.serve`."""
-    return [
-        f.to_deployment(name="default", cron=remine_cron() if scheduled else None, tags=["mining"], description=doc)
-        for f, _, scheduled, doc in DEPLOYMENTS
-    ]
+    return [d.flow.to_deployment(name=d.name, cron=d.cron, concurrency_limit=d.concurrency_limit, tags=list(d.tags),
+                                 description=d.description, parameters=dict(d.parameters))
+            for d in DEPLOYMENTS]
+
+
+def deploy_to_pools(pool: str | None = None, source: str | Path = REPO) -> list[UUID]:
+    """Register every deployment on its own work pool (or all on `pool`); workers run the code at `source`."""
+    ids = []
+    for d in DEPLOYMENTS:
+        f = Flow.from_source(source=str(source), entrypoint=d.entrypoint)
+        ids.append(f.deploy(name=d.name, work_pool_name=pool or d.pool, cron=d.cron, concurrency_limit=d.concurrency_limit,
+                            tags=list(d.tags), description=d.description, parameters=dict(d.parameters),
+                            build=False, push=False, print_next_steps=False))
+    return ids
 
 
 def deploy_to_pool(pool: str, source: str | Path = REPO) -> list[UUID]:
-    """Register every deployment on the work pool `pool`; its workers run the code at `source`."""
-    ids = []
-    for _, entrypoint, scheduled, doc in DEPLOYMENTS:
-        f = Flow.from_source(source=str(source), entrypoint=entrypoint)
-        ids.append(f.deploy(name="default", work_pool_name=pool, cron=remine_cron() if scheduled else None,
-                            tags=["mining"], description=doc, build=False, push=False, print_next_steps=False))
-    return ids
+    """Register every deployment on the one work pool `pool`."""
+    return deploy_to_pools(pool, source)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m flows.deployments", description=__doc__.splitlines()[0])
-    parser.add_argument("--pool", help="register on this work pool instead of serving (e.g. mining)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--register", action="store_true",
+                       help=f"register every deployment on its own pool ({MINING_POOL} / {GPU_POOL}) instead of serving")
+    group.add_argument("--pool", help="register every deployment on this one work pool instead of serving")
     args = parser.parse_args(argv)
-    if args.pool:
-        for uid in deploy_to_pool(args.pool):
-            print(f"registered deployment {uid} on pool {args.pool}")
+    if args.register or args.pool:
+        for d, uid in zip(DEPLOYMENTS, deploy_to_pools(args.pool), strict=True):
+            print(f"registered {d.flow.name}/{d.name} ({uid}) on pool {args.pool or d.pool}")
     else:
         serve(*deployments())
 

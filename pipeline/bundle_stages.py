@@ -81,11 +81,11 @@ def ropes_configs(cfg: Mapping[str, Any]) -> list[BundleConfig]:
 
 
 def partition_input(root: str | Path, spec: ArtifactSpec, part: Mapping[str, str]) -> str:
-    """Fingerprint of one input partition's manifest entry (same recipe as `stages.miner_inputs`)."""
+    """Fingerprint of one input partition's data (`io.data_fingerprint`, as `stages.miner_inputs` uses)."""
     entry = io.partition_entry(root, spec, part)
     if entry is None:
         raise io.ArtifactError(f"needs '{spec.name}' for {io.partition_key(spec, part)}: run the load stage first")
-    return io.fingerprint({k: entry.get(k) for k in ("schema_version", "rows", "inputs_fingerprint", "created_at")})
+    return io.data_fingerprint(entry)
 
 
 @contextlib.contextmanager

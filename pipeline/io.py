@@ -196,6 +196,18 @@ def is_up_to_date(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, 
     )
 
 
+def data_fingerprint(entry: Mapping[str, Any]) -> str:
+    """What identifies a partition's data for the stages that read it.
+
+    Its content hash when the writer recorded one (`extra={"content": ...}`, as the load
+    stage does), so rewriting identical rows does not make downstream stages re-run; else
+    the manifest entry itself (timings and library versions left out).
+    """
+    if entry.get("content"):
+        return f"{entry.get('schema_version')}:{entry['content']}"
+    return fingerprint({k: v for k, v in entry.items() if k not in ("timings_s", "libraries")})
+
+
 def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -291,17 +291,10 @@ def miner_inputs(root: str | Path, name: str, dataset: str, split: str, cfg: Bui
         entry = io.partition_entry(root, spec, part)
         if entry is None:
             raise io.ArtifactError(f"miner '{name}' needs '{inp}' for {io.partition_key(spec, part)}: run the load stage first")
-        out[inp] = _content_of(entry)
+        out[inp] = io.data_fingerprint(entry)
     if "index" in out and "contexts" not in out:  # the index rows read depend on the contexts
-        out["contexts"] = _content_of(io.partition_entry(root, CONTEXTS, part) or {})
+        out["contexts"] = io.data_fingerprint(io.partition_entry(root, CONTEXTS, part) or {})
     return out
-
-
-def _content_of(entry: Mapping[str, Any]) -> str:
-    """What identifies a partition's data: its content hash (written by `run_load`), else the entry itself."""
-    if entry.get("content"):
-        return f"{entry.get('schema_version')}:{entry['content']}"
-    return io.fingerprint({k: v for k, v in entry.items() if k not in ("timings_s", "libraries")})
 
 
 def read_inputs(root: str | Path, names: tuple[str, ...], dataset: str, split: str, cfg: BuildConfig) -> list[pl.DataFrame]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -25,7 +26,7 @@ def test_services_and_work_pools() -> None:
     assert "postgresql+asyncpg://" in services["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
     assert "--pool mining" in _command(services["mining-worker"]) and "--type process" in _command(services["mining-worker"])
     assert "--pool gpu" in _command(services["gpu-worker"])
-    assert "python -m flows.deployments --pool mining" in _command(services["deploy"])
+    assert "python -m flows.deployments --register" in _command(services["deploy"])
     for name in ("mining-worker", "gpu-worker", "deploy"):
         assert services[name]["environment"]["PREFECT_API_URL"] == "http://prefect-server:4200/api", name
         assert services[name]["depends_on"]["prefect-server"]["condition"] == "service_healthy", name
@@ -48,3 +49,38 @@ def test_dockerfile_pins_torch_before_the_project() -> None:
     assert text.index('TORCH_SPEC="torch==2.13.0"') < text.index('pip install -e ".[models,dask]"')
     for folder in ("pipeline", "training", "flows", "data/samples"):
         assert f"COPY {folder}" in text
+
+
+def _worker_pools(services: dict) -> dict[str, str]:
+    """work pool → the service whose command starts a worker on it."""
+    return {m.group(1): name for name, s in services.items() if (m := re.search(r"worker start --pool (\S+)", _command(s)))}
+
+
+def test_every_deployment_pool_has_a_worker_and_the_deploy_service_registers_them() -> None:
+    from flows.deployments import DEPLOYMENTS, GPU_POOL, MINING_POOL
+
+    services = _compose()["services"]
+    workers = _worker_pools(services)
+    assert {d.pool for d in DEPLOYMENTS} == set(workers) == {MINING_POOL, GPU_POOL}
+    deploy = _command(services["deploy"])
+    assert set(re.findall(r"work-pool create (\S+) --type process", deploy)) == set(workers)
+    assert "python -m flows.deployments --register" in deploy
+    for d in DEPLOYMENTS:  # the flow's code is in the image the pool's worker runs
+        assert Path(REPO / d.entrypoint.split(":")[0]).is_file(), d.entrypoint
+    gpu = services[workers[GPU_POOL]]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert {d.flow.name for d in DEPLOYMENTS if d.pool == GPU_POOL} == {"train", "sample-topk", "evaluate", "experiment"}
+    assert {d.flow.name for d in DEPLOYMENTS if d.pool == MINING_POOL} == {"build-bundles", "build-index"}
+
+
+def test_workers_mount_the_data_and_runs_folders_and_check_their_own_health() -> None:
+    services = _compose()["services"]
+    workers = _worker_pools(services)
+    for pool, name in workers.items():
+        s = services[name]
+        assert "./data:/app/data" in s["volumes"], name
+        assert "--with-healthcheck" in _command(s) and "8080/health" in " ".join(s["healthcheck"]["test"]), name
+        assert s["environment"]["PREFECT_WORKER_WEBSERVER_HOST"] == "127.0.0.1", name
+        assert not s.get("ports"), f"{name} publishes ports"
+    assert "./runs:/app/runs" in services[workers["gpu"]]["volumes"]
+    assert not services["postgres"].get("ports")

@@ -3,12 +3,14 @@
     python -m pytest tests/flows/test_deployment_server.py -m server -q
 
 Exactly the README's commands: `prefect server start`, `python -m flows.deployments`,
-`prefect deployment run build-bundles/default --param root=... --watch`. Every process is
+`prefect deployment run build-bundles/default --param root=... --watch`, and
+`prefect deployment run experiment/default --param profile=cpu-smoke ...` (the tiny-model study). Every process is
 started in its own process group and killed at the end, whatever happens.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -86,7 +88,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         serve_log = tmp / "serve.log"
         procs.append(subprocess.Popen([sys.executable, "-m", "flows.deployments"], stdout=serve_log.open("w"),
                                       stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True))
-        _wait_for(f"{api}/deployments/name/build-bundles/default", procs[1], serve_log, "flows.deployments")
+        _wait_for(f"{api}/deployments/name/experiment/default", procs[1], serve_log, "flows.deployments")
         yield {"env": env, "api": api, "tmp": tmp, "serve_log": serve_log}
     finally:
         for proc in reversed(procs):
@@ -105,21 +107,57 @@ def test_deployment_run_completes_and_writes_artifacts(served: dict) -> None:
     assert list((root / "reports").glob("build-bundles-*.md"))
 
 
-def test_build_bundles_deployment_has_the_remining_schedule(served: dict) -> None:
-    deployment = httpx.get(f"{served['api']}/deployments/name/build-bundles/default", timeout=10).json()
-    crons = [s["schedule"].get("cron") for s in deployment.get("schedules", [])]
-    expected = os.environ.get("CQA_REMINE_CRON", "0 3 * * *").strip()
-    assert crons == ([expected] if expected else [])
+def test_every_flow_is_deployed_with_its_schedule_concurrency_and_typed_parameters(served: dict) -> None:
+    from flows.deployments import DEPLOYMENTS
+
+    expected_cron = os.environ.get("CQA_REMINE_CRON", "0 3 * * *").strip()
+    names = set()
+    for d in DEPLOYMENTS:
+        name = f"{d.flow.name}/{d.name}"
+        deployment = httpx.get(f"{served['api']}/deployments/name/{name}", timeout=10).json()
+        assert deployment.get("id"), f"{name} is not served: {deployment}"
+        crons = [s["schedule"].get("cron") for s in deployment.get("schedules", [])]
+        assert crons == ([expected_cron] if d.scheduled and expected_cron else []), name
+        limit = (deployment.get("global_concurrency_limit") or {}).get("limit")
+        assert limit == (1 if d.serial else None), f"{name}: concurrency limit {limit}"
+        names.add(name)
+    assert {"build-index/default", "build-bundles/default", "build-bundles/nightly", "sample-topk/default",
+            "train/default", "evaluate/default", "experiment/default"} <= names
+    schema = httpx.get(f"{served['api']}/deployments/name/experiment/default", timeout=10).json()["parameter_openapi_schema"]
+    props = schema["properties"]
+    assert props["profile"]["type"] == "string" and props["force"]["type"] == "boolean"
+    assert any(t.get("type") == "array" for t in props["overrides"].get("anyOf", [props["overrides"]]))
 
 
-def test_deployments_register_on_a_process_work_pool(served: dict) -> None:
+def test_experiment_deployment_runs_cpu_smoke_to_its_report(served: dict) -> None:
+    workdir = served["tmp"] / "experiment"
+    cmd = [PREFECT, "deployment", "run", "experiment/default", "--param", "profile=cpu-smoke",
+           "--param", f'overrides=["workdir={workdir}"]', "--watch", "--watch-timeout", "560"]
+    run = subprocess.run(cmd, env=served["env"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0 and "Completed" in output, output + "\n--- serve log ---\n" + served["serve_log"].read_text()[-4000:]
+    report = workdir / "report" / "report.md"
+    assert "Each run minus the control `hinge-control`" in report.read_text(encoding="utf-8")
+    state = json.loads((workdir / "experiment_state.json").read_text())
+    assert all(s["status"] == "done" for s in state.values()) and len(state) == 8
+
+
+def test_deployments_register_on_their_process_work_pools(served: dict) -> None:
+    from flows.deployments import DEPLOYMENTS, GPU_POOL, MINING_POOL
+
     env = served["env"]
-    create = subprocess.run([PREFECT, "work-pool", "create", "mining", "--type", "process", "--overwrite"],
-                            env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert create.returncode == 0, create.stdout + create.stderr
-    reg = subprocess.run([sys.executable, "-m", "flows.deployments", "--pool", "mining"],
+    for pool in (MINING_POOL, GPU_POOL):
+        create = subprocess.run([PREFECT, "work-pool", "create", pool, "--type", "process", "--overwrite"],
+                                env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert create.returncode == 0, create.stdout + create.stderr
+    reg = subprocess.run([sys.executable, "-m", "flows.deployments", "--register"],
                          env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
     assert reg.returncode == 0, reg.stdout + reg.stderr
-    for name in ("build-bundles/default", "build-index/default"):
-        deployment = httpx.get(f"{served['api']}/deployments/name/{name}", timeout=10).json()
-        assert deployment["work_pool_name"] == "mining", deployment
+    for d in DEPLOYMENTS:
+        deployment = httpx.get(f"{served['api']}/deployments/name/{d.flow.name}/{d.name}", timeout=10).json()
+        assert deployment["work_pool_name"] == d.pool, deployment
+    one = subprocess.run([sys.executable, "-m", "flows.deployments", "--pool", MINING_POOL],
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert one.returncode == 0, one.stdout + one.stderr
+    deployment = httpx.get(f"{served['api']}/deployments/name/train/default", timeout=10).json()
+    assert deployment["work_pool_name"] == MINING_POOL  # --pool puts every deployment on one pool

@@ -1,0 +1,235 @@
+"""`experiment` flow: the whole study as one DAG, every stage skipped when nothing it reads changed.
+
+    cqa experiment --profile cpu-smoke                     # samples + tiny model, a few minutes on CPU
+    cqa experiment --profile squad-protocol                # PROTOCOL.md reproduction (GPU advised)
+    cqa experiment --profile cpu-smoke --set workdir=/tmp/smoke --set evaluate.n_resamples=200
+    python -m flows.experiment --profile cpu-smoke         # the same without the CLI
+
+Stages (each a subflow: `build-bundles`, `train`, `sample-topk`, `evaluate`):
+mine → train the MLE baseline → sample-topk with the baseline → train every method FROM the
+baseline with one shared budget (`continuation` overrides), plus the α = 0 continuation
+control (the `control.of` method's config with every loss but `control.keep` at weight 0:
+same data, subset, steps and schedule) → evaluate the control, the methods and the baseline
+on the profile's sets → one comparison report with paired bootstrap intervals of every run
+minus the control.
+
+A stage is skipped when the fingerprint of its config and of the outputs it reads equals the
+one recorded in `<workdir>/experiment_state.json` and its own outputs are still there
+unchanged; changing one method's config retrains that method, re-evaluates, re-reports, and
+nothing else. Profiles: `flows/profiles/<name>.yaml` (fields: `flows/experiment_profile.py`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.experiment_profile import ExperimentPlan, RunPlan, load_profile, plan_experiment
+from pipeline import io, schemas
+from pipeline.run_lock import run_lock
+
+STATE_FILE = "experiment_state.json"
+# Mined artifacts partitioned by dataset/split (what training reads; the spaCy index is read only through them).
+MINED = (schemas.EXAMPLES, schemas.CONTEXTS, schemas.REJECTS, schemas.NEAR_MISS, schemas.BUNDLES, schemas.FLIPS,
+         schemas.SYNTHETIC)
+
+
+# Stage state ---------------------------------------------------------------------------------
+
+
+class StageBook:
+    """The JSON state file: per stage, the input fingerprint, result, output fingerprint and timing."""
+
+    def __init__(self, workdir: Path, force: bool = False) -> None:
+        self.path = workdir / STATE_FILE
+        self.force = force
+        self.state: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        self.log: list[dict[str, Any]] = []  # this run's stages, in order: name, status, seconds
+
+    def _save(self) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.state, indent=2), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def previous(self, name: str) -> dict[str, Any] | None:
+        return self.state.get(name)
+
+    def run(self, name: str, inputs: dict[str, Any], action: Callable[[], Any], output_fp: Callable[[Any], str]) -> tuple[Any, str]:
+        """Run `action` unless stage `name` already ran on the same inputs and its outputs are intact."""
+        fp = io.fingerprint(inputs)
+        prior = self.state.get(name)
+        if not self.force and prior and prior.get("status") == "done" and prior["fingerprint"] == fp:
+            try:
+                current = output_fp(prior["result"])
+            except (FileNotFoundError, OSError, KeyError, TypeError, ValueError):
+                current = None
+            if current == prior["output_fingerprint"]:
+                _logger().info("stage %s: inputs unchanged, skipped", name)
+                self.log.append({"stage": name, "status": "skipped", "seconds": 0.0})
+                return prior["result"], current
+        self.state[name] = {"fingerprint": fp, "status": "running", "started": _now()}
+        self._save()
+        t0 = time.perf_counter()
+        result = action()
+        seconds = round(time.perf_counter() - t0, 2)
+        out_fp = output_fp(result)
+        self.state[name] = {"fingerprint": fp, "status": "done", "result": result, "output_fingerprint": out_fp,
+                            "seconds": seconds, "finished": _now()}
+        self._save()
+        self.log.append({"stage": name, "status": "ran", "seconds": seconds})
+        return result, out_fp
+
+
+def _logger():
+    """The flow run's logger inside a flow, the module's logger outside one."""
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# Output fingerprints ---------------------------------------------------------------------------
+
+
+def mined_fingerprint(root: str, part: dict[str, str]) -> str:
+    """Fingerprint of the training partition's mined artifacts (their manifest entries change on every rewrite)."""
+    entries = {spec.name: e for spec in MINED if (e := io.partition_entry(root, spec, part)) is not None}
+    if "examples" not in entries:
+        raise FileNotFoundError(f"{root}: no examples partition {part} (the build did not load the training data)")
+    return io.fingerprint(entries)
+
+
+def eval_sets_fingerprint(plan: ExperimentPlan) -> list[str]:
+    """What the evaluation sets read: the input fingerprint of every file-based set, the name of hub sets."""
+    from pipeline.attacks import parse_eval_set
+    from pipeline.sources import source_fingerprint
+
+    sets = [parse_eval_set(text, plan.profile.evaluate.data_dir) for text in plan.profile.evaluate.sets]
+    return [es.name if es.source.format == "hub" else source_fingerprint(es.source) for es in sets]
+
+
+def weights_fingerprint(run_dir: str) -> str:
+    from training.model import ENCODER_FILE
+
+    return io.file_sha256(Path(run_dir) / "model" / ENCODER_FILE)
+
+
+def topk_fingerprint(root: str, plan: ExperimentPlan) -> Callable[[str], str]:
+    def fp(_: str) -> str:
+        entry = io.partition_entry(root, schemas.TOPK, plan.topk_partition)
+        if entry is None:
+            raise FileNotFoundError(f"{root}: no topk partition {plan.topk_partition}")
+        return io.fingerprint(entry)
+
+    return fp
+
+
+# Stage actions ---------------------------------------------------------------------------------
+
+
+def _train(run: RunPlan, resume_fp: str, prior: dict[str, Any] | None) -> str:
+    """Train one run as a subprocess (the `train` subflow).
+
+    A run of the same fingerprint that was interrupted (`prior` still `running`) resumes from
+    its latest checkpoint; any other folder in the way is stale and removed first.
+    """
+    from flows.train import train_flow
+    from training.checkpoint import latest_checkpoint
+
+    run_dir = Path(run.train.run_dir)
+    resume = bool(prior and prior.get("status") == "running" and prior["fingerprint"] == resume_fp
+                  and latest_checkpoint(run_dir) is not None)
+    if run_dir.exists() and not resume:
+        shutil.rmtree(run_dir)  # a run of another config (or a finished one being redone): start clean
+    get_run_logger().info("train %s (%s)%s", run.name, run.role, " resuming its latest checkpoint" if resume else "")
+    return train_flow(run.config, list(run.overrides), resume=resume)
+
+
+def _train_stage(book: StageBook, run: RunPlan, upstream: dict[str, str]) -> tuple[str, str]:
+    inputs = {"config": run.train.model_dump(mode="json"), **upstream}
+    fp = io.fingerprint(inputs)
+    prior = book.previous(f"train:{run.name}")  # read before `run` marks the stage as running
+    return book.run(f"train:{run.name}", inputs, lambda: _train(run, fp, prior), weights_fingerprint)
+
+
+@flow(name="experiment")
+def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = None, force: bool = False,
+                    lock_timeout_s: float = 3600.0) -> str:
+    """Mine → baseline → sample-topk → methods + α=0 control (equal budget) → evaluate → report; returns the report path."""
+    from flows.build_bundles import build_bundles_flow
+    from flows.evaluate import evaluate_flow
+    from flows.experiment_report import write_experiment_report
+    from flows.sample_topk import sample_topk_flow
+
+    logger = get_run_logger()
+    plan = plan_experiment(load_profile(profile, overrides or []))  # every config checked before any work
+    workdir, root, p = plan.workdir, plan.root, plan.profile
+    workdir.mkdir(parents=True, exist_ok=True)
+    with run_lock(workdir, timeout_s=lock_timeout_s, what=f"experiment {p.name}", name=".experiment.lock",
+                  on_wait=lambda h: logger.info("another experiment holds %s (%s): waiting", workdir, h and h.describe())):
+        book = StageBook(workdir, force)
+        _, mined = book.run("mine", {"build": plan.build.resolved(), "sources": plan.source_fingerprints},
+                            lambda: build_bundles_flow(config=plan.build_config_path, root=root, sources=list(p.build.sources) or None,
+                                                       overrides=list(p.build.overrides))["report"],
+                            lambda _: mined_fingerprint(root, {"dataset": p.dataset, "split": p.split}))
+        baseline_dir, baseline_fp = _train_stage(book, plan.baseline, {"mined": mined})
+        upstream = {"mined": mined, "baseline": baseline_fp}
+        if p.topk is not None:
+            t = p.topk
+            _, upstream["topk"] = book.run(
+                "sample-topk", {"topk": t.model_dump(mode="json"), "partition": plan.topk_partition, **upstream},
+                lambda: sample_topk_flow(baseline_dir, root, p.dataset, p.split, k=t.k, mode=t.mode,
+                                         batch_windows=t.batch_windows, force_gold=t.force_gold, device=p.device),
+                topk_fingerprint(root, plan))
+        runs = {plan.baseline.name: (baseline_dir, baseline_fp)}
+        for run in plan.continuations:
+            runs[run.name] = _train_stage(book, run, upstream)
+        order = [plan.control.name] + [m.name for m in plan.methods] + [plan.baseline.name]
+        e = p.evaluate
+        eval_report, eval_fp = book.run(
+            "evaluate", {"evaluate": e.model_dump(mode="json"), "inputs": eval_sets_fingerprint(plan),
+                         "runs": {n: runs[n][1] for n in order}},
+            lambda: evaluate_flow([runs[n][0] for n in order], list(e.sets), root=root, data_dir=e.data_dir, limit=e.limit,
+                                  batch_windows=e.batch_windows, null_rule=e.null_rule, null_threshold=e.null_threshold,
+                                  n_resamples=e.n_resamples, device=p.device,
+                                  near_miss_baseline=baseline_dir if e.near_miss_slice else None),
+            lambda path: io.file_sha256(path))
+        report, _ = book.run(
+            "report", {"evaluate": eval_fp, "runs": {n: runs[n][1] for n in order}, "profile": p.model_dump(mode="json")},
+            lambda: str(write_experiment_report(plan, order, eval_report, book.state)),
+            lambda path: io.file_sha256(path))
+        _publish(report, book.log)
+        logger.info("experiment %s: report %s", p.name, report)
+        return report
+
+
+def _publish(report: str, log: list[dict[str, Any]]) -> None:
+    """The report (and this run's stage table) as Prefect artifacts."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    create_table_artifact(table=log, key="experiment-stages", description="experiment: stages run or skipped")
+    create_markdown_artifact(markdown=Path(report).read_text(encoding="utf-8"), key="experiment-report",
+                             description=f"experiment comparison report ({report})")
+
+
+if __name__ == "__main__":
+    import typer
+
+    from flows.cli_experiment import experiment_command
+
+    typer.run(experiment_command)

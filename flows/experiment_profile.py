@@ -1,0 +1,231 @@
+"""Experiment profiles (`flows/profiles/<name>.yaml`) and the plan resolved from one.
+
+    python -c "from flows.experiment_profile import load_profile, plan_experiment; print(plan_experiment(load_profile('cpu-smoke')))"
+
+A profile names the mining build, the baseline, the methods, the α = 0 control, the shared
+continuation budget and the evaluation sets. `plan_experiment` resolves every training
+config (YAML + overrides) and checks, BEFORE any work, that the build config loads, every
+training config parses, run names are unique, and every continuation run (methods and
+control) has the same budget: start weights, data partition and subset, steps or epochs,
+batch size, accumulation, seed and model. Paths inside a profile are relative to the
+repository (configs) or to the current directory (`workdir`, `root`, `evaluate.data_dir`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "flows" / "profiles"
+# Fields that must be equal across the continuation runs (the "equal budget").
+# `optim.epochs` counts only when `optim.max_steps` is unset. The control copies its method's
+# config (learning rate and schedule included) by construction.
+BUDGET_FIELDS = ("init_from", "seed", "model.name", "data.dataset", "data.split", "data.max_examples",
+                 "data.filter_min_context_chars", "optim.max_steps", "optim.epochs", "optim.batch_windows",
+                 "optim.grad_accum")
+
+
+class ProfileError(ValueError):
+    """A profile field is wrong; the message names the field and what was expected."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BuildStage(_Frozen):
+    config: str = "data/samples/build.yaml"  # build config YAML (relative to the repository)
+    sources: tuple[str, ...] = ()  # NAME=PATH[:FORMAT] replacing the config's sources (empty: keep them)
+    overrides: tuple[str, ...] = ()  # build config overrides KEY=VALUE (`miners=[near_miss]`)
+
+
+class RunSpec(_Frozen):
+    name: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*$")  # run folder `<workdir>/runs/<name>`, the `run` in predictions
+    config: str  # training config YAML (relative to the repository)
+    overrides: tuple[str, ...] = ()  # training config overrides of this run only
+
+
+class TopkStage(_Frozen):
+    k: int = Field(20, ge=1)  # spans per training question
+    mode: str = "plain"  # `plain` or `diverse` (training.topk)
+    force_gold: bool = False  # store the gold at the last rank when missing
+    batch_windows: int = Field(16, ge=1)  # windows per forward pass
+
+
+class ControlSpec(_Frozen):
+    of: str  # method whose config (data, subset, schedule) the α = 0 control copies
+    name: str | None = None  # run name (default `<of>-control`)
+    keep: tuple[str, ...] = ("mle",)  # losses that keep their weight; every other loss gets weight 0
+
+
+class EvaluateStage(_Frozen):
+    sets: tuple[str, ...] = Field(min_length=1)  # evaluation sets (flows/evaluate.py: presets, NAME=PATH, neg-<set>)
+    data_dir: str = "../shared/data"  # folder the presets resolve under
+    limit: int | None = Field(None, ge=1)  # first N questions per set (None: all)
+    n_resamples: int = Field(1000, ge=10)  # bootstrap resamples of every interval
+    null_rule: str = "none"  # training.decoding null rule
+    null_threshold: float = 0.0  # threshold of the `threshold` null rule
+    batch_windows: int = Field(16, ge=1)  # windows per forward pass
+    near_miss_slice: bool = True  # add the near-miss slice (METHODS.md §1), judged by the baseline's predictions
+
+
+class ExperimentProfile(_Frozen):
+    name: str  # profile name (shown in the report)
+    description: str = ""  # one paragraph for the report
+    workdir: str  # experiment folder: runs/, experiment_state.json, report/
+    root: str | None = None  # artifact root (None: `<workdir>/artifacts`)
+    dataset: str  # training partition of every run: dataset ...
+    split: str  # ... and split
+    device: str = "cpu"  # device of sample-topk and evaluate (training: the configs' `device`)
+    common: tuple[str, ...] = ()  # training overrides of EVERY run (baseline included), e.g. model.name=tiny
+    continuation: tuple[str, ...] = ()  # training overrides of every method and the control: the shared budget
+    build: BuildStage = BuildStage()  # the mining stage
+    baseline: RunSpec  # the MLE baseline every method starts from
+    topk: TopkStage | None = None  # sample-topk with the baseline (None: no top-k stage)
+    methods: tuple[RunSpec, ...] = Field(min_length=1)  # the methods compared to the control
+    control: ControlSpec  # the α = 0 continuation control
+    evaluate: EvaluateStage  # the evaluation stage
+
+
+def profile_path(profile: str) -> Path:
+    """`cpu-smoke` → flows/profiles/cpu-smoke.yaml; a path to a YAML file is used as it is."""
+    path = Path(profile)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ProfileError(f"profile file {path} does not exist")
+        return path
+    path = PROFILES / f"{profile}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in PROFILES.glob("*.yaml"))
+        raise ProfileError(f"profile {profile!r}: no {path}; known profiles: {', '.join(names)} (or give a YAML path)")
+    return path
+
+
+def load_profile(profile: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentProfile:
+    """Read a profile, apply `key=value` overrides (dotted, as `cqa train --set`), type-check it."""
+    from training.config import ConfigError, apply_overrides
+
+    path = profile_path(profile)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        raw = apply_overrides(raw, list(overrides))
+        return ExperimentProfile.model_validate(raw)
+    except ConfigError as e:
+        raise ProfileError(f"profile {path}: {e}") from None
+    except ValidationError as e:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in e.errors()]
+        raise ProfileError(f"bad profile {path}:\n" + "\n".join(lines)) from None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    name: str  # run name
+    role: str  # `baseline`, `method` or `control`
+    config: str  # absolute path of the training YAML
+    overrides: tuple[str, ...]  # every override passed to `cqa train`
+    train: Any  # the resolved `training.config.TrainConfig`
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    profile: ExperimentProfile  # the profile as loaded
+    workdir: Path  # absolute experiment folder
+    root: str  # absolute artifact root
+    build_config_path: str  # absolute build config path
+    build: Any  # the resolved `pipeline.build_config.BuildConfig`
+    source_fingerprints: tuple[str, ...]  # input fingerprints of every source
+    baseline: RunPlan  # the baseline run
+    methods: tuple[RunPlan, ...]  # the method runs
+    control: RunPlan  # the α = 0 control run
+
+    @property
+    def continuations(self) -> tuple[RunPlan, ...]:
+        return (self.control, *self.methods)
+
+    @property
+    def topk_partition(self) -> dict[str, str]:
+        return {"dataset": self.profile.dataset, "split": self.profile.split, "model": self.baseline.name}
+
+
+def _repo_path(path: str, field: str) -> str:
+    p = Path(path) if Path(path).is_absolute() else REPO / path
+    if not p.is_file():
+        raise ProfileError(f"{field}: {path!r} is not a file (paths are relative to the repository {REPO})")
+    return str(p)
+
+
+def _resolve_run(spec: RunSpec, role: str, field: str, overrides: list[str], baseline: str) -> RunPlan:
+    """The run's config with `overrides` then its own; a top-k method reads the baseline's spans."""
+    from training.config import ConfigError, load_config
+
+    config = _repo_path(spec.config, f"{field}.config")
+    resolved = tuple(overrides + list(spec.overrides))
+    try:
+        cfg = load_config(config, resolved, validate=False)
+        if cfg.data.topk_model is not None and cfg.data.topk_model != baseline:
+            resolved += (f"data.topk_model={baseline}",)
+            cfg = load_config(config, resolved, validate=False)
+    except ConfigError as e:
+        raise ProfileError(f"{field} ({spec.name}): {e}") from None
+    return RunPlan(spec.name, role, config, resolved, cfg)
+
+
+def _check_budget(runs: tuple[RunPlan, ...]) -> None:
+    def get(cfg: Any, dotted: str) -> Any:
+        for part in dotted.split("."):
+            cfg = getattr(cfg, part)
+        return cfg
+
+    ref = runs[0]
+    for run in runs[1:]:
+        for f in BUDGET_FIELDS:
+            if f == "optim.epochs" and run.train.optim.max_steps is not None:
+                continue  # steps decide (max_steps was compared just before)
+            if get(run.train, f) != get(ref.train, f):
+                raise ProfileError(f"unequal budget: {f} is {get(run.train, f)!r} in run {run.name!r} but "
+                                   f"{get(ref.train, f)!r} in {ref.name!r}; put it in the profile's `continuation`")
+
+
+def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
+    """Resolve and check everything a run of the profile needs; raises ProfileError naming the field."""
+    from pipeline.build_config import BuildConfigError
+    from pipeline.sources import source_fingerprint
+    from flows.build_index import resolve_config
+
+    workdir = Path(p.workdir).resolve()
+    root = str(Path(p.root).resolve()) if p.root else str(workdir / "artifacts")
+    build_path = _repo_path(p.build.config, "build.config")
+    try:
+        build = resolve_config(build_path, root, list(p.build.sources), list(p.build.overrides))
+    except BuildConfigError as e:
+        raise ProfileError(f"build: {e}") from None
+    names = [p.baseline.name] + [m.name for m in p.methods]
+    control_name = p.control.name or f"{p.control.of}-control"
+    if len(set(names + [control_name])) < len(names) + 1:
+        raise ProfileError(f"run names repeat: {names + [control_name]}")
+    of = {m.name: m for m in p.methods}
+    if p.control.of not in of:
+        raise ProfileError(f"control.of: {p.control.of!r} is not a method; methods: {sorted(of)}")
+    base = [f"data.root={root}", f"data.dataset={p.dataset}", f"data.split={p.split}",
+            f"output_dir={workdir / 'runs'}", *p.common]
+    cont = [f"init_from={workdir / 'runs' / p.baseline.name / 'model'}", *p.continuation]
+    b = p.baseline.name
+    baseline = _resolve_run(p.baseline, "baseline", "baseline", [*base, f"run_name={b}"], b)
+    methods = tuple(_resolve_run(m, "method", f"methods.{i}", [*base, f"run_name={m.name}", *cont], b)
+                    for i, m in enumerate(p.methods))
+    src = of[p.control.of]
+    zero = [f"losses.{i}.weight=0" for i, s in enumerate(methods[p.methods.index(src)].train.losses) if s.name not in p.control.keep]
+    if not zero:
+        raise ProfileError(f"control.keep: {list(p.control.keep)} keeps every loss of {src.name!r}: the control would equal it")
+    control = _resolve_run(RunSpec(name=control_name, config=src.config, overrides=(*src.overrides, *zero)), "control",
+                           "control", [*base, f"run_name={control_name}", *cont], b)
+    if p.topk is None and any(r.train.data.topk_model for r in (*methods, control)):
+        raise ProfileError("topk: a method reads top-k spans (data.topk_model) but the profile has no `topk` stage")
+    _check_budget((control, *methods))
+    fps = tuple(source_fingerprint(s) for s in build.sources)
+    return ExperimentPlan(p, workdir, root, build_path, build, fps, baseline, methods, control)

@@ -1,0 +1,141 @@
+"""The `experiment` flow: profiles checked before work, stage skipping, and the cpu-smoke DAG end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.experiment_profile import ProfileError, load_profile, plan_experiment
+
+SMOKE_STAGES = ["mine", "train:mle", "sample-topk", "train:hinge-control", "train:hinge", "train:hard-aacl",
+                "evaluate", "report"]
+
+
+def test_cpu_smoke_plan_has_an_alpha_zero_control_with_the_methods_budget(tmp_path: Path) -> None:
+    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}"]))
+    hinge = next(m for m in plan.methods if m.name == "hinge")
+    control = plan.control
+    assert control.name == "hinge-control" and control.role == "control"
+    assert [(s.name, s.weight) for s in control.train.losses] == [("mle", 1.0), ("span_hinge", 0.0)]
+    assert [(s.name, s.weight) for s in hinge.train.losses] == [("mle", 1.0), ("span_hinge", 0.1)]
+    for run in plan.continuations:
+        assert run.train.init_from == str(tmp_path / "runs" / "mle" / "model")
+        assert run.train.optim.max_steps == 4 and run.train.optim.batch_windows == 8
+    assert control.train.data == hinge.train.data and control.train.optim == hinge.train.optim
+    assert next(m for m in plan.methods if m.name == "hard-aacl").train.data.topk_model == "mle"
+    assert plan.root == str(tmp_path / "artifacts")
+
+
+def test_unequal_budget_fails_before_work_naming_the_field(tmp_path: Path) -> None:
+    profile = load_profile("cpu-smoke", [f"workdir={tmp_path}", "methods.1.overrides=[optim.max_steps=9]"])
+    with pytest.raises(ProfileError, match=r"unequal budget: optim.max_steps is 9 in run 'hard-aacl'"):
+        plan_experiment(profile)
+    assert not tmp_path.joinpath("runs").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("control.of=nope", r"control.of: 'nope' is not a method"),
+    ("baseline.config=training/configs/missing.yaml", r"baseline.config: 'training/configs/missing.yaml' is not a file"),
+    ("methods.0.name=mle", r"run names repeat"),
+    ("control.keep=[mle,span_hinge]", r"control.keep: .* keeps every loss of 'hinge'"),
+    ("topk=null", r"topk: a method reads top-k spans"),
+])
+def test_bad_profile_fields_are_named(tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ProfileError, match=message):
+        plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", override]))
+
+
+def test_unknown_profile_and_unknown_field() -> None:
+    with pytest.raises(ProfileError, match=r"known profiles: cpu-smoke, squad-protocol"):
+        load_profile("nope")
+    with pytest.raises(ProfileError, match=r"bogus: Extra inputs are not permitted"):
+        load_profile("cpu-smoke", ["bogus=1"])
+
+
+@pytest.mark.integration
+def test_squad_protocol_plan_is_the_honest_near_miss_study(shared_data: Path, tmp_path: Path) -> None:
+    plan = plan_experiment(load_profile("squad-protocol", [f"workdir={tmp_path}"]))
+    assert plan.build.sources[0].article_split == "protocol"
+    assert [r.name for r in plan.continuations] == ["near-miss-control", "near-miss-hinge"]
+    assert plan.control.train.optim == plan.methods[0].train.optim
+    assert [s.weight for s in plan.control.train.losses] == [1.0, 0.0]
+
+
+def _stage_log(workdir: Path) -> dict:
+    return json.loads((workdir / "experiment_state.json").read_text())
+
+
+@pytest.mark.slow
+def test_cpu_smoke_runs_end_to_end_then_skips_unchanged_stages(prefect_harness, tmp_path: Path) -> None:
+    from flows.experiment import experiment_flow
+
+    workdir = tmp_path / "smoke"
+    report = Path(experiment_flow("cpu-smoke", [f"workdir={workdir}"]))
+    assert report == workdir / "report" / "report.md"
+    text = report.read_text(encoding="utf-8")
+    assert "Each run minus the control `hinge-control` (paired bootstrap, 95%)" in text
+    for row in ("`hinge` − `hinge-control`", "`hard-aacl` − `hinge-control`", "`mle` − `hinge-control`"):
+        assert row in text
+    assert (workdir / "report" / "em_f1.png").stat().st_size > 1000
+    state = _stage_log(workdir)
+    assert sorted(state) == sorted(SMOKE_STAGES) and all(s["status"] == "done" for s in state.values())
+    weights = {n: (workdir / "runs" / n / "model" / "model.safetensors").stat().st_mtime_ns
+               for n in ("mle", "hinge", "hinge-control", "hard-aacl")}
+
+    assert experiment_flow("cpu-smoke", [f"workdir={workdir}"]) == str(report)  # nothing changed: all skipped
+    assert _stage_log(workdir) == state
+    assert {n: (workdir / "runs" / n / "model" / "model.safetensors").stat().st_mtime_ns for n in weights} == weights
+
+    # one method's config changes: that method, the evaluation and the report run again, nothing else
+    experiment_flow("cpu-smoke", [f"workdir={workdir}", "methods.1.overrides=[model.attention_dropout=0.05]"])
+    after = _stage_log(workdir)
+    rerun = sorted(n for n in SMOKE_STAGES if after[n]["finished"] != state[n]["finished"] or after[n]["fingerprint"] != state[n]["fingerprint"])
+    assert rerun == ["evaluate", "report", "train:hard-aacl"]
+    assert (workdir / "runs" / "hinge" / "model" / "model.safetensors").stat().st_mtime_ns == weights["hinge"]
+
+
+def test_stage_book_skips_only_unchanged_stages_with_intact_outputs(tmp_path: Path) -> None:
+    from flows.experiment import StageBook
+
+    out = tmp_path / "out.txt"
+    calls: list[str] = []
+
+    def action(text: str):
+        def run() -> str:
+            calls.append(text)
+            out.write_text(text)
+            return str(out)
+        return run
+
+    def output_fp(path: str) -> str:
+        return Path(path).read_text()
+
+    assert StageBook(tmp_path).run("s", {"a": 1}, action("one"), output_fp) == (str(out), "one")
+    assert StageBook(tmp_path).run("s", {"a": 1}, action("two"), output_fp) == (str(out), "one")  # skipped
+    assert calls == ["one"]
+    StageBook(tmp_path).run("s", {"a": 2}, action("three"), output_fp)  # an input changed
+    out.write_text("edited by hand")
+    StageBook(tmp_path).run("s", {"a": 2}, action("four"), output_fp)  # the output changed
+    out.unlink()
+    StageBook(tmp_path).run("s", {"a": 2}, action("five"), output_fp)  # the output is gone
+    StageBook(tmp_path, force=True).run("s", {"a": 2}, action("six"), output_fp)
+    assert calls == ["one", "three", "four", "five", "six"]
+    state = json.loads((tmp_path / "experiment_state.json").read_text())["s"]
+    assert state["status"] == "done" and state["output_fingerprint"] == "six"
+
+
+def test_cli_bad_profile_exits_2_before_any_work(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from flows.cli_experiment import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # two commands: `experiment` stays a sub-command
+    result = CliRunner().invoke(app, ["experiment", "--profile", "cpu-smoke", "--set", f"workdir={tmp_path}",
+                                      "--set", "control.of=nope"])
+    assert result.exit_code == 2 and "control.of: 'nope' is not a method" in result.output
+    assert not any(tmp_path.iterdir())
