@@ -38,6 +38,7 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", help="config override
 ForceOpt = Annotated[bool, typer.Option("--force", help="rebuild every stage even if its inputs are unchanged")]
 RunnerOpt = Annotated[str, typer.Option("--runner", help="task runner: threads or dask")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="parallel tasks (threads or Dask workers)")]
+LockOpt = Annotated[float, typer.Option("--lock-timeout", help="seconds to wait for another build on the same root (0 = fail at once)")]
 ShowRootOpt = Annotated[Path, typer.Option("--root", help="artifact root")]
 
 
@@ -64,14 +65,15 @@ def _stage_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _run_build(flow_name: str, config: Path, root: str | None, source: list[str] | None, overrides: list[str] | None,
-               force: bool, runner: str, workers: int) -> None:
+               force: bool, runner: str, workers: int, lock_timeout: float = 600.0) -> None:
     from flows.build_bundles import build_bundles_flow, with_task_runner
     from flows.build_index import build_index_flow, resolve_config
     from pipeline.build_config import BuildConfigError
     from pipeline.run_lock import RunLocked
     from pipeline.sources import SourceError
 
-    params = {"config": str(config), "root": root, "sources": source or [], "overrides": overrides or [], "force": force}
+    params = {"config": str(config), "root": root, "sources": source or [], "overrides": overrides or [], "force": force,
+              "lock_timeout_s": lock_timeout}
     try:
         cfg = resolve_config(params["config"], root, params["sources"], params["overrides"])
         f = with_task_runner(build_bundles_flow if flow_name == "build-bundles" else build_index_flow, runner, workers)
@@ -88,18 +90,18 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
 
 def build_index(
     config: ConfigOpt = DEFAULT_CONFIG, root: RootOpt = None, source: SourceOpt = None, set_: SetOpt = None,
-    force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4,
+    force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4, lock_timeout: LockOpt = 600.0,
 ) -> None:
     """Load the sources and build the spaCy index (incremental)."""
-    _run_build("build-index", config, root, source, set_, force, runner, workers)
+    _run_build("build-index", config, root, source, set_, force, runner, workers, lock_timeout)
 
 
 def build_bundles(
     config: ConfigOpt = DEFAULT_CONFIG, root: RootOpt = None, source: SourceOpt = None, set_: SetOpt = None,
-    force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4,
+    force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4, lock_timeout: LockOpt = 600.0,
 ) -> None:
     """Load, index, and run every selected miner (near_miss, ...); skips unchanged partitions."""
-    _run_build("build-bundles", config, root, source, set_, force, runner, workers)
+    _run_build("build-bundles", config, root, source, set_, force, runner, workers, lock_timeout)
 
 
 def show(

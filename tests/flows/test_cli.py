@@ -103,3 +103,16 @@ def test_cli_defaults_match_the_flow_and_config_defaults() -> None:
     from pipeline.build_config import DEFAULT_ROOT
 
     assert str(cli_mining.DEFAULT_CONFIG) == DEFAULT_CONFIG and str(cli_mining.DEFAULT_ROOT) == DEFAULT_ROOT
+
+
+def test_build_bundles_with_no_lock_wait_stops_while_another_build_holds_the_root(prefect_harness, samples: Path,
+                                                                                  tmp_path: Path) -> None:
+    from pipeline.run_lock import run_lock
+
+    root = tmp_path / "artifacts"
+    args = ["build-bundles", "--config", str(samples / "build.yaml"), "--root", str(root), "--lock-timeout", "0"]
+    with run_lock(root, timeout_s=0, what="a test holding the root"):
+        result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "lock" in _text(result).lower()
+    assert not list(root.glob("*/**/*.parquet"))  # nothing written
