@@ -23,11 +23,10 @@ normalised by default (``normalised``); the loop adds MLE with its own weight.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from training.losses.grouping import BUNDLE_INPUTS, BundleGrid, bundle_grid
-from training.losses.output import LossOutput, detached
-from training.scores import logsumexp_masked, masked_mean
+from training.losses.grouping import BundleCeLoss, BundleGrid
+from training.scores import logsumexp_masked
 
 
 def answer_conditional(grid: BundleGrid) -> tuple[Tensor, Tensor]:
@@ -38,15 +37,6 @@ def answer_conditional(grid: BundleGrid) -> tuple[Tensor, Tensor]:
     return loss, valid
 
 
-class CeAnswerLoss(nn.Module):
-    inputs = BUNDLE_INPUTS
-
-    def __init__(self, normalised: bool = True) -> None:
-        super().__init__()
-        self.normalised = normalised  # locally normalised span scores (True) or raw s_i + e_j
-
-    def forward(self, **batch: Tensor) -> LossOutput:
-        grid = bundle_grid(**batch, normalised=self.normalised)
-        loss, valid = answer_conditional(grid)
-        total = masked_mean(loss, valid)
-        return LossOutput(total, detached(ce_answer=total, questions=valid.sum().float()))
+class CeAnswerLoss(BundleCeLoss):
+    name = "ce_answer"
+    per_question = staticmethod(answer_conditional)

@@ -22,11 +22,10 @@ Cells compare different questions, so scores are locally normalised by default.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from training.losses.grouping import BUNDLE_INPUTS, BundleGrid, bundle_grid
-from training.losses.output import LossOutput, detached
-from training.scores import NEG_INF, logsumexp_masked, masked_mean
+from training.losses.grouping import BundleCeLoss, BundleGrid
+from training.scores import NEG_INF, logsumexp_masked
 
 
 def full_partition(grid: BundleGrid) -> tuple[Tensor, Tensor]:
@@ -43,15 +42,6 @@ def full_partition(grid: BundleGrid) -> tuple[Tensor, Tensor]:
     return loss, valid
 
 
-class CeFullLoss(nn.Module):
-    inputs = BUNDLE_INPUTS
-
-    def __init__(self, normalised: bool = True) -> None:
-        super().__init__()
-        self.normalised = normalised  # locally normalised span scores (True) or raw s_i + e_j
-
-    def forward(self, **batch: Tensor) -> LossOutput:
-        grid = bundle_grid(**batch, normalised=self.normalised)
-        loss, valid = full_partition(grid)
-        total = masked_mean(loss, valid)
-        return LossOutput(total, detached(ce_full=total, questions=valid.sum().float()))
+class CeFullLoss(BundleCeLoss):
+    name = "ce_full"
+    per_question = staticmethod(full_partition)

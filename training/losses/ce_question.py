@@ -23,11 +23,10 @@ windows do not hold a_g drops out of the sum.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from training.losses.grouping import BUNDLE_INPUTS, BundleGrid, bundle_grid
-from training.losses.output import LossOutput, detached
-from training.scores import logsumexp_masked, masked_mean
+from training.losses.grouping import BundleCeLoss, BundleGrid
+from training.scores import logsumexp_masked
 
 
 def question_conditional(grid: BundleGrid) -> tuple[Tensor, Tensor]:
@@ -41,15 +40,6 @@ def question_conditional(grid: BundleGrid) -> tuple[Tensor, Tensor]:
     return loss, valid
 
 
-class CeQuestionLoss(nn.Module):
-    inputs = BUNDLE_INPUTS
-
-    def __init__(self, normalised: bool = True) -> None:
-        super().__init__()
-        self.normalised = normalised  # locally normalised span scores (True) or raw s_i + e_j
-
-    def forward(self, **batch: Tensor) -> LossOutput:
-        grid = bundle_grid(**batch, normalised=self.normalised)
-        loss, valid = question_conditional(grid)
-        total = masked_mean(loss, valid)
-        return LossOutput(total, detached(ce_question=total, questions=valid.sum().float()))
+class CeQuestionLoss(BundleCeLoss):
+    name = "ce_question"
+    per_question = staticmethod(question_conditional)

@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from training.scores import NEG_INF, logsumexp_masked, span_scores
+from training.losses.output import LossOutput, detached
+from training.scores import NEG_INF, logsumexp_masked, masked_mean, span_scores
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,28 @@ def bundle_grid(
     """Span scores of every bundle answer in every window, grouped per bundle question."""
     scores = span_scores(start_logits, end_logits, bundle_spans, bundle_mask, normalised, context_mask)  # (W, A)
     return question_answer_grid(scores, window_bundle, window_question, bundle_gold)
+
+
+class BundleCeLoss(nn.Module):
+    """Shared body of the bundle contrastive-estimation losses (answer-, question-conditional, full).
+
+    A subclass sets `name` (the component logged) and `per_question(grid) -> (loss, valid)`,
+    both (B, Q); the total is the mean over the valid bundle questions.
+    """
+
+    inputs = BUNDLE_INPUTS
+    name = ""
+
+    def __init__(self, normalised: bool = True) -> None:
+        super().__init__()
+        self.normalised = normalised  # locally normalised span scores (True) or raw s_i + e_j
+
+    @staticmethod
+    def per_question(grid: BundleGrid) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError  # each subclass gives its formula
+
+    def forward(self, **batch: Tensor) -> LossOutput:
+        grid = bundle_grid(**batch, normalised=self.normalised)
+        loss, valid = self.per_question(grid)  # (B, Q), (B, Q)
+        total = masked_mean(loss, valid)
+        return LossOutput(total, detached(**{self.name: total}, questions=valid.sum().float()))
