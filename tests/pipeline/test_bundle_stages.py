@@ -26,8 +26,9 @@ def _load(root, situations):
                        "answers": [{"text": a, "start": s, "end": s + len(a)}], "is_impossible": False,
                        "plausible_answers": [], "lang": "en", "question_type": None, "source_file": "f", "source_record": qid})
     inputs = {"source": io.fingerprint(situations)}
-    io.write_partition(root, EXAMPLES, pl.DataFrame(ex, schema=io.empty_frame(EXAMPLES).schema), PART, inputs=inputs)
-    io.write_partition(root, CONTEXTS, pl.DataFrame(ctx, schema=io.empty_frame(CONTEXTS).schema), PART, inputs=inputs)
+    extra = {"content": io.fingerprint(situations)}  # as the load stage records it
+    io.write_partition(root, EXAMPLES, pl.DataFrame(ex, schema=io.empty_frame(EXAMPLES).schema), PART, inputs=inputs, extra=extra)
+    io.write_partition(root, CONTEXTS, pl.DataFrame(ctx, schema=io.empty_frame(CONTEXTS).schema), PART, inputs=inputs, extra=extra)
 
 
 S1 = (SIT1, [("Which cup has a higher concentration of sugar, cup A or cup B?", "cup B", "a1"),
@@ -49,6 +50,18 @@ def test_ropes_runner_skips_and_reuses_groups(root):
     st = third.stats["modes"]["reference-code"]
     assert (st["groups_reused"], st["groups_mined"]) == (1, 1)
     assert io.read(root, BUNDLES, PART)["kind"].unique().to_list() == ["ropes-mined"]
+
+
+def test_force_re_mines_and_an_identical_reload_does_not(root):
+    _load(root, [S1, S2])
+    run_ropes_bundles(root, "toy", "train", {})
+    run_flips(root, "toy", "train", {})
+    assert not run_ropes_bundles(root, "toy", "train", {}, force=True).skipped
+    forced = run_flips(root, "toy", "train", {}, force=True)
+    assert not forced.skipped and forced.stats["groups_reused"] == 0
+    _load(root, [S1, S2])  # the same rows written again (a forced reload): new manifest entries, same content
+    assert run_ropes_bundles(root, "toy", "train", {}).skipped
+    assert run_flips(root, "toy", "train", {}).skipped
 
 
 def test_flips_and_ropes_kinds_share_the_bundles_partition(root):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,26 @@ def test_load_writes_partitions_and_skips_when_unchanged(root: Path, source: Pat
     assert parquet_state(root) == state
     forced = run_load(root, spec, force=True)
     assert not forced[0].skipped and parquet_state(root) != state
+
+
+def test_two_sources_of_one_dataset_with_different_splits_skip_independently(root: Path, tmp_path: Path) -> None:
+    train, dev = _squad(tmp_path / "train.json"), _squad(tmp_path / "dev.json", answer_start=40)  # dev: one bad offset
+    cfg = load_build_config(None, [], root=root, sources=[f"mini={train}:squad"])
+    specs = [dataclasses.replace(cfg.sources[0], split="train"), dataclasses.replace(cfg.sources[0], path=str(dev))]
+    for spec in specs:
+        assert not run_load(root, spec)[0].skipped
+    assert {(p["dataset"], p["split"]) for p in io.partitions(root, EXAMPLES)} == {("mini", "train"), ("mini", "dev")}
+    state = parquet_state(root)
+    assert [run_load(root, spec)[0].skipped for spec in specs] == [True, True]  # neither reloads because of the other
+    assert parquet_state(root) == state
+
+
+def test_two_sources_writing_one_partition_are_refused(tmp_path: Path) -> None:
+    from pipeline.build_config import BuildConfigError
+
+    path = _squad(tmp_path / "a.json")
+    with pytest.raises(BuildConfigError, match=r"partition\(s\) \['mini/dev'\] written by two sources"):
+        load_build_config(None, [], root=tmp_path, sources=[f"mini={path}:squad", f"mini={path}:squad"])
 
 
 def test_changed_source_file_is_reloaded_and_its_rejects_replaced(root: Path, source: Path) -> None:
