@@ -265,7 +265,8 @@ def distinct_starts(nbest: Sequence[Candidate], k: int) -> list[Candidate]:
 class CrfDecoder(Protocol):
     """What `decode_crf` needs from `training.crf.BioCrf`."""
 
-    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[tuple[int, int] | None]: ...
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor,
+               allowed: torch.Tensor | None = None) -> list[tuple[int, int] | None]: ...
 
 
 def crf_span_score(emissions: torch.Tensor, start: int, end: int, o_tag: int = 0, b_tag: int = 1,
@@ -283,14 +284,17 @@ def decode_crf(crf: CrfDecoder, emissions: torch.Tensor, mask: torch.Tensor,
                span_score: Callable[[torch.Tensor, int, int], float] = crf_span_score) -> list[Prediction]:
     """CRF (BIO) decoding mapped to char spans, one `Prediction` per example.
 
-    `crf.decode(emissions (W, L, 3), mask (W, L))` gives one token span (or None for all-O)
-    per window. A span that touches a non-context token is dropped. Across the windows of an
-    example the span with the highest `span_score` wins; no span in any window means "".
+    `crf.decode(emissions (W, L, 3), mask (W, L), allowed=context_mask)` gives one token span
+    (or None for all-O) per window, searched over context tokens only: without `allowed` the
+    best path could run through question tokens, be dropped below, and lose the window's
+    best context answer. A span that still touches a non-context token is dropped. Across
+    the windows of an example the span with the highest `span_score` wins; no span means "".
     """
+    cmask_t = _as_tensor(context_mask, torch.bool)
     with torch.no_grad():
-        spans = crf.decode(emissions, mask)
+        spans = crf.decode(emissions, mask, allowed=cmask_t.to(emissions.device))
     offs = _as_tensor(offsets, torch.long).numpy()
-    cmask = _as_tensor(context_mask, torch.bool).numpy()
+    cmask = cmask_t.numpy()
     wex = _as_tensor(window_example, torch.long).numpy()
     if len(spans) != len(wex):
         raise ValueError(f"decode_crf: crf.decode returned {len(spans)} spans for {len(wex)} windows")

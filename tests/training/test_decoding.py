@@ -226,7 +226,7 @@ class _StubCrf:
     def __init__(self, spans):
         self.spans = spans
 
-    def decode(self, emissions, mask):
+    def decode(self, emissions, mask, allowed=None):
         return self.spans
 
 
@@ -256,6 +256,26 @@ def test_decode_crf_with_real_bio_crf() -> None:
     [p] = decode_crf(crf, emissions, torch.ones(1, 5, dtype=torch.bool), offsets[..., 0] >= 0, offsets,
                      torch.tensor([0]), ["aa bb cc dd"])
     assert (p.text, p.start, p.end) == ("bb cc", 3, 8)
+
+
+def test_decode_crf_searches_context_tokens_only() -> None:
+    """Defect 8 of issue 9: a best path through question tokens must not drop the window's answer.
+
+    Window: [CLS] q1 q2 [SEP] c1 c2. Emissions (O, B, I), zero transitions:
+    question tokens q1 = (0, 9, -5), q2 = (0, -5, 9): the unconstrained best path is B I on
+    the question, gain 18. Context c1 = (0, 3, -5): the best context span is "c1" with gain 3.
+    Decoding over every real token returns (1, 2), which touches the question and is
+    dropped, so the window answered "" before the fix; with allowed = context it is "c1".
+    """
+    crf_mod = pytest.importorskip("training.crf")
+    crf = crf_mod.BioCrf()
+    emissions = torch.tensor([[[0.0, -5.0, -5.0], [0.0, 9.0, -5.0], [0.0, -5.0, 9.0], [0.0, -5.0, -5.0],
+                               [0.0, 3.0, -5.0], [0.0, -5.0, -5.0]]])
+    offsets = torch.tensor([[[-1, -1], [-1, -1], [-1, -1], [-1, -1], [0, 2], [3, 5]]])
+    assert crf.decode(emissions, torch.ones(1, 6, dtype=torch.bool)) == [(1, 2)]  # the trap
+    [p] = decode_crf(crf, emissions, torch.ones(1, 6, dtype=torch.bool), offsets[..., 0] >= 0, offsets,
+                     torch.tensor([0]), ["c1 c2"])
+    assert (p.text, p.start, p.end, p.score) == ("c1", 0, 2, 3.0)
 
 
 def _real_windows():
