@@ -162,10 +162,34 @@ def test_joint_matches_loop(seed, normaliser):
     assert_same(result.total, loop_joint(loop_grid(batch, out), normaliser), out)
 
 
-def test_joint_question_pairs_equals_sum_of_answer_conditional_terms():
+def test_joint_default_is_the_paper_normaliser_over_all_cell_pairs():
+    """Hand-worked 2x2 bundle (issue 9, defect 2); the full derivation is in test_loss_fidelity.py.
+
+    ψ11 = 3, ψ12 = 1, ψ21 = 1, ψ22 = 2 (raw scores log ψ). C(B) = the 6 unordered pairs of
+    distinct cells: 3·1 + 3·1 + 3·2 + 1·1 + 1·2 + 1·2 = 17, numerator ψ11·ψ22 = 6, so
+    L = log(17/6) = 1.041454. The pre-issue-9 default (question_pairs) gave
+    log((3+1)(1+2)/6) = log 2 — the sum of the two answer-conditional losses.
+    """
+    batch, out = synthetic_batch(num_windows=2, num_answers=2, windows_per_question=1, seed=0)
+    batch["bundle_mask"][:] = True
+    batch["bundle_gold"] = torch.tensor([0, 1])
+    batch["bundle_spans"][:] = torch.tensor([[[5, 5], [6, 6]]])
+    psi = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    start = torch.zeros_like(out["start_logits"])
+    start[:, 5], start[:, 6] = psi[:, 0].log(), psi[:, 1].log()
+    out = {"start_logits": start.requires_grad_(), "end_logits": torch.zeros_like(start).requires_grad_()}
+    default = call(build_loss("ce_joint", normalised=False), batch, out).total
+    assert default.item() == pytest.approx(math.log(17 / 6), abs=1e-9)
+    ablation = call(build_loss("ce_joint", normaliser="question_pairs", normalised=False), batch, out).total
+    assert ablation.item() == pytest.approx(math.log(2.0), abs=1e-9)
+    one_to_one = call(build_loss("ce_joint", normaliser="one_to_one", normalised=False), batch, out).total
+    assert one_to_one.item() == pytest.approx(math.log(7 / 6), abs=1e-9)  # (ψ11ψ22 + ψ12ψ21) / ψ11ψ22
+
+
+def test_joint_question_pairs_ablation_equals_sum_of_answer_conditional_terms():
     batch, out = bundle_batch(0, windows=16)
     grid = loop_grid(batch, out)
-    joint = call(build_loss("ce_joint"), batch, out)
+    joint = call(build_loss("ce_joint", normaliser="question_pairs"), batch, out)
     ac_terms = []
     for b, qs in grid.items():
         valid = [(g, c) for g, c in qs.values() if g >= 0 and g in c]

@@ -1,4 +1,4 @@
-"""Joint contrastive estimation for bundles with two gold pairs, in log space (METHODS.md §2).
+"""Joint contrastive estimation for bundles with two gold pairs, in log space (docs/methods.md §2.2).
 
 For a bundle with exactly two gold-holding questions q1, q2 and distinct gold answers
 a1 ≠ a2 (the numerator is the true assignment ψ11·ψ22 — NOT the crossed ψ12·ψ21 that
@@ -8,12 +8,15 @@ the public code appears to pick), with ψ(q, a) = exp(score(q, a)):
 
 The normaliser set P (``normaliser``):
 
-* ``"question_pairs"`` (default, METHODS.md): every pair of cells (q1, a), (q2, a') over all
-  bundle answers a, a' (a = a' included). This sum factorises into
-  (Σ_a ψ(q1,a))(Σ_a' ψ(q2,a')), so on these bundles the loss equals the sum of the two
-  questions' answer-conditional losses; the test checks that identity.
-* ``"one_to_one"``: the same pairs with a ≠ a' (one-to-one assignments, as joint inference).
-* ``"all_cell_pairs"``: every unordered pair of distinct cells of the two questions' rows.
+* ``"all_cell_pairs"`` (default; the paper, docs/methods.md §2.2): C(B), every unordered
+  pair {c, c'} of two distinct cells of B_Q × B_A, here the two questions' rows — for a
+  2×2 bundle the 6 pairs {11,12}, {11,21}, {11,22}, {12,21}, {12,22}, {21,22}.
+* ``"question_pairs"`` (ablation): every pair of cells (q1, a), (q2, a') over all bundle
+  answers a, a' (a = a' included). This sum factorises into (Σ_a ψ(q1,a))(Σ_a' ψ(q2,a')),
+  so the loss equals the sum of the two questions' answer-conditional losses — it is NOT
+  the joint loss (it was this module's default before issue 9).
+* ``"one_to_one"`` (ablation): the same pairs with a ≠ a' (the assignments joint
+  inference chooses among).
 
 Answers in none of a question's windows drop out. Bundles with other shapes (one gold
 question, more than two, or equal golds) are skipped; ``bundles`` counts those used.
@@ -38,7 +41,7 @@ from training.losses.grouping import BUNDLE_INPUTS, BundleGrid, bundle_grid
 from training.losses.output import LossOutput, detached
 from training.scores import NEG_INF, logsumexp_masked, masked_mean
 
-NORMALISERS = ("question_pairs", "one_to_one", "all_cell_pairs")
+NORMALISERS = ("all_cell_pairs", "question_pairs", "one_to_one")
 
 
 def pair_normaliser(row1: Tensor, row2: Tensor, normaliser: str) -> Tensor:
@@ -78,7 +81,7 @@ def joint(grid: BundleGrid, normaliser: str) -> tuple[Tensor, Tensor]:
 class CeJointLoss(nn.Module):
     inputs = BUNDLE_INPUTS
 
-    def __init__(self, normaliser: str = "question_pairs", normalised: bool = True) -> None:
+    def __init__(self, normaliser: str = "all_cell_pairs", normalised: bool = True) -> None:
         super().__init__()
         if normaliser not in NORMALISERS:
             raise ValueError(f"ce_joint.normaliser: expected one of {NORMALISERS}, got {normaliser!r}")
