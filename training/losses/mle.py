@@ -1,21 +1,28 @@
 """Maximum likelihood span losses: standard (one gold) and soft-target (every gold).
 
-``mle`` — the standard extractive QA loss (Devlin et al. 2019; METHODS.md §2 "MLE"):
+``mle`` — the standard extractive QA loss (Devlin et al. 2019; docs/methods.md §2.2 "MLE"):
 
     L = ½ [CE(softmax(s), start) + CE(softmax(e), end)]
 
 averaged over windows; a window without the answer targets CLS (position 0).
 
-``mle_soft`` — soft targets (robust training for unanswerable questions, METHODS.md §3):
+``mle_soft`` — soft targets (robust training for unanswerable questions, docs/methods.md §3.2):
 
     t_start = uniform over the gold starts inside the window        (window holds a gold)
-            = uniform 1/n over the n answer positions, CLS excluded  (otherwise)
-    L = ½ [−Σ_i t_start,i log softmax(s)_i − Σ_j t_end,j log softmax(e)_j]
+            = uniform 1/n over the n positions of ``null_positions`` (otherwise)
+    L = mean over windows ½ [−Σ_i t_start,i log softmax(s)_i − Σ_j t_end,j log softmax(e)_j]
 
-The "n positions" are, as METHODS.md words it, all positions but CLS: every real token
-(attention mask minus CLS, ``null_positions="all"``, default), or only the context tokens
-(``"context"``: the tokens a span can occupy). The softmax runs over every position, as
-in the standard loss.
+``null_positions`` (where a no-answer window's uniform target lives):
+
+* ``"padded"`` (default; paper "1/n over the sequence", reference code softmax(9999·y + eps)
+  over all 384 padded positions): every position of the batch tensor, CLS and padding
+  included. Departure: our batches are trimmed to the longest window (rounded up to 8), so
+  n is that length, not always ``features.max_length``.
+* ``"sequence"``: every real token (attention mask), CLS included, padding not.
+* ``"no_cls"``: every real token but CLS (this module's default before issue 9).
+* ``"context"``: the context tokens only (the tokens a span can occupy).
+
+The softmax runs over every position, as in the standard loss and the reference code.
 
 | name | shape | dtype |
 | --- | --- | --- |
@@ -34,7 +41,7 @@ from torch import Tensor, nn
 
 from training.losses.output import LossOutput, detached
 
-NULL_POSITIONS = ("context", "all")
+NULL_POSITIONS = ("padded", "sequence", "no_cls", "context")
 
 
 class MleLoss(nn.Module):
@@ -63,29 +70,33 @@ def soft_targets(
 
 
 def null_position_mask(context_mask: Tensor, attention_mask: Tensor, which: str) -> Tensor:
-    """Positions the no-answer target spreads over (CLS never included).  # (W, L) bool"""
-    base = context_mask.bool() if which == "context" else attention_mask.bool()
-    base = base.clone()  # (W, L)
-    base[:, 0] = False
+    """Positions the no-answer target spreads over (see ``NULL_POSITIONS``).  # (W, L) bool"""
+    if which == "padded":
+        return torch.ones_like(attention_mask, dtype=torch.bool)
+    if which == "context":
+        return context_mask.bool()
+    base = attention_mask.bool().clone()  # (W, L)
+    if which == "no_cls":
+        base[:, 0] = False
     return base
 
 
-def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean over windows of −Σ_i t_i log softmax(logits)_i."""
+def soft_cross_entropy(logits: Tensor, targets: Tensor, window_sum: bool = False) -> Tensor:
+    """Mean (or, with ``window_sum``, sum) over windows of −Σ_i t_i log softmax(logits)_i."""
     log_probs = logits.log_softmax(-1)  # (W, L)
     per_window = -(targets * log_probs).sum(-1)  # (W,)
-    return per_window.mean()
+    return per_window.sum() if window_sum else per_window.mean()
 
 
 class MleSoftLoss(nn.Module):
-    """Soft-target CE: uniform over all gold starts/ends; uniform-null (not CLS) otherwise."""
+    """Soft-target CE: uniform over all gold starts/ends; uniform 1/n over ``null_positions`` otherwise."""
 
     inputs = (
         "start_logits", "end_logits", "gold_start_multi", "gold_end_multi",
         "has_answer", "context_mask", "attention_mask",
     )
 
-    def __init__(self, null_positions: str = "all") -> None:
+    def __init__(self, null_positions: str = "padded") -> None:
         super().__init__()
         if null_positions not in NULL_POSITIONS:
             raise ValueError(f"mle_soft.null_positions: expected one of {NULL_POSITIONS}, got {null_positions!r}")
