@@ -83,12 +83,18 @@ class OptimConfig(_Frozen):
     eps: float = Field(1e-8, gt=0)  # AdamW epsilon
 
 
+class DecodingConfig(_Frozen):
+    null_rule: Literal["none", "cls_threshold", "negative_score"] | None = None  # null rule `cqa evaluate` uses for this run (training.decoding.NULL_RULES); None: evaluate's --null-rule
+    null_threshold: float = 0.0  # threshold of that null rule
+
+
 class TrainConfig(_Frozen):
     model: ModelConfig = ModelConfig()  # encoder + optional heads
     data: DataConfig = DataConfig()  # which artifacts feed the run
     features: FeatureConfig = FeatureConfig()  # sliding-window featurization
     losses: tuple[LossSpec, ...] = (LossSpec(name="mle"),)  # weighted sum of registered losses
     optim: OptimConfig = OptimConfig()  # optimizer and schedule
+    decoding: DecodingConfig = DecodingConfig()  # how `cqa evaluate` decodes this run (SQuAD 2.0: robust method negative_score, MLE cls_threshold)
     seed: int = 13  # seeds model init, dropout and the batch order
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (or fp16) AMP on GPU, fp32 on CPU
     eval_every: int | None = Field(None, ge=1)  # run the eval hook every N optimizer steps; None = only at the end
