@@ -10,7 +10,8 @@ its rejects in `StageReport.stats["rejects"]` (REJECTS rows; the caller routes t
 Incremental work:
 - every runner skips when the fingerprints of the partitions it reads and its config are
   unchanged (nothing is written);
-- `run_ropes_bundles` keeps one fingerprint per situation (context) and mode in the manifest
+- `run_ropes_bundles` keeps one fingerprint per situation (`ropes_bundles.situations`: the
+  ROPES paragraph, else the context) and mode in the manifest
   (`extra.kinds["ropes-mined"].groups`) and re-mines only the situations whose questions,
   answers or config changed, reusing the previous rows of the others;
 - `run_flips` does the same per context: only changed contexts are tagged and flipped
@@ -38,7 +39,7 @@ import polars as pl
 
 from pipeline import io
 from pipeline.flips import FlipConfig, flips
-from pipeline.ropes_bundles import MODES, BundleConfig, group_fingerprints, ropes_bundles
+from pipeline.ropes_bundles import MODES, BundleConfig, group_fingerprints, ropes_bundles, rows_by_situation
 from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, INDEX, SYNTHETIC, ArtifactSpec
 from pipeline.stage_report import StageReport
 from pipeline.synthetic import SyntheticConfig, synthetic, synthetic_stats
@@ -166,8 +167,7 @@ def run_ropes_bundles(root: str | Path, dataset: str, split: str, cfg: Mapping[s
         reuse = {}
         if old is not None and same:
             mine = old.filter((pl.col("kind") == "ropes-mined") & (pl.col("mode") == bc.mode))
-            reuse = {cid: g for (cid,), g in mine.filter(pl.col("context_id").is_in(list(same))).group_by(["context_id"])}
-            reuse.update({cid: mine.clear() for cid in same - set(reuse)})  # unchanged groups without bundles
+            reuse = rows_by_situation(examples, mine, same)  # unchanged situations, with or without bundles
         df, st = ropes_bundles(examples, bc, reuse=reuse, source=f"examples/{dataset}/{split}")
         for r in st.pop("rejects"):
             rejects[r["record_id"]] = r  # one row per question, not one per mode

@@ -7,7 +7,8 @@ import pytest
 
 from pipeline import io
 from pipeline.ropes_bundles import (
-    BundleConfig, answers_differ, check_unique_answers, group_fingerprints, pack, question_tokens, ropes_bundles, similarity,
+    BundleConfig, answers_differ, check_unique_answers, group_fingerprints, pair_by_similarity, question_tokens,
+    reference_closure, reference_groups, reference_links, reference_split, ropes_bundles, rows_by_situation, set_order, similarity,
 )
 from pipeline.schemas import BUNDLES, EXAMPLES
 
@@ -46,12 +47,85 @@ def test_answers_differ_per_mode():
     assert answers_differ("cup B", "cup A", "reference-code")
 
 
-def test_pack_splits_above_max_and_keeps_answers_unique():
-    bundles, dropped = pack(list(range(7)), ["a", "b", "c", "d", "e", "f", "g"], 3)
-    assert sorted(len(b) for b in bundles) == [2, 2, 3] and dropped == 0
-    bundles, dropped = pack([0, 1, 2], ["a", "a", "b"], 3)
-    assert all(len({["a", "a", "b"][i] for i in b}) == len(b) for b in bundles)
-    assert sum(len(b) for b in bundles) + dropped == 3
+def test_reference_tokens_follow_the_public_driver():
+    # stripped, "?" appended: the last word carries the "?" and so is not dropped even when it
+    # is a comparative ("higher?" is not "higher"), as in the public code
+    assert question_tokens("  Which is higher ", "reference-code") == {"which", "is", "higher?"}
+    # only the public word list is dropped: "bigger" is not in it, "closer" is
+    assert question_tokens("Is the bigger one closer?", "reference-code") == {"is", "bigger", "one", "closer?"}
+    assert question_tokens("Is it closer or further away?", "reference-code") == {"is", "it", "or", "away?"}
+
+
+# Worked example 1, by hand from data/utils.py::get_contrast_qa (fixed_group_size=2):
+# tokens minus comparatives/"the": q0 = q1 = {which, cup, has, a, concentration, of, sugar?} (7),
+# q2 = {…, salt?} (6 shared with q0 and q1): F1 = 6/7; q3 shares nothing.
+# Answers {cup,b} {cup,a} {cup,c} never contain one another: +1 for every pair.
+# Scores: (0,1) = 2, (0,2) = (1,2) = 1 + 6/7 ≈ 1.857, (3,·) = 1 + 0 < 1.6.
+# Links, row by row: row 0 → (0,1); row 1 → (0,1); row 2: tie 0 and 1 → (0,2), (1,2); q3 singleton.
+# Closure: {0,1} + (0,1) → {0,1}; + (0,2): shares 0, rest answers {cup a} vs {cup c} → {0,1,2};
+# + (1,2) → {0,1,2}. Groups: {0,1,2} (3 ≤ max 3, kept) and the singleton {3}.
+EX1 = [("Which cup has a higher concentration of sugar?", "cup B"),
+       ("Which cup has a lower concentration of sugar?", "cup A"),
+       ("Which cup has a higher concentration of salt?", "cup C"),
+       ("Who watched?", "Tom")]
+
+
+def test_reference_worked_example_ties_and_closure():
+    qs, ans = zip(*EX1)
+    links, singles = reference_links(qs, ans)
+    assert links == [(0, 1), (0, 1), (0, 2), (1, 2)] and singles == [3]
+    assert reference_groups(qs, ans) == [[0, 1, 2], [3]]
+
+
+# Worked example 2: a clash in the closure puts one question in two groups.
+# q0 = q1 = {which, cup, has, sugar?}; q2 = {which, cup, has, sugar, now?} (5 tokens, 3 shared with q1):
+# p = 3/5, r = 3/4, F1 = 2/3; q2 and q0 have the same answer (cup A): score 2/3 < 1.6.
+# Links: (0,1), (0,1), (1,2). Closure: {0,1}; + (1,2): shares 1 (cup b); rest answers {cup a}
+# and {cup a} clash → {0,1} closed, {1,2} opened. Groups {0,1} and {1,2}.
+EX2 = [("Which cup has more sugar?", "cup A"), ("Which cup has less sugar?", "cup B"),
+       ("Which cup has less sugar now?", "cup A")]
+
+
+def test_reference_worked_example_clash_splits_the_closure():
+    qs, ans = zip(*EX2)
+    assert reference_links(qs, ans) == ([(0, 1), (0, 1), (1, 2)], [])
+    assert reference_groups(qs, ans) == [[0, 1], [1, 2]]
+
+
+def test_reference_closure_merges_only_neighbouring_links():
+    keys = ["a", "b", "c", "d"]
+    # (0,1) and (2,3) do not touch: {0,1} is closed; (1,2) joins the running {2,3}, so
+    # question 1 ends up in two groups although all four are connected
+    assert reference_closure([(0, 1), (2, 3), (1, 2)], keys) == [{0, 1}, {1, 2, 3}]
+    assert reference_closure([(0, 1), (1, 2), (2, 3)], keys) == [{0, 1, 2, 3}]
+    assert reference_closure([], keys) == []
+
+
+def test_reference_split_cuts_once_in_python_set_order():
+    # 4 members: first max-1 = 2 in set order; a set of 4 small ints iterates by value mod 8:
+    # 8 -> slot 0, then 3, 6, 7, so {3,6,7,8} is cut into {8,3} and {6,7}
+    assert set_order({3, 6, 7, 8}) == [8, 3, 6, 7]
+    assert reference_split([{3, 6, 7, 8}]) == [[3, 8], [6, 7]]
+    # 5 members: first 3 and the rest; 7 members: first 3 and a rest of 4 that is not cut again
+    assert reference_split([{0, 1, 2, 3, 4}]) == [[0, 1, 2], [3, 4]]
+    assert reference_split([set(range(7))]) == [[0, 1, 2], [3, 4, 5, 6]]
+    # duplicates are removed before the cut, not after it
+    assert reference_split([{0, 1}, {1, 0}, {2}]) == [[0, 1], [2]]
+    assert reference_split([{0, 1, 2, 3}, {2, 3}]) == [[0, 1], [2, 3], [2, 3]]
+
+
+def test_paper_pairs_by_similarity_not_position():
+    # four questions all above the threshold; 0~3 and 1~2 are the most similar pairs.
+    # A positional round-robin into two bundles would give {0,2} and {1,3}.
+    edges = {(0, 1): 0.81, (0, 2): 0.82, (0, 3): 0.95, (1, 2): 0.9, (1, 3): 0.83, (2, 3): 0.84}
+    assert pair_by_similarity(4, edges, ["a", "b", "c", "d"], 2) == [[0, 3], [1, 2]]
+    # an odd one out joins its most similar partner's bundle when the size allows
+    edges[(3, 4)] = 0.85
+    edges[(1, 4)] = 0.88
+    assert pair_by_similarity(5, edges, list("abcde"), 3) == [[0, 3], [1, 2, 4]]
+    # … but never one where its answer is already taken (here 4 shares 1's answer)
+    assert pair_by_similarity(5, edges, list("abcdb"), 3) == [[0, 3, 4], [1, 2]]
+    assert pair_by_similarity(5, edges, list("abcde"), 2) == [[0, 3], [1, 2]]
 
 
 def test_reference_code_pairs_and_answer_uniqueness():
@@ -103,7 +177,7 @@ def test_reuse_skips_unchanged_groups():
     full, _ = ropes_bundles(ex, cfg)
     fps = group_fingerprints(ex, cfg)
     keep = next(iter(fps))
-    df, stats = ropes_bundles(ex, cfg, reuse={keep: full.filter(pl.col("context_id") == keep)})
+    df, stats = ropes_bundles(ex, cfg, reuse=rows_by_situation(ex, full, {keep}))
     assert stats["groups_reused"] == 1 and stats["groups_mined"] == 1
     assert df.equals(full)
 
@@ -111,6 +185,25 @@ def test_reuse_skips_unchanged_groups():
 def test_bad_mode_fails_early():
     with pytest.raises(ValueError, match="BundleConfig.mode"):
         BundleConfig(mode="fuzzy")
+
+
+@pytest.mark.integration
+def test_reference_groups_reproduce_the_public_driver_figures(shared_data):
+    """Per paragraph of the raw file, as data_process_ropes.py calls get_contrast_qa: the
+    figures its output has on ROPES train (measured by running the public code, issue 10)."""
+    import json
+    from collections import Counter
+
+    paragraphs = json.loads((shared_data / "ropes" / "train-v1.0.json").read_text())["data"][0]["paragraphs"]
+    sizes, member = Counter(), Counter()
+    for p in paragraphs:
+        ids = [qa["id"] for qa in p["qas"]]
+        for g in reference_groups([qa["question"] for qa in p["qas"]], [qa["answers"][0]["text"] for qa in p["qas"]]):
+            sizes[len(g)] += 1
+            if len(g) > 1:
+                member.update(ids[i] for i in g)
+    assert dict(sizes) == {1: 550, 2: 5304, 3: 53}
+    assert len(member) == 10374 and sum(1 for v in member.values() if v > 1) == 286
 
 
 @pytest.mark.integration
