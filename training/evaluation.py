@@ -6,12 +6,14 @@ evaluation set and the decoded `Prediction` per example id (`training.decoding`)
 - `summary`: {metric: value in percent}: em, f1 (official v1.1, or v2.0 when the set has
   unanswerable questions: then also has_ans_*/no_ans_* and best_em/best_f1 with their
   thresholds, using null_score - best span score as the no-answer score, as HF does),
-  top{k}_em for k = 1, 3, 5, 10, and with `bundles` given: consistency, joint_em,
-  joint_consistency (Hungarian joint inference over each bundle's answers);
+  top{k}_em for k = 1, 3, 5, 10, and with `bundles` given, per bundle kind and mining mode
+  (`consistency[bundles:<kind>/<mode>]`, ...): consistency, joint_em, joint_consistency
+  (Hungarian joint inference over each bundle's answers), n_bundles, n_bundled;
 - `predictions`: a frame with the `predictions` artifact's columns (one row per example);
 - `metrics`: a long frame with the `metrics` artifact's columns (without the `eval_set`
   partition), each question-level metric with a 95% bootstrap interval, for the whole set,
-  per language (`lang=xx`) and per named slice (e.g. `near_miss`);
+  per language (`lang=xx`) and per named slice (e.g. `near_miss`); bundle metrics have the
+  slice `bundles:<kind>/<mode>` and no interval;
 - `by_language`: EM/F1/top-k per language with a macro average row.
 
     python -c "from training.evaluation import evaluate_predictions; help(evaluate_predictions)"
@@ -19,7 +21,7 @@ evaluation set and the decoded `Prediction` per example id (`training.decoding`)
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,8 +29,8 @@ import polars as pl
 
 from pipeline import io, schemas
 from training.decoding import Prediction
-from training.metrics.bootstrap import bootstrap_ci
-from training.metrics.bundles import consistency, joint_inference
+from training.metrics.bootstrap import bootstrap_ci, paired_bootstrap
+from training.metrics.bundles import consistency, joint_inference, members_of
 from training.metrics.slices import table_by_group
 from training.metrics.squad import scores_v1, scores_v2, squad_v2
 from training.metrics.topk import TOP_KS, topk_hits
@@ -117,11 +119,11 @@ def evaluate_predictions(examples: pl.DataFrame, predictions: Mapping[str, Predi
     summary = {m: 100.0 * float(np.mean(list(vals.values()))) for m, vals in per_q.items()}
     summary.update(extra)
     if bundles is not None and len(bundles):
-        bundle_summary = _bundle_metrics(bundles, golds, predictions, texts, em)
-        summary.update(bundle_summary)
-        for key, n_key in (("consistency", "n_bundles"), ("joint_consistency", "n_bundles"), ("joint_em", "n_bundled")):
-            rows.append({"run": run, "metric": key, "slice": "all", "value": bundle_summary[key], "ci_low": None,
-                         "ci_high": None, "n": int(bundle_summary[n_key])})
+        for group, values in _bundle_metrics(bundles, golds, predictions, texts, em).items():
+            summary.update({f"{key}[{group}]": v for key, v in values.items()})
+            for key, n_key in (("consistency", "n_bundles"), ("joint_consistency", "n_bundles"), ("joint_em", "n_bundled")):
+                rows.append({"run": run, "metric": key, "slice": group, "value": values[key], "ci_low": None,
+                             "ci_high": None, "n": int(values[n_key])})
     metrics = pl.DataFrame(rows, schema={"run": pl.String, "metric": pl.String, "slice": pl.String,
                                          "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
                                          "n": pl.Int32})
@@ -129,20 +131,73 @@ def evaluate_predictions(examples: pl.DataFrame, predictions: Mapping[str, Predi
             "by_language": table_by_group(lang, per_q)}
 
 
+ATTACK_METRICS = ("unattacked_em", "unattacked_f1", "drop_em", "drop_f1")
+
+
+def attack_drop_rows(run: str, attacked: pl.DataFrame, unattacked: pl.DataFrame, base_id: Callable[[str], str],
+                     n_resamples: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """`unattacked_em/f1` and `drop_em/f1` (unattacked − attacked) metric rows on the same questions.
+
+    attacked / unattacked: `predictions` rows (with per-question `em`, `f1`) of the attacked
+    set and of the same examples unattacked; `base_id` maps an attacked id to its original
+    id. The drop's interval is a paired bootstrap (both scores of a question resampled
+    together). Raises ValueError when an attacked question has no unattacked row.
+    """
+    att = attacked.select(pl.col("example_id").map_elements(base_id, return_dtype=pl.String).alias("base"), "em", "f1")
+    joined = att.join(unattacked.select(pl.col("example_id").alias("base"), "em", "f1"), on="base", how="left",
+                      suffix="_clean")
+    missing = joined.filter(pl.col("em_clean").is_null())["base"].to_list()
+    if missing:
+        raise ValueError(f"attack_drop_rows: {len(missing)} attacked question(s) have no unattacked prediction, e.g. {missing[0]!r}")
+    rows = []
+    for m in ("em", "f1"):
+        clean, hit = joined[f"{m}_clean"].to_numpy() * 100.0, joined[m].to_numpy() * 100.0
+        ci = bootstrap_ci(clean, n_resamples=n_resamples, seed=seed)
+        rows.append({"run": run, "metric": f"unattacked_{m}", "slice": "all", "value": ci.estimate, "ci_low": ci.low,
+                     "ci_high": ci.high, "n": ci.n})
+        d = paired_bootstrap(clean, hit, n_resamples=n_resamples, seed=seed)
+        rows.append({"run": run, "metric": f"drop_{m}", "slice": "all", "value": d.estimate, "ci_low": d.low,
+                     "ci_high": d.high, "n": d.n})
+    return rows
+
+
+BUNDLE_METRICS = ("consistency", "joint_consistency", "joint_em")
+
+
+def bundle_slice(kind: str, mode: str | None) -> str:
+    """`slice` value of the bundle metrics of one bundle kind and mining mode: `bundles:ropes-mined/paper`."""
+    return f"bundles:{kind}/{mode or '-'}"
+
+
 def _bundle_metrics(bundles: pl.DataFrame, golds: Mapping[str, list[str]], predictions: Mapping[str, Prediction],
-                    texts: Mapping[str, str], em: Mapping[str, float]) -> dict[str, float]:
-    """Consistency before/after joint inference and EM of the bundled questions after it."""
-    rows = bundles.filter(pl.col("example_id").is_in(list(golds))).select("bundle_id", "example_id", "answer")
-    bundle_of = dict(zip(rows["example_id"].to_list(), rows["bundle_id"].to_list(), strict=True))
-    answers: dict[str, list[str]] = {}
-    for r in rows.iter_rows(named=True):
-        answers.setdefault(r["bundle_id"], [])
-        if r["answer"]["text"] not in answers[r["bundle_id"]]:
-            answers[r["bundle_id"]].append(r["answer"]["text"])
-    nbest = {q: [(c.text, c.score) for c in predictions[q].nbest] for q in bundle_of if q in predictions}
-    joint = joint_inference(bundle_of, answers, nbest, {q: texts.get(q, "") for q in bundle_of})
-    joint_em = scores_v1({q: golds[q] or [""] for q in bundle_of}, joint).em
-    before, after = consistency(bundle_of, em), consistency(bundle_of, joint_em)
-    return {"consistency": before.value, "joint_consistency": after.value, "n_bundles": float(before.n_bundles),
-            "joint_em": 100.0 * float(np.mean(list(joint_em.values()))) if joint_em else float("nan"),
-            "n_bundled": float(len(bundle_of))}
+                    texts: Mapping[str, str], em: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Per (kind, mode) of the bundles: consistency before/after joint inference, joint EM, counts.
+
+    Each (kind, mode) is scored on its own, and a question may be in several bundles of it:
+    consistency counts every bundle with >= 2 of the set's questions; `joint_em` averages
+    over (bundle, member) pairs, each member scored by its own bundle's assignment.
+    """
+    rows = bundles.filter(pl.col("example_id").is_in(list(golds))).select("bundle_id", "kind", "mode", "example_id", "answer")
+    out: dict[str, dict[str, float]] = {}
+    for (kind, mode), group in rows.group_by("kind", "mode", maintain_order=True):
+        members = members_of(list(zip(group["bundle_id"].to_list(), group["example_id"].to_list(), strict=True)))
+        answers: dict[str, list[str]] = {}
+        for r in group.iter_rows(named=True):
+            texts_b = answers.setdefault(r["bundle_id"], [])
+            if r["answer"]["text"] not in texts_b:
+                texts_b.append(r["answer"]["text"])
+        qids = {q for qs in members.values() for q in qs}
+        nbest = {q: [(c.text, c.score) for c in predictions[q].nbest] for q in qids if q in predictions}
+        joint = joint_inference(members, answers, nbest, {q: texts.get(q, "") for q in qids})
+        joint_correct: dict[str, dict[str, float]] = {
+            b: scores_v1({q: golds[q] or [""] for q in assigned}, assigned).em for b, assigned in joint.items()}
+        before = consistency(members, em)
+        after_ok = {b: all(joint_correct[b].get(q, 0.0) for q in members[b]) for b in before.all_correct}
+        pair_em = [joint_correct[b][q] for b in members for q in members[b]]
+        out[bundle_slice(kind, mode)] = {
+            "consistency": before.value,
+            "joint_consistency": 100.0 * sum(after_ok.values()) / len(after_ok) if after_ok else float("nan"),
+            "joint_em": 100.0 * float(np.mean(pair_em)) if pair_em else float("nan"),
+            "n_bundles": float(before.n_bundles), "n_bundled": float(len(pair_em)),
+        }
+    return out

@@ -3,10 +3,14 @@
     python -c "from training.report import write_report; help(write_report)"
 
 `write_report(out_dir, metrics, predictions, meta)` writes into `out_dir`:
-- `report.md`: per evaluation set and run EM/F1 with 95% bootstrap intervals, top-k EM,
-  SQuAD 2.0 breakdown and adversarial scores when present, slice results (languages,
-  near-miss, ...), and, when a set was evaluated with two or more runs, the PAIRED bootstrap
-  interval of each run's difference to the first run (same questions resampled for both);
+- `report.md`: the meta lines (each run's null rule among them) and a Warnings section
+  (`meta["warnings"]`, e.g. the null rule `none` on a set with unanswerable questions); per
+  evaluation set and run EM/F1 with 95% bootstrap intervals, top-k EM; for a negation set,
+  its score unattacked beside the attacked one and the drop; SQuAD 2.0 breakdown and
+  adversarial scores; bundle scores per bundle kind / mining mode; slice results
+  (languages, near-miss, ...), and, when a set was evaluated with two or more runs, the
+  PAIRED bootstrap interval of each run's difference to the first run (same questions
+  resampled for both);
 - `em_f1.png` (EM and F1 per set and run, interval whiskers), `topk.png` (top-k EM curves),
   `slices.png` (F1 per slice and run; only when there are slices).
 Frames are the artifacts' columns plus their partition columns (`eval_set`, and `run` for predictions).
@@ -28,8 +32,8 @@ import polars as pl  # noqa: E402
 from training.metrics.bootstrap import paired_bootstrap  # noqa: E402
 
 MAIN_METRICS = ("em", "f1")
-BREAKDOWN = ("has_ans_em", "has_ans_f1", "no_ans_em", "no_ans_f1", "best_em", "best_f1", "adv_em", "adv_f1",
-             "consistency", "joint_consistency", "joint_em")
+BREAKDOWN = ("has_ans_em", "has_ans_f1", "no_ans_em", "no_ans_f1", "best_em", "best_f1", "adv_em", "adv_f1")
+BUNDLE = ("consistency", "joint_consistency", "joint_em")  # one row per bundle kind/mode (slice `bundles:<kind>/<mode>`)
 
 
 def _fmt(value: float | None, low: float | None = None, high: float | None = None) -> str:
@@ -74,6 +78,22 @@ def summary_rows(metrics: pl.DataFrame) -> list[list[str]]:
         topk = [_value(metrics, es, run, f"top{k}_em") for k in topk_ks(metrics)]
         rows.append([es, run, em["n"], _fmt(em["value"], em["ci_low"], em["ci_high"]),
                      _fmt(f1["value"], f1["ci_low"], f1["ci_high"])] + [_fmt(t["value"]) if t else "–" for t in topk])
+    return rows
+
+
+def attack_rows(metrics: pl.DataFrame) -> list[list[str]]:
+    """eval set | run | n | EM unattacked | EM attacked | EM drop [CI] | F1 ... for sets with `drop_em` rows."""
+    rows = []
+    for es, run in _pairs(metrics):
+        cells = {m: _value(metrics, es, run, m) for m in ("em", "f1", "unattacked_em", "unattacked_f1", "drop_em", "drop_f1")}
+        if cells["drop_em"] is None or cells["em"] is None or cells["f1"] is None:
+            continue
+        row = [es, run, cells["drop_em"]["n"]]
+        for m in ("em", "f1"):
+            u, a, d = cells[f"unattacked_{m}"], cells[m], cells[f"drop_{m}"]
+            row += [_fmt(u["value"], u["ci_low"], u["ci_high"]) if u else "–", _fmt(a["value"], a["ci_low"], a["ci_high"]),
+                    _fmt(d["value"], d["ci_low"], d["ci_high"])]
+        rows.append(row)
     return rows
 
 
@@ -174,19 +194,38 @@ def report_markdown(metrics: pl.DataFrame, meta: Mapping[str, Any], images: Mapp
                     diffs: pl.DataFrame) -> str:
     """The report text; `images` maps a title to a file name next to the report."""
     ks = topk_ks(metrics)
+    meta = dict(meta)
+    warnings = list(meta.pop("warnings", None) or [])
     lines = ["# Evaluation report", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
+    if warnings:
+        lines += ["", "## Warnings", ""] + [f"- **warning**: {w}" for w in warnings]
     lines += ["", "## EM / F1 (95% bootstrap intervals, official SQuAD normalisation)", "",
               _md_table(["eval set", "run", "n", "EM", "F1"] + [f"top-{k} EM" for k in ks], summary_rows(metrics))]
+    attack = attack_rows(metrics)
+    if attack:
+        lines += ["## Negation attack: the same questions unattacked and attacked", "",
+                  "Gold answers are kept; a distractor (the question with \"not\" before its first adjective, "
+                  "restated with a fake answer of the gold's type) is appended to the context. "
+                  "drop = unattacked − attacked (paired bootstrap, 95%).", "",
+                  _md_table(["eval set", "run", "n", "EM unattacked", "EM attacked", "EM drop",
+                             "F1 unattacked", "F1 attacked", "F1 drop"], attack)]
     extra = metrics.filter(pl.col("metric").is_in(BREAKDOWN) & (pl.col("slice") == "all"))
     if extra.height:
         rows = [[r["eval_set"], r["run"], r["metric"], _fmt(r["value"], r["ci_low"], r["ci_high"]), r["n"]]
                 for r in extra.iter_rows(named=True)]
-        lines += ["## SQuAD 2.0 breakdown, adversarial and bundle scores", "",
-                  "`adv_*`: worst case over each original question and its AddSent/AddOneSent variants. "
-                  "`consistency`: share of bundles (size ≥ 2) with every question right; `joint_*`: after "
-                  "one-to-one Hungarian assignment of the bundle's answers (n = bundles or bundled questions).", "",
+        lines += ["## SQuAD 2.0 breakdown and adversarial scores", "",
+                  "`adv_*`: worst case over each original question and its AddSent/AddOneSent variants.", "",
                   _md_table(["eval set", "run", "metric", "value", "n"], rows)]
+    bundle = metrics.filter(pl.col("metric").is_in(BUNDLE) & pl.col("slice").str.starts_with("bundles:"))
+    if bundle.height:
+        rows = [[r["eval_set"], r["run"], r["slice"].removeprefix("bundles:"), r["metric"], _fmt(r["value"]), r["n"]]
+                for r in bundle.iter_rows(named=True)]
+        lines += ["## Bundle scores (per bundle kind / mining mode)", "",
+                  "`consistency`: share of bundles (size ≥ 2) with every question right; `joint_*`: after "
+                  "one-to-one Hungarian assignment of each bundle's answers (n = bundles, or (bundle, question) "
+                  "pairs for `joint_em`). A question may belong to several bundles.", "",
+                  _md_table(["eval set", "run", "bundles", "metric", "value", "n"], rows)]
     if diffs.height:
         rows = [[r["eval_set"], f"{r['run']} − {r['baseline']}", r["metric"].upper(),
                  _fmt(r["difference"], r["ci_low"], r["ci_high"]), f"{r['p_not_better']:.3f}", r["n"]]

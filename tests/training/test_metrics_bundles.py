@@ -7,16 +7,24 @@ import itertools
 import numpy as np
 import pytest
 
-from training.metrics.bundles import answer_scores, consistency, joint_assignment, joint_inference
+from training.metrics.bundles import answer_scores, consistency, joint_assignment, joint_inference, members_of
 
 
 def test_consistency_counts_only_bundles_of_two_or_more() -> None:
-    bundle_of = {"q1": "b1", "q2": "b1", "q3": "b2", "q4": "b2", "q5": "b3", "q6": "b4", "q7": "b4", "q8": "b4"}
+    members = {"b1": ["q1", "q2"], "b2": ["q3", "q4"], "b3": ["q5"], "b4": ["q6", "q7", "q8"]}
     correct = {"q1": True, "q2": True, "q3": True, "q4": False, "q5": True, "q6": 1.0, "q7": 1.0}  # q8 missing
-    c = consistency(bundle_of, correct)
+    c = consistency(members, correct)
     assert c.n_bundles == 3  # b3 has one question
     assert c.all_correct == {"b1": True, "b2": False, "b4": False}
     assert c.value == pytest.approx(100 / 3)
+
+
+def test_a_question_in_two_bundles_counts_in_both() -> None:
+    # q1 is in b1 and b2, every question right: 2 of 2 bundles consistent (a question -> bundle map kept one)
+    members = members_of([("b1", "q1"), ("b1", "q2"), ("b2", "q1"), ("b2", "q3")])
+    assert members == {"b1": ["q1", "q2"], "b2": ["q1", "q3"]}
+    c = consistency(members, {"q1": 1.0, "q2": 1.0, "q3": 1.0})
+    assert c.n_bundles == 2 and c.value == 100.0
 
 
 def test_hungarian_fixes_a_duplicated_greedy_answer() -> None:
@@ -58,9 +66,13 @@ def test_answer_scores_from_nbest_use_normalised_text() -> None:
     assert list(answer_scores(nbest, ["warmer", "cooler", "same"])) == [3.0, 1.0, -np.inf]
 
 
-def test_joint_inference_rewrites_bundled_predictions_only() -> None:
-    bundle_of = {"q1": "b", "q2": "b"}
-    nbest = {"q1": [("warmer", 5.0), ("cooler", 1.0)], "q2": [("warmer", 4.0), ("cooler", 3.5)]}
-    preds = {"q1": "warmer", "q2": "warmer", "q3": "alone"}
-    out = joint_inference(bundle_of, {"b": ["warmer", "cooler"]}, nbest, preds)
-    assert out == {"q1": "warmer", "q2": "cooler", "q3": "alone"}
+def test_joint_inference_assigns_per_bundle() -> None:
+    nbest = {"q1": [("warmer", 5.0), ("cooler", 1.0)], "q2": [("warmer", 4.0), ("cooler", 3.5)],
+             "q3": [("same", 2.0)]}
+    preds = {"q1": "warmer", "q2": "warmer", "q3": "same"}
+    # q1 in b (with q2) and in c (with q3, answers "warmer" / "same"): each bundle assigns on its own
+    out = joint_inference({"b": ["q1", "q2"], "c": ["q1", "q3"]}, {"b": ["warmer", "cooler"], "c": ["warmer", "same"]},
+                          nbest, preds)
+    assert out == {"b": {"q1": "warmer", "q2": "cooler"}, "c": {"q1": "warmer", "q3": "same"}}
+    # more questions than answers: the unassigned question keeps its own prediction
+    assert joint_inference({"b": ["q1", "q2"]}, {"b": ["warmer"]}, nbest, preds) == {"b": {"q1": "warmer", "q2": "warmer"}}

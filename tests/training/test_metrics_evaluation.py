@@ -70,18 +70,50 @@ def test_v2_breakdown_best_threshold_and_slices() -> None:
     assert out["predictions"].filter(pl.col("example_id") == "b")["start"].to_list() == [None]
 
 
+def _bundle_rows(rows: list[tuple[str, str, str, str, str]]) -> pl.DataFrame:
+    """(bundle_id, kind, mode, example_id, gold answer) -> `bundles` artifact rows."""
+    return pl.from_arrow(io.to_table(pl.DataFrame([
+        {"bundle_id": b, "kind": kind, "mode": mode, "example_id": q, "context_id": io.text_id(CTX),
+         "question": "q?", "answer": _span(a), "role": "original", "rule": None, "parent_id": None}
+        for b, kind, mode, q, a in rows]).to_arrow(), schemas.BUNDLES))
+
+
 def test_bundle_consistency_and_joint_inference() -> None:
     ex = _examples([("q1", ["Town Alpha"], "en"), ("q2", ["Town Beta"], "en")])
     preds = {"q1": _pred([("Town Alpha", 5.0), ("Town Beta", 1.0)]),
              "q2": _pred([("Town Alpha", 4.0), ("Town Beta", 3.5)])}
-    bundles = pl.from_arrow(io.to_table(pl.DataFrame([
-        {"bundle_id": "b", "kind": "ropes-mined", "mode": "paper", "example_id": q, "context_id": io.text_id(CTX),
-         "question": "q?", "answer": _span(a), "role": "original", "rule": None, "parent_id": None}
-        for q, a in (("q1", "Town Alpha"), ("q2", "Town Beta"))]).to_arrow(), schemas.BUNDLES))
-    s = evaluate_predictions(ex, preds, bundles=bundles, n_resamples=50)["summary"]
-    assert s["consistency"] == 0.0 and s["joint_consistency"] == 100.0 and s["joint_em"] == 100.0
-    assert s["em"] == 50.0 and s["n_bundles"] == 1.0
-    assert not math.isnan(s["joint_em"])
+    bundles = _bundle_rows([("b", "ropes-mined", "paper", "q1", "Town Alpha"), ("b", "ropes-mined", "paper", "q2", "Town Beta")])
+    out = evaluate_predictions(ex, preds, bundles=bundles, n_resamples=50)
+    s, key = out["summary"], "[bundles:ropes-mined/paper]"
+    # greedy: both answer "Town Alpha" -> q2 wrong -> consistency 0; Hungarian: 5 + 3.5 > 4 + 1 -> both right
+    assert s["consistency" + key] == 0.0 and s["joint_consistency" + key] == 100.0 and s["joint_em" + key] == 100.0
+    assert s["em"] == 50.0 and s["n_bundles" + key] == 1.0
+    rows = out["metrics"].filter(pl.col("slice") == "bundles:ropes-mined/paper")
+    assert dict(zip(rows["metric"], rows["n"], strict=True)) == {"consistency": 1, "joint_consistency": 1, "joint_em": 2}
+
+
+def test_a_question_in_bundles_of_two_modes_counts_in_both() -> None:
+    """Issue 9, defect 6: q1 sits in b1 (mode paper) and in b2, b3 (mode reference-code).
+
+    Every question of b1 and b2 is right -> consistency 100 in both modes; b3 = {q1, q4} with
+    q4 wrong (it answers "Town Alpha", its gold is "1990") -> reference-code:
+    1 of 2 bundles right = 50. Joint inference on b3: answers {Town Alpha, 1990};
+    q1: (5, 1), q4: (4, 3.5) -> q1 -> Town Alpha, q4 -> 1990 (8.5 > 5) -> both right.
+    """
+    ex = _examples([("q1", ["Town Alpha"], "en"), ("q2", ["Town Beta"], "en"), ("q3", ["Paris"], "en"),
+                    ("q4", ["1990"], "en")])
+    preds = {"q1": _pred([("Town Alpha", 5.0), ("1990", 1.0)]), "q2": _pred([("Town Beta", 2.0)]),
+             "q3": _pred([("Paris", 2.0)]), "q4": _pred([("Town Alpha", 4.0), ("1990", 3.5)])}
+    bundles = _bundle_rows([
+        ("b1", "ropes-mined", "paper", "q1", "Town Alpha"), ("b1", "ropes-mined", "paper", "q2", "Town Beta"),
+        ("b2", "ropes-mined", "reference-code", "q1", "Town Alpha"), ("b2", "ropes-mined", "reference-code", "q3", "Paris"),
+        ("b3", "ropes-mined", "reference-code", "q1", "Town Alpha"), ("b3", "ropes-mined", "reference-code", "q4", "1990"),
+    ])
+    s = evaluate_predictions(ex, preds, bundles=bundles, n_resamples=20)["summary"]
+    paper, ref = "[bundles:ropes-mined/paper]", "[bundles:ropes-mined/reference-code]"
+    assert s["consistency" + paper] == 100.0 and s["n_bundles" + paper] == 1.0
+    assert s["consistency" + ref] == 50.0 and s["n_bundles" + ref] == 2.0
+    assert s["joint_consistency" + ref] == 100.0 and s["joint_em" + ref] == 100.0 and s["n_bundled" + ref] == 4.0
 
 
 def test_bad_version_fails_early() -> None:
