@@ -3,10 +3,12 @@
     cqa sample-topk runs/baseline --dataset squad11 --split train --k 20 --mode plain
     cqa evaluate runs/mle runs/ce_question --set squad11-eval --set neg-squad11-eval
     cqa evaluate minilm --set squad11-eval --limit 200 --data-dir ../shared/data
+    cqa evaluate runs/mle runs/robust --set squad20-eval --run-null-rule runs/mle=cls_threshold
 
 Both run their Prefect flow (ephemeral, no server needed) and print the path they wrote
 last: the `topk` partition folder, or the report's `report.md`. Bad arguments (unknown
-evaluation set, missing checkpoint, bad k / mode / null rule) exit with code 2 and a
+evaluation set, missing checkpoint, bad k / mode / null rule, a `--run-null-rule` naming no
+checkpoint) exit with code 2 and a
 message naming the argument, before any model is loaded.
 """
 
@@ -58,8 +60,9 @@ def evaluate_command(
     root: RootOpt = "data/artifacts",
     data_dir: Annotated[str, typer.Option("--data-dir", help="shared data folder for the presets")] = "../shared/data",
     limit: Annotated[int | None, typer.Option(help="first N questions of each set (smoke runs)")] = None,
-    null_rule: Annotated[str, typer.Option(help="`none`, `cls_threshold` (SQuAD 2.0) or `negative_score`")] = "none",
-    null_threshold: Annotated[float, typer.Option(help="threshold of the null rule")] = 0.0,
+    null_rule: Annotated[str, typer.Option(help="default null rule, for runs whose training config sets no `decoding.null_rule`: `none`, `cls_threshold` (SQuAD 2.0) or `negative_score`")] = "none",
+    null_threshold: Annotated[float, typer.Option(help="threshold of the default null rule")] = 0.0,
+    run_null_rule: Annotated[list[str] | None, typer.Option("--run-null-rule", help="RUN=RULE[:THRESHOLD] for one checkpoint (its argument or run id); beats its training config; repeatable")] = None,
     n_resamples: Annotated[int, typer.Option(help="bootstrap resamples")] = 1000,
     bundles: Annotated[str | None, typer.Option(help="DATASET/SPLIT of a `bundles` partition (e.g. ropes/dev): consistency + joint inference")] = None,
     near_miss_baseline: Annotated[str | None, typer.Option(help="one of the checkpoints: its predictions define the near-miss slice (METHODS §1); every run is scored on it")] = None,
@@ -70,12 +73,24 @@ def evaluate_command(
     from flows.evaluate import check_arguments, evaluate_flow
 
     try:
-        check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles)
+        overrides = parse_run_null_rules(run_null_rule or [])
+        check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles, overrides)
         path = evaluate_flow(checkpoints, eval_sets, root, data_dir, limit, batch_windows, null_rule, null_threshold,
-                             n_resamples, device, bundles, near_miss_baseline)
+                             n_resamples, device, bundles, near_miss_baseline, overrides)
     except (ValueError, FileNotFoundError) as e:
         _fail(e)
     print(path)
+
+
+def parse_run_null_rules(items: list[str]) -> dict[str, str]:
+    """`["runs/mle=cls_threshold:0.5", "robust=negative_score"]` → {checkpoint or run id: rule[:threshold]}."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.rpartition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"--run-null-rule {item!r}: expected RUN=RULE[:THRESHOLD] (e.g. runs/mle=cls_threshold)")
+        out[key] = value
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,9 @@ Checkpoints: run folders (`runs/<id>`: its `model/`, else its latest checkpoint)
 folders, or the untrained aliases `tiny` / `minilm`. Evaluation sets: presets of
 `pipeline.attacks.PRESETS` resolved under `--data-dir` (`squad11-eval`, `addsent`,
 `xquad-de`, `ropes-dev`, ...), `NAME=PATH[:FORMAT]` for any file or hub id, and `neg-<set>`
-for the negation attack. Everything is checked before the first model loads.
+for the negation attack, which also scores the same questions unattacked (set
+`neg-<set>~unattacked`) and reports the drop. Each run is decoded with its own null rule
+(`resolve_null_rules`). Everything is checked before the first model loads.
 
 Writes
 - `predictions/eval_set=<set>/run=<run>/` (one row per example, with EM/F1),
@@ -30,32 +32,65 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 
 from pipeline import io, schemas
-from pipeline.attacks import EvalSet, adversarial_base_id, load_eval_set, parse_eval_set
+from pipeline.attacks import NEG_SUFFIX, EvalSet, adversarial_base_id, load_eval_set, parse_eval_set
 
 SET_SPLIT = "eval"  # split name of the prepared evaluation sets under the report's `inputs/` root
 ALIASES = ("tiny", "minilm")
 
 
+UNATTACKED = "~unattacked"  # suffix of the set holding the attacked examples unattacked (negation attack)
+
+
 @task(name="prepare-eval-set")
-def prepare_eval_set(es: EvalSet, inputs_root: str, limit: int | None) -> str:
-    """Load (and attack) one evaluation set into `<inputs_root>/examples|contexts|rejects`; returns its name."""
+def prepare_eval_set(es: EvalSet, inputs_root: str, limit: int | None) -> list[str]:
+    """Load (and attack) one evaluation set into `<inputs_root>/examples|contexts|rejects`; returns the set names written.
+
+    A negation set `neg-x` also writes `neg-x~unattacked` (the same examples without the
+    attack, original ids) and `negation-neg-x.parquet` (one audit row per attacked example).
+    """
     frames = load_eval_set(es)
     examples = frames.examples.head(limit) if limit else frames.examples
-    contexts = frames.contexts.filter(pl.col("context_id").is_in(examples["context_id"].implode()))
-    part = {"dataset": es.name, "split": SET_SPLIT}
     config = {"source": es.source.as_dict(), "negation": es.negation, "limit": limit}
+    _write_set(inputs_root, es.name, examples, frames.contexts, frames.rejects, config)
+    names = [es.name]
+    if frames.unattacked is not None:
+        kept = [i.removesuffix(NEG_SUFFIX) for i in examples["example_id"].to_list()]
+        clean = frames.unattacked.examples.filter(pl.col("example_id").is_in(kept))
+        _write_set(inputs_root, es.name + UNATTACKED, clean, frames.unattacked.contexts, frames.unattacked.rejects, config)
+        frames.audit.filter(pl.col("example_id").is_in(examples["example_id"].implode())).write_parquet(
+            Path(inputs_root) / f"negation-{es.name}.parquet")
+        names.append(es.name + UNATTACKED)
+    reasons = frames.rejects.group_by("reason").len().sort("len", descending=True).iter_rows()
+    get_run_logger().info("eval set %s: %d examples, %d rejected (%s)", es.name, examples.height, frames.rejects.height,
+                          ", ".join(f"{r}: {n}" for r, n in reasons) or "none")
+    return names
+
+
+def _write_set(inputs_root: str, name: str, examples: pl.DataFrame, contexts: pl.DataFrame, rejects: pl.DataFrame,
+               config: dict) -> None:
+    contexts = contexts.filter(pl.col("context_id").is_in(examples["context_id"].implode()))
+    part = {"dataset": name, "split": SET_SPLIT}
     io.write_partition(inputs_root, schemas.EXAMPLES, examples, part, config=config)
     io.write_partition(inputs_root, schemas.CONTEXTS, contexts, part, config=config)
-    io.write_partition(inputs_root, schemas.REJECTS, frames.rejects, part, config=config)
-    get_run_logger().info("eval set %s: %d examples, %d rejected", es.name, examples.height, frames.rejects.height)
-    return es.name
+    io.write_partition(inputs_root, schemas.REJECTS, rejects, part, config=config)
+
+
+def n_unanswerable(inputs_root: str, name: str) -> int:
+    """Questions without a gold answer in a prepared set (> 0: a SQuAD 2.0-style set)."""
+    part = {"dataset": name, "split": SET_SPLIT}
+    return int(io.read(inputs_root, schemas.EXAMPLES, part)["answers"].list.len().eq(0).sum())
 
 
 @task(name="evaluate-checkpoint")
 def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str, root: str, batch_windows: int,
                         null_rule: str, null_threshold: float, n_resamples: int, device: str,
                         bundles: str | None = None) -> list[str]:
-    """Run one checkpoint on every prepared set; writes its predictions, returns the metric files it wrote."""
+    """Run one checkpoint on every prepared set; writes its predictions, returns the metric files it wrote.
+
+    A set `neg-x` evaluated together with `neg-x~unattacked` also gets `unattacked_em/f1`
+    and `drop_em/f1` rows (unattacked minus attacked on the same questions, paired bootstrap).
+    """
+    from training.evaluation import attack_drop_rows
     from training.inference import InferenceConfig, evaluate_run, load_checkpoint
 
     logger = get_run_logger()
@@ -64,7 +99,8 @@ def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str,
     cfg = InferenceConfig(batch_windows=batch_windows, max_length=f.max_length, stride=f.stride,
                           max_answer_len=f.max_answer_len, null_rule=null_rule, null_threshold=null_threshold)
     bundle_rows = read_bundles(root, bundles)
-    out = []
+    metrics_of: dict[str, pl.DataFrame] = {}
+    preds_of: dict[str, pl.DataFrame] = {}
     for name in set_names:
         part = {"dataset": name, "split": SET_SPLIT}
         examples, contexts = io.read(inputs_root, schemas.EXAMPLES, part), io.read(inputs_root, schemas.CONTEXTS, part)
@@ -78,10 +114,17 @@ def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str,
         seconds = time.perf_counter() - t0
         io.write_partition(root, schemas.PREDICTIONS, preds, {"eval_set": name, "run": loaded.run_id},
                            config={"checkpoint": loaded.source, **cfg.__dict__}, timings={"evaluate": seconds})
+        metrics_of[name], preds_of[name] = metrics, preds
+        logger.info("%s on %s (null rule %s): %d questions in %.1f s (%.2f s per 1,000)", loaded.run_id, name,
+                    null_rule, examples.height, seconds, 1000 * seconds / max(1, examples.height))
+    out = []
+    for name, metrics in metrics_of.items():
+        if name + UNATTACKED in preds_of:
+            drop = attack_drop_rows(loaded.run_id, preds_of[name], preds_of[name + UNATTACKED],
+                                    lambda i: i.removesuffix(NEG_SUFFIX), n_resamples)
+            metrics = pl.concat([metrics, pl.DataFrame(drop, schema=metrics.schema)])
         path = Path(inputs_root) / f"metrics-{name}-{loaded.run_id}.parquet"
         metrics.with_columns(pl.lit(name).alias("eval_set")).write_parquet(path)
-        logger.info("%s on %s: %d questions in %.1f s (%.2f s per 1,000)", loaded.run_id, name, examples.height,
-                    seconds, 1000 * seconds / max(1, examples.height))
         out.append(str(path))
     return out
 
@@ -190,9 +233,82 @@ def check_checkpoints(checkpoints: list[str]) -> list[str]:
     return ids
 
 
+class NullChoice(NamedTuple):
+    rule: str  # training.decoding null rule
+    threshold: float  # its threshold
+    source: str  # where it came from: `--run-null-rule`, `training config`, `--null-rule`
+
+
+def parse_null_rule(text: str, what: str) -> tuple[str, float]:
+    """`cls_threshold` or `cls_threshold:0.5` → (rule, threshold); ValueError names `what`."""
+    from training.decoding import NULL_RULES
+
+    rule, _, threshold = str(text).partition(":")
+    if rule not in NULL_RULES:
+        raise ValueError(f"evaluate: {what}={text!r}: expected RULE[:THRESHOLD] with RULE one of {NULL_RULES}")
+    try:
+        return rule, float(threshold) if threshold else 0.0
+    except ValueError:
+        raise ValueError(f"evaluate: {what}={text!r}: the threshold after ':' must be a number") from None
+
+
+def run_null_rule(ref: str) -> NullChoice | None:
+    """The null rule a run's training config names (`decoding.null_rule`), or None (alias, no config, not set)."""
+    from training.config import load_config
+    from training.inference import checkpoint_folder
+
+    if ref in ALIASES:
+        return None
+    folder = checkpoint_folder(ref)
+    for path in (folder / "config.yaml", folder.parent / "config.yaml", folder.parent.parent / "config.yaml"):
+        if path.exists():
+            decoding = load_config(path, validate=False).decoding
+            if decoding.null_rule is None:
+                return None
+            return NullChoice(decoding.null_rule, decoding.null_threshold, f"training config {path}")
+    return None
+
+
+def resolve_null_rules(checkpoints: list[str], null_rule: str, null_threshold: float,
+                       run_null_rules: dict[str, str] | None = None) -> dict[str, NullChoice]:
+    """Run id → the null rule it is evaluated with, checked before any work.
+
+    Per run, the first that applies: `run_null_rules[<checkpoint or run id>]`
+    (`RULE[:THRESHOLD]`), the run's training config (`decoding.null_rule`), the default
+    `null_rule` / `null_threshold` (`--null-rule`). A key that names no checkpoint fails.
+    """
+    from training.decoding import NULL_RULES
+
+    if null_rule not in NULL_RULES:
+        raise ValueError(f"evaluate: null_rule={null_rule!r}, expected one of {NULL_RULES}")
+    ids = check_checkpoints(checkpoints)
+    overrides = dict(run_null_rules or {})
+    unknown = [k for k in overrides if k not in checkpoints and k not in ids]
+    if unknown:
+        raise ValueError(f"evaluate: run_null_rules names {unknown}, which are not among the checkpoints {checkpoints} "
+                         f"(run ids {ids})")
+    out = {}
+    for ref, run in zip(checkpoints, ids, strict=True):
+        text = overrides.get(ref, overrides.get(run))
+        if text is not None:
+            out[run] = NullChoice(*parse_null_rule(text, f"run_null_rules[{run}]"), "--run-null-rule")
+        else:
+            out[run] = run_null_rule(ref) or NullChoice(null_rule, null_threshold, "--null-rule (default)")
+    return out
+
+
+def null_rule_warnings(choices: dict[str, NullChoice], unanswerable: dict[str, int]) -> list[str]:
+    """One warning per (run, set) where the rule `none` meets a set with unanswerable questions."""
+    return [f"null rule `none` for run {run} on {name}, which has {n} unanswerable question(s): the run never "
+            f"abstains, so its NoAns score is 0 by construction (set `decoding.null_rule` in its training config "
+            f"or pass --run-null-rule {run}=cls_threshold / negative_score)"
+            for run, c in choices.items() if c.rule == "none" for name, n in unanswerable.items() if n > 0]
+
+
 def check_arguments(checkpoints: list[str], eval_sets: list[str], data_dir: str, null_rule: str,
-                    root: str = "data/artifacts", bundles: str | None = None) -> list[EvalSet]:
-    """Everything that can fail before work: null rule, evaluation sets, checkpoints, bundles partition."""
+                    root: str = "data/artifacts", bundles: str | None = None,
+                    run_null_rules: dict[str, str] | None = None) -> list[EvalSet]:
+    """Everything that can fail before work: null rules, evaluation sets, checkpoints, bundles partition."""
     from training.decoding import NULL_RULES
 
     if null_rule not in NULL_RULES:
@@ -204,6 +320,7 @@ def check_arguments(checkpoints: list[str], eval_sets: list[str], data_dir: str,
     if len(set(names)) < len(names):
         raise ValueError(f"evaluate: evaluation set names repeat: {names}")
     check_checkpoints(checkpoints)
+    resolve_null_rules(checkpoints, null_rule, 0.0, run_null_rules)
     read_bundles(root, bundles)
     return sets
 
@@ -212,34 +329,49 @@ def check_arguments(checkpoints: list[str], eval_sets: list[str], data_dir: str,
 def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "data/artifacts",
                   data_dir: str = "../shared/data", limit: int | None = None, batch_windows: int = 16,
                   null_rule: str = "none", null_threshold: float = 0.0, n_resamples: int = 1000,
-                  device: str = "cpu", bundles: str | None = None, near_miss_baseline: str | None = None) -> str:
+                  device: str = "cpu", bundles: str | None = None, near_miss_baseline: str | None = None,
+                  run_null_rules: dict[str, str] | None = None) -> str:
     """Evaluate every checkpoint on every set; returns the report path.
+
+    Null rule per run (`resolve_null_rules`): `run_null_rules` (checkpoint or run id →
+    `RULE[:THRESHOLD]`), else the run's training config `decoding.null_rule`, else
+    `null_rule` / `null_threshold`. The report names each run's rule and where it came
+    from; the rule `none` on a set with unanswerable questions is logged and written in
+    the report as a warning.
 
     `near_miss_baseline` (one of the checkpoints) adds EM/F1 of every run on the near-miss
     slice: questions where that baseline's prediction lies in the gold's sentence, has the
     gold's coarse entity type and differs in text (METHODS.md §1).
 
     `bundles` (`DATASET/SPLIT` of a `bundles` partition under `root`, e.g. `ropes/dev`) adds
-    bundle consistency and Hungarian joint inference for the sets holding its questions.
+    bundle consistency and Hungarian joint inference, per bundle kind and mining mode, for
+    the sets holding its questions.
     """
-    sets = check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles)
+    sets = check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles, run_null_rules)
     run_ids = check_checkpoints(checkpoints)
+    choices = resolve_null_rules(checkpoints, null_rule, null_threshold, run_null_rules)
     if near_miss_baseline is not None and near_miss_baseline not in checkpoints:
         raise ValueError(f"evaluate: near_miss_baseline={near_miss_baseline!r} must be one of the checkpoints {checkpoints}")
+    logger = get_run_logger()
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     report_dir = Path(root) / "reports" / f"evaluate-{stamp}"
     inputs_root = str(report_dir / "inputs")
-    names = [prepare_eval_set(es, inputs_root, limit) for es in sets]
-    metric_files = [p for ref in checkpoints for p in evaluate_checkpoint(
-        ref, names, inputs_root, root, batch_windows, null_rule, null_threshold, n_resamples, device, bundles)]
+    names = [n for es in sets for n in prepare_eval_set(es, inputs_root, limit)]
+    warnings = null_rule_warnings(choices, {n: n_unanswerable(inputs_root, n) for n in names})
+    for w in warnings:
+        logger.warning(w)
+    metric_files = [p for ref, run in zip(checkpoints, run_ids, strict=True) for p in evaluate_checkpoint(
+        ref, names, inputs_root, root, batch_windows, choices[run].rule, choices[run].threshold, n_resamples, device,
+        bundles)]
     if not metric_files:
         raise ValueError(f"evaluate: nothing to evaluate: every set is empty ({', '.join(names)}; see their rejects)")
     pairs = [(pl.read_parquet(p)["eval_set"][0], pl.read_parquet(p)["run"][0]) for p in metric_files]
     meta = {"checkpoints": ", ".join(checkpoints), "eval sets": ", ".join(names), "limit": limit,
-            "null rule": f"{null_rule} (threshold {null_threshold})", "artifact root": f"`{root}`",
+            "null rule": "; ".join(f"{run}: `{c.rule}` (threshold {c.threshold}; from {c.source})" for run, c in choices.items()),
+            "artifact root": f"`{root}`",
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "wall time (s)": round(time.perf_counter() - t0, 1)}
+            "wall time (s)": round(time.perf_counter() - t0, 1), "warnings": warnings}
     if near_miss_baseline is not None:
         baseline_id = run_ids[checkpoints.index(near_miss_baseline)]
         metric_files += near_miss_slice_task(root, inputs_root, names, baseline_id, run_ids, n_resamples)

@@ -1,6 +1,6 @@
 """Evaluation sets and robustness attacks (METHODS.md §3): named sets, AddSent/AddOneSent, negation.
 
-    python -m pipeline.attacks neg-squad11-eval --data-dir ../shared/data      # prints a summary line
+    python -m pipeline.attacks neg-squad11-eval --data-dir ../shared/data   # attacked / rejected by reason
 
 An evaluation set is named on the command line as
 - a preset resolved under the shared data folder (`PRESETS`): `squad11-eval` and
@@ -12,17 +12,21 @@ An evaluation set is named on the command line as
 A name starting with `neg-` applies the negation attack to the set after it
 (`neg-squad11-eval`, `neg-mine=path/to/file.json`).
 
-Negation attack (one attacked example per answerable question):
-1. the question's first finite verb / auxiliary (spaCy tags) is negated: an auxiliary is
-   contracted ("When was X built?" → "When wasn't X built?"), a main verb gets do-support
-   with its lemminflect lemma ("Who founded X?" → "Who didn't found X?");
-2. the question becomes unanswerable (gold "", as SQuAD 2.0's negation questions); the
-   original answers are kept as `plausible_answers`;
-3. a distractor sentence restating the ORIGINAL question with its gold answer
-   (`pipeline.statements.statement`: "Alice Smith founded X.") is appended to the context:
-   it matches the question's words closely and baits a model that ignores "not".
-Questions that cannot be negated (no finite verb, already negated) and
-unanswerable questions are written to `rejects` (stage `negation_attack`), never dropped silently.
+Negation attack (Tran et al., EACL 2023; reference: sonqt/unanswerable-robustness
+`src/attack_squad.py`), one attacked example `<id>~neg` per attackable answerable question:
+1. the question and its gold answers stay as they are (a robust model keeps answering the gold);
+2. "not" is inserted before the question's first adjective (`insert_not`, the reference's
+   `attack_question`; an adjective right after "how" is skipped);
+3. a fake answer of the gold's type is chosen (`fake_answer`: same spaCy entity label, from
+   another context of the set, different from every gold);
+4. the negated question is turned into a declarative sentence with the fake answer
+   (`pipeline.statements.statement`) and appended to the context (a space before it), so
+   the gold offsets do not move.
+Rejected with a reason (stage `negation_attack`, never dropped silently): `unanswerable`,
+`already_negated` (not/n't/never), `no_adjective`, `untyped_answer` (no context entity
+overlaps the gold), `no_fake_answer`. The same examples unattacked are returned beside the
+attacked ones (`EvalFrames.unattacked`), so `cqa evaluate` reports the EM/F1 drop on the
+same questions; `EvalFrames.audit` keeps the negated question, fake answer and sentence.
 
 `adversarial_base_id("56be...-high-conf-turk1")` gives the original question id, for the
 adversarial (worst case over a question's variants) scores of AddSent/AddOneSent.
@@ -84,6 +88,8 @@ class EvalFrames:
     examples: pl.DataFrame  # EXAMPLES columns
     contexts: pl.DataFrame  # CONTEXTS columns
     rejects: pl.DataFrame  # REJECTS columns (loading + attack)
+    unattacked: EvalFrames | None = None  # negation attack: the attacked examples without the attack
+    audit: pl.DataFrame | None = None  # negation attack: one row per attacked example (AUDIT_SCHEMA)
 
 
 def parse_eval_set(text: str, data_dir: str | Path | None = None) -> EvalSet:
@@ -110,8 +116,14 @@ def parse_eval_set(text: str, data_dir: str | Path | None = None) -> EvalSet:
     return EvalSet(name, src, preset.keep_split, negation)
 
 
-def load_eval_set(es: EvalSet, tagger: Tagger | None = None) -> EvalFrames:
-    """Load the set's source (and attack it); frames carry the artifact columns only."""
+def load_eval_set(es: EvalSet, tagger: Tagger | None = None,
+                  entities: Callable[[pl.DataFrame], dict[str, list[dict]]] | None = None,
+                  negation: NegationConfig | None = None) -> EvalFrames:
+    """Load the set's source (and attack it); frames carry the artifact columns only.
+
+    `tagger` (questions → tokens) and `entities` (contexts frame → context_id → entities)
+    default to the spaCy ones (`pipeline.flips.spacy_tagger`, `spacy_entities`).
+    """
     result = load_source(es.source)
     ex, ctx, rej = result.examples, result.contexts, result.rejects
     if es.keep_split is not None:
@@ -120,105 +132,177 @@ def load_eval_set(es: EvalSet, tagger: Tagger | None = None) -> EvalFrames:
                         rej.select(schemas.REJECTS.column_names))
     if not es.negation:
         return frames
+    cfg = negation or NegationConfig()
     if tagger is None:
         from pipeline.flips import spacy_tagger
 
-        tagger = spacy_tagger("en_core_web_sm")
-    attacked = negation_attack(frames.examples, frames.contexts, tagger)
-    return EvalFrames(attacked.examples, attacked.contexts, pl.concat([frames.rejects, attacked.rejects]))
+        tagger = spacy_tagger(cfg.spacy_model)
+    ents = entities(frames.contexts) if entities is not None else spacy_entities(frames.contexts, cfg.spacy_model)
+    out = negation_attack(frames.examples, frames.contexts, tagger, ents, cfg)
+    return EvalFrames(out.attacked.examples, out.attacked.contexts, pl.concat([frames.rejects, out.attacked.rejects]),
+                      unattacked=out.unattacked, audit=out.audit)
 
 
-# Negation attack ---------------------------------------------------------------------------
+# Negation attack (Tran et al., EACL 2023) -------------------------------------------------
+
+ADJECTIVE_TAGS = ("JJ", "JJR", "JJS", "AFX")  # Penn tags that spaCy's English attribute ruler maps to POS `ADJ`
+NOT = "not"
+_ALREADY_NEGATED = re.compile(r"\bnot\b|n't\b|\bnever\b", re.IGNORECASE)
 
 
-_MODALS = {"can", "could", "should", "will", "would", "may", "might", "must", "shall"}
-_BE = {"is", "are", "was", "were", "am"}
-_DO = {"do", "does", "did"}
-_HAVE = {"has": "doesn't", "have": "don't", "had": "didn't"}  # "has" as a main verb: "doesn't have"
-_DO_FOR_TAG = {"VBZ": "doesn't", "VBP": "don't", "VBD": "didn't"}
-_CONTRACTED = {"will": "won't", "can": "can't", "shall": "shan't", "am": "am not", "may": "may not", "might": "might not"}
-_FINITE_TAGS = ("VBZ", "VBP", "VBD", "MD")
+@dataclass(frozen=True)
+class NegationConfig:
+    seed: int = 13  # seeds the pick of each fake answer (by example id)
+    spacy_model: str = "en_core_web_sm"  # tagger of the questions (pipeline.flips) and NER of the contexts (pipeline.nlp)
 
 
-def _keep_case(template: str, word: str) -> str:
-    return word[0].upper() + word[1:] if template[:1].isupper() else word
+def insert_not(question: str, tokens: Sequence[Token]) -> str | None:
+    """The question with "not" inserted before its first adjective (Tran et al.'s `attack_question`), or None.
 
-
-def _perfect(tokens: Sequence[Token], i: int) -> bool:
-    """tokens[i] (has/have/had) is a perfect auxiliary: a participle follows before any "to" ("had to go")."""
-    for _, tag, _ in tokens[i + 1:]:
-        if tag == "TO":
-            return False
-        if tag == "VBN":
-            return True
-    return False
-
-
-def _negated_word(tokens: Sequence[Token], i: int) -> str | None:
-    """Negated form of the finite verb tokens[i]: contracted auxiliary, or do-support + lemma."""
-    text, tag, _ = tokens[i]
-    low = text.lower()
-    if low in _MODALS or tag == "MD" or low in _BE or low in _DO or (low in _HAVE and _perfect(tokens, i)):
-        return _keep_case(text, _CONTRACTED.get(low, low + "n't"))
-    if low in _HAVE:
-        return _keep_case(text, _HAVE[low]) + " have"
-    if tag in _DO_FOR_TAG:
-        from lemminflect import getLemma  # imports spaCy (and torch): only when an attack is built
-
-        lemma = getLemma(low, upos="VERB")
-        return _keep_case(text, _DO_FOR_TAG[tag]) + " " + lemma[0] if lemma else None
-    return None
-
-
-def negate_question(question: str, tokens: Sequence[Token]) -> str | None:
-    """The question with its first finite verb / auxiliary negated, or None (no finite verb, already negated).
-
-    Auxiliaries are contracted so inverted questions stay grammatical ("In what year was X
-    founded?" → "In what year wasn't X founded?"); a main verb gets do-support ("Who founded
-    X?" → "Who didn't found X?", lemma by lemminflect).
+    An adjective is a token whose Penn tag maps to POS `ADJ` (`ADJECTIVE_TAGS`). One
+    extension: an adjective right after "how" belongs to the wh-phrase ("How many", "How
+    long") and is skipped ("How not many ..." is not a sentence any rule can restate).
     """
-    if re.search(r"\bnot\b|n't\b", question, re.IGNORECASE):
-        return None
     for i, (text, tag, off) in enumerate(tokens):
-        if tag in _FINITE_TAGS or text.lower() in _MODALS | _BE | _DO | set(_HAVE):
-            rep = _negated_word(tokens, i)
-            return None if rep is None else question[:off] + rep + question[off + len(text):]
+        if tag in ADJECTIVE_TAGS and not (i and tokens[i - 1][0].lower() == "how"):
+            return question[:off] + NOT + " " + question[off:]
     return None
 
 
-def distractor(question: str, tokens: Sequence[Token], answer: str) -> str:
-    """A declarative sentence restating `question` with `answer` (the bait appended to the context)."""
-    _, prefix, suffix = statement(question, tokens)
-    return prefix + answer + suffix
+def _gold_entity(gold: dict, entities: Sequence[dict]) -> dict | None:
+    """The context entity overlapping the gold answer span most (None when none overlaps)."""
+    best, best_overlap = None, 0
+    for ent in entities:
+        overlap = min(ent["end"], gold["end"]) - max(ent["start"], gold["start"])
+        if overlap > best_overlap:
+            best, best_overlap = ent, overlap
+    return best
 
 
-def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagger) -> EvalFrames:
-    """One attacked example per answerable, negatable question (see the module docstring)."""
+def entity_pool(contexts: dict[str, str], entities: dict[str, Sequence[dict]]) -> dict[str, list[tuple[str, str]]]:
+    """spaCy label → sorted distinct (entity text, context_id) over every context of the set."""
+    pool: dict[str, set[tuple[str, str]]] = {}
+    for cid, ents in entities.items():
+        text = contexts.get(cid)
+        for ent in ents if text is not None else ():
+            pool.setdefault(ent["label"], set()).add((text[ent["start"]:ent["end"]].strip(), cid))
+    return {label: sorted(v) for label, v in pool.items()}
+
+
+def fake_answer(ex: dict, context: str, entities: Sequence[dict], pool: dict[str, list[tuple[str, str]]],
+                seed: int) -> tuple[str | None, str, str]:
+    """(fake answer, label, reason): an answer of the gold's entity type that differs from every gold.
+
+    Type: the spaCy label of the context entity overlapping the first gold answer most.
+    Substitute: an entity text with that label from ANOTHER context of the set, picked by a
+    seeded hash of the example id among those that differ from every gold (normalised
+    text, neither a token subset nor a superset: `pipeline.synthetic._distinct`). When the
+    gold entity lies inside the gold answer, only that part is replaced ("in 1990" →
+    "in 1875"), as the reference replaces the entities inside the answer text.
+    """
+    from pipeline.flips import normalize
+    from pipeline.synthetic import _distinct, _hash
+
+    gold = ex["answers"][0]
+    ent = _gold_entity(gold, entities)
+    if ent is None:
+        return None, "", "untyped_answer"
+    norms = {normalize(a["text"]) for a in ex["answers"]}
+    inside = gold["start"] <= ent["start"] and ent["end"] <= gold["end"]
+    candidates = []
+    for text, cid in pool.get(ent["label"], []):
+        if cid == ex["context_id"]:
+            continue
+        fake = (gold["text"][:ent["start"] - gold["start"]] + text + gold["text"][ent["end"] - gold["start"]:]).strip() \
+            if inside else text
+        if fake and _distinct(norms, fake) and fake not in candidates:
+            candidates.append(fake)
+    if not candidates:
+        return None, ent["label"], "no_fake_answer"
+    return candidates[_hash(seed, ex["example_id"], "fake") % len(candidates)], ent["label"], "ok"
+
+
+def spacy_entities(contexts: pl.DataFrame, model: str = "en_core_web_sm") -> dict[str, list[dict]]:
+    """context_id → spaCy entities (start, end, label) of each context (`pipeline.nlp`: NER + senter only)."""
+    from pipeline.nlp import IndexConfig, load_nlp
+    from pipeline.spacy_index import parse_contexts
+
+    cfg = IndexConfig(model=model)
+    records = parse_contexts(load_nlp(cfg), contexts["context"].to_list(), cfg)
+    return {cid: rec["entities"] for cid, rec in zip(contexts["context_id"].to_list(), records, strict=True)}
+
+
+@dataclass
+class NegationResult:
+    attacked: EvalFrames  # attacked examples (`<id>~neg`, gold kept) + their contexts + rejects
+    unattacked: EvalFrames  # the same examples unattacked (original ids and contexts), for the EM/F1 drop
+    audit: pl.DataFrame  # per attacked example: negated question, fake answer, its label, statement rule, distractor
+
+
+def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagger,
+                    entities: dict[str, Sequence[dict]], cfg: NegationConfig = NegationConfig()) -> NegationResult:
+    """Attack every answerable question that has an adjective and a typed gold (see the module docstring)."""
     text = dict(zip(contexts["context_id"].to_list(), contexts["context"].to_list(), strict=True))
+    pool = entity_pool(text, dict(entities))
     rows = examples.to_dicts()
     tokens = tagger([r["question"] for r in rows]) if rows else []
-    out_ex, out_ctx, rejects = [], {}, []
+    planned, rejects = [], []
     for r, toks in zip(rows, tokens, strict=True):
         where = (STAGE, r["source_file"], r["example_id"])
         if not r["answers"]:
-            rejects.append(reject(*where, "answers", "unanswerable", "the question has no answer to negate"))
+            rejects.append(reject(*where, "answers", "unanswerable", "no gold answer for the model to keep"))
             continue
-        negated = negate_question(r["question"], toks)
+        if _ALREADY_NEGATED.search(r["question"]):
+            rejects.append(reject(*where, "question", "already_negated", f"{r['question']!r} is already negated"))
+            continue
+        negated = insert_not(r["question"], toks)
         if negated is None:
-            rejects.append(reject(*where, "question", "not_negatable", f"no finite verb to negate in {r['question']!r}"))
+            rejects.append(reject(*where, "question", "no_adjective", f"no adjective (outside 'how ADJ') in {r['question']!r}"))
             continue
         ctx = text[r["context_id"]]
-        attacked = ctx + " " + distractor(r["question"], toks, r["answers"][0]["text"])
+        fake, label, reason = fake_answer(r, ctx, entities.get(r["context_id"], ()), pool, cfg.seed)
+        if fake is None:
+            detail = (f"no context entity overlaps the gold {r['answers'][0]['text']!r}" if reason == "untyped_answer"
+                      else f"no {label} entity of another context differs from the gold {r['answers'][0]['text']!r}")
+            rejects.append(reject(*where, "answers", reason, detail))
+            continue
+        planned.append((r, ctx, negated, fake, label))
+    neg_tokens = tagger([p[2] for p in planned]) if planned else []
+    out_ex, out_ctx, clean_ex, clean_ctx, audit = [], {}, [], {}, []
+    for (r, ctx, negated, fake, label), toks in zip(planned, neg_tokens, strict=True):
+        rule, prefix, suffix = statement(negated, toks)
+        sentence = prefix + fake + suffix
+        attacked = ctx + " " + sentence
         cid = io.text_id(attacked)
         out_ctx.setdefault(cid, {"context_id": cid, "context": attacked, "title": r["title"], "lang": r["lang"],
                                  "n_chars": len(attacked)})
-        out_ex.append({**r, "example_id": f"{r['example_id']}~neg", "context_id": cid, "question": negated,
-                       "answers": [], "is_impossible": True, "plausible_answers": r["answers"]})
-    ex_frame = pl.from_arrow(io.to_table(pl.DataFrame(out_ex, schema=examples.schema), schemas.EXAMPLES)) if out_ex \
-        else io.empty_frame(schemas.EXAMPLES)
-    ctx_frame = pl.from_arrow(io.to_table(pl.DataFrame(list(out_ctx.values())), schemas.CONTEXTS)) if out_ctx \
-        else io.empty_frame(schemas.CONTEXTS)
-    return EvalFrames(ex_frame, ctx_frame, rejects_frame(rejects))
+        for a in r["answers"]:  # appended at the end: every gold span keeps its offsets
+            if attacked[a["start"]:a["end"]] != a["text"]:
+                raise ValueError(f"negation attack: example {r['example_id']!r} field answers: span {a} does not match its context")
+        out_ex.append({**r, "example_id": f"{r['example_id']}{NEG_SUFFIX}", "context_id": cid})
+        clean_ex.append(r)
+        clean_ctx.setdefault(r["context_id"], {"context_id": r["context_id"], "context": ctx, "title": r["title"],
+                                               "lang": r["lang"], "n_chars": len(ctx)})
+        audit.append({"example_id": out_ex[-1]["example_id"], "question": r["question"], "negated_question": negated,
+                      "gold": r["answers"][0]["text"], "fake_answer": fake, "label": label, "rule": rule,
+                      "distractor": sentence, "distractor_start": len(ctx) + 1})
+    rej = rejects_frame(rejects)
+    return NegationResult(EvalFrames(_frame(out_ex, examples.schema, schemas.EXAMPLES), _frame(list(out_ctx.values()), None, schemas.CONTEXTS), rej),
+                          EvalFrames(_frame(clean_ex, examples.schema, schemas.EXAMPLES), _frame(list(clean_ctx.values()), None, schemas.CONTEXTS),
+                                     io.empty_frame(schemas.REJECTS)),
+                          pl.DataFrame(audit, schema=AUDIT_SCHEMA))
+
+
+NEG_SUFFIX = "~neg"
+AUDIT_SCHEMA = {"example_id": pl.String, "question": pl.String, "negated_question": pl.String, "gold": pl.String,
+                "fake_answer": pl.String, "label": pl.String, "rule": pl.String, "distractor": pl.String,
+                "distractor_start": pl.Int64}
+
+
+def _frame(rows: list[dict], schema, spec) -> pl.DataFrame:
+    if not rows:
+        return io.empty_frame(spec)
+    return pl.from_arrow(io.to_table(pl.DataFrame(rows, schema=schema) if schema is not None else pl.DataFrame(rows), spec))
 
 
 def adversarial_base_id(example_id: str) -> str:
@@ -236,6 +320,12 @@ def main(argv: Sequence[str]) -> int:
     for text in args.sets:
         frames = load_eval_set(parse_eval_set(text, args.data_dir))
         print(f"{text}: {frames.examples.height} examples, {frames.contexts.height} contexts, {frames.rejects.height} rejected")
+        if frames.rejects.height:
+            by_reason = frames.rejects.group_by("stage", "reason").len().sort("len", descending=True)
+            print("  rejected by reason: " + ", ".join(f"{s}/{r}: {n}" for s, r, n in by_reason.iter_rows()))
+        if frames.audit is not None and frames.audit.height:
+            rules = frames.audit.group_by("rule").len().sort("len", descending=True)
+            print("  statement rules: " + ", ".join(f"{r}: {n}" for r, n in rules.iter_rows()))
     return 0
 
 

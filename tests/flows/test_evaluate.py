@@ -65,17 +65,28 @@ def test_tiny_sample_topk_then_evaluate(prefect_harness, root: Path, samples: Pa
     assert slice_metrics.height == (4 if audit["in_slice"].any() else 0)  # em + f1 for both runs
 
     metrics = io.read(root, schemas.METRICS)  # validates the version; rows are cast to the schema on write
-    assert set(metrics["eval_set"]) == {"sample", "neg-sample"} and set(metrics["run"]) == {"tiny", "tiny-seed1"}
+    assert set(metrics["eval_set"]) == {"sample", "neg-sample", "neg-sample~unattacked"}
+    assert set(metrics["run"]) == {"tiny", "tiny-seed1"}
     io.to_table(metrics.drop("eval_set"), schemas.METRICS)
     em = metrics.filter((pl.col("metric") == "em") & (pl.col("slice") == "all"))
-    assert em.height == 4 and em["ci_low"].is_not_null().all()
+    assert em.height == 6 and em["ci_low"].is_not_null().all()
     preds = io.read(root, schemas.PREDICTIONS)
     counts = dict(preds.group_by("eval_set", "run").len().select(pl.concat_str("eval_set", "run", separator="/"), "len").iter_rows())
     n_neg = counts["neg-sample/tiny"]
-    assert counts == {"sample/tiny": 28, "sample/tiny-seed1": 28, "neg-sample/tiny": n_neg, "neg-sample/tiny-seed1": n_neg}
-    assert n_neg >= 20  # one attacked question per negatable question
-    neg = metrics.filter((pl.col("eval_set") == "neg-sample") & (pl.col("metric") == "no_ans_f1"))
-    assert neg.height == 2 and (neg["n"] == n_neg).all()  # every attacked question is unanswerable
+    assert counts == {"sample/tiny": 28, "sample/tiny-seed1": 28, "neg-sample/tiny": n_neg, "neg-sample/tiny-seed1": n_neg,
+                      "neg-sample~unattacked/tiny": n_neg, "neg-sample~unattacked/tiny-seed1": n_neg}
+    assert n_neg >= 1  # one attacked question per attackable question (the rest are rejected with a reason)
+    neg = metrics.filter(pl.col("eval_set") == "neg-sample")
+    assert "no_ans_f1" not in neg["metric"].to_list()  # the gold is kept: attacked questions stay answerable
+    for run in ("tiny", "tiny-seed1"):  # drop = unattacked - attacked, on the same questions
+        value = {r["metric"]: r["value"] for r in neg.filter((pl.col("run") == run) & (pl.col("slice") == "all")).iter_rows(named=True)}
+        clean = metrics.filter((pl.col("eval_set") == "neg-sample~unattacked") & (pl.col("run") == run)
+                               & (pl.col("metric") == "em") & (pl.col("slice") == "all"))["value"][0]
+        assert value["unattacked_em"] == pytest.approx(clean)
+        assert value["drop_em"] == pytest.approx(value["unattacked_em"] - value["em"])
+    assert "## Negation attack: the same questions unattacked and attacked" in text
+    assert "null rule: tiny-seed1: `none` (threshold 0.0; from --null-rule (default))" in text
+    assert (report.parent / "inputs" / "negation-neg-sample.parquet").exists()
     assert preds["em"].is_between(0, 1).all() and preds["f1"].is_between(0, 1).all()
 
 
@@ -87,6 +98,60 @@ def test_bad_eval_set_fails_before_work(root: Path) -> None:
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         evaluate_flow.fn([str(root / "missing")], [f"s={root}/x.json"], str(root))
     assert not (root / "predictions").exists()
+
+
+def _run_with_config(tmp_path: Path, tiny_folder: Path, name: str, **decoding) -> Path:
+    """A run folder `<tmp>/<name>` whose model is the tiny one and whose config.yaml sets `decoding`."""
+    import shutil
+
+    from training.config import DecodingConfig, TrainConfig, save_config
+
+    run = tmp_path / name
+    shutil.copytree(tiny_folder / "model", run / "model")
+    save_config(TrainConfig(run_name=name, decoding=DecodingConfig(**decoding)), run / "config.yaml")
+    return run
+
+
+def test_each_run_carries_its_null_rule(tmp_path: Path, tiny_folder: Path) -> None:
+    from flows.evaluate import NullChoice, null_rule_warnings, resolve_null_rules
+    from training.config import DecodingConfig
+    from training.decoding import NULL_RULES
+
+    assert set(DecodingConfig.model_fields["null_rule"].annotation.__args__[0].__args__) == set(NULL_RULES)
+    robust = _run_with_config(tmp_path, tiny_folder, "robust", null_rule="negative_score")
+    mle = _run_with_config(tmp_path, tiny_folder, "mle", null_rule="cls_threshold", null_threshold=0.5)
+    plain = _run_with_config(tmp_path, tiny_folder, "plain")
+    refs = [str(robust), str(mle), str(plain), "tiny"]
+    got = resolve_null_rules(refs, "none", 0.0)
+    assert got["robust"].rule == "negative_score" and got["robust"].source.startswith("training config")
+    assert (got["mle"].rule, got["mle"].threshold) == ("cls_threshold", 0.5)
+    assert got["plain"] == got["tiny"] == NullChoice("none", 0.0, "--null-rule (default)")
+    # per-checkpoint override (by run id or by the argument) beats the training config
+    got = resolve_null_rules(refs, "cls_threshold", 1.0, {"robust": "none", str(plain): "negative_score:-1"})
+    assert got["robust"] == NullChoice("none", 0.0, "--run-null-rule")
+    assert got["plain"] == NullChoice("negative_score", -1.0, "--run-null-rule")
+    assert got["tiny"] == NullChoice("cls_threshold", 1.0, "--null-rule (default)")
+    with pytest.raises(ValueError, match="not among the checkpoints"):
+        resolve_null_rules(refs, "none", 0.0, {"nobody": "none"})
+    with pytest.raises(ValueError, match="RULE one of"):
+        resolve_null_rules(refs, "none", 0.0, {"mle": "threshold"})
+    # `none` on a set with unanswerable questions: one warning per (run, set)
+    warnings = null_rule_warnings(got, {"squad20": 3, "squad11": 0})
+    assert len(warnings) == 1 and "robust" in warnings[0] and "squad20" in warnings[0] and "3 unanswerable" in warnings[0]
+
+
+def test_null_rule_none_on_a_v2_set_is_a_warning_in_the_report(prefect_harness, root: Path, samples: Path,
+                                                              tmp_path: Path, tiny_folder: Path) -> None:
+    from flows.evaluate import evaluate_flow
+
+    mle = _run_with_config(tmp_path, tiny_folder, "mle", null_rule="cls_threshold")
+    report = Path(evaluate_flow([str(mle), "tiny"], [f"v2={samples / 'squad20_sample.json'}"],
+                                str(root), n_resamples=20, limit=12))
+    text = report.read_text(encoding="utf-8")
+    assert "mle: `cls_threshold` (threshold 0.0; from training config" in text
+    assert "## Warnings" in text and "null rule `none` for run tiny on v2" in text and "run mle" not in text
+    preds = io.read(root, schemas.PREDICTIONS, {"eval_set": "v2", "run": "mle"})
+    assert preds.height == 12
 
 
 @pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import io, schemas
 from pipeline.attacks import (
-    PRESETS, adversarial_base_id, distractor, load_eval_set, negate_question, negation_attack, parse_eval_set,
+    PRESETS, adversarial_base_id, entity_pool, fake_answer, insert_not, load_eval_set, negation_attack, parse_eval_set,
 )
 
 
@@ -25,69 +25,141 @@ def _tokens(question: str, tags: str) -> list[tuple[str, str, int]]:
 
 
 @pytest.mark.parametrize("question, tags, expected", [
-    ("Who founded the company?", "WP VBD DT NN .", "Who didn't found the company?"),
-    ("In what year was the institute founded?", "IN WDT NN VBD DT NN VBN .", "In what year wasn't the institute founded?"),
-    ("Where had the director studied?", "WRB VBD DT NN VBN .", "Where hadn't the director studied?"),
-    ("How many streets had to be closed?", "WRB JJ NNS VBD TO VB VBN .", "How many streets didn't have to be closed?"),
-    ("What does the river feed?", "WP VBZ DT NN VB .", "What doesn't the river feed?"),
-    ("Who has the key?", "WP VBZ DT NN .", "Who doesn't have the key?"),
-    ("Which city will host the fair?", "WDT NN MD VB DT NN .", "Which city won't host the fair?"),
-    ("Is the river long?", "VBZ DT NN JJ .", "Isn't the river long?"),
+    # the reference's example (README of sonqt/unanswerable-robustness): "not" before "independent"
+    ("In the effort of maintaining a level of abstraction, what choice is typically left independent?",
+     "IN DT NN IN VBG DT NN IN NN WDT NN VBZ RB VBN JJ .",
+     "In the effort of maintaining a level of abstraction, what choice is typically left not independent?"),
+    ("What is the largest city in Poland?", "WP VBZ DT JJS NN IN NNP .", "What is the not largest city in Poland?"),
+    ("Who was the first president of the new republic?", "WP VBD DT JJ NN IN DT JJ NN .",
+     "Who was the not first president of the new republic?"),  # the FIRST adjective only
+    # extension: the adjective of a "how ADJ" wh-phrase is skipped, the next one is taken
+    ("How many people live in the old town?", "WRB JJ NNS VBP IN DT JJ NN .", "How many people live in the not old town?"),
 ])
-def test_negate_question(question: str, tags: str, expected: str) -> None:
-    assert negate_question(question, _tokens(question, tags)) == expected
+def test_insert_not_before_the_first_adjective(question: str, tags: str, expected: str) -> None:
+    assert insert_not(question, _tokens(question, tags)) == expected
 
 
-def test_no_negation_without_a_finite_verb_or_when_already_negated() -> None:
-    q = "Which company, the first?"
-    assert negate_question(q, _tokens(q, "WDT NN DT JJ .")) is None
-    q = "Who did not win?"
-    assert negate_question(q, _tokens(q, "WP VBD RB VB .")) is None
+def test_no_adjective_gives_none() -> None:
+    q = "Who founded the company?"
+    assert insert_not(q, _tokens(q, "WP VBD DT NN .")) is None
+    q = "How many people live in Warsaw?"  # only the wh-phrase's adjective
+    assert insert_not(q, _tokens(q, "WRB JJ NNS VBP IN NNP .")) is None
 
 
-def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:
-    context = "In 1998 Alice Smith founded the Orchard Company in Boston."
-    cid = io.text_id(context)
-    base = {"context_id": cid, "title": "T", "is_impossible": False, "plausible_answers": [], "lang": "en",
-            "question_type": None, "source_file": "file.json", "source_record": "r"}
-    rows = [
-        {**base, "example_id": "a", "question": "Who founded the Orchard Company?",
-         "answers": [{"text": "Alice Smith", "start": 8, "end": 19}]},
-        {**base, "example_id": "b", "question": "What, the company?", "answers": [{"text": "Orchard", "start": 32, "end": 39}]},
-        {**base, "example_id": "c", "question": "Who sold it?", "answers": [], "is_impossible": True},
-    ]
-    ex = pl.DataFrame(rows, schema=io.empty_frame(schemas.EXAMPLES).schema)
-    ctx = pl.DataFrame([{"context_id": cid, "context": context, "title": "T", "lang": "en", "n_chars": len(context)}],
-                       schema=io.empty_frame(schemas.CONTEXTS).schema)
-    return ex, ctx
+CTX1 = "In 1998 Alice Smith founded the Orchard Company in Boston."
+CTX2 = "Bob Jones visited Paris in 2001."
+# hand-made NER: offsets counted by hand ("In 1998 " = 8 chars, "Alice Smith" = 11, ...)
+ENTITIES = {
+    io.text_id(CTX1): [{"start": 3, "end": 7, "label": "DATE"}, {"start": 8, "end": 19, "label": "PERSON"},
+                       {"start": 32, "end": 47, "label": "ORG"}, {"start": 51, "end": 57, "label": "GPE"}],
+    io.text_id(CTX2): [{"start": 0, "end": 9, "label": "PERSON"}, {"start": 18, "end": 23, "label": "GPE"},
+                       {"start": 27, "end": 31, "label": "DATE"}],
+}
+TAGS = {
+    "Who founded the famous Orchard Company?": "WP VBD DT JJ NNP NNP .",
+    "Who founded the not famous Orchard Company?": "WP VBD DT RB JJ NNP NNP .",
+    "When was the old company founded?": "WRB VBD DT JJ NN VBN .",
+    "When was the not old company founded?": "WRB VBD DT RB JJ NN VBN .",
+    "Who sold it?": "WP VBD PRP .",
+    "Who bought the big company?": "WP VBD DT JJ NN .",
+    "Who did not found the big company?": "WP VBD RB VB DT JJ NN .",
+    "What did the rich Alice Smith do?": "WP VBD DT JJ NNP NNP VB .",
+    "What did the rich Alice Smith found?": "WP VBD DT JJ NNP NNP VB .",
+}
 
 
 def _tagger(questions):
-    tags = {"Who founded the Orchard Company?": "WP VBD DT NNP NNP .", "What, the company?": "WP DT NN .",
-            "Who sold it?": "WP VBD PRP ."}
-    return [_tokens(q, tags[q]) for q in questions]
+    return [_tokens(q, TAGS[q]) for q in questions]
 
 
-def test_negation_attack_rows_and_rejects() -> None:
+def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    base = {"context_id": io.text_id(CTX1), "title": "T", "is_impossible": False, "plausible_answers": [], "lang": "en",
+            "question_type": None, "source_file": "file.json", "source_record": "r"}
+    alice = [{"text": "Alice Smith", "start": 8, "end": 19}]
+    rows = [
+        {**base, "example_id": "a", "question": "Who founded the famous Orchard Company?", "answers": alice},
+        {**base, "example_id": "b", "question": "When was the old company founded?",
+         "answers": [{"text": "In 1998", "start": 0, "end": 7}]},
+        {**base, "example_id": "c", "question": "Who sold it?", "answers": alice},
+        {**base, "example_id": "d", "question": "Who bought the big company?", "answers": [], "is_impossible": True},
+        {**base, "example_id": "e", "question": "Who did not found the big company?", "answers": alice},
+        {**base, "example_id": "f", "question": "What did the rich Alice Smith do?",
+         "answers": [{"text": "founded", "start": 20, "end": 27}]},
+        {**base, "example_id": "g", "question": "What did the rich Alice Smith found?",
+         "answers": [{"text": "the Orchard Company", "start": 28, "end": 47}]},
+    ]
+    ex = pl.DataFrame(rows, schema=io.empty_frame(schemas.EXAMPLES).schema)
+    ctx = pl.DataFrame([{"context_id": io.text_id(c), "context": c, "title": "T", "lang": "en", "n_chars": len(c)}
+                        for c in (CTX1, CTX2)], schema=io.empty_frame(schemas.CONTEXTS).schema)
+    return ex, ctx
+
+
+def test_negation_attack_keeps_question_and_gold_and_appends_a_negated_distractor() -> None:
     ex, ctx = _frames()
-    out = negation_attack(ex, ctx, _tagger)
-    io.to_table(out.examples, schemas.EXAMPLES)
-    io.to_table(out.contexts, schemas.CONTEXTS)
-    (row,) = out.examples.to_dicts()
-    assert row["example_id"] == "a~neg" and row["question"] == "Who didn't found the Orchard Company?"
-    assert row["answers"] == [] and row["is_impossible"] and row["plausible_answers"][0]["text"] == "Alice Smith"
-    (context,) = out.contexts["context"].to_list()
-    original = ctx["context"][0]
-    assert context.startswith(original + " ") and "Alice Smith" in context[len(original):]
-    assert out.contexts["context_id"][0] == row["context_id"] == io.text_id(context)
-    assert dict(zip(out.rejects["record_id"], out.rejects["reason"], strict=True)) == {
-        "b": "not_negatable", "c": "unanswerable"}
-    assert set(out.rejects["stage"]) == {"negation_attack"} and set(out.rejects["source_file"]) == {"file.json"}
+    out = negation_attack(ex, ctx, _tagger, ENTITIES)
+    io.to_table(out.attacked.examples, schemas.EXAMPLES)
+    io.to_table(out.attacked.contexts, schemas.CONTEXTS)
+    attacked = {r["example_id"]: r for r in out.attacked.examples.to_dicts()}
+    assert set(attacked) == {"a~neg", "b~neg"}
+    text = dict(zip(out.attacked.contexts["context_id"], out.attacked.contexts["context"], strict=True))
+    # a: only PERSON of another context is "Bob Jones"; statement rule wh_subject ("ANS founded ...")
+    a = attacked["a~neg"]
+    assert a["question"] == "Who founded the famous Orchard Company?"  # the question is NOT changed
+    assert a["answers"] == [{"text": "Alice Smith", "start": 8, "end": 19}] and not a["is_impossible"]
+    assert text[a["context_id"]] == CTX1 + " Bob Jones founded the not famous Orchard Company."
+    # b: the DATE entity "1998" lies inside the gold "In 1998": only that part is replaced (the one other DATE: 2001)
+    b = attacked["b~neg"]
+    assert b["question"] == "When was the old company founded?" and b["answers"][0]["text"] == "In 1998"
+    assert text[b["context_id"]] == CTX1 + " The not old company was founded in In 2001."
+    audit = {r["example_id"]: r for r in out.audit.to_dicts()}
+    assert audit["a~neg"]["negated_question"] == "Who founded the not famous Orchard Company?"
+    assert (audit["a~neg"]["fake_answer"], audit["a~neg"]["label"], audit["a~neg"]["rule"]) == ("Bob Jones", "PERSON", "wh_subject")
+    assert audit["b~neg"]["distractor_start"] == len(CTX1) + 1
+    # the same examples unattacked: original ids, questions, contexts
+    clean = out.unattacked.examples
+    assert clean["example_id"].to_list() == ["a", "b"] and set(clean["context_id"]) == {io.text_id(CTX1)}
+    assert out.unattacked.contexts["context"].to_list() == [CTX1]
 
 
-def test_distractor_restates_the_original_question() -> None:
-    q = "Who founded the Orchard Company?"
-    assert distractor(q, _tokens(q, "WP VBD DT NNP NNP ."), "Alice Smith") == "Alice Smith founded the Orchard Company."
+def test_negation_attack_rejects_with_a_reason() -> None:
+    ex, ctx = _frames()
+    rej = negation_attack(ex, ctx, _tagger, ENTITIES).attacked.rejects
+    assert dict(zip(rej["record_id"], rej["reason"], strict=True)) == {
+        "c": "no_adjective", "d": "unanswerable", "e": "already_negated",
+        "f": "untyped_answer",  # no entity overlaps "founded"
+        "g": "no_fake_answer",  # ORG: no other context has one
+    }
+    assert set(rej["stage"]) == {"negation_attack"} and set(rej["source_file"]) == {"file.json"}
+    assert rej.filter(pl.col("record_id") == "g")["detail"][0].startswith("no ORG entity")
+
+
+def test_fake_answer_differs_from_every_gold() -> None:
+    ctx3 = "Alice Smith and Alice met."
+    entities = {**ENTITIES, io.text_id(ctx3): [{"start": 0, "end": 11, "label": "PERSON"}, {"start": 16, "end": 21, "label": "PERSON"}]}
+    texts = {io.text_id(c): c for c in (CTX1, CTX2, ctx3)}
+    pool = entity_pool(texts, entities)
+    ex = {"example_id": "a", "context_id": io.text_id(CTX1), "answers": [{"text": "Alice Smith", "start": 8, "end": 19}]}
+    for seed in range(10):  # "Alice Smith" (equal) and "Alice" (token subset) never picked
+        assert fake_answer(ex, CTX1, entities[io.text_id(CTX1)], pool, seed)[0] == "Bob Jones"
+
+
+def test_a_model_that_keeps_answering_the_gold_scores_100_and_the_fake_answer_0() -> None:
+    from training.decoding import Candidate, Prediction
+    from training.evaluation import evaluate_predictions
+
+    ex, ctx = _frames()
+    out = negation_attack(ex, ctx, _tagger, ENTITIES)
+    attacked = out.attacked.examples
+    audit = dict(zip(out.audit["example_id"], out.audit["fake_answer"], strict=True))
+
+    def preds(text_of):
+        return {r["example_id"]: Prediction(text_of(r), 0, 1, 1.0, None, [Candidate(text_of(r), 0, 1, 1.0)])
+                for r in attacked.to_dicts()}
+
+    robust = evaluate_predictions(attacked, preds(lambda r: r["answers"][0]["text"]), n_resamples=20)["summary"]
+    assert robust["em"] == 100.0 and robust["f1"] == 100.0  # never abstaining is NOT penalised
+    fooled = evaluate_predictions(attacked, preds(lambda r: audit[r["example_id"]]), n_resamples=20)["summary"]
+    assert fooled["em"] == 0.0
 
 
 def test_parse_eval_set_forms(tmp_path: Path) -> None:
@@ -111,10 +183,19 @@ def test_adversarial_base_id() -> None:
 
 def test_negation_attack_with_spacy_on_the_sample(samples: Path) -> None:
     frames = load_eval_set(parse_eval_set(f"neg-s={samples / 'squad11_sample.json'}"))
-    assert frames.examples.height + frames.rejects.height == 28  # every question attacked or rejected
-    assert frames.examples.height >= 20
-    assert all(("n't" in q or " not " in q) for q in frames.examples["question"])
-    assert frames.examples["is_impossible"].all()
+    attack_rejects = frames.rejects.filter(pl.col("stage") == "negation_attack")
+    assert frames.examples.height + attack_rejects.height == 28  # every question attacked or rejected
+    assert frames.examples.height >= 1 and set(attack_rejects["reason"]) <= {
+        "no_adjective", "untyped_answer", "no_fake_answer", "already_negated", "unanswerable"}
+    assert not frames.examples["is_impossible"].any() and frames.examples["answers"].list.len().min() > 0
+    clean = frames.unattacked.examples
+    assert [i + "~neg" for i in clean["example_id"]] == frames.examples["example_id"].to_list()
+    assert clean["question"].to_list() == frames.examples["question"].to_list()  # questions unchanged
+    text = dict(zip(frames.contexts["context_id"], frames.contexts["context"], strict=True))
+    original = dict(zip(frames.unattacked.contexts["context_id"], frames.unattacked.contexts["context"], strict=True))
+    for row, old, audit in zip(frames.examples.to_dicts(), clean.to_dicts(), frames.audit.to_dicts(), strict=True):
+        assert text[row["context_id"]] == original[old["context_id"]] + " " + audit["distractor"]
+        assert " not " in audit["distractor"] and audit["fake_answer"] in audit["distractor"]
 
 
 @pytest.mark.integration
