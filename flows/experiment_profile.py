@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "flows" / "profiles"
@@ -68,10 +68,30 @@ class EvaluateStage(_Frozen):
     data_dir: str = "../shared/data"  # folder the presets resolve under
     limit: int | None = Field(None, ge=1)  # first N questions per set (None: all)
     n_resamples: int = Field(1000, ge=10)  # bootstrap resamples of every interval
-    null_rule: str = "none"  # training.decoding null rule
-    null_threshold: float = 0.0  # threshold of the `threshold` null rule
+    null_rule: str = "none"  # default null rule (training.decoding), for runs whose training config sets no `decoding.null_rule`
+    null_threshold: float = 0.0  # threshold of that default rule
+    null_rules: dict[str, str] = Field(default_factory=dict)  # run name -> RULE[:THRESHOLD], beats the run's training config
     batch_windows: int = Field(16, ge=1)  # windows per forward pass
     near_miss_slice: bool = True  # add the near-miss slice (METHODS.md §1), judged by the baseline's predictions
+
+    @field_validator("null_rule")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        from flows.evaluate import parse_null_rule
+
+        if ":" in value:
+            raise ValueError("a rule name only (the threshold is `null_threshold`)")
+        parse_null_rule(value, "evaluate.null_rule")
+        return value
+
+    @field_validator("null_rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        from flows.evaluate import parse_null_rule
+
+        for run, text in value.items():
+            parse_null_rule(text, f"evaluate.null_rules.{run}")
+        return value
 
 
 class ExperimentProfile(_Frozen):
