@@ -180,8 +180,12 @@ def _repo_path(path: str, field: str) -> str:
 
 
 def _resolve_run(spec: RunSpec, role: str, field: str, overrides: list[str], baseline: str) -> RunPlan:
-    """The run's config with `overrides` then its own; a top-k method reads the baseline's spans."""
-    from training.config import ConfigError, load_config
+    """The run's config with `overrides` then its own; a top-k method reads the baseline's spans.
+
+    Artifacts do not exist yet, so the full validation waits for the run; loss names, loss
+    settings and each loss's `data.*` inputs are checked here, before any work.
+    """
+    from training.config import ConfigError, check_losses, load_config
 
     config = _repo_path(spec.config, f"{field}.config")
     resolved = tuple(overrides + list(spec.overrides))
@@ -190,6 +194,7 @@ def _resolve_run(spec: RunSpec, role: str, field: str, overrides: list[str], bas
         if cfg.data.topk_model is not None and cfg.data.topk_model != baseline:
             resolved += (f"data.topk_model={baseline}",)
             cfg = load_config(config, resolved, validate=False)
+        check_losses(cfg)
     except ConfigError as e:
         raise ProfileError(f"{field} ({spec.name}): {e}") from None
     return RunPlan(spec.name, role, config, resolved, cfg)

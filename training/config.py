@@ -37,7 +37,7 @@ class ModelConfig(_Frozen):
 
 
 class BundleSource(_Frozen):
-    kind: str = "ropes-mined"  # bundles.kind to train on: `ropes-mined`, `flip` or `topk`
+    kind: str = "ropes-mined"  # bundles.kind to train on: `ropes-mined` or `flip` (`topk` answer bundles are not wired)
     mode: str | None = None  # bundles.mode to keep (`paper`, `reference-code`, ...); None = every mode
 
 
@@ -105,6 +105,7 @@ class TrainConfig(_Frozen):
     run_name: str = "run"  # folder name of this run
     init_from: str | None = None  # checkpoint folder whose weights start the run ("continue from the baseline")
     device: str = "auto"  # `auto` (cuda:LOCAL_RANK when available, else cpu), `cpu`, `cuda`, `cuda:1`, ...
+    inactive_check_steps: int | None = Field(20, ge=1)  # stop when a contrastive loss saw nothing on each of the first N steps; None = no check
 
     @property
     def run_dir(self) -> Path:
@@ -243,6 +244,43 @@ def _validate_model(cfg: ModelConfig) -> None:
         raise ConfigError(f"model.name: cannot load hub model {name!r}: {type(e).__name__}: {e}") from None
 
 
+BUNDLE_KINDS = ("ropes-mined", "flip")  # bundle kinds the training data loader can group by
+
+
+def _setting_on(cfg: TrainConfig, setting: str) -> bool:
+    """Whether the dotted setting a loss input comes from (`data.near_miss`, ...) is switched on."""
+    node: Any = cfg
+    for part in setting.split("."):
+        node = getattr(node, part)
+    return node is not None and node is not False
+
+
+def check_losses(cfg: TrainConfig) -> None:
+    """Loss names, settings, and that every weighted loss can receive its inputs (no file access).
+
+    Called by `validate_config` and by `cqa experiment`'s planner before any work; a loss
+    whose inputs no data setting produces would otherwise train as a silent no-op.
+    """
+    from training.losses import loss_requirements
+
+    _validate_losses(cfg)
+    if cfg.data.bundles is not None and cfg.data.bundles.kind not in BUNDLE_KINDS:
+        hint = (" (Dua et al.'s top-k answer bundles are not wired: nothing writes kind=topk bundles and one-question "
+                "bundles are dropped; for losses over a model's top-k spans use data.topk_model)") if cfg.data.bundles.kind == "topk" else ""
+        raise ConfigError(f"data.bundles.kind: {cfg.data.bundles.kind!r} is not supported; expected one of {list(BUNDLE_KINDS)}{hint}")
+    for i, spec in enumerate(cfg.losses):
+        if spec.weight == 0:
+            continue  # an equal-budget control's zeroed term trains nothing either way
+        for setting, inputs in loss_requirements(spec.name).items():
+            if not _setting_on(cfg, setting):
+                raise ConfigError(
+                    f"losses.{i} ({spec.name}): reads {', '.join(inputs)}, which only {setting} produces, "
+                    f"but {setting} is off — the loss would never see its inputs; set {setting} or remove the loss"
+                )
+        if spec.name == "hard_learning" and not cfg.data.topk_force_gold:
+            raise ConfigError(f"losses.{i} (hard_learning): needs data.topk_force_gold: true (the gold is always in Z)")
+
+
 def _validate_losses(cfg: TrainConfig) -> None:
     from training.losses import LOSSES, build_loss
 
@@ -296,6 +334,6 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"features.stride: {cfg.features.stride} must be below half of features.max_length ({cfg.features.max_length})")
     if cfg.init_from is not None and not (Path(cfg.init_from) / "model.safetensors").exists():
         raise ConfigError(f"init_from: {cfg.init_from!r} holds no model.safetensors (expected a checkpoint folder)")
-    _validate_losses(cfg)
+    check_losses(cfg)
     _validate_model(cfg.model)
     _validate_artifacts(cfg.data)

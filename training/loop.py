@@ -18,6 +18,7 @@ model is wrapped in DDP; rank 0 writes logs and checkpoints. Untested here (no G
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -70,6 +71,58 @@ class Objective:
                 logged[f"{spec.name}.{name}"] = value.detach()
         assert total is not None
         return total, logged
+
+
+class InactiveLossError(RuntimeError):
+    """A weighted contrastive loss saw nothing (0 pairs / questions / examples) on every early step."""
+
+
+@dataclass
+class InactiveTermGuard:
+    """Stops a run whose contrastive term never received its inputs (no silent no-ops).
+
+    Watches each weighted loss that names an ``activity`` component (training.losses);
+    when that count is 0 on every one of the first ``steps`` optimizer steps, raises
+    `InactiveLossError` naming the loss, the count and the data settings it reads.
+    """
+
+    steps: int
+    watched: dict[str, tuple[int, str]]  # logged key (`span_hinge.pairs`) -> (loss index, loss name)
+    seen: int = 0
+    active: set[str] = dataclasses.field(default_factory=set)
+
+    @classmethod
+    def for_config(cls, cfg: TrainConfig, total: int) -> InactiveTermGuard | None:
+        """The guard for a run of `total` steps (a shorter run is checked over all its steps)."""
+        from training.losses import loss_activity
+
+        watched = {}
+        for i, spec in enumerate(cfg.losses):
+            component = loss_activity(spec.name)
+            if component is not None and spec.weight != 0:
+                watched[f"{spec.name}.{component}"] = (i, spec.name)
+        if not cfg.inactive_check_steps or not watched:
+            return None
+        return cls(min(cfg.inactive_check_steps, total), watched)
+
+    def update(self, row: dict[str, float]) -> None:
+        if self.seen >= self.steps:
+            return
+        self.seen += 1
+        self.active.update(key for key in self.watched if row.get(key, 0.0) > 0)
+        if self.seen < self.steps:
+            return
+        for key, (i, name) in self.watched.items():
+            if key not in self.active:
+                from training.losses import loss_requirements
+
+                needs = ", ".join(loss_requirements(name)) or "its inputs"
+                raise InactiveLossError(
+                    f"losses.{i} ({name}) was inactive on each of the first {self.steps} steps ({key} = 0 every step): "
+                    f"it trained nothing, the run would be plain training under another name. Check that {needs} "
+                    f"reach(es) the batches (e.g. mined negatives / bundles / top-k rows for these examples); "
+                    f"set inactive_check_steps: null to run anyway"
+                )
 
 
 def build_objective(cfg: TrainConfig, model: QaModel) -> Objective:
@@ -195,6 +248,7 @@ class Trainer:
     device: torch.device
     dtype: torch.dtype | None
     scaler: torch.amp.GradScaler | None = None
+    inactive: InactiveTermGuard | None = None  # stops the run when a contrastive term never saw its inputs
 
     def step(self) -> dict[str, float]:
         self.model.train()
@@ -221,6 +275,8 @@ class Trainer:
             self.optimizer.step()
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
+        if self.inactive is not None:
+            self.inactive.update(sums)
         return {**sums, "lr": lr, "grad_norm": float(norm), "windows": windows}
 
     def state(self) -> dict:
@@ -326,6 +382,8 @@ def train(
     if state is not None:
         trainer.load_state(state)  # optimizer, schedule, sampler position, RNG
         start = int(state["step"])
+    if start == 0:
+        trainer.inactive = InactiveTermGuard.for_config(cfg, steps)
     if dist.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")

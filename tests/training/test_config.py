@@ -62,3 +62,53 @@ def test_resolved_config_round_trips(train_root: Path, tmp_path: Path) -> None:
     cfg = load_config(MLE, tiny_overrides(train_root, tmp_path))
     saved = save_config(cfg, tmp_path / "config.yaml")
     assert load_config(saved) == cfg
+
+
+# Issue 9, defect 9: a loss that can never see its inputs is refused before any work ---------
+
+CONFIGS = MLE.parent
+
+
+@pytest.mark.parametrize("config,off,setting,loss", [
+    ("near_miss_hinge.yaml", "data.near_miss=false", "data.near_miss", "span_hinge"),
+    ("ce_question.yaml", "data.bundles=null", "data.bundles", "ce_question"),
+    ("ce_joint.yaml", "data.bundles=null", "data.bundles", "ce_joint"),
+    ("unlikelihood.yaml", "data.bundles=null", "data.bundles", "unlikelihood"),
+    ("hard_learning_aacl.yaml", "data.topk_model=null", "data.topk_model", "hard_learning"),
+])
+def test_loss_without_its_data_setting_fails_naming_loss_and_field(config, off, setting, loss, train_root, tmp_path):
+    with pytest.raises(ConfigError, match=rf"losses\.\d \({loss}\): reads .* which only {setting} produces"):
+        load_config(CONFIGS / config, tiny_overrides(train_root, tmp_path) + [off])
+
+
+def test_zero_weight_control_term_needs_no_data(train_root, tmp_path):
+    cfg = load_config(CONFIGS / "near_miss_hinge.yaml",
+                      tiny_overrides(train_root, tmp_path) + ["data.near_miss=false", "losses.1.weight=0"])
+    assert cfg.losses[1].weight == 0
+
+
+def test_topk_bundle_kind_is_refused_with_the_reason(train_root, tmp_path):
+    with pytest.raises(ConfigError, match=r"data\.bundles\.kind: 'topk' is not supported.*not wired"):
+        load_config(CONFIGS / "ce_question.yaml", tiny_overrides(train_root, tmp_path) + ["data.bundles.kind=topk"])
+
+
+def test_hard_learning_needs_the_gold_in_z(train_root, tmp_path):
+    with pytest.raises(ConfigError, match=r"hard_learning.*data\.topk_force_gold"):
+        load_config(CONFIGS / "hard_learning_aacl.yaml",
+                    tiny_overrides(train_root, tmp_path) + ["data.topk_force_gold=false", "data.topk_model=base"])
+
+
+def test_experiment_planner_checks_losses_before_any_work(tmp_path):
+    """`cqa experiment` resolves runs with validate=False (artifacts do not exist yet); the
+    loss names and their data inputs are still checked there."""
+    from flows.experiment_profile import ProfileError, RunSpec, _resolve_run
+
+    base = [f"data.root={tmp_path}/none", f"output_dir={tmp_path}"]
+    ok = _resolve_run(RunSpec(name="m", config="training/configs/near_miss_hinge.yaml"), "method", "methods.0", base, "b")
+    assert ok.train.losses[1].name == "span_hinge"
+    with pytest.raises(ProfileError, match=r"methods\.0 \(m\): losses\.1\.name: unknown loss 'span_hing'"):
+        _resolve_run(RunSpec(name="m", config="training/configs/near_miss_hinge.yaml", overrides=("losses.1.name=span_hing",)),
+                     "method", "methods.0", base, "b")
+    with pytest.raises(ProfileError, match=r"methods\.0 \(m\): losses\.1 \(span_hinge\).*data\.near_miss"):
+        _resolve_run(RunSpec(name="m", config="training/configs/near_miss_hinge.yaml", overrides=("data.near_miss=false",)),
+                     "method", "methods.0", base, "b")

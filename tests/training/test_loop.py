@@ -87,3 +87,26 @@ def test_launch_training_runs_the_cli_in_a_subprocess(train_root: Path, tmp_path
     run = launch_training(str(CONFIGS / "mle.yaml"), tiny_overrides(train_root, tmp_path, steps=2))
     assert Path(run) == (tmp_path / "mle-squad11").resolve()
     assert (Path(run) / "model" / "model.safetensors").exists()
+
+
+def test_run_stops_when_a_contrastive_term_never_sees_its_inputs(train_root: Path, tmp_path: Path) -> None:
+    """Issue 9, defect 9: span_hinge with no near-miss negatives in any batch (the config check
+    is bypassed here, validate=False) has 0 pairs on every step; the run stops, naming it."""
+    from training.loop import InactiveLossError
+
+    cfg = load_config(CONFIGS / "near_miss_hinge.yaml", tiny_overrides(train_root, tmp_path, steps=6) + [
+        "data.near_miss=false", "inactive_check_steps=3",
+    ], validate=False)
+    with pytest.raises(InactiveLossError, match=r"losses\.1 \(span_hinge\) was inactive on each of the first 3 steps"
+                                                r" \(span_hinge\.pairs = 0 every step\).*data\.near_miss"):
+        train(cfg)
+    rows = _rows(tmp_path / cfg.run_name)
+    assert [r["step"] for r in rows] == [1, 2]  # stopped on step 3, before logging it
+
+
+def test_active_contrastive_term_passes_the_guard(train_root: Path, tmp_path: Path) -> None:
+    cfg = load_config(CONFIGS / "near_miss_hinge.yaml", tiny_overrides(train_root, tmp_path, steps=3) + [
+        "inactive_check_steps=3",
+    ])
+    rows = _rows(train(cfg))
+    assert any(r["span_hinge.pairs"] > 0 for r in rows)

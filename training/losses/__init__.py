@@ -10,7 +10,15 @@ returning ``LossOutput(total, components)``. The loop does
 
 Losses that own parameters (``hard_learning``'s θ, ``crf_nll``'s transitions when it is
 not given the model's CRF) must have ``loss.parameters()`` in the optimizer and
-``loss.state_dict()`` in the checkpoint.
+``loss.state_dict()`` in the checkpoint; a loss may set ``param_lr`` for their group.
+
+No silent no-ops: ``INPUT_SOURCES`` names the setting that produces each batch input a
+loss may read (inputs not listed come from every example's featurization or from the
+model); ``loss_requirements(name)`` gives, per setting, the inputs of that loss that need
+it (a class may list ``optional_inputs`` it can do without). The config check refuses a
+loss whose setting is off. A contrastive loss also names its ``activity`` component (how
+many pairs / questions / examples it saw); the loop stops a run in which that count is 0
+on every one of the first ``inactive_check_steps`` steps.
 """
 
 from __future__ import annotations
@@ -50,6 +58,32 @@ LOSSES: dict[str, type[nn.Module]] = {
 }
 
 
+# batch input -> the setting that fills it (without it the tensors exist but are all masked)
+INPUT_SOURCES: dict[str, str] = {
+    "neg_spans": "data.near_miss", "neg_mask": "data.near_miss",
+    "bundle_spans": "data.bundles", "bundle_mask": "data.bundles", "window_bundle": "data.bundles",
+    "window_question": "data.bundles", "bundle_gold": "data.bundles",
+    "topk_spans": "data.topk_model", "topk_mask": "data.topk_model", "topk_is_gold": "data.topk_model",
+    "crf_emissions": "model.crf_head",
+}
+
+
+def loss_requirements(name: str) -> dict[str, tuple[str, ...]]:
+    """Setting -> the inputs of loss ``name`` it produces (only settings the loss cannot do without)."""
+    cls = loss_class(name)
+    optional = set(getattr(cls, "optional_inputs", ()))
+    out: dict[str, tuple[str, ...]] = {}
+    for key in cls.inputs:
+        if key in INPUT_SOURCES and key not in optional:
+            out[INPUT_SOURCES[key]] = out.get(INPUT_SOURCES[key], ()) + (key,)
+    return out
+
+
+def loss_activity(name: str) -> str | None:
+    """Component that counts what a contrastive loss saw (None for losses active on every batch)."""
+    return getattr(loss_class(name), "activity", None)
+
+
 def loss_class(name: str) -> type[nn.Module]:
     """The class registered under ``name``; ValueError listing the valid names otherwise."""
     if name not in LOSSES:
@@ -77,4 +111,7 @@ def build_loss(name: str, **params: object) -> nn.Module:
     return loss_class(name)(**params)
 
 
-__all__ = ["LOSSES", "LossOutput", "build_loss", "loss_class", "loss_parameters"]
+__all__ = [
+    "INPUT_SOURCES", "LOSSES", "LossOutput", "build_loss", "loss_activity", "loss_class", "loss_parameters",
+    "loss_requirements",
+]

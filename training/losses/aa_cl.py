@@ -114,6 +114,8 @@ def question_means(hidden: Tensor, question_mask: Tensor) -> Tensor:
 
 
 class AaClLoss(nn.Module):
+    activity = "anchors"  # component counting what the term saw
+    optional_inputs = ("topk_spans", "topk_mask", "topk_is_gold")  # only sharpen the gold check
     inputs = (
         "start_logits", "end_logits", "hidden_states", "input_ids", "context_mask", "question_mask",
         "start_positions", "end_positions", "has_answer", "window_example",

@@ -80,6 +80,7 @@ def joint(grid: BundleGrid, normaliser: str) -> tuple[Tensor, Tensor]:
 
 class CeJointLoss(nn.Module):
     inputs = BUNDLE_INPUTS
+    activity = "bundles"  # component counting what the term saw
 
     def __init__(self, normaliser: str = "all_cell_pairs", normalised: bool = True) -> None:
         super().__init__()

@@ -26,6 +26,7 @@ from training.scores import masked_mean
 
 class CeTwoWayLoss(nn.Module):
     inputs = BUNDLE_INPUTS
+    activity = "questions"  # component counting what the term saw
 
     def __init__(self, answer_weight: float = 1.0, question_weight: float = 1.0, normalised: bool = True) -> None:
         super().__init__()

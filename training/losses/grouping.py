@@ -94,6 +94,7 @@ class BundleCeLoss(nn.Module):
     """
 
     inputs = BUNDLE_INPUTS
+    activity = "questions"  # component counting what the term saw
     name = ""
 
     def __init__(self, normalised: bool = True) -> None:

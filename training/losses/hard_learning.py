@@ -74,6 +74,7 @@ def match_types(
 
 
 class HardLearningLoss(nn.Module):
+    activity = "examples"  # component counting what the term saw
     inputs = (
         "start_logits", "end_logits", "topk_spans", "topk_mask", "topk_is_gold",
         "start_positions", "end_positions", "has_answer", "window_example", "context_mask",

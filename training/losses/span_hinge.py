@@ -34,6 +34,7 @@ from training.scores import masked_mean, span_scores
 
 
 class SpanHingeLoss(nn.Module):
+    activity = "pairs"  # component counting what the term saw; 0 on every step = it never trained
     inputs = (
         "start_logits", "end_logits", "start_positions", "end_positions",
         "neg_spans", "neg_mask", "has_answer", "context_mask",

@@ -32,6 +32,7 @@ from training.scores import masked_mean
 
 class UnlikelihoodLoss(nn.Module):
     inputs = BUNDLE_INPUTS
+    activity = "negatives"  # component counting what the term saw
 
     def __init__(self, max_probability: float = 1.0 - 1e-6) -> None:
         super().__init__()
