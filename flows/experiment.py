@@ -6,12 +6,13 @@
     python -m flows.experiment --profile cpu-smoke         # the same without the CLI
 
 Stages (each a subflow: `build-bundles`, `train`, `sample-topk`, `evaluate`):
-mine → train the MLE baseline → sample-topk with the baseline → train every method FROM the
-baseline with one shared budget (`continuation` overrides), plus the α = 0 continuation
-control (the `control.of` method's config with every loss but `control.keep` at weight 0:
-same data, subset, steps and schedule) → evaluate the control, the methods and the baseline
-on the profile's sets → one comparison report with paired bootstrap intervals of every run
-minus the control.
+mine → for every seed of the profile's `seeds` (default 13, 14, 15): train the MLE baseline
+→ sample-topk with it → train every method FROM that baseline with one shared budget
+(`continuation` overrides), plus the α = 0 continuation control (the `control.of` method's
+config with every loss but `control.keep` at weight 0: same data, subset, steps, schedule
+and seed) → evaluate every run on the profile's sets → one comparison report: per method,
+each seed's difference to the control of the same seed, the mean difference and its spread
+over seeds, and a paired bootstrap over questions pooled across seeds.
 
 A stage is skipped when the fingerprint of its config and of the outputs it reads equals the
 one recorded in `<workdir>/experiment_state.json` and its own outputs are still there
@@ -129,11 +130,11 @@ def weights_fingerprint(run_dir: str) -> str:
     return io.file_sha256(Path(run_dir) / "model" / ENCODER_FILE)
 
 
-def topk_fingerprint(root: str, plan: ExperimentPlan) -> Callable[[str], str]:
+def topk_fingerprint(root: str, partition: dict[str, str]) -> Callable[[str], str]:
     def fp(_: str) -> str:
-        entry = io.partition_entry(root, schemas.TOPK, plan.topk_partition)
+        entry = io.partition_entry(root, schemas.TOPK, partition)
         if entry is None:
-            raise FileNotFoundError(f"{root}: no topk partition {plan.topk_partition}")
+            raise FileNotFoundError(f"{root}: no topk partition {partition}")
         return io.fingerprint(entry)
 
     return fp
@@ -167,6 +168,21 @@ def _train_stage(book: StageBook, run: RunPlan, upstream: dict[str, str]) -> tup
     return book.run(f"train:{run.name}", inputs, lambda: _train(run, fp, prior), weights_fingerprint)
 
 
+def _topk_stage(book: StageBook, plan: ExperimentPlan, baseline: RunPlan, baseline_dir: str,
+                upstream: dict[str, str]) -> str:
+    """sample-topk with one baseline into `topk/<dataset>/<split>/model=<baseline>` (stage `sample-topk:<baseline>`)."""
+    from flows.sample_topk import sample_topk_flow
+
+    p, t, part = plan.profile, plan.profile.topk, plan.topk_partition(baseline)
+    assert t is not None
+    _, fp = book.run(
+        f"sample-topk:{baseline.name}", {"topk": t.model_dump(mode="json"), "partition": part, **upstream},
+        lambda: sample_topk_flow(baseline_dir, plan.root, p.dataset, p.split, k=t.k, mode=t.mode,
+                                 batch_windows=t.batch_windows, force_gold=t.force_gold, device=p.device),
+        topk_fingerprint(plan.root, part))
+    return fp
+
+
 @flow(name="experiment")
 def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = None, force: bool = False,
                     lock_timeout_s: float = 3600.0) -> str:
@@ -174,7 +190,6 @@ def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = No
     from flows.build_bundles import build_bundles_flow
     from flows.evaluate import evaluate_flow
     from flows.experiment_report import write_experiment_report
-    from flows.sample_topk import sample_topk_flow
 
     logger = get_run_logger()
     plan = plan_experiment(load_profile(profile, overrides or []))  # every config checked before any work
@@ -187,19 +202,18 @@ def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = No
                             lambda: build_bundles_flow(config=plan.build_config_path, root=root, sources=list(p.build.sources) or None,
                                                        overrides=list(p.build.overrides))["report"],
                             lambda _: mined_fingerprint(root, {"dataset": p.dataset, "split": p.split}))
-        baseline_dir, baseline_fp = _train_stage(book, plan.baseline, {"mined": mined})
-        upstream = {"mined": mined, "baseline": baseline_fp}
-        if p.topk is not None:
-            t = p.topk
-            _, upstream["topk"] = book.run(
-                "sample-topk", {"topk": t.model_dump(mode="json"), "partition": plan.topk_partition, **upstream},
-                lambda: sample_topk_flow(baseline_dir, root, p.dataset, p.split, k=t.k, mode=t.mode,
-                                         batch_windows=t.batch_windows, force_gold=t.force_gold, device=p.device),
-                topk_fingerprint(root, plan))
-        runs = {plan.baseline.name: (baseline_dir, baseline_fp)}
+        runs: dict[str, tuple[str, str]] = {}
+        upstreams: dict[str, dict[str, str]] = {}
+        for baseline in plan.baselines:
+            runs[baseline.name] = _train_stage(book, baseline, {"mined": mined})
+            upstream = {"mined": mined, "baseline": runs[baseline.name][1]}
+            if p.topk is not None:
+                upstream["topk"] = _topk_stage(book, plan, baseline, runs[baseline.name][0], upstream)
+            upstreams[baseline.name] = upstream
         for run in plan.continuations:
-            runs[run.name] = _train_stage(book, run, upstream)
-        order = [plan.control.name] + [m.name for m in plan.methods] + [plan.baseline.name]
+            runs[run.name] = _train_stage(book, run, upstreams[plan.baseline_for(run.seed).name])
+        order = [r.name for r in plan.controls] + [m.name for m in plan.methods] + [b.name for b in plan.baselines]
+        baseline_dir = runs[plan.baselines[0].name][0]  # the near-miss slice is defined by the first seed's baseline
         e = p.evaluate
         eval_report, eval_fp = book.run(
             "evaluate", {"evaluate": e.model_dump(mode="json"), "inputs": eval_sets_fingerprint(plan),

@@ -3,16 +3,23 @@
     python -c "from flows.experiment_profile import load_profile, plan_experiment; print(plan_experiment(load_profile('cpu-smoke')))"
 
 A profile names the mining build, the baseline, the methods, the α = 0 control, the shared
-continuation budget and the evaluation sets. `plan_experiment` resolves every training
-config (YAML + overrides) and checks, BEFORE any work, that the build config loads, every
-training config parses, run names are unique, and every continuation run (methods and
-control) has the same budget: start weights, data partition and subset, steps or epochs,
-batch size, accumulation, seed and model. Paths inside a profile are relative to the
+continuation budget, the evaluation sets and the SEEDS. Every run is made once per seed
+(`seeds`, default 13, 14, 15): the baseline (one per seed, or one shared by every seed with
+`baseline_per_seed: false`) and every continuation, each continuation starting from its
+seed's baseline. Run folders are `<name>-s<seed>`. A single-seed profile is allowed and
+labelled as such in the report: one seed cannot show how much of a difference is the seed's.
+
+`plan_experiment` resolves every training config (YAML + overrides) and checks, BEFORE any
+work, that the build config loads, every training config parses, run names are unique, and
+the continuation runs (methods and control) of one seed have the same budget: start weights,
+data partition and subset, steps or epochs, batch size, accumulation, seed and model (and,
+across seeds, everything but the seed and the start weights). Paths inside a profile are relative to the
 repository (configs) or to the current directory (`workdir`, `root`, `evaluate.data_dir`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +117,15 @@ class ExperimentProfile(_Frozen):
     methods: tuple[RunSpec, ...] = Field(min_length=1)  # the methods compared to the control
     control: ControlSpec  # the α = 0 continuation control
     evaluate: EvaluateStage  # the evaluation stage
+    seeds: tuple[int, ...] = Field((13, 14, 15), min_length=1)  # every run once per seed (`seed` of each training config)
+    baseline_per_seed: bool = True  # one baseline per seed; false: every seed's continuations start from the first seed's baseline
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {list(seeds)}")
+        return seeds
 
 
 def profile_path(profile: str) -> Path:
@@ -144,11 +160,17 @@ def load_profile(profile: str, overrides: list[str] | tuple[str, ...] = ()) -> E
 
 @dataclass(frozen=True)
 class RunPlan:
-    name: str  # run name
+    name: str  # run name (`<group>-s<seed>`): its folder `<workdir>/runs/<name>` and the `run` in predictions
     role: str  # `baseline`, `method` or `control`
     config: str  # absolute path of the training YAML
     overrides: tuple[str, ...]  # every override passed to `cqa train`
     train: Any  # the resolved `training.config.TrainConfig`
+    group: str = ""  # the profile's run name, shared by the seeds of one run (`hinge` for `hinge-s13`)
+    seed: int = 0  # the training seed of this run
+
+
+def seeded_name(group: str, seed: int) -> str:
+    return f"{group}-s{seed}"
 
 
 @dataclass(frozen=True)
@@ -159,17 +181,42 @@ class ExperimentPlan:
     build_config_path: str  # absolute build config path
     build: Any  # the resolved `pipeline.build_config.BuildConfig`
     source_fingerprints: tuple[str, ...]  # input fingerprints of every source
-    baseline: RunPlan  # the baseline run
-    methods: tuple[RunPlan, ...]  # the method runs
-    control: RunPlan  # the α = 0 control run
+    baselines: tuple[RunPlan, ...]  # the baseline runs: one per seed, or one shared (`baseline_per_seed: false`)
+    methods: tuple[RunPlan, ...]  # the method runs, seed by seed (`methods` order within a seed)
+    controls: tuple[RunPlan, ...]  # the α = 0 control runs, one per seed
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.profile.seeds
+
+    @property
+    def single_seed(self) -> bool:
+        return len(self.seeds) == 1
 
     @property
     def continuations(self) -> tuple[RunPlan, ...]:
-        return (self.control, *self.methods)
+        return (*self.controls, *self.methods)
 
     @property
-    def topk_partition(self) -> dict[str, str]:
-        return {"dataset": self.profile.dataset, "split": self.profile.split, "model": self.baseline.name}
+    def control_group(self) -> str:
+        return self.controls[0].group
+
+    @property
+    def method_groups(self) -> list[str]:
+        return list(dict.fromkeys(m.group for m in self.methods))
+
+    def baseline_for(self, seed: int) -> RunPlan:
+        """The baseline the continuations of `seed` start from."""
+        return next((b for b in self.baselines if b.seed == seed), self.baselines[0])
+
+    def control_for(self, seed: int) -> RunPlan:
+        return next(c for c in self.controls if c.seed == seed)
+
+    def run(self, group: str, seed: int) -> RunPlan:
+        return next(r for r in (*self.baselines, *self.continuations) if r.group == group and r.seed == seed)
+
+    def topk_partition(self, baseline: RunPlan) -> dict[str, str]:
+        return {"dataset": self.profile.dataset, "split": self.profile.split, "model": baseline.name}
 
 
 def _repo_path(path: str, field: str) -> str:
@@ -200,7 +247,7 @@ def _resolve_run(spec: RunSpec, role: str, field: str, overrides: list[str], bas
     return RunPlan(spec.name, role, config, resolved, cfg)
 
 
-def _check_budget(runs: tuple[RunPlan, ...]) -> None:
+def _check_budget(runs: tuple[RunPlan, ...], skip: tuple[str, ...] = ()) -> None:
     def get(cfg: Any, dotted: str) -> Any:
         for part in dotted.split("."):
             cfg = getattr(cfg, part)
@@ -209,7 +256,7 @@ def _check_budget(runs: tuple[RunPlan, ...]) -> None:
     ref = runs[0]
     for run in runs[1:]:
         for f in BUDGET_FIELDS:
-            if f == "optim.epochs" and run.train.optim.max_steps is not None:
+            if f in skip or (f == "optim.epochs" and run.train.optim.max_steps is not None):
                 continue  # steps decide (max_steps was compared just before)
             if get(run.train, f) != get(ref.train, f):
                 raise ProfileError(f"unequal budget: {f} is {get(run.train, f)!r} in run {run.name!r} but "
@@ -236,21 +283,48 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
     of = {m.name: m for m in p.methods}
     if p.control.of not in of:
         raise ProfileError(f"control.of: {p.control.of!r} is not a method; methods: {sorted(of)}")
+    _check_no_seed_override(p)
     base = [f"data.root={root}", f"data.dataset={p.dataset}", f"data.split={p.split}",
             f"output_dir={workdir / 'runs'}", *p.common]
-    cont = [f"init_from={workdir / 'runs' / p.baseline.name / 'model'}", *p.continuation]
-    b = p.baseline.name
-    baseline = _resolve_run(p.baseline, "baseline", "baseline", [*base, f"run_name={b}"], b)
-    methods = tuple(_resolve_run(m, "method", f"methods.{i}", [*base, f"run_name={m.name}", *cont], b)
-                    for i, m in enumerate(p.methods))
     src = of[p.control.of]
-    zero = [f"losses.{i}.weight=0" for i, s in enumerate(methods[p.methods.index(src)].train.losses) if s.name not in p.control.keep]
-    if not zero:
-        raise ProfileError(f"control.keep: {list(p.control.keep)} keeps every loss of {src.name!r}: the control would equal it")
-    control = _resolve_run(RunSpec(name=control_name, config=src.config, overrides=(*src.overrides, *zero)), "control",
-                           "control", [*base, f"run_name={control_name}", *cont], b)
-    if p.topk is None and any(r.train.data.topk_model for r in (*methods, control)):
-        raise ProfileError("topk: a method reads top-k spans (data.topk_model) but the profile has no `topk` stage")
-    _check_budget((control, *methods))
+    baselines: list[RunPlan] = []
+    methods: list[RunPlan] = []
+    controls: list[RunPlan] = []
+    for seed in p.seeds:
+        seeded = [*base, f"seed={seed}"]
+        if p.baseline_per_seed or not baselines:
+            baselines.append(_seeded_run(p.baseline, "baseline", "baseline", seeded, seed))
+        b = baselines[-1].name
+        cont = [f"init_from={workdir / 'runs' / b / 'model'}", *p.continuation]
+        these = [_seeded_run(m, "method", f"methods.{i}", [*seeded, *cont], seed, b) for i, m in enumerate(p.methods)]
+        zero = [f"losses.{i}.weight=0" for i, s in enumerate(these[p.methods.index(src)].train.losses)
+                if s.name not in p.control.keep]
+        if not zero:
+            raise ProfileError(f"control.keep: {list(p.control.keep)} keeps every loss of {src.name!r}: the control would equal it")
+        control = _seeded_run(RunSpec(name=control_name, config=src.config, overrides=(*src.overrides, *zero)), "control",
+                              "control", [*seeded, *cont], seed, b)
+        if p.topk is None and any(r.train.data.topk_model for r in (*these, control)):
+            raise ProfileError("topk: a method reads top-k spans (data.topk_model) but the profile has no `topk` stage")
+        _check_budget((control, *these))
+        methods += these
+        controls.append(control)
+    # Across seeds every budget field but the seed and the start weights must agree too.
+    _check_budget(tuple(controls) + tuple(methods), skip=("seed", "init_from"))
     fps = tuple(source_fingerprint(s) for s in build.sources)
-    return ExperimentPlan(p, workdir, root, build_path, build, fps, baseline, methods, control)
+    return ExperimentPlan(p, workdir, root, build_path, build, fps, tuple(baselines), tuple(methods), tuple(controls))
+
+
+def _check_no_seed_override(p: ExperimentProfile) -> None:
+    """`seeds` sets every run's seed; a `seed=` override elsewhere would silently break the pairing."""
+    lists = {"common": p.common, "continuation": p.continuation, "baseline.overrides": p.baseline.overrides,
+             **{f"methods.{i}.overrides": m.overrides for i, m in enumerate(p.methods)}}
+    for field, overrides in lists.items():
+        if any(o.split("=", 1)[0].strip() == "seed" for o in overrides):
+            raise ProfileError(f"{field}: sets `seed`; the profile's `seeds` list sets every run's seed (got {list(p.seeds)})")
+
+
+def _seeded_run(spec: RunSpec, role: str, field: str, overrides: list[str], seed: int, baseline: str | None = None) -> RunPlan:
+    """`spec` resolved for one seed: run folder `<name>-s<seed>`, `seed=<seed>`; top-k methods read `baseline`'s spans."""
+    name = seeded_name(spec.name, seed)
+    run = _resolve_run(spec.model_copy(update={"name": name}), role, field, [*overrides, f"run_name={name}"], baseline or name)
+    return dataclasses.replace(run, group=spec.name, seed=seed)

@@ -2,11 +2,15 @@
 
     python -c "from flows.experiment_report import write_experiment_report; help(write_experiment_report)"
 
-Writes `<workdir>/report/report.md` (+ `em_f1.png` copied from the evaluation report):
-the runs with their role, start weights, losses and budget; EM/F1 with 95% bootstrap
-intervals per evaluation set; the PAIRED bootstrap interval of every run minus the control
-on the same questions (`training.report.paired_differences`, control first); the stage table
-of the last run of each stage; a link to the full evaluation report.
+Writes `<workdir>/report/report.md` (+ `em_f1.png` copied from the evaluation report). It
+leads with the result: per method and evaluation set, each seed's difference to the control
+of the same seed, the mean difference, its spread over seeds, and a paired bootstrap over
+questions pooled across seeds (`training.metrics.seeds`), with a verdict that says "helps"
+only when that interval excludes 0; a one-seed profile is labelled "single seed" there. Then
+the baseline's and the control's spread over seeds; the runs with their role, seed, start
+weights, losses and budget; EM/F1 with 95% bootstrap intervals per run; the paired interval
+of every run minus its seed's control; slices; the stage table; a link to the full
+evaluation report.
 """
 
 from __future__ import annotations
@@ -47,15 +51,71 @@ def eval_set_names(plan: ExperimentPlan) -> list[str]:
 
 def run_table(plan: ExperimentPlan, state: dict[str, Any]) -> list[list[Any]]:
     rows = []
-    for run in (plan.baseline, plan.control, *plan.methods):
+    for run in (*plan.baselines, *plan.controls, *plan.methods):
         start = Path(run.train.init_from).parent.name if run.train.init_from else f"{run.train.model.name} (fresh)"
         seconds = state.get(f"train:{run.name}", {}).get("seconds", "–")
-        rows.append([f"`{run.name}`", run.role, start, _losses(run), _budget(run), seconds])
+        rows.append([f"`{run.name}`", run.role, run.seed, start, _losses(run), _budget(run), seconds])
     return rows
 
 
-def comparison_rows(plan: ExperimentPlan, order: list[str], n_resamples: int) -> tuple[list[int], list[list[Any]], list[list[Any]], list[list[Any]]]:
-    """(top-k ks, EM/F1 rows, paired differences vs the control, slice rows) from the `metrics` and `predictions` artifacts."""
+def _scores(preds: pl.DataFrame, eval_set: str, run: str, metric: str) -> dict[str, float]:
+    frame = preds.filter((pl.col("eval_set") == eval_set) & (pl.col("run") == run))
+    return dict(zip(frame["example_id"].to_list(), (frame[metric].cast(pl.Float64) * 100.0).to_list(), strict=True))
+
+
+def _pm(mean: float, sd: float | None, signed: bool = False) -> str:
+    m = f"{mean:+.2f}" if signed else f"{mean:.2f}"
+    return f"{m} (single seed)" if sd is None else f"{m} ± {sd:.2f}"
+
+
+def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int) -> list[list[Any]]:
+    """The lead table: per eval set, method and metric, method − control per seed, mean ± sd, pooled bootstrap."""
+    from training.metrics.seeds import seed_comparison
+
+    rows = []
+    for es in eval_set_names(plan):
+        for group in plan.method_groups:
+            for metric in ("em", "f1"):
+                method = {s: _scores(preds, es, plan.run(group, s).name, metric) for s in plan.seeds}
+                control = {s: _scores(preds, es, plan.control_for(s).name, metric) for s in plan.seeds}
+                if not all(method.values()) or not all(control.values()):
+                    continue
+                c = seed_comparison(method, control, n_resamples=n_resamples)
+                verdict = c.verdict + (" (single seed)" if c.single_seed else "")
+                rows.append([es, f"`{group}` − `{plan.control_group}`", metric.upper(),
+                             " ".join(f"s{s}: {d:+.2f}" for s, d in zip(c.seeds, c.per_seed, strict=True)),
+                             _pm(c.mean, c.sd, signed=True), f"{c.pooled.estimate:+.2f} [{c.pooled.low:+.2f}, {c.pooled.high:+.2f}]",
+                             f"{c.pooled.p_not_better:.3f}", verdict, c.n])
+    return rows
+
+
+def spread_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]]:
+    """The baseline's and the control's EM/F1 per seed, mean ± sd and range (the ruler's own noise)."""
+    from training.metrics.seeds import spread
+
+    groups = [(plan.baselines[0].group, {b.seed: b.name for b in plan.baselines}),
+              (plan.control_group, {c.seed: c.name for c in plan.controls})]
+    rows = []
+    for es in eval_set_names(plan):
+        for group, names in groups:
+            for metric in ("em", "f1"):
+                vals = {}
+                for seed, name in names.items():
+                    hit = metrics.filter((pl.col("eval_set") == es) & (pl.col("run") == name) & (pl.col("metric") == metric)
+                                         & (pl.col("slice") == "all"))
+                    if hit.height:
+                        vals[seed] = float(hit["value"][0])
+                if not vals:
+                    continue
+                mean, sd, lo, hi = spread(vals)
+                rows.append([es, f"`{group}`", metric.upper(), " ".join(f"s{s}: {v:.2f}" for s, v in vals.items()),
+                             _pm(mean, sd), f"{lo:.2f}–{hi:.2f}"])
+    return rows
+
+
+def comparison_rows(plan: ExperimentPlan, order: list[str], n_resamples: int) -> tuple[list[int], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]]]:
+    """(top-k ks, EM/F1 rows, paired differences vs each seed's control, slice rows, seed rows, spread rows)
+    from the `metrics` and `predictions` artifacts."""
     from training.report import paired_differences, slice_frame, summary_rows, topk_ks
 
     sets = eval_set_names(plan)
@@ -66,13 +126,20 @@ def comparison_rows(plan: ExperimentPlan, order: list[str], n_resamples: int) ->
     preds = pl.concat([io.read(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})
                        for s in sets for r in order if io.partition_files(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})],
                       how="vertical_relaxed")
-    diffs = paired_differences(preds, n_resamples=n_resamples)
+    per_seed = []
+    for seed in plan.seeds:  # each seed's runs against that seed's control (control first)
+        names = [plan.control_for(seed).name] + [r.name for r in plan.methods if r.seed == seed] + [plan.baseline_for(seed).name]
+        frame = preds.filter(pl.col("run").is_in(names)).sort(
+            pl.col("run").replace_strict({r: i for i, r in enumerate(names)}, return_dtype=pl.Int32), maintain_order=True)
+        per_seed.append(paired_differences(frame, n_resamples=n_resamples))
+    diffs = pl.concat(per_seed)
     diff_rows = [[d["eval_set"], f"`{d['run']}` − `{d['baseline']}`", d["metric"].upper(),
                   f"{d['difference']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]", f"{d['p_not_better']:.3f}", d["n"]]
                  for d in diffs.iter_rows(named=True)]
     slices = [[r["eval_set"], r["slice"], f"`{r['run']}`", r["metric"].upper(), _interval(r), r["n"]]
               for r in slice_frame(metrics).iter_rows(named=True)]
-    return topk_ks(metrics), summary_rows(metrics), diff_rows, slices
+    return (topk_ks(metrics), summary_rows(metrics), diff_rows, slices, seed_rows(plan, preds, n_resamples),
+            spread_rows(plan, metrics))
 
 
 def _interval(r: dict[str, Any]) -> str:
@@ -86,19 +153,33 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
     p = plan.profile
     out = plan.workdir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    ks, metric_rows, diff_rows, slice_rows = comparison_rows(plan, order, p.evaluate.n_resamples)
+    ks, metric_rows, diff_rows, slice_rows, seed_table, spread_table = comparison_rows(plan, order, p.evaluate.n_resamples)
+    base = "one baseline per seed" if p.baseline_per_seed else f"one baseline (`{plan.baselines[0].name}`) for every seed"
+    seeds_line = (f"- seeds: {', '.join(str(s) for s in plan.seeds)} ({base}); every continuation starts from its seed's baseline"
+                  if not plan.single_seed else
+                  f"- **single seed ({plan.seeds[0]})**: the seed's share of every difference is not measured; "
+                  "use `seeds: [13, 14, 15]` (the default) before drawing a conclusion")
     lines = [f"# Experiment `{p.name}`", "", p.description.strip(), "",
              f"- finished: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
              f"- experiment folder: `{plan.workdir}`; artifact root: `{plan.root}`",
              f"- training partition: `{p.dataset}/{p.split}`; evaluation sets: {', '.join(eval_set_names(plan))}",
-             f"- equal budget: every method and the control start from `{plan.baseline.name}` with the same "
-             f"{', '.join(f'`{o}`' for o in p.continuation) or 'config budget'}; the control `{plan.control.name}` is "
-             f"`{p.control.of}` with every loss except {', '.join(p.control.keep)} at weight 0 (α = 0)", "",
-             "## Runs", ""]
-    lines += _table(["run", "role", "starts from", "losses (name × weight)", "budget", "train s"], run_table(plan, state))
+             seeds_line,
+             f"- equal budget: every method and the control start from their seed's baseline `{plan.baselines[0].group}` with "
+             f"the same {', '.join(f'`{o}`' for o in p.continuation) or 'config budget'}; the control `{plan.control_group}` "
+             f"is `{p.control.of}` with every loss except {', '.join(p.control.keep)} at weight 0 (α = 0)", "",
+             f"## Result: each method minus the control `{plan.control_group}`, over {len(plan.seeds)} seed(s)", "",
+             "Per seed: the method and the control of that seed (same baseline, data, steps and seed; only the loss "
+             "differs). Pooled: paired bootstrap over questions of the seed-averaged scores (95%); a method helps only "
+             "when that interval excludes 0. `sd`: standard deviation of the per-seed differences.", ""]
+    lines += _table(["eval set", "runs", "metric", "per seed", "mean ± sd", "pooled [95% CI]", "p_not_better",
+                     "verdict", "n"], seed_table)
+    lines += ["## The ruler's noise: baseline and control over seeds", ""]
+    lines += _table(["eval set", "run", "metric", "per seed", "mean ± sd", "range"], spread_table)
+    lines += ["## Runs", ""]
+    lines += _table(["run", "role", "seed", "starts from", "losses (name × weight)", "budget", "train s"], run_table(plan, state))
     lines += ["## EM / F1 (95% bootstrap intervals)", ""]
     lines += _table(["eval set", "run", "n", "EM", "F1"] + [f"top-{k} EM" for k in ks], metric_rows)
-    lines += [f"## Each run minus the control `{plan.control.name}` (paired bootstrap, 95%)", "",
+    lines += ["## Each run minus its seed's control (paired bootstrap, 95%)", "",
               "Same questions resampled for both runs; `p_not_better`: share of resamples with difference ≤ 0.", ""]
     lines += _table(["eval set", "runs", "metric", "difference [95% CI]", "p_not_better", "n"], diff_rows)
     if slice_rows:

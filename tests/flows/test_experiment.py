@@ -9,28 +9,53 @@ import pytest
 
 from flows.experiment_profile import ProfileError, load_profile, plan_experiment
 
-SMOKE_STAGES = ["mine", "train:mle", "sample-topk", "train:hinge-control", "train:hinge", "train:hard-aacl",
-                "evaluate", "report"]
+SEEDS = (13, 14, 15)  # the default `seeds` of a profile
+SMOKE_STAGES = ["mine", *(f"{stage}-s{s}" for s in SEEDS for stage in ("train:mle", "sample-topk:mle")),
+                *(f"train:{run}-s{s}" for s in SEEDS for run in ("hinge-control", "hinge", "hard-aacl")), "evaluate", "report"]
 
 
 def test_cpu_smoke_plan_has_an_alpha_zero_control_with_the_methods_budget(tmp_path: Path) -> None:
     plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}"]))
-    hinge = next(m for m in plan.methods if m.name == "hinge")
-    control = plan.control
-    assert control.name == "hinge-control" and control.role == "control"
-    assert [(s.name, s.weight) for s in control.train.losses] == [("mle", 1.0), ("span_hinge", 0.0)]
-    assert [(s.name, s.weight) for s in hinge.train.losses] == [("mle", 1.0), ("span_hinge", 0.1)]
-    for run in plan.continuations:
-        assert run.train.init_from == str(tmp_path / "runs" / "mle" / "model")
+    assert plan.seeds == SEEDS and not plan.single_seed
+    for seed in SEEDS:
+        hinge = plan.run("hinge", seed)
+        control = plan.control_for(seed)
+        assert hinge.name == f"hinge-s{seed}" and control.name == f"hinge-control-s{seed}" and control.role == "control"
+        assert [(s.name, s.weight) for s in control.train.losses] == [("mle", 1.0), ("span_hinge", 0.0)]
+        assert [(s.name, s.weight) for s in hinge.train.losses] == [("mle", 1.0), ("span_hinge", 0.1)]
+        assert control.train.data == hinge.train.data and control.train.optim == hinge.train.optim
+        assert plan.run("hard-aacl", seed).train.data.topk_model == f"mle-s{seed}"
+        assert plan.baseline_for(seed).name == f"mle-s{seed}" and plan.baseline_for(seed).train.seed == seed
+    for run in plan.continuations:  # each continuation starts from ITS seed's baseline, with its seed
+        assert run.train.init_from == str(tmp_path / "runs" / f"mle-s{run.seed}" / "model")
+        assert run.train.seed == run.seed and run.name == f"{run.group}-s{run.seed}"
         assert run.train.optim.max_steps == 4 and run.train.optim.batch_windows == 8
-    assert control.train.data == hinge.train.data and control.train.optim == hinge.train.optim
-    assert next(m for m in plan.methods if m.name == "hard-aacl").train.data.topk_model == "mle"
+    assert len(plan.baselines) == 3 and len(plan.controls) == 3 and len(plan.methods) == 6
     assert plan.root == str(tmp_path / "artifacts")
+
+
+def test_one_baseline_for_every_seed_when_asked(tmp_path: Path) -> None:
+    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "baseline_per_seed=false", "seeds=[3, 4]"]))
+    assert [b.name for b in plan.baselines] == ["mle-s3"]
+    assert {r.train.init_from for r in plan.continuations} == {str(tmp_path / "runs" / "mle-s3" / "model")}
+    assert sorted(r.train.seed for r in plan.controls) == [3, 4]
+    assert {r.train.data.topk_model for r in plan.methods if r.group == "hard-aacl"} == {"mle-s3"}
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("common=[model.name=tiny, seed=5]", r"common: sets `seed`; the profile's `seeds` list sets every run's seed"),
+    ("methods.0.overrides=[seed=5]", r"methods.0.overrides: sets `seed`"),
+    ("seeds=[13, 13]", r"seeds must be distinct"),
+    ("seeds=[]", r"seeds: .*at least 1"),
+])
+def test_seed_settings_are_checked_before_work(tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ProfileError, match=message):
+        plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", override]))
 
 
 def test_unequal_budget_fails_before_work_naming_the_field(tmp_path: Path) -> None:
     profile = load_profile("cpu-smoke", [f"workdir={tmp_path}", "methods.1.overrides=[optim.max_steps=9]"])
-    with pytest.raises(ProfileError, match=r"unequal budget: optim.max_steps is 9 in run 'hard-aacl'"):
+    with pytest.raises(ProfileError, match=r"unequal budget: optim.max_steps is 9 in run 'hard-aacl-s13'"):
         plan_experiment(profile)
     assert not tmp_path.joinpath("runs").exists()
 
@@ -58,9 +83,9 @@ def test_unknown_profile_and_unknown_field() -> None:
 def test_squad_protocol_plan_is_the_honest_near_miss_study(shared_data: Path, tmp_path: Path) -> None:
     plan = plan_experiment(load_profile("squad-protocol", [f"workdir={tmp_path}"]))
     assert plan.build.sources[0].article_split == "protocol"
-    assert [r.name for r in plan.continuations] == ["near-miss-control", "near-miss-hinge"]
-    assert plan.control.train.optim == plan.methods[0].train.optim
-    assert [s.weight for s in plan.control.train.losses] == [1.0, 0.0]
+    assert [r.name for r in plan.continuations] == [f"near-miss-control-s{s}" for s in SEEDS] + [f"near-miss-hinge-s{s}" for s in SEEDS]
+    assert plan.controls[0].train.optim == plan.methods[0].train.optim
+    assert [s.weight for s in plan.controls[0].train.losses] == [1.0, 0.0]
 
 
 def _stage_log(workdir: Path) -> dict:
@@ -75,14 +100,17 @@ def test_cpu_smoke_runs_end_to_end_then_skips_unchanged_stages(prefect_harness, 
     report = Path(experiment_flow("cpu-smoke", [f"workdir={workdir}"]))
     assert report == workdir / "report" / "report.md"
     text = report.read_text(encoding="utf-8")
-    assert "Each run minus the control `hinge-control` (paired bootstrap, 95%)" in text
-    for row in ("`hinge` − `hinge-control`", "`hard-aacl` − `hinge-control`", "`mle` − `hinge-control`"):
+    assert "## Result: each method minus the control `hinge-control`, over 3 seed(s)" in text
+    assert "Each run minus its seed's control (paired bootstrap, 95%)" in text
+    assert "seeds: 13, 14, 15 (one baseline per seed)" in text and "single seed" not in text
+    for row in ("| `hinge` − `hinge-control` | EM | s13: ", "| `hard-aacl` − `hinge-control` | F1 | s13: ",
+                "`hinge-s14` − `hinge-control-s14`", "`mle-s15` − `hinge-control-s15`", "| `mle` | EM | s13: "):
         assert row in text
     assert (workdir / "report" / "em_f1.png").stat().st_size > 1000
     state = _stage_log(workdir)
     assert sorted(state) == sorted(SMOKE_STAGES) and all(s["status"] == "done" for s in state.values())
-    weights = {n: (workdir / "runs" / n / "model" / "model.safetensors").stat().st_mtime_ns
-               for n in ("mle", "hinge", "hinge-control", "hard-aacl")}
+    weights = {f"{n}-s{s}": (workdir / "runs" / f"{n}-s{s}" / "model" / "model.safetensors").stat().st_mtime_ns
+               for n in ("mle", "hinge", "hinge-control", "hard-aacl") for s in SEEDS}
 
     assert experiment_flow("cpu-smoke", [f"workdir={workdir}"]) == str(report)  # nothing changed: all skipped
     assert _stage_log(workdir) == state
@@ -92,8 +120,8 @@ def test_cpu_smoke_runs_end_to_end_then_skips_unchanged_stages(prefect_harness, 
     experiment_flow("cpu-smoke", [f"workdir={workdir}", "methods.1.overrides=[model.attention_dropout=0.05]"])
     after = _stage_log(workdir)
     rerun = sorted(n for n in SMOKE_STAGES if after[n]["finished"] != state[n]["finished"] or after[n]["fingerprint"] != state[n]["fingerprint"])
-    assert rerun == ["evaluate", "report", "train:hard-aacl"]
-    assert (workdir / "runs" / "hinge" / "model" / "model.safetensors").stat().st_mtime_ns == weights["hinge"]
+    assert rerun == ["evaluate", "report", *(f"train:hard-aacl-s{s}" for s in SEEDS)]
+    assert (workdir / "runs" / "hinge-s13" / "model" / "model.safetensors").stat().st_mtime_ns == weights["hinge-s13"]
 
 
 def test_stage_book_skips_only_unchanged_stages_with_intact_outputs(tmp_path: Path) -> None:
