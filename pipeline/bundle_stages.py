@@ -42,7 +42,7 @@ from pipeline.flips import FlipConfig, flips
 from pipeline.ropes_bundles import MODES, BundleConfig, group_fingerprints, ropes_bundles, rows_by_situation
 from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, INDEX, SYNTHETIC, ArtifactSpec
 from pipeline.stage_report import StageReport
-from pipeline.synthetic import SyntheticConfig, synthetic, synthetic_stats
+from pipeline.synthetic import SyntheticConfig, spacy_labeller, synthetic, synthetic_stats
 
 
 
@@ -251,7 +251,8 @@ def run_synthetic(root: str | Path, dataset: str, split: str, cfg: Mapping[str, 
     examples = io.read(root, EXAMPLES, part).select(EXAMPLES.column_names)
     contexts = io.read(root, CONTEXTS, part).select(CONTEXTS.column_names)
     index = read_index(root, icfg, contexts["context_id"].to_list()).select(INDEX.column_names)
-    res = synthetic(examples, contexts, index, scfg, source=f"examples/{dataset}/{split}")
+    res = synthetic(examples, contexts, index, scfg, source=f"examples/{dataset}/{split}",
+                    labeller=spacy_labeller(icfg.model))  # the label check uses the index's model
     rows = pl.DataFrame(res.rows, schema=io.empty_frame(SYNTHETIC).schema) if res.rows else io.empty_frame(SYNTHETIC)
     stats = synthetic_stats(res, scfg)
     path = io.write_partition(root, SYNTHETIC, rows, part, config=config, inputs=inputs,

@@ -17,7 +17,16 @@ past/present forms by lemminflect, the verb found by its spaCy tag):
 | `wh_be` | What/Who/Which N is/was/are/were rest? | Rest is/was ANS. |
 | `wh_subject` | Who/What/Which N V-ed/V-s rest? | ANS V-ed/V-s rest. |
 | `how_many` | How many/much N did X V rest? / N has X V-ed? / N were V-ed rest? | X V-ed ANS N rest. / X has V-ed ANS N. / ANS N were V-ed rest. |
-| `fallback` | anything else | The answer to "question" is ANS. |
+
+`rule_statement` returns None for a question no rule rewrites: synthetic answer spans
+then leave the example out (docs/methods.md §3.1), as a quoted restatement would plant the
+question verbatim beside the fake answer. `statement` adds the `fallback` rule
+(`The answer to "question" is ANS.`) for callers that need a sentence for every question.
+
+Before the rules the question is normalised (`normalise_question`: surrounding whitespace
+stripped, inner whitespace runs made one space), and token offsets computed on the raw
+question are mapped onto the normalised text (whitespace-only tokens dropped), so a leading
+space or a double space cannot shift the spans the rules cut.
 
 Each function returns (prefix, suffix): the statement is prefix + ANS + suffix, so the
 inserted answer's offset is known exactly (never searched for).
@@ -108,9 +117,48 @@ def _passive_split(q: str, tokens: Sequence[Token], start: int) -> tuple[str, st
     return q[start:], ""
 
 
+def normalise_question(question: str) -> str:
+    """The question with surrounding whitespace stripped and inner whitespace runs made one space."""
+    return " ".join(question.split())
+
+
+def normalised_tokens(question: str, tokens: Sequence[Token]) -> list[Token]:
+    """`tokens` (offsets into `question`) with offsets into `normalise_question(question)`.
+
+    Whitespace-only tokens are dropped; a token whose text does not sit at its offset in
+    `question` is an error (tokens of another text)."""
+    where = [-1] * (len(question) + 1)
+    out_pos, pending_space = 0, False
+    for i, ch in enumerate(question):
+        if ch.isspace():
+            pending_space = out_pos > 0
+            continue
+        if pending_space:
+            out_pos += 1
+            pending_space = False
+        where[i] = out_pos
+        out_pos += 1
+    mapped = []
+    for text, tag, off in tokens:
+        if not text.strip():
+            continue
+        if question[off:off + len(text)] != text:
+            raise ValueError(f"statement: token {text!r} at {off} is not in the question {question!r}")
+        lead = len(text) - len(text.lstrip())
+        mapped.append((text.strip(), tag, where[off + lead]))
+    return mapped
+
+
 def statement(question: str, tokens: Sequence[Token]) -> Statement:
-    """(rule, prefix, suffix) of the statement for `question` (tokens: spaCy text/tag/offset)."""
-    q = question.strip().rstrip("?.").rstrip()
+    """(rule, prefix, suffix) of `rule_statement`, or the quoting `fallback` when no rule applies."""
+    return rule_statement(question, tokens) or ("fallback", f'The answer to "{normalise_question(question)}" is ', ".")
+
+
+def rule_statement(question: str, tokens: Sequence[Token]) -> Statement | None:
+    """(rule, prefix, suffix) of the statement for `question` (tokens: spaCy text/tag/offset
+    computed on `question` as given), or None when no rule applies."""
+    tokens = normalised_tokens(question, tokens)
+    q = normalise_question(question).rstrip("?.").rstrip()
     low = q.lower()
     m = re.match(r"(when|where)\s+(did|does|do)\s+", low)
     if m and (cl := _aux_clause(q, tokens, m.end())):
@@ -165,7 +213,7 @@ def statement(question: str, tokens: Sequence[Token]) -> Statement:
     m = re.match(r"how\s+(many|much)\s+(.+?)\s+(is|was|are|were|has|have|had)\s+(\w+)(.*)$", q, re.I)
     if m and next((t for _, t, off in tokens if off == m.start(4)), "") in ("VBN", "VBG"):
         return "how_many", "", f" {m.group(2)} {m.group(3).lower()} {m.group(4)}{m.group(5)}."
-    return "fallback", f'The answer to "{question.strip()}" is ', "."
+    return None
 
 
 if __name__ == "__main__":

@@ -1,24 +1,40 @@
-"""Synthetic answer spans (METHODS.md §3): a second gold answer inserted into the context.
+"""Synthetic answer spans (METHODS.md §3, docs/methods.md §3.1): a second gold answer inserted into the context.
 
     python -m pipeline.synthetic ../shared/data/squad/v1.1/dev-v1.1.json 0.2   # share check on a file
 
 For a configured share of the answerable examples, one declarative sentence restating the
-question with a different answer of the same coarse type is inserted at a sentence
-boundary; the inserted answer becomes a second gold answer.
+question with a different answer of the same type is inserted at a sentence boundary; the
+inserted answer becomes a second gold answer.
 
-- Gold type: the coarse type (`pipeline.coarse_types`) of the index entity overlapping the
-  first gold answer most. No such entity → not eligible (`no_gold_entity`).
-- Substitute answer: an entity of the same coarse type from the same context whose
-  normalised text differs from every gold answer and neither contains nor is contained in
-  one; else (`corpus` source) an entity text of that type from another context of the
-  partition; else not eligible (`no_substitute`). Picks are seeded by example id.
+- Gold type: the spaCy label (DATE, CARDINAL, GPE, …) of the index entity overlapping the
+  first gold answer most, when that overlap covers at least half of the answer and half
+  of the entity (`gold_entity`). No such entity → not eligible (`no_gold_entity`).
+- Substitute answer, first match wins: an entity with the gold's label from the same
+  context; an entity text with that label from another context of the partition
+  (`corpus_fallback`); only then, when `coarse_fallback` is on, the same two steps with the
+  gold's coarse type (`pipeline.coarse_types`; counted in `type_match.coarse`). Every
+  candidate's normalised text differs from every gold answer and neither contains nor is
+  contained in one. None → not eligible (`no_substitute`). Picks are seeded by example id.
 - Position: a sentence start from the index (or the end of the context), seeded, never
   strictly inside a gold answer span. Original answers at or after it shift by the
   length of the inserted text; every answer span is checked against its text.
-- Sentence: `pipeline.statements.statement` (rules table there; `fallback` is counted).
-- Share: exactly round(share × answerable) examples are chosen among the eligible ones,
-  ranked by a seeded hash of their id, so ineligible examples do not shrink the share
-  (unless fewer are eligible than needed: `shortfall` in the stats).
+- Sentence: `pipeline.statements.rule_statement` (rules table there). A question that no
+  rule rewrites is not augmented (`no_statement` in the skips); there is no quoted
+  fallback sentence.
+- Label check (`check_label`, on by default): the index model's NER runs again on the
+  augmented context; the entity overlapping the inserted answer most must have the gold's
+  label (its coarse type for a coarse fallback), else the example is not augmented
+  (`label_check_failed`): a substitute that reads as another type in its new sentence
+  ("Byzantine" after "located in") is not type-true.
+- Share: exactly round(share × answerable) examples are augmented: the eligible ones are
+  taken in the order of a seeded hash of their id, skipping those without a statement or
+  failing the label check, so ineligible examples do not shrink the share (unless too few
+  are left: `shortfall`).
+- `placement`: `replace` (the paper: the question is trained on the augmented context,
+  with its two golds, instead of the original) or `add` (the augmented example next to
+  the original). The miner writes the same rows either way and records the choice in the
+  partition's manifest (`config.placement`, `stats.placement`); applying it is the
+  training reader's job. NOT DONE there yet: `training/data.py` always adds (`add`).
 """
 
 from __future__ import annotations
@@ -26,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +52,9 @@ from pipeline.coarse_types import coarse_type
 from pipeline.flips import Tagger, normalize, spacy_tagger
 from pipeline.io import text_id
 from pipeline.rejects import reject
-from pipeline.statements import statement
+from pipeline.statements import rule_statement
+
+PLACEMENTS = ("replace", "add")
 
 
 @dataclass(frozen=True)
@@ -44,11 +62,16 @@ class SyntheticConfig:
     share: float = 0.2                   # share of answerable examples that get an inserted sentence
     seed: int = 13                       # seeds the choice of examples, substitutes and positions
     corpus_fallback: bool = True         # take a substitute from other contexts when the own context has none
+    coarse_fallback: bool = True         # no entity with the gold's spaCy label anywhere: use the coarse type (counted)
+    placement: str = "replace"           # `replace` (paper) or `add`: see the module doc
+    check_label: bool = True             # re-run NER on the augmented context; keep only type-true insertions
     spacy_model: str = "en_core_web_sm"  # tagger used by the statement rules
 
     def __post_init__(self) -> None:
         if not isinstance(self.share, (int, float)) or not 0.0 <= self.share <= 1.0:
             raise ValueError(f"SyntheticConfig.share: expected a number in [0, 1], got {self.share!r}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"SyntheticConfig.placement: got {self.placement!r}, expected one of {list(PLACEMENTS)}")
 
 
 @dataclass
@@ -71,50 +94,77 @@ def _distinct(gold_norms: set[str], text: str) -> bool:
     return all(not (toks <= set(g.split()) or set(g.split()) <= toks) for g in gold_norms)
 
 
-def gold_coarse(context: str, gold: dict[str, Any], entities: Sequence[dict[str, Any]]) -> str | None:
-    """Coarse type of the entity overlapping the gold span most (None when none overlaps)."""
+def gold_entity(gold: dict[str, Any], entities: Sequence[dict[str, Any]], min_cover: float = 0.5) -> dict[str, Any] | None:
+    """The index entity that types the gold answer, or None.
+
+    The entity overlapping the gold span most (the first of equals), kept only when the
+    overlap covers at least `min_cover` of the gold span and of the entity: "French"
+    does not type the answer "dislodge the French", nor "1990s" the answer "9"."""
     best, best_overlap = None, 0
     for ent in entities:
         overlap = min(ent["end"], gold["end"]) - max(ent["start"], gold["start"])
         if overlap > best_overlap:
             best, best_overlap = ent, overlap
+    if best is None:
+        return None
+    if best_overlap < min_cover * (gold["end"] - gold["start"]) or best_overlap < min_cover * (best["end"] - best["start"]):
+        return None
+    return best
+
+
+def gold_coarse(context: str, gold: dict[str, Any], entities: Sequence[dict[str, Any]]) -> str | None:
+    """Coarse type of the entity overlapping the gold span most (None when none overlaps)."""
+    best = gold_entity(gold, entities)
     return coarse_type(best["label"]) if best else None
 
 
 def corpus_pool(contexts: dict[str, str], index: dict[str, dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
-    """coarse type → sorted (entity text, context_id) over the whole partition."""
+    """spaCy label → sorted (entity text, context_id) over the whole partition."""
     pool: dict[str, set[tuple[str, str]]] = {}
     for cid, rec in index.items():
         text = contexts.get(cid)
         if text is None:
             continue
         for ent in rec["entities"] or []:
-            pool.setdefault(coarse_type(ent["label"]), set()).add((text[ent["start"]:ent["end"]], cid))
+            pool.setdefault(ent["label"], set()).add((text[ent["start"]:ent["end"]], cid))
     return {k: sorted(v) for k, v in pool.items()}
+
+
+def _candidates(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, list[tuple[str, str]]],
+                labels: set[str], norms: set[str], corpus: bool) -> tuple[list[str], str]:
+    own = sorted({context[e["start"]:e["end"]] for e in rec["entities"] or []
+                  if e["label"] in labels and _distinct(norms, context[e["start"]:e["end"]])})
+    if own or not corpus:
+        return own, "context"
+    return sorted({t for label in sorted(labels) for t, cid in pool.get(label, [])
+                   if cid != ex["context_id"] and _distinct(norms, t)}), "corpus"
 
 
 def plan(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, list[tuple[str, str]]],
          cfg: SyntheticConfig) -> tuple[dict[str, Any] | None, str]:
     """Substitute answer and insertion point for one example, or (None, reason)."""
     gold = ex["answers"][0]
-    coarse = gold_coarse(context, gold, rec["entities"] or [])
-    if coarse is None:
+    ent = gold_entity(gold, rec["entities"] or [])
+    if ent is None:
         return None, "no_gold_entity"
+    label, coarse = ent["label"], coarse_type(ent["label"])
     norms = {normalize(a["text"]) for a in ex["answers"]}
-    own = sorted({context[e["start"]:e["end"]] for e in rec["entities"] or []
-                  if coarse_type(e["label"]) == coarse and _distinct(norms, context[e["start"]:e["end"]])})
-    source = "context"
-    if not own and cfg.corpus_fallback:
-        own = sorted({t for t, cid in pool.get(coarse, []) if cid != ex["context_id"] and _distinct(norms, t)})
-        source = "corpus"
-    if not own:
+    cands, source = _candidates(ex, context, rec, pool, {label}, norms, cfg.corpus_fallback)
+    match = "label"
+    if not cands and cfg.coarse_fallback:
+        same_coarse = {lab for lab in pool if coarse_type(lab) == coarse} | {
+            e["label"] for e in rec["entities"] or [] if coarse_type(e["label"]) == coarse}
+        cands, source = _candidates(ex, context, rec, pool, same_coarse - {label}, norms, cfg.corpus_fallback)
+        match = "coarse"
+    if not cands:
         return None, "no_substitute"
-    substitute = own[_hash(cfg.seed, ex["example_id"], "sub") % len(own)].strip()
+    substitute = cands[_hash(cfg.seed, ex["example_id"], "sub") % len(cands)].strip()
     spans = [(a["start"], a["end"]) for a in ex["answers"]]
     points = sorted({s["start"] for s in rec["sentences"] or []} | {0, len(context)})
     points = [p for p in points if all(not (s < p < e) for s, e in spans)]
     point = points[_hash(cfg.seed, ex["example_id"], "pos") % len(points)]
-    return {"substitute": substitute, "coarse": coarse, "source": source, "point": point}, "ok"
+    return {"substitute": substitute, "coarse": coarse, "label": label, "match": match, "source": source,
+            "point": point}, "ok"
 
 
 def insert(ex: dict[str, Any], context: str, p: dict[str, Any], stmt: tuple[str, str, str]) -> dict[str, Any]:
@@ -143,10 +193,39 @@ def insert(ex: dict[str, Any], context: str, p: dict[str, Any], stmt: tuple[str,
     }
 
 
+Labeller = Callable[[Sequence[str]], list[list[tuple[int, int, str]]]]
+
+
+def spacy_labeller(model: str = "en_core_web_sm") -> Labeller:
+    """Batch NER with the index's components (`pipeline.nlp.load_nlp`): [(start, end, label)] per text."""
+    from pipeline.nlp import IndexConfig, load_nlp
+
+    nlp = None
+
+    def label(texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+        nonlocal nlp
+        nlp = nlp or load_nlp(IndexConfig(model=model))
+        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=32)]
+    return label
+
+
+def label_at(entities: Sequence[tuple[int, int, str]], start: int, end: int) -> str | None:
+    """Label of the entity overlapping [start, end) most (None when none overlaps)."""
+    best, overlap = None, 0
+    for s, e, lab in entities:
+        o = min(e, end) - max(s, start)
+        if o > overlap:
+            best, overlap = lab, o
+    return best
+
+
 def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame,
               cfg: SyntheticConfig = SyntheticConfig(), tagger: Tagger | None = None,
-              source: str = "examples") -> SyntheticResult:
-    """SYNTHETIC rows for `examples` (EXAMPLES), `contexts` (CONTEXTS) and their `index` (INDEX)."""
+              source: str = "examples", labeller: Labeller | None = None) -> SyntheticResult:
+    """SYNTHETIC rows for `examples` (EXAMPLES), `contexts` (CONTEXTS) and their `index` (INDEX).
+
+    `labeller` (used when `cfg.check_label`): NER for the label check; default
+    `spacy_labeller(cfg.spacy_model)` — pass the index's model when it differs."""
     ctx = dict(zip(contexts["context_id"].to_list(), contexts["context"].to_list()))
     idx = {r["context_id"]: r for r in index.iter_rows(named=True)}
     pool = corpus_pool(ctx, idx)
@@ -169,16 +248,42 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
             continue
         eligible.append((_hash(cfg.seed, ex["example_id"], "pick"), ex, p))
     target = round(cfg.share * result.answerable)
-    chosen = sorted(eligible, key=lambda t: (t[0], t[1]["example_id"]))[:target]
-    result.counts["shortfall"] = max(0, target - len(chosen))
+    ranked = sorted(eligible, key=lambda t: (t[0], t[1]["example_id"]))
     result.counts["eligible"] = len(eligible)
     tag = tagger or spacy_tagger(cfg.spacy_model)
-    tokens = tag([ex["question"] for _, ex, _ in chosen]) if chosen else []
-    for (_, ex, p), toks in zip(chosen, tokens):
-        row = insert(ex, ctx[ex["context_id"]], p, statement(ex["question"], toks))
-        result.rows.append(row)
-        result.counts[f"rule:{row['rule']}"] += 1
-        result.counts[f"substitute:{p['source']}"] += 1
+    pos = 0
+    while len(result.rows) < target and pos < len(ranked):
+        # tag in batches a little larger than what is still needed; examined strictly in rank
+        # order and stopped at the target, so the batch size never changes the result
+        need = target - len(result.rows)
+        batch = ranked[pos:pos + need + need // 4 + 8]
+        pos += len(batch)
+        written = []
+        for (_, ex, p), toks in zip(batch, tag([ex["question"] for _, ex, _ in batch])):
+            stmt = rule_statement(ex["question"], toks)
+            written.append((ex, p, None if stmt is None else insert(ex, ctx[ex["context_id"]], p, stmt)))
+        labels: list[str | None] = [None] * len(written)
+        if cfg.check_label:
+            todo = [k for k, (_, _, row) in enumerate(written) if row is not None]
+            found = (labeller or spacy_labeller(cfg.spacy_model))([written[k][2]["context"] for k in todo]) if todo else []
+            for k, ents in zip(todo, found):
+                a = written[k][2]["inserted_answer"]
+                labels[k] = label_at(ents, a["start"], a["end"])
+        for (ex, p, row), got in zip(written, labels):
+            if len(result.rows) == target:
+                break
+            if row is None:
+                result.counts["no_statement"] += 1
+                continue
+            if cfg.check_label and not (got == p["label"] if p["match"] == "label"
+                                        else got is not None and coarse_type(got) == p["coarse"]):
+                result.counts["label_check_failed"] += 1
+                continue
+            result.rows.append(row)
+            result.counts[f"rule:{row['rule']}"] += 1
+            result.counts[f"substitute:{p['source']}"] += 1
+            result.counts[f"type_match:{p['match']}"] += 1
+    result.counts["shortfall"] = max(0, target - len(result.rows))
     result.rows.sort(key=lambda r: r["example_id"])
     return result
 
@@ -191,6 +296,8 @@ def synthetic_stats(result: SyntheticResult, cfg: SyntheticConfig) -> dict[str, 
         "share": round(n / result.answerable, 4) if result.answerable else 0.0,
         "rules": {k[5:]: v for k, v in sorted(result.counts.items()) if k.startswith("rule:")},
         "substitutes": {k[11:]: v for k, v in sorted(result.counts.items()) if k.startswith("substitute:")},
+        "type_match": {k[11:]: v for k, v in sorted(result.counts.items()) if k.startswith("type_match:")},
+        "placement": cfg.placement,
         "skips": {k: v for k, v in sorted(result.counts.items()) if ":" not in k and k not in ("eligible",)},
         "eligible": result.counts.get("eligible", 0),
     }

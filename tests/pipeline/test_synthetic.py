@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import polars as pl
 import pytest
 
 from pipeline import io
 from pipeline.flips import spacy_tagger
 from pipeline.schemas import CONTEXTS, EXAMPLES, INDEX, SYNTHETIC
-from pipeline.statements import statement
+from pipeline.statements import normalise_question, normalised_tokens, rule_statement, statement
 from pipeline.synthetic import SyntheticConfig, insert, synthetic, synthetic_stats
 
 TAG = spacy_tagger("en_core_web_sm")
@@ -27,11 +29,38 @@ TAG = spacy_tagger("en_core_web_sm")
     ("Where did the Broncos practice for the Super Bowl?", "where_did", "The Broncos practiced for the Super Bowl in ANS."),
     ("In which year did the Sackler Center open?", "prep_wh", "The Sackler Center opened in ANS."),
     ("What would change the rotational inertia of a body?", "wh_modal", "ANS would change the rotational inertia of a body."),
-    ("Why is the sky blue?", "fallback", 'The answer to "Why is the sky blue?" is ANS.'),
 ])
 def test_statement_rules(question, rule, text):
     got_rule, prefix, suffix = statement(question, TAG([question])[0])
     assert (got_rule, prefix + "ANS" + suffix) == (rule, text)
+
+
+def test_no_rule_gives_no_statement_and_statement_keeps_the_quote_for_other_callers():
+    q = "Why is the sky blue?"
+    assert rule_statement(q, TAG([q])[0]) is None
+    rule, prefix, suffix = statement("  Why is the sky blue?", TAG(["  Why is the sky blue?"])[0])
+    assert (rule, prefix + "ANS" + suffix) == ("fallback", 'The answer to "Why is the sky blue?" is ANS.')
+
+
+@pytest.mark.parametrize("question", [
+    "  When did the French Revolution begin?",      # leading spaces: before the fix "The French Revolution be began"
+    "When  did the  French Revolution begin? ",     # inner double spaces: "The  French Revolution"
+    "\tWhen did the French Revolution\nbegin?",
+])
+def test_question_whitespace_is_normalised_before_the_rules(question):
+    rule, prefix, suffix = statement(question, TAG([question])[0])
+    assert (rule, prefix + "ANS" + suffix) == ("when_did", "The French Revolution began in ANS.")
+
+
+def test_normalised_tokens_map_offsets():
+    q = "  When  did\tit begin?"
+    assert normalise_question(q) == "When did it begin?"
+    toks = [("When", "WRB", 2), ("  ", "_SP", 6), ("did", "VBD", 8), ("it", "PRP", 12), ("begin", "VB", 15), ("?", ".", 20)]
+    # normalised: When(0) did(5) it(9) begin(12) ?(17); the whitespace token is dropped
+    assert normalised_tokens(q, toks) == [("When", "WRB", 0), ("did", "VBD", 5), ("it", "PRP", 9),
+                                          ("begin", "VB", 12), ("?", ".", 17)]
+    with pytest.raises(ValueError, match="not in the question"):
+        normalised_tokens(q, [("Where", "WRB", 2)])
 
 
 CONTEXT = "Paris hosted the games in 1900. Later, London hosted them in 1908. Berlin did in 1936."
@@ -50,7 +79,7 @@ def _index(ctx=CONTEXT):
             "entities": ents}
 
 
-def _frames(questions, ctx=CONTEXT):
+def _frames(questions, ctx=CONTEXT, with_index=True):
     cid = io.text_id(ctx)
     contexts = pl.DataFrame([{"context_id": cid, "context": ctx, "title": "t", "lang": "en", "n_chars": len(ctx)}],
                             schema=io.empty_frame(CONTEXTS).schema)
@@ -60,7 +89,7 @@ def _frames(questions, ctx=CONTEXT):
         rows.append({"example_id": f"e{i:04d}", "context_id": cid, "title": "t", "question": q, "answers": spans,
                      "is_impossible": not answers, "plausible_answers": [], "lang": "en", "question_type": None,
                      "source_file": "f", "source_record": str(i)})
-    index = pl.DataFrame([_index(ctx)], schema=io.empty_frame(INDEX).schema)
+    index = pl.DataFrame([_index(ctx)], schema=io.empty_frame(INDEX).schema) if with_index else None
     return pl.DataFrame(rows, schema=io.empty_frame(EXAMPLES).schema), contexts, index
 
 
@@ -112,6 +141,54 @@ def test_ineligible_examples_do_not_shrink_the_share():
 def test_bad_share_fails_early():
     with pytest.raises(ValueError, match="SyntheticConfig.share"):
         SyntheticConfig(share=1.5)
+    with pytest.raises(ValueError, match="SyntheticConfig.placement"):
+        SyntheticConfig(placement="both")
+
+
+TYPED = "Paris hosted the games in 1900 for two hours. London hosted them in 1908 with 22 nations. Berlin came third."
+
+
+def _typed_index(ents):
+    ctx = TYPED
+    sents = [(0, 45), (46, 89), (90, len(ctx))]
+    out = [{"start": ctx.index(t), "end": ctx.index(t) + len(t), "label": lab, "sent": k} for t, lab, k in ents]
+    return pl.DataFrame([{"context_id": io.text_id(ctx), "n_chars": len(ctx), "sentences": [{"start": a, "end": b} for a, b in sents],
+                          "entities": out}], schema=io.empty_frame(INDEX).schema)
+
+
+def test_substitute_has_the_gold_spacy_label_not_just_its_coarse_type():
+    # gold "1900" is DATE; "two hours" (TIME) has the same coarse type but not the label
+    ents = [("Paris", "GPE", 0), ("1900", "DATE", 0), ("two hours", "TIME", 0), ("London", "GPE", 1),
+            ("1908", "DATE", 1), ("22", "CARDINAL", 1), ("third", "ORDINAL", 2)]
+    examples, contexts, _ = _frames([("When did Paris host the games?", ["1900"])] * 40
+                                    + [("How many nations did London host?", ["22"])] * 40, TYPED, False)
+    examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
+    cfg = SyntheticConfig(share=1.0, corpus_fallback=False)
+    res = synthetic(examples, contexts, _typed_index(ents), cfg, tagger=TAG)
+    subs = Counter((r["answers"][0]["text"], r["inserted_answer"]["text"]) for r in res.rows)
+    # DATE → the only other DATE; CARDINAL 22 → no other CARDINAL: coarse fallback (NUMBER) → "third"
+    assert subs == {("1900", "1908"): 40, ("22", "third"): 40}
+    assert synthetic_stats(res, cfg)["type_match"] == {"coarse": 40, "label": 40}
+    strict = SyntheticConfig(share=1.0, corpus_fallback=False, coarse_fallback=False)
+    res = synthetic(examples, contexts, _typed_index(ents), strict, tagger=TAG)
+    st = synthetic_stats(res, strict)
+    assert st["type_match"] == {"label": 40} and st["skips"]["no_substitute"] == 40 and st["skips"]["shortfall"] == 40
+
+
+def test_unrewritable_questions_are_skipped_and_the_share_comes_from_others():
+    qs = [("Why is Paris famous?", ["Paris"])] * 50 + [("Where were the 1908 games?", ["London"])] * 50
+    examples, contexts, index = _frames(qs)
+    examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
+    cfg = SyntheticConfig(share=0.4, seed=3)
+    res = synthetic(examples, contexts, index, cfg, tagger=TAG)
+    stats = synthetic_stats(res, cfg)
+    assert stats["augmented"] == 40 and stats["skips"]["shortfall"] == 0
+    assert stats["rules"] == {"wh_be_place": 40}
+    assert stats["skips"]["no_statement"] > 0
+    assert not any("The answer to" in r["inserted_text"] for r in res.rows)
+    # the result does not depend on how the examined examples were batched for the tagger
+    one_by_one = synthetic(examples, contexts, index, cfg, tagger=lambda qs: [TAG([q])[0] for q in qs])
+    assert one_by_one.rows == res.rows
 
 
 @pytest.mark.integration
@@ -136,3 +213,27 @@ def test_squad11_dev_subset_spans_and_share(shared_data):
     assert abs(stats["share"] - 0.2) <= 0.01
     for row in res.rows:
         _check_spans(row)
+
+
+def test_label_check_drops_insertions_that_read_as_another_type():
+    qs = [("Where were the 1908 games?", ["London"])] * 60
+    examples, contexts, index = _frames(qs)
+    examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
+
+    def labeller(texts):
+        # the inserted answer reads as a PERSON when it is "Berlin", else as a GPE (the gold London's label)
+        out = []
+        for t in texts:
+            i = t.index("The 1908 games were in ") + len("The 1908 games were in ")
+            word = t[i:t.index(".", i)]
+            out.append([(i, i + len(word), "PERSON" if word == "Berlin" else "GPE")])
+        return out
+
+    cfg = SyntheticConfig(share=0.25, seed=2, corpus_fallback=False)
+    res = synthetic(examples, contexts, index, cfg, tagger=TAG, labeller=labeller)
+    stats = synthetic_stats(res, cfg)
+    assert stats["augmented"] == 15 and stats["skips"]["shortfall"] == 0
+    assert stats["skips"]["label_check_failed"] > 0
+    assert {r["inserted_answer"]["text"] for r in res.rows} == {"Paris"}
+    off = SyntheticConfig(share=0.25, seed=2, corpus_fallback=False, check_label=False)
+    assert {r["inserted_answer"]["text"] for r in synthetic(examples, contexts, index, off, tagger=TAG).rows} == {"Paris", "Berlin"}
