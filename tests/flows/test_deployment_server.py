@@ -132,14 +132,15 @@ def test_every_flow_is_deployed_with_its_schedule_concurrency_and_typed_paramete
 def test_experiment_deployment_runs_cpu_smoke_to_its_report(served: dict) -> None:
     workdir = served["tmp"] / "experiment"
     cmd = [PREFECT, "deployment", "run", "experiment/default", "--param", "profile=cpu-smoke",
-           "--param", f'overrides=["workdir={workdir}"]', "--watch", "--watch-timeout", "560"]
+           "--param", f'overrides=["workdir={workdir}", "seeds=[13, 14]"]', "--watch", "--watch-timeout", "560"]
     run = subprocess.run(cmd, env=served["env"], cwd=REPO, capture_output=True, text=True, timeout=600)
     output = run.stdout + run.stderr
     assert run.returncode == 0 and "Completed" in output, output + "\n--- serve log ---\n" + served["serve_log"].read_text()[-4000:]
     report = workdir / "report" / "report.md"
-    assert "Each run minus the control `hinge-control`" in report.read_text(encoding="utf-8")
+    assert "## Result: each method minus the control `hinge-control`, over 2 seed(s)" in report.read_text(encoding="utf-8")
     state = json.loads((workdir / "experiment_state.json").read_text())
-    assert all(s["status"] == "done" for s in state.values()) and len(state) == 8
+    # mine + per seed (train:mle, sample-topk, 3 continuations) + evaluate + report; 2 seeds keep the served run short
+    assert all(s["status"] == "done" for s in state.values()) and len(state) == 1 + 2 * 5 + 2
 
 
 def test_deployments_register_on_their_process_work_pools(served: dict) -> None:
