@@ -168,6 +168,13 @@ def _train_stage(book: StageBook, run: RunPlan, upstream: dict[str, str]) -> tup
     return book.run(f"train:{run.name}", inputs, lambda: _train(run, fp, prior), weights_fingerprint)
 
 
+def _run_null_rules(plan: ExperimentPlan) -> dict[str, str] | None:
+    """`evaluate.null_rules` keyed by a run's folder name (`hinge-s13`) or by its profile name (`hinge`: every seed)."""
+    rules = plan.profile.evaluate.null_rules
+    out = {r.name: rules.get(r.name, rules.get(r.group)) for r in (*plan.baselines, *plan.continuations)}
+    return {k: v for k, v in out.items() if v is not None} or None
+
+
 def _topk_stage(book: StageBook, plan: ExperimentPlan, baseline: RunPlan, baseline_dir: str,
                 upstream: dict[str, str]) -> str:
     """sample-topk with one baseline into `topk/<dataset>/<split>/model=<baseline>` (stage `sample-topk:<baseline>`)."""
@@ -220,7 +227,7 @@ def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = No
                          "runs": {n: runs[n][1] for n in order}},
             lambda: evaluate_flow([runs[n][0] for n in order], list(e.sets), root=root, data_dir=e.data_dir, limit=e.limit,
                                   batch_windows=e.batch_windows, null_rule=e.null_rule, null_threshold=e.null_threshold,
-                                  n_resamples=e.n_resamples, device=p.device,
+                                  n_resamples=e.n_resamples, device=p.device, run_null_rules=_run_null_rules(plan),
                                   near_miss_baseline=baseline_dir if e.near_miss_slice else None),
             lambda path: io.file_sha256(path))
         report, _ = book.run(

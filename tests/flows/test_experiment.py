@@ -167,3 +167,12 @@ def test_cli_bad_profile_exits_2_before_any_work(tmp_path: Path) -> None:
                                       "--set", "control.of=nope"])
     assert result.exit_code == 2 and "control.of: 'nope' is not a method" in result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_per_run_null_rules_reach_every_seed_of_a_run(tmp_path: Path) -> None:
+    from flows.experiment import _run_null_rules
+
+    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}",
+                                                      "evaluate.null_rules={hinge: cls_threshold, mle-s14: negative_score}"]))
+    assert _run_null_rules(plan) == {"mle-s14": "negative_score", **{f"hinge-s{s}": "cls_threshold" for s in SEEDS}}
+    assert _run_null_rules(plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}"]))) is None
