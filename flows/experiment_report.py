@@ -78,7 +78,10 @@ def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int) -> li
             for metric in ("em", "f1"):
                 method = {s: _scores(preds, es, plan.run(group, s).name, metric) for s in plan.seeds}
                 control = {s: _scores(preds, es, plan.control_for(s).name, metric) for s in plan.seeds}
-                if not all(method.values()) or not all(control.values()):
+                lacking = [s for s in plan.seeds if not method[s] or not control[s]]
+                if lacking:  # say so in the table: a silently missing row would read as "no result"
+                    rows.append([es, f"`{group}` − `{plan.control_group}`", metric.upper(),
+                                 f"no predictions for seed(s) {lacking}", "–", "–", "–", "not compared", 0])
                     continue
                 c = seed_comparison(method, control, n_resamples=n_resamples)
                 verdict = c.verdict + (" (single seed)" if c.single_seed else "")

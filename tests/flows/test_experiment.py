@@ -176,3 +176,19 @@ def test_per_run_null_rules_reach_every_seed_of_a_run(tmp_path: Path) -> None:
                                                       "evaluate.null_rules={hinge: cls_threshold, mle-s14: negative_score}"]))
     assert _run_null_rules(plan) == {"mle-s14": "negative_score", **{f"hinge-s{s}": "cls_threshold" for s in SEEDS}}
     assert _run_null_rules(plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}"]))) is None
+
+
+def test_seed_table_names_a_seed_without_predictions(tmp_path: Path) -> None:
+    import polars as pl
+
+    from flows.experiment_report import seed_rows
+
+    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "seeds=[1, 2]",
+                                                      "evaluate.sets=[s=data/samples/squad11_sample.json]"]))
+    rows = [{"eval_set": "s", "run": r.name, "example_id": q, "em": 1, "f1": 1.0}
+            for r in plan.continuations if not (r.group == "hinge" and r.seed == 2) for q in ("a", "b")]
+    table = seed_rows(plan, pl.DataFrame(rows), n_resamples=20)
+    hinge = [r for r in table if r[1] == "`hinge` − `hinge-control`"]
+    assert hinge and all(r[3] == "no predictions for seed(s) [2]" and r[7] == "not compared" for r in hinge)
+    aacl = [r for r in table if r[1] == "`hard-aacl` − `hinge-control`"]
+    assert aacl and all(r[7] == "no measurable difference" and r[8] == 2 for r in aacl)
