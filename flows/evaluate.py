@@ -132,7 +132,7 @@ def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str,
 @task(name="near-miss-slice")
 def near_miss_slice_task(root: str, inputs_root: str, set_names: list[str], baseline: str, runs: list[str],
                          n_resamples: int) -> list[str]:
-    """EM/F1 of every run on the near-miss slice that `baseline`'s predictions define (METHODS.md §1).
+    """EM/F1 of every run on the near-miss slice that `baseline`'s predictions define (docs/methods.md §1).
 
     The eval contexts are added to the spaCy index under `root` (incremental: contexts
     already indexed are not parsed again). Returns the metric files it wrote.
@@ -341,7 +341,7 @@ def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "dat
 
     `near_miss_baseline` (one of the checkpoints) adds EM/F1 of every run on the near-miss
     slice: questions where that baseline's prediction lies in the gold's sentence, has the
-    gold's coarse entity type and differs in text (METHODS.md §1).
+    gold's coarse entity type and differs in text (docs/methods.md §1).
 
     `bundles` (`DATASET/SPLIT` of a `bundles` partition under `root`, e.g. `ropes/dev`) adds
     bundle consistency and Hungarian joint inference, per bundle kind and mining mode, for

@@ -79,7 +79,7 @@ class EvaluateStage(_Frozen):
     null_threshold: float = 0.0  # threshold of that default rule
     null_rules: dict[str, str] = Field(default_factory=dict)  # run name -> RULE[:THRESHOLD], beats the run's training config
     batch_windows: int = Field(16, ge=1)  # windows per forward pass
-    near_miss_slice: bool = True  # add the near-miss slice (METHODS.md §1), judged by the baseline's predictions
+    near_miss_slice: bool = True  # add the near-miss slice (docs/methods.md §1), judged by the baseline's predictions
 
     @field_validator("null_rule")
     @classmethod

@@ -1,4 +1,4 @@
-"""Evaluation sets and robustness attacks (METHODS.md §3): named sets, AddSent/AddOneSent, negation.
+"""Evaluation sets and robustness attacks (docs/methods.md §3): named sets, AddSent/AddOneSent, negation.
 
     python -m pipeline.attacks neg-squad11-eval --data-dir ../shared/data   # attacked / rejected by reason
 

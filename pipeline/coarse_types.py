@@ -1,4 +1,4 @@
-"""Coarse entity types for near-miss negatives (METHODS.md §1).
+"""Coarse entity types for near-miss negatives (docs/methods.md §1).
 
 A near-miss negative must have the same coarse type as the gold answer, so that a
 question asking "who" gets people as negatives and "how many" gets numbers. The

@@ -1,4 +1,4 @@
-"""The three question-flip rules of METHODS.md §2, as pure string functions.
+"""The three question-flip rules of docs/methods.md §2, as pure string functions.
 
 Each rule takes the question, the character spans of its two answer options (found by
 `pipeline.flips.find_options`) and, for `negation`, the question's spaCy tokens
@@ -38,7 +38,7 @@ def getLemma(word: str, upos: str) -> tuple[str, ...]:
 
     return lemminflect.getLemma(word, upos=upos)
 
-# Symmetric antonym pairs; `fewer` maps to `more` (asymmetric, as in METHODS.md).
+# Symmetric antonym pairs; `fewer` maps to `more` (asymmetric, as in docs/methods.md).
 _PAIRS = [
     ("more", "less"), ("most", "least"), ("older", "younger"), ("oldest", "youngest"),
     ("earlier", "later"), ("earliest", "latest"), ("larger", "smaller"), ("largest", "smallest"),

@@ -1,4 +1,4 @@
-"""Question flips (METHODS.md §2): "A or B" questions turned into their contrast question.
+"""Question flips (docs/methods.md §2): "A or B" questions turned into their contrast question.
 
     python -m pipeline.flips "Which cup has a higher concentration of sugar, cup A or cup B?"
 

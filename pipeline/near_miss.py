@@ -1,4 +1,4 @@
-"""Near-miss hard negatives (METHODS.md §1): same sentence, same coarse type, other text.
+"""Near-miss hard negatives (docs/methods.md §1): same sentence, same coarse type, other text.
 
 For each answerable example, with its FIRST gold answer:
 

@@ -1,4 +1,4 @@
-"""Which spaCy pipeline builds the index, and how it is loaded (METHODS.md §1).
+"""Which spaCy pipeline builds the index, and how it is loaded (docs/methods.md §1).
 
 Named-entity recognition dominates the cost, so only the components the index needs are
 loaded. In `en_core_web_sm` 3.8 both `ner` and `senter` carry their own tok2vec layers

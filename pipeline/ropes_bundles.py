@@ -1,4 +1,4 @@
-"""ROPES question mining (METHODS.md §2, docs/methods.md §2.1): bundles of questions about one situation.
+"""ROPES question mining (docs/methods.md §2, docs/methods.md §2.1): bundles of questions about one situation.
 
     python -m pipeline.ropes_bundles ../shared/data/ropes/dev-v1.0.json   # counts per mode
 

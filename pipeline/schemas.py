@@ -142,7 +142,7 @@ NEAR_MISS = ArtifactSpec(
     name="near_miss",
     version=1,
     doc=(
-        "Near-miss negatives (METHODS.md §1): one row per example; up to 4 entities of the gold "
+        "Near-miss negatives (docs/methods.md §1): one row per example; up to 4 entities of the gold "
         "answer's coarse type from the gold's sentence, with different text."
     ),
     partition_by=_DS_SPLIT,
@@ -164,7 +164,7 @@ BUNDLES = ArtifactSpec(
     name="bundles",
     version=1,
     doc=(
-        "Instance bundles (METHODS.md §2), long form: one row per bundle member. A bundle is an "
+        "Instance bundles (docs/methods.md §2), long form: one row per bundle member. A bundle is an "
         "unordered set (each member is the anchor in turn), so a flip pair is one bundle, not two."
     ),
     partition_by=_DS_SPLIT,
@@ -186,7 +186,7 @@ BUNDLES = ArtifactSpec(
 FLIPS = ArtifactSpec(
     name="flips",
     version=1,
-    doc="Heuristic question flips (METHODS.md §2): one generated example per row.",
+    doc="Heuristic question flips (docs/methods.md §2): one generated example per row.",
     partition_by=_DS_SPLIT,
     partition_docs=_DS_SPLIT_DOCS,
     columns=(
@@ -205,7 +205,7 @@ FLIPS = ArtifactSpec(
 SYNTHETIC = ArtifactSpec(
     name="synthetic",
     version=1,
-    doc="Synthetic answer spans (METHODS.md §3): augmented contexts with one inserted sentence.",
+    doc="Synthetic answer spans (docs/methods.md §3): augmented contexts with one inserted sentence.",
     partition_by=_DS_SPLIT,
     partition_docs=_DS_SPLIT_DOCS,
     columns=(

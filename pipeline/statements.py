@@ -1,5 +1,5 @@
 """Question → declarative statement with a given answer: the rule-based sentence writer of
-synthetic answer spans (METHODS.md §3; the paper used a language model).
+synthetic answer spans (docs/methods.md §3; the paper used a language model).
 
     python -m pipeline.statements "When did the war begin?" "1990"
 

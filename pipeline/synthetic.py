@@ -1,4 +1,4 @@
-"""Synthetic answer spans (METHODS.md §3, docs/methods.md §3.1): a second gold answer inserted into the context.
+"""Synthetic answer spans (docs/methods.md §3, docs/methods.md §3.1): a second gold answer inserted into the context.
 
     python -m pipeline.synthetic ../shared/data/squad/v1.1/dev-v1.1.json 0.2   # share check on a file
 

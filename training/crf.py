@@ -1,4 +1,4 @@
-"""A linear-chain CRF over BIO tags for span extraction (METHODS.md §4, SpanBERT-CRF).
+"""A linear-chain CRF over BIO tags for span extraction (docs/methods.md §4, SpanBERT-CRF).
 
 Tags: 0 = O, 1 = B, 2 = I. Question and special tokens are tagged O. The transitions
 O→I and START→I are forbidden: a constant ``FORBIDDEN`` (−10⁴, finite so gold paths that

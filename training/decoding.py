@@ -2,7 +2,7 @@
 
 `decode_nbest` turns the start/end logits of every window of a set of examples into one
 `Prediction` per example (best span, its score, the SQuAD 2.0 null score and the n-best
-list). It follows Hugging Face's `postprocess_qa_predictions` (METHODS.md "Shared inference
+list). It follows Hugging Face's `postprocess_qa_predictions` (docs/methods.md "Shared inference
 and metrics"): per window, the top-n start and top-n end positions of the raw logits; a
 pair (i, j) is kept when both tokens are context tokens, i <= j and j - i + 1 <=
 max_answer_len; its score is s_i + e_j; the answer is the best pair over all windows of the
@@ -21,7 +21,7 @@ diverse mode). `decode_crf` maps a BIO CRF's per-window spans to char spans.
 
 Null rules (`null_rule`): `none` always answers when some span is valid; `cls_threshold`
 answers "" when null_score - best_score > null_threshold (SQuAD 2.0); `negative_score`
-answers "" when the best score s_i + e_j < null_threshold (0 in METHODS.md §3). Where no
+answers "" when the best score s_i + e_j < null_threshold (0 in docs/methods.md §3). Where no
 span is valid at all the answer is "" (HF would answer the placeholder "empty").
 
 Everything up to the final assembly is batched tensor work (topk, a broadcast start x end

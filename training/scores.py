@@ -1,4 +1,4 @@
-"""Span scores from start/end logits, in the two forms METHODS.md uses.
+"""Span scores from start/end logits, in the two forms docs/methods.md uses.
 
 For a window with start logits s and end logits e the score of the token span (i, j) is
 

@@ -1,4 +1,4 @@
-"""A model's k best DISTINCT spans per question (the `topk` artifact; METHODS.md §2 and §5).
+"""A model's k best DISTINCT spans per question (the `topk` artifact; docs/methods.md §2 and §5).
 
     python -m flows.sample_topk --help        # the flow that writes the artifact
 

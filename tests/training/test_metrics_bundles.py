@@ -1,4 +1,4 @@
-"""Consistency over bundles and Hungarian joint inference (METHODS.md §2)."""
+"""Consistency over bundles and Hungarian joint inference (docs/methods.md §2)."""
 
 from __future__ import annotations
 

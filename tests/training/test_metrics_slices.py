@@ -1,4 +1,4 @@
-"""Near-miss slice (METHODS.md §1) and per-language tables, on frames built from the declared schemas."""
+"""Near-miss slice (docs/methods.md §1) and per-language tables, on frames built from the declared schemas."""
 
 from __future__ import annotations
 

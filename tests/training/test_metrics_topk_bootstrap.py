@@ -1,4 +1,4 @@
-"""Top-k EM (METHODS.md §5) and bootstrap intervals."""
+"""Top-k EM (docs/methods.md §5) and bootstrap intervals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Answer-conditional contrastive estimation over an instance bundle (METHODS.md §2).
+"""Answer-conditional contrastive estimation over an instance bundle (docs/methods.md §2).
 
 Paper: instance bundles + contrastive estimation (T5 on ROPES / HotpotQA). For every
 bundle question q_g with gold answer a_g, compare the gold against the bundle's other

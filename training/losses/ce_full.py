@@ -1,4 +1,4 @@
-"""Full-partition contrastive estimation over an instance bundle (METHODS.md §2).
+"""Full-partition contrastive estimation over an instance bundle (docs/methods.md §2).
 
 For every bundle question q_g with gold a_g, one softmax over the gold cell and every
 non-gold cell (q, a) of the bundle (a is not q's gold; cells of other questions' gold

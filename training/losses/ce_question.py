@@ -1,4 +1,4 @@
-"""Question-conditional contrastive estimation over an instance bundle (METHODS.md §2).
+"""Question-conditional contrastive estimation over an instance bundle (docs/methods.md §2).
 
 Paper: instance bundles + contrastive estimation (best variant in the paper). For every
 bundle question q_g with gold a_g, compare q_g against the bundle's other questions on

@@ -1,4 +1,4 @@
-"""Two-way contrastive estimation: λ1·answer-conditional + λ2·question-conditional (METHODS.md §2).
+"""Two-way contrastive estimation: λ1·answer-conditional + λ2·question-conditional (docs/methods.md §2).
 
     L = λ1 · L_AC + λ2 · L_QC          (λ1 = λ2 = 1 in the paper)
 

@@ -1,4 +1,4 @@
-"""CRF negative log-likelihood over BIO tags (METHODS.md §4, SpanBERT-CRF).
+"""CRF negative log-likelihood over BIO tags (docs/methods.md §4, SpanBERT-CRF).
 
     L = mean over windows [ log Σ_y exp score(x, y) − score(x, y_gold) ]
 

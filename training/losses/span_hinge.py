@@ -1,4 +1,4 @@
-"""Span hinge loss against near-miss hard negatives (METHODS.md §1).
+"""Span hinge loss against near-miss hard negatives (docs/methods.md §1).
 
 Paper: contrastive training with near-miss negatives (ELECTRA-small, SQuAD 1.1). For every
 valid (gold, negative) pair — a negative counts only in a window that holds both it and

@@ -1,4 +1,4 @@
-"""Unlikelihood term over an instance bundle's negative answers (METHODS.md §2).
+"""Unlikelihood term over an instance bundle's negative answers (docs/methods.md §2).
 
 For every bundle question q with gold a_g, push down the probability of the bundle's
 other answers (Welleck et al. 2020 unlikelihood, as used with instance bundles):

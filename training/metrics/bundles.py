@@ -1,4 +1,4 @@
-"""Bundle metrics (METHODS.md §2): consistency and joint (one-to-one) inference.
+"""Bundle metrics (docs/methods.md §2): consistency and joint (one-to-one) inference.
 
 - `consistency`: the share of bundles with at least two questions whose questions are all
   answered correctly (Dua et al. 2021). Bundles of size 1 do not count. Bundles are given

@@ -1,4 +1,4 @@
-"""Evaluation slices: the near-miss slice (METHODS.md §1) and per-group tables (per language).
+"""Evaluation slices: the near-miss slice (docs/methods.md §1) and per-group tables (per language).
 
 Near-miss slice: the dev examples where the BASELINE model's prediction
 1. lies inside the sentence holding the gold answer (the first gold, leading whitespace

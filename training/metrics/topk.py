@@ -1,4 +1,4 @@
-"""Top-k exact match (METHODS.md §5): a question counts at k when any of its k best distinct
+"""Top-k exact match (docs/methods.md §5): a question counts at k when any of its k best distinct
 predictions matches a gold answer under the official normalisation.
 
 Golds follow SQuAD 2.0: an unanswerable question's gold is "", so it counts only when ""
