@@ -20,11 +20,14 @@ Negation attack (Tran et al., EACL 2023; reference: sonqt/unanswerable-robustnes
 3. a fake answer of the gold's type is chosen (`fake_answer`: same spaCy entity label, from
    another context of the set, different from every gold);
 4. the negated question is turned into a declarative sentence with the fake answer
-   (`pipeline.statements.statement`) and appended to the context (a space before it), so
-   the gold offsets do not move.
+   (`pipeline.statements.rule_statement`) and appended to the context (a space before it), so
+   the gold offsets do not move. There is no quoting fallback (`The answer to "<question>" is
+   X.`): it plants the question verbatim beside the fake answer, a distractor a model can
+   dismiss by its form, so a question no rule can restate is rejected.
 Rejected with a reason (stage `negation_attack`, never dropped silently): `unanswerable`,
 `already_negated` (not/n't/never), `no_adjective`, `untyped_answer` (no context entity
-overlaps the gold), `no_fake_answer`. The same examples unattacked are returned beside the
+overlaps the gold), `no_fake_answer`, `no_statement` (no statement rule applies to the
+negated question). The same examples unattacked are returned beside the
 attacked ones (`EvalFrames.unattacked`), so `cqa evaluate` reports the EM/F1 drop on the
 same questions; `EvalFrames.audit` keeps the negated question, fake answer and sentence.
 
@@ -45,7 +48,7 @@ import polars as pl
 from pipeline import io, schemas
 from pipeline.rejects import reject, rejects_frame
 from pipeline.sources import SourceSpec, load_source, protocol_eval_titles
-from pipeline.statements import statement
+from pipeline.statements import rule_statement
 
 Token = tuple[str, str, int]  # (text, fine-grained tag, char offset), as pipeline.flips.spacy_tagger gives
 Tagger = Callable[[Sequence[str]], list[list[Token]]]
@@ -270,7 +273,12 @@ def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagg
     neg_tokens = tagger([p[2] for p in planned]) if planned else []
     out_ex, out_ctx, clean_ex, clean_ctx, audit = [], {}, [], {}, []
     for (r, ctx, negated, fake, label), toks in zip(planned, neg_tokens, strict=True):
-        rule, prefix, suffix = statement(negated, toks)
+        restated = rule_statement(negated, toks)
+        if restated is None:
+            rejects.append(reject(STAGE, r["source_file"], r["example_id"], "question", "no_statement",
+                                  f"no statement rule restates the negated question {negated!r}"))
+            continue
+        rule, prefix, suffix = restated
         sentence = prefix + fake + suffix
         attacked = ctx + " " + sentence
         cid = io.text_id(attacked)

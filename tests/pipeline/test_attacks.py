@@ -65,6 +65,8 @@ TAGS = {
     "Who did not found the big company?": "WP VBD RB VB DT JJ NN .",
     "What did the rich Alice Smith do?": "WP VBD DT JJ NNP NNP VB .",
     "What did the rich Alice Smith found?": "WP VBD DT JJ NNP NNP VB .",
+    "The famous company was founded by whom?": "DT JJ NN VBD VBN IN WP .",
+    "The not famous company was founded by whom?": "DT RB JJ NN VBD VBN IN WP .",
 }
 
 
@@ -87,6 +89,9 @@ def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:
          "answers": [{"text": "founded", "start": 20, "end": 27}]},
         {**base, "example_id": "g", "question": "What did the rich Alice Smith found?",
          "answers": [{"text": "the Orchard Company", "start": 28, "end": 47}]},
+        # adjective and a PERSON gold (fake: Bob Jones), but no statement rule restates a
+        # fronted-object question: rejected, not restated as 'The answer to "..." is Bob Jones.'
+        {**base, "example_id": "h", "question": "The famous company was founded by whom?", "answers": alice},
     ]
     ex = pl.DataFrame(rows, schema=io.empty_frame(schemas.EXAMPLES).schema)
     ctx = pl.DataFrame([{"context_id": io.text_id(c), "context": c, "title": "T", "lang": "en", "n_chars": len(c)}
@@ -128,6 +133,7 @@ def test_negation_attack_rejects_with_a_reason() -> None:
         "c": "no_adjective", "d": "unanswerable", "e": "already_negated",
         "f": "untyped_answer",  # no entity overlaps "founded"
         "g": "no_fake_answer",  # ORG: no other context has one
+        "h": "no_statement",  # no quoting fallback: a question no rule restates is not attacked
     }
     assert set(rej["stage"]) == {"negation_attack"} and set(rej["source_file"]) == {"file.json"}
     assert rej.filter(pl.col("record_id") == "g")["detail"][0].startswith("no ORG entity")
@@ -186,7 +192,8 @@ def test_negation_attack_with_spacy_on_the_sample(samples: Path) -> None:
     attack_rejects = frames.rejects.filter(pl.col("stage") == "negation_attack")
     assert frames.examples.height + attack_rejects.height == 28  # every question attacked or rejected
     assert frames.examples.height >= 1 and set(attack_rejects["reason"]) <= {
-        "no_adjective", "untyped_answer", "no_fake_answer", "already_negated", "unanswerable"}
+        "no_adjective", "untyped_answer", "no_fake_answer", "already_negated", "unanswerable", "no_statement"}
+    assert "fallback" not in set(frames.audit["rule"])  # no distractor quotes the question
     assert not frames.examples["is_impossible"].any() and frames.examples["answers"].list.len().min() > 0
     clean = frames.unattacked.examples
     assert [i + "~neg" for i in clean["example_id"]] == frames.examples["example_id"].to_list()
@@ -196,6 +203,7 @@ def test_negation_attack_with_spacy_on_the_sample(samples: Path) -> None:
     for row, old, audit in zip(frames.examples.to_dicts(), clean.to_dicts(), frames.audit.to_dicts(), strict=True):
         assert text[row["context_id"]] == original[old["context_id"]] + " " + audit["distractor"]
         assert " not " in audit["distractor"] and audit["fake_answer"] in audit["distractor"]
+        assert "The answer to" not in audit["distractor"]
 
 
 @pytest.mark.integration
