@@ -4,7 +4,7 @@
     python benchmarks/bench_ropes_bundles.py --public-groups /tmp/groups.json # + pair-set Jaccard
     python benchmarks/bench_ropes_bundles.py --split dev --data /path/to/data
 
-For each `ropes_context` of the loader (`shared`, the default, and `with-question`) and each
+For each `ropes_context` of the loader (`with-question`, the default, and `shared`) and each
 mode, mined with `pairs: false` so groups are counted as formed:
 - groups by size (reference-code: as the public driver forms them, singletons and repeated
   groups included; paper: the written bundles);
@@ -112,7 +112,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--split", default="train", choices=["train", "dev"])
     ap.add_argument("--public-groups", type=Path, default=None, help="JSON groups written by the public code")
-    ap.add_argument("--contexts", nargs="+", default=["shared", "with-question"])
+    ap.add_argument("--contexts", nargs="+", default=["with-question", "shared"])
     args = ap.parse_args()
     path = args.data / "ropes" / f"{args.split}-v1.0.json"
     if not path.exists():

@@ -7,18 +7,28 @@ ROPES answers are free text without offsets, so the context is built here and th
 located in it (`pipeline.sources.locate`: whole word, exact case first, first occurrence).
 Background and situation are stripped of surrounding whitespace; blank parts are left out.
 
-`ropes_context="shared"` (default): context = background + "\\n\\n" + situation. One context
-per situation, shared by all its questions, so the questions of a bundle share offsets. The
+`ropes_context="with-question"` (default): context = background + "\\n\\n" + situation + "\\n\\n" +
+question (stripped), one context per question. The answer is searched in situation,
+background, then question (exact case in all three before any case), so an answer that
+occurs only in the question ("Will Tom get more or less rain?" -> "more") is kept, located
+in the question part. ROPES v1.0: dev keeps all 1,688 questions; train keeps 10,918 of
+10,924 (99.95%), the other 6 are rejected with `answer_only_inside_word` ("Dan" found only
+inside "Danny"). The questions of one situation share the prefix background + "\\n\\n" +
+situation + "\\n\\n" character for character, so an answer found there has the same offsets
+in every one of their contexts. Bundles do not need a shared context: the ROPES miner groups
+questions by situation (the ROPES paragraph, `pipeline.ropes_bundles.situations`), and the
+bundle losses' reader (`training.data`) locates every bundle answer in each member's own
+context (same offsets inside the shared prefix; an answer found in a question is looked up
+in the member's own question part, and masked for that member when absent there).
+
+`ropes_context="shared"`: context = background + "\\n\\n" + situation. One context per
+situation, shared by all its questions, so the questions of a bundle share offsets. The
 answer is searched in the situation first, then in the background. An answer that occurs
 (as a whole word) only in the question ("Is Group A more or less likely ...?" -> "less") is
 rejected with `answer_only_in_question`: ROPES v1.0 has 196 such questions in dev (of 1,688)
-and 1,346 in train (of 10,924). An answer found only inside longer words ("Dan" in "Danny")
-is rejected with `answer_only_inside_word` (dev 0, train 6).
-
-`ropes_context="with-question"`: context = background + "\\n\\n" + situation + "\\n\\n" + question,
-one context per question; the answer is searched in situation, background, then question,
-so the "more or less" answers are kept (dev: all 1,688 kept; train: 10,918 kept, the same
-6 `answer_only_inside_word` rejected).
+and 1,346 in train (of 10,924), and with them every bundle they would join. An answer
+found only inside longer words ("Dan" in "Danny") is rejected with `answer_only_inside_word`
+(dev 0, train 6).
 
 Example ids are the ROPES ids; the title is `<article title>-<situation index>` (`ropes-17`).
 Rejected questions get one row with field `answers`; when a question keeps at least one
@@ -79,6 +89,8 @@ def add_ropes_question(frames: CanonicalFrames, split: str, qa: Any, named: list
         frames.reject(split, str(qa.get("id", where)), "question", reason, f"{where}: question text {question!r}")
         return
     if frames.spec.ropes_context == "with-question":
+        # the question goes last, so that background + situation is a prefix shared by the
+        # situation's questions (training/data.py relies on it to move offsets between them)
         context, parts = join_parts([*named, ("question", question.strip())])
         search = sorted(parts, key=lambda p: ("situation", "background", "question").index(p.name))
     else:

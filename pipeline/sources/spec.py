@@ -13,7 +13,7 @@ from pathlib import Path
 
 FORMATS = ("auto", "squad", "hub", "ropes", "hotpot", "xquad", "mlqa")
 ARTICLE_SPLITS = (None, "protocol")
-ROPES_CONTEXTS = ("shared", "with-question")
+ROPES_CONTEXTS = ("with-question", "shared")
 
 _PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _LANG_DOTTED = re.compile(r"\.([a-z]{2})\.jsonl?$")                        # xquad.de.json
@@ -38,7 +38,7 @@ class SourceSpec:
     restrict_titles: tuple[str, ...] | None = None   # keep only these article titles (others are counted, not rejected)
     hub_config: str | None = None                    # datasets.load_dataset(path, hub_config, split=hub_split)
     hub_split: str = "validation"                    # split of the hub dataset to read
-    ropes_context: str = "shared"                    # ROPES context: "shared" (per situation) or "with-question"
+    ropes_context: str = "with-question"             # ROPES context: "with-question" (per question, default) or "shared" (per situation)
 
     def __post_init__(self) -> None:
         if self.restrict_titles is not None and not isinstance(self.restrict_titles, tuple):

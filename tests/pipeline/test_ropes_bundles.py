@@ -9,6 +9,7 @@ from pipeline import io
 from pipeline.ropes_bundles import (
     BundleConfig, answers_differ, check_unique_answers, group_fingerprints, pair_by_similarity, question_tokens,
     reference_closure, reference_groups, reference_links, reference_split, ropes_bundles, rows_by_situation, set_order, similarity,
+    situations,
 )
 from pipeline.schemas import BUNDLES, EXAMPLES
 
@@ -137,7 +138,7 @@ def test_reference_code_pairs_and_answer_uniqueness():
     assert check_unique_answers(df) == []
     assert set(stats["size_histogram"]) == {"2"}
     assert "Who watched?" not in df["question"].to_list()
-    for _, g in df.group_by("bundle_id"):
+    for _, g in df.group_by("bundle_id"):  # one hand-made context here, as with `ropes_context: shared`
         assert g["context_id"].n_unique() == 1
 
 
@@ -207,13 +208,53 @@ def test_reference_groups_reproduce_the_public_driver_figures(shared_data):
 
 
 @pytest.mark.integration
-def test_ropes_train_counts_and_uniqueness(shared_data):
+def test_ropes_train_counts_and_uniqueness_shared_context(shared_data):
+    """`ropes_context: shared` (no longer the default): one context per bundle."""
     from pipeline.sources import SourceSpec, load_source
 
-    loaded = load_source(SourceSpec("ropes", str(shared_data / "ropes" / "train-v1.0.json"), split="train"))
+    loaded = load_source(SourceSpec("ropes", str(shared_data / "ropes" / "train-v1.0.json"), split="train", ropes_context="shared"))
     for mode in ("paper", "reference-code"):
         df, stats = ropes_bundles(loaded.examples, BundleConfig(mode=mode))
         print(mode, {k: v for k, v in stats.items() if k != "rejects"})
         assert stats["bundles"] > 100
         assert check_unique_answers(df) == []
         assert df.group_by("bundle_id").agg(pl.col("context_id").n_unique())["context_id"].max() == 1
+
+
+# Default layout (`with-question`) on the real files, measured 2026-12-01 (issue 10 §3):
+# (questions, kept, {mode: (bundles, questions in bundles)}), default BundleConfig per mode.
+DEFAULT_FIGURES = {
+    "train": (10924, 10918, {"paper": (3108, 6234), "reference-code": (5421, 10362)}),
+    "dev": (1688, 1688, {"paper": (632, 1377), "reference-code": (1579, 1643)}),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("split", ["train", "dev"])
+def test_default_context_keeps_and_bundles_every_answerable_question(shared_data, split):
+    from pipeline.sources import SourceSpec, load_source
+
+    path = shared_data / "ropes" / f"{split}-v1.0.json"
+    questions, kept, figures = DEFAULT_FIGURES[split]
+    loaded = load_source(SourceSpec("ropes", str(path), split=split))
+    assert (loaded.n_records, loaded.examples.height) == (questions, kept)
+    assert kept / questions >= 0.999
+    assert loaded.rejects.filter(pl.col("field") == "answers").height == questions - kept  # the rest have a reason
+    assert loaded.rejects["reason"].null_count() == 0
+    shared = load_source(SourceSpec("ropes", str(path), split=split, ropes_context="shared"))
+    sit = situations(loaded.examples)
+    ctx = dict(zip(loaded.contexts["context_id"].to_list(), loaded.contexts["context"].to_list()))
+    for mode, (n_bundles, n_in) in figures.items():
+        df, stats = ropes_bundles(loaded.examples, BundleConfig(mode=mode))
+        assert (stats["bundles"], stats["questions_in_bundles"]) == (n_bundles, n_in), mode
+        assert check_unique_answers(df) == []
+        # a bundle is one situation, its members' contexts differ only after background + situation
+        keyed = df.join(sit, on="example_id")
+        assert keyed.group_by("bundle_id").agg(pl.col("situation").n_unique())["situation"].max() == 1
+        for _, g in df.group_by("bundle_id"):
+            texts = [ctx[c] for c in g["context_id"].to_list()]
+            prefixes = {t[: t.rfind("\n\n")] for t in texts}
+            assert len(prefixes) == 1
+        # more questions are bundled than with the old default, which lost the "more or less" ones
+        _, old = ropes_bundles(shared.examples, BundleConfig(mode=mode))
+        assert stats["questions_in_bundles"] > old["questions_in_bundles"]

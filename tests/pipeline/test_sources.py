@@ -233,7 +233,7 @@ def test_missing_id_gets_context_id_and_position(tmp_path):
 
 
 def test_ropes_shared_context_per_situation(samples):
-    result = load(samples, "ropes_sample.json")
+    result = load(samples, "ropes_sample.json", ropes_context="shared")
     assert result.contexts.height == 3
     assert result.examples.group_by("context_id").len()["len"].sort().to_list() == [4, 5, 6]
     ctx = result.contexts.filter(pl.col("title") == "ropes-0")["context"].item()
@@ -251,12 +251,21 @@ def test_ropes_shared_context_per_situation(samples):
     assert (reject["record_id"], reject["field"], reject["reason"]) == ("rp-ps-06", "answers", "answer_only_in_question")
 
 
-def test_ropes_with_question_context(samples):
-    result = load(samples, "ropes_sample.json", ropes_context="with-question")
+def test_ropes_with_question_context_is_the_default(samples):
+    result = load(samples, "ropes_sample.json")
     assert result.examples.height == 16 and result.rejects.height == 0
     assert result.contexts.height == 16
     joined = result.examples.join(result.contexts, on=["context_id", "split"])
     assert all(c.endswith("\n\n" + q.strip()) for c, q in zip(joined["context"], joined["question"]))
+    # the questions of one situation share background + situation + separator, character for character
+    shared = load(samples, "ropes_sample.json", ropes_context="shared").contexts
+    for title, g in joined.group_by("title"):
+        prefix = shared.filter(pl.col("title") == title[0])["context"].item() + "\n\n"
+        assert all(c.startswith(prefix) for c in g["context"])
+    # an answer found in the situation or background has the offsets the shared layout gives it
+    old = load(samples, "ropes_sample.json", ropes_context="shared").examples.select("example_id", "answers")
+    both = joined.join(old, on="example_id", suffix="_shared")
+    assert both.height == 15 and (both["answers"] == both["answers_shared"]).all()
     closer = joined.filter(pl.col("example_id") == "rp-ps-06").row(0, named=True)
     start = closer["answers"][0]["start"]
     assert start > len(closer["context"]) - len(closer["question"]) - 1  # located in the question part

@@ -63,7 +63,7 @@ def test_squad20_half(shared_data):
     ("train", 10924, 9572, 1346, 6),
 ])
 def test_ropes_shared_context(shared_data, name, questions, kept, only_in_question, inside_word):
-    result = load_source(SourceSpec("ropes", str(shared_data / "ropes" / f"{name}-v1.0.json"), split=name))
+    result = load_source(SourceSpec("ropes", str(shared_data / "ropes" / f"{name}-v1.0.json"), split=name, ropes_context="shared"))
     assert result.n_records == questions
     assert result.examples.height == kept
     reasons = dict(result.rejects.group_by("reason").len().iter_rows())
@@ -75,9 +75,13 @@ def test_ropes_shared_context(shared_data, name, questions, kept, only_in_questi
 
 
 def test_ropes_with_question_context(shared_data):
-    result = load_source(SourceSpec("ropes", str(shared_data / "ropes" / "dev-v1.0.json"), ropes_context="with-question"))
+    result = load_source(SourceSpec("ropes", str(shared_data / "ropes" / "dev-v1.0.json")))  # the default
     assert (result.examples.height, result.contexts.height, result.rejects.height) == (1688, 1688, 0)
     assert spans_point_at_text(result) == 0
+    train = load_source(SourceSpec("ropes", str(shared_data / "ropes" / "train-v1.0.json"), split="train"))
+    assert (train.n_records, train.examples.height) == (10924, 10918)  # 99.95% kept
+    assert dict(train.rejects.group_by("reason").len().iter_rows()) == {"answer_only_inside_word": 6}
+    assert spans_point_at_text(train) == 0
 
 
 def test_xquad_de(shared_data, squad11_path):

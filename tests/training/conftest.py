@@ -114,7 +114,9 @@ def build_sample_artifacts(root: Path) -> Path:
             part = {"dataset": DATASET, "split": split}
             if name == "topk":
                 part["model"] = "base"
-            io.write_partition(root, spec, frame, part)
+            # the synthetic miner records its placement in the manifest; training follows it
+            config = {"miner": "synthetic", "placement": "replace"} if name == "synthetic" else None
+            io.write_partition(root, spec, frame, part, config=config)
     return root
 
 
