@@ -33,8 +33,9 @@ inserted answer becomes a second gold answer.
 - `placement`: `replace` (the paper: the question is trained on the augmented context,
   with its two golds, instead of the original) or `add` (the augmented example next to
   the original). The miner writes the same rows either way and records the choice in the
-  partition's manifest (`config.placement`, `stats.placement`); applying it is the
-  training reader's job. NOT DONE there yet: `training/data.py` always adds (`add`).
+  partition's manifest (`config.placement`, `stats.placement`); the training reader
+  (`training/data.py`, `synthetic_placement`) applies it: `replace` puts the augmented
+  example where its parent was and drops the parent, `add` keeps both.
 """
 
 from __future__ import annotations
