@@ -15,6 +15,7 @@ evaluation set (artifacts or `pipeline.sources.load_source`) into `TrainExample`
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from training.config import FeatureConfig
 from training.data import TrainExample
 from training.decoding import NULL_RULES, NullRule, Prediction, decode_crf, decode_nbest
 from training.features import Features, collate, featurize
+
+_log = logging.getLogger(__name__)
 
 _PAD_LOGIT = -1e4  # logits of padding positions past a batch's trimmed length (never context tokens)
 
@@ -195,6 +198,13 @@ def load_checkpoint(ref: str, *, device: str | torch.device = "cpu", seed: int =
         if cfg_path.exists():
             cfg = load_config(cfg_path, validate=False)
             features, crf = cfg.features, cfg.model.crf_head
+            if crf and not any(loss.name == "crf_nll" and loss.weight > 0 for loss in cfg.losses):
+                # A CRF head whose loss had weight 0 (the CRF paper's equal-budget control) was
+                # never trained: decoding through it would score a random CRF. Decode with the
+                # span head, which the control's span loss did train.
+                _log.warning("%s: the CRF head was not trained (no crf_nll loss with weight > 0 in %s); "
+                             "decoding with the span head", folder, cfg_path)
+                crf = False
             break
     model, tok = load_model(ModelConfig(name=str(folder), crf_head=crf), device=device, seed=seed)
     model.load_weights(folder)

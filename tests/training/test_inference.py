@@ -140,3 +140,28 @@ def test_evaluate_run_adds_bundle_and_breakdown_rows(samples: Path) -> None:
     assert {"em", "f1", "top10_em", "has_ans_f1", "no_ans_f1", "best_f1", "consistency", "joint_em"} <= names
     n = dict(zip(metrics["metric"], metrics["n"], strict=False))
     assert n["has_ans_f1"] + n["no_ans_f1"] == ex.height == preds.height and n["consistency"] == 1
+
+
+@pytest.mark.parametrize("crf_weight, decodes_with_crf", [(1.0, True), (0.0, False)])
+def test_a_crf_head_whose_loss_had_weight_0_is_not_decoded(tmp_path: Path, crf_weight: float,
+                                                            decodes_with_crf: bool) -> None:
+    """The CRF paper's equal-budget control (crf.yaml, crf_nll weight 0) never trains its CRF:
+    decoding it through the CRF would score a random CRF against the method. Its span head
+    (trained by the control's span loss) decodes it instead."""
+    from training.config import TrainConfig, save_config
+
+    model, tok = load_model(ModelConfig(name="tiny", crf_head=True), seed=0)
+    run = tmp_path / "crf-run"
+    model.save(run / "model", tok)
+    cfg = TrainConfig.model_validate({"model": {"name": "tiny", "crf_head": True},
+                                      "losses": [{"name": "mle", "weight": 1.0}, {"name": "crf_nll", "weight": crf_weight}]})
+    save_config(cfg, run / "config.yaml")
+    loaded = load_checkpoint(str(run))
+    assert (loaded.model.crf is not None) is decodes_with_crf
+    preds = predict(loaded.model, loaded.tokenizer, _examples(), CFG)
+    if decodes_with_crf:
+        assert all(p.null_score is None for p in preds)  # CRF decoding has no null score
+    else:
+        assert all(p.null_score is not None for p in preds)  # n-best span decoding
+        span = predict(load_model(ModelConfig(name="tiny", crf_head=False), seed=0)[0].eval(), tok, _examples(), CFG)
+        assert [p.text for p in preds] == [p.text for p in span]  # same encoder + span head, same answers
