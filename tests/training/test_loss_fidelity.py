@@ -580,7 +580,7 @@ def test_hard_learning_hand_value_gold_partial_none():
     """
     batch = hard_batch([[3, 4], [3, 5], [5, 6]])
     out = hard_logits(HARD_START, HARD_END)
-    result = call(build_loss("hard_learning", num_slots=3), batch, out)
+    result = call(build_loss("hard_learning", num_slots=3, min_gold_share=0.5), batch, out)
     expected = -(2 / 3 * math.log(0.16) + 1 / 6 * math.log(0.08) + 1 / 6 * math.log(0.06))
     assert result.total.item() == pytest.approx(expected, abs=1e-9)
     assert result.total.item() == pytest.approx(2.111578, abs=1e-6)
@@ -590,17 +590,29 @@ def test_hard_learning_hand_value_gold_partial_none():
 
 def test_hard_learning_hand_value_two_partials_no_none():
     """Z = {gold (3,4), partial (3,5) [same start], partial (4,4) [same end]}: no 'none' type,
-    so W is renormalised over the types present: (2/3, 1/6)/(5/6) = (4/5, 1/5), and the
+    so W (m = ½) is renormalised over the types present: (2/3, 1/6)/(5/6) = (4/5, 1/5), and the
     partial share is split between its two candidates: 1/10 each.
       P(3,4) = .16   P(3,5) = .08   P(4,4) = .1·.4 = .04
       L = −(.8 log .16 + .1 log .08 + .1 log .04) = 2.040526
     """
     batch = hard_batch([[3, 4], [3, 5], [4, 4]])
     out = hard_logits(HARD_START, HARD_END)
-    result = call(build_loss("hard_learning", num_slots=3), batch, out)
+    result = call(build_loss("hard_learning", num_slots=3, min_gold_share=0.5), batch, out)
     expected = -(0.8 * math.log(0.16) + 0.1 * math.log(0.08) + 0.1 * math.log(0.04))
     assert result.total.item() == pytest.approx(expected, abs=1e-9)
     assert result.total.item() == pytest.approx(2.040526, abs=1e-6)
+
+
+def test_hard_learning_hand_value_at_the_default_gold_share():
+    """Same Z as above at the default m = 0.6 (strictly above ½, so a partial can never tie the gold):
+      W = .6·(1, 0, 0) + .4·(⅓, ⅓, ⅓) = (11/15, 2/15, 2/15)
+      L = −(11/15 log .16 + 2/15 log .08 + 2/15 log .06)
+        = 11/15·1.832581 + 2/15·2.525729 + 2/15·2.813411 = 1.343893 + .336764 + .375121 = 2.055778
+    """
+    batch = hard_batch([[3, 4], [3, 5], [5, 6]])
+    out = hard_logits(HARD_START, HARD_END)
+    result = call(build_loss("hard_learning", num_slots=3), batch, out)
+    assert result.total.item() == pytest.approx(2.055778, abs=1e-6)
 
 
 # The baseline's top-1 is the partial match (3, 5): P_s(c3) = .5, P_e(c5) = .6.
@@ -620,8 +632,8 @@ def test_hard_learning_raises_gold_and_lowers_the_partial_match():
 
     P(gold) starts at .5·.1 = .05, P(partial) at .5·.6 = .30 (the baseline's top-1).
     θ trains too, at its own learning rate (loss.param_lr), as in the loop.
-    With θ = 0 the optimum of −Σ w log P_s P_e puts 2/3 + 1/6 on start c3 and 2/3 on end c4:
-    P(gold) → 5/6·2/3 ≈ .56, P(partial) → 5/6·1/6 ≈ .14.
+    With θ = 0 (m = .6) the optimum of −Σ w log P_s P_e puts 11/15 + 2/15 on start c3 and 11/15
+    on end c4: P(gold) → 13/15·11/15 ≈ .64, P(partial) → 13/15·2/15 ≈ .12.
     """
     batch = hard_batch([[3, 4], [3, 5], [5, 6]])
     out = hard_logits(PARTIAL_START, PARTIAL_END)
@@ -633,7 +645,7 @@ def test_hard_learning_raises_gold_and_lowers_the_partial_match():
     assert gold > gold0 + 0.3, (gold0, gold)
     assert partial < partial0 - 0.1, (partial0, partial)
     assert partial < gold
-    assert loss.type_shares()[0].item() >= 0.5  # the gold keeps its floor
+    assert loss.type_shares()[0].item() >= 0.6  # the gold keeps its floor m
 
 
 def test_hard_learning_mml_ablation_lets_the_partial_match_win():

@@ -81,7 +81,7 @@ class HardLearningLoss(nn.Module):
     )
 
     def __init__(
-        self, num_slots: int = 20, mode: str = "match_type", min_gold_share: float = 0.5, weight_lr: float = 1e-3
+        self, num_slots: int = 20, mode: str = "match_type", min_gold_share: float = 0.6, weight_lr: float = 1e-3
     ) -> None:
         super().__init__()
         if mode not in MODES:
