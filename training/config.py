@@ -48,7 +48,7 @@ class DataConfig(_Frozen):
     near_miss: bool = False  # attach near-miss negatives from `near_miss/`
     bundles: BundleSource | None = None  # group examples into instance bundles from `bundles/`
     flips: bool = False  # add question flips from `flips/` as extra examples
-    synthetic: bool = False  # add synthetic-answer examples (augmented contexts) from `synthetic/`
+    synthetic: bool = False  # synthetic-answer examples (augmented contexts) from `synthetic/`, placed as the partition's manifest `config.placement` says (replace | add)
     topk_model: str | None = None  # `topk/` model partition whose spans feed top-k losses (None = no top-k)
     topk_force_gold: bool = True  # METHODS §5: when the gold is missing from the top-k it replaces the last one
     filter_min_context_chars: int = Field(0, ge=0)  # keep examples whose context is LONGER than this (near-miss stage: 220)
