@@ -1,134 +1,115 @@
-"""Flip rules checked against ROPES' natural minimal pairs (human-written contrast questions).
+"""Flip rules judged against the human questions of ROPES (one clear measurement per rule).
 
-    python benchmarks/bench_flips.py                       # ROPES train + dev from ../shared/data
-    python benchmarks/bench_flips.py --data /path/to/data  # another data folder
+    python benchmarks/bench_flips.py                         # ROPES train + dev, default loader context
+    python benchmarks/bench_flips.py --ropes-context with-question
+    python benchmarks/bench_flips.py --splits train --show-misses np_swap --show-unjudged 30
+    python benchmarks/bench_flips.py --data /path/to/data    # another data folder
 
-A natural pair is two answerable questions of the same situation whose word sequences
-differ by a small edit (the summed size of the differing stretches, counted on the longer
-side, is at most `--max-edit` words: "higher" / "lower", "has" / "does not have",
-"patient A … patient B" / "patient B … patient A"), that offer the same answer options
-(so "Monday or Friday" / "Monday or Saturday" is not a contrast pair) and whose answers differ.
-
-For every question the flip rules are applied (`pipeline.flips`, first applicable rule).
+The questions are loaded with the project's loader (`pipeline.sources`, format `ropes`) and
+flipped with `pipeline.flips.flips` (default `FlipConfig`). Each flip is judged against the
+human questions of its parent's situation (ROPES paragraph) by `pipeline.flips.judge_flips`.
 Per rule the table reports:
-- flips: flips written (all questions);
-- of pair q: flips whose parent belongs to a natural pair;
-- q match: the flip equals (normalised text) one of the parent's natural partners;
-- q+a match: … and the flip's answer equals that partner's answer (normalised);
-- precision: q+a match / of pair q — how often a flip of a pair question reproduces the
-  human contrast question and its answer;
-- ans acc: q+a match / q match — answer right when the question is reproduced;
-- no counterpart: flips (all) whose text equals no question of the situation.
+- flips: flips written;
+- judged: flips whose text (lower case, single spaces, no final "?") equals a human question
+  of the same situation;
+- answer precision: of the judged flips, the share whose answer (SQuAD-normalised) equals
+  that human question's answer;
+- unjudged: share of the flips that equal no human question (nobody can judge them this way);
+- partner parents: flipped parents that have a natural minimal partner (same situation, same
+  `\\w+` words once the public comparative words and "the" are dropped, another answer);
+- partner recall: of those, the share whose flip is that partner.
+Below the table: parents with a partner that no rule flipped, by skip reason.
+`--show-misses RULE` prints that rule's partner misses, `--show-wrong` the judged flips with
+a wrong answer, `--show-unjudged N` a seeded random sample of N unjudged flips (all splits
+pooled) as a Markdown table.
 Needs ../shared/data; exits with a message (status 0) when it is absent.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import re
+import random
 import sys
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
-
-import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.flips import RULE_NAMES, FlipConfig, find_options, flips, normalize  # noqa: E402
+from pipeline.flips import RULE_NAMES, FlipConfig, FlipJudgement, flips, judge_flips  # noqa: E402
 from pipeline.sources import SourceSpec, load_source  # noqa: E402
+from pipeline.sources.spec import ROPES_CONTEXTS  # noqa: E402
 
 
-def words(text: str) -> list[str]:
-    return re.findall(r"\w+(?:'\w+)?", text.lower())
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
 
 
-def option_set(question: str) -> frozenset[str]:
-    """Normalised answer options of the question (empty when it has none)."""
-    found = find_options(question)
-    return frozenset(normalize(question[s:e]) for s, e in found[1]) if found else frozenset()
+def print_table(j: FlipJudgement) -> None:
+    cols = ["flips", "judged", "answer prec.", "unjudged", "partner parents", "partner recall"]
+    print(f"{'rule':<10}" + "".join(f"{c:>17}" for c in cols))
+    for rule in RULE_NAMES:
+        c, r = j.counts[rule], j.rates(rule)
+        vals = [c["flips"], c["judged"], f"{pct(r['answer_precision'])} ({c['answer_right']})",
+                f"{pct(r['unjudged_share'])} ({c['unjudged']})", c["partner_parents"],
+                f"{pct(r['partner_recall'])} ({c['partner_hits']})"]
+        print(f"{rule:<10}" + "".join(f"{v:>17}" for v in vals))
+    if j.unflipped_partner_parents:
+        print("partner parents with no flip, by reason:", dict(j.unflipped_partner_parents.most_common()))
 
 
-def edit_size(a: list[str], b: list[str]) -> int:
-    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
-    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal")
-
-
-def natural_pairs(examples: pl.DataFrame, max_edit: int) -> dict[str, set[str]]:
-    """example_id → ids of its natural partners (same situation, small edit, different answer)."""
-    partners: dict[str, set[str]] = defaultdict(set)
-    for _, g in examples.group_by("context_id"):
-        rows = [(r["example_id"], words(r["question"]), normalize(r["answers"][0]["text"]), option_set(r["question"]))
-                for r in g.iter_rows(named=True) if r["answers"]]
-        for i in range(len(rows)):
-            for j in range(i + 1, len(rows)):
-                (ia, wa, aa, oa), (ib, wb, ab, ob) = rows[i], rows[j]
-                if aa != ab and oa == ob and wa != wb and 0 < edit_size(wa, wb) <= max_edit:
-                    partners[ia].add(ib)
-                    partners[ib].add(ia)
-    return partners
-
-
-def evaluate(examples: pl.DataFrame, contexts: pl.DataFrame, max_edit: int) -> tuple[dict[str, Counter], int, Counter]:
-    partners = natural_pairs(examples, max_edit)
-    by_id = {r["example_id"]: r for r in examples.iter_rows(named=True)}
-    texts_in_situation: dict[str, set[str]] = defaultdict(set)
-    for r in by_id.values():
-        texts_in_situation[r["context_id"]].add(normalize(r["question"]))
-    res = flips(examples, contexts, FlipConfig())
-    table: dict[str, Counter] = {rule: Counter() for rule in RULE_NAMES}
-    for row in res.rows:
-        c = table[row["rule"]]
-        c["flips"] += 1
-        flipped = normalize(row["question"])
-        if flipped not in texts_in_situation[row["context_id"]]:
-            c["no counterpart"] += 1
-        mates = partners.get(row["parent_id"], set())
-        if not mates:
-            continue
-        c["of pair q"] += 1
-        hits = [m for m in mates if normalize(by_id[m]["question"]) == flipped]
-        if hits:
-            c["q match"] += 1
-            if any(normalize(by_id[m]["answers"][0]["text"]) == normalize(row["answer"]["text"]) for m in hits):
-                c["q+a match"] += 1
-    return table, sum(1 for v in partners.values() if v), res.counts
-
-
-def print_table(table: dict[str, Counter]) -> None:
-    cols = ["flips", "of pair q", "q match", "q+a match", "precision", "ans acc", "no counterpart"]
-    print(f"{'rule':<10}" + "".join(f"{c:>16}" for c in cols))
-    total = Counter()
-    for rule, c in [*table.items(), ("all", None)]:
-        c = c if c is not None else total
-        if rule != "all":
-            total.update(c)
-        prec = f"{c['q+a match'] / c['of pair q']:.1%}" if c["of pair q"] else "-"
-        acc = f"{c['q+a match'] / c['q match']:.1%}" if c["q match"] else "-"
-        vals = [c["flips"], c["of pair q"], c["q match"], c["q+a match"], prec, acc, c["no counterpart"]]
-        print(f"{rule:<10}" + "".join(f"{v:>16}" for v in vals))
+def cell(text: str) -> str:
+    return text.strip().replace("|", "\\|")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="folder holding ropes/*.json")
-    ap.add_argument("--max-edit", type=int, default=3, help="largest word edit between natural pair questions")
+    ap.add_argument("--splits", nargs="+", default=["train", "dev"], choices=["train", "dev"])
+    ap.add_argument("--ropes-context", default=SourceSpec("x", "x").ropes_context, choices=ROPES_CONTEXTS,
+                    help="the loader's ropes_context (default: the loader's default)")
+    ap.add_argument("--show-misses", nargs="*", default=[], choices=RULE_NAMES, metavar="RULE",
+                    help="print the partner misses of these rules")
+    ap.add_argument("--show-wrong", action="store_true", help="print judged flips whose answer is wrong")
+    ap.add_argument("--show-unjudged", type=int, default=0, metavar="N", help="print N random unjudged flips")
+    ap.add_argument("--seed", type=int, default=13, help="seed of the unjudged sample")
     args = ap.parse_args()
-    files = [(s, args.data / "ropes" / f"{s}-v1.0.json") for s in ("train", "dev")]
+    files = [(s, args.data / "ropes" / f"{s}-v1.0.json") for s in args.splits]
     missing = [str(p) for _, p in files if not p.exists()]
     if missing:
         print(f"skipped: ROPES not found ({', '.join(missing)}); pass --data to the folder holding ropes/")
         return 0
+    unjudged: list[dict] = []
     for split, path in files:
         t0 = time.perf_counter()
-        loaded = load_source(SourceSpec("ropes", str(path), format="ropes", split=split))
-        table, n_pair_q, counts = evaluate(loaded.examples, loaded.contexts, args.max_edit)
-        print(f"\nROPES {split}: {loaded.examples.height} questions, {n_pair_q} in natural pairs "
-              f"(max edit {args.max_edit} words); skips: {dict(sorted((k, v) for k, v in counts.items() if not k.startswith('flip:')))}"
-              f"  [{time.perf_counter() - t0:.1f}s]")
-        print_table(table)
+        loaded = load_source(SourceSpec("ropes", str(path), format="ropes", split=split, ropes_context=args.ropes_context))
+        res = flips(loaded.examples, loaded.contexts, FlipConfig())
+        j = judge_flips(res, loaded.examples)
+        skips = dict(sorted((k, v) for k, v in res.counts.items() if not k.startswith("flip:")))
+        print(f"\nROPES {split} (ropes_context={args.ropes_context}): {loaded.examples.height} questions; "
+              f"skips: {skips}  [{time.perf_counter() - t0:.1f}s]")
+        print_table(j)
+        for rule in args.show_misses:
+            cases = [m for m in j.misses if m["rule"] == rule]
+            print(f"\n{rule} partner misses ({split}, {len(cases)}):")
+            for m in cases:
+                print(f"  P: {m['parent_question'].strip()}\n  F: {m['question'].strip()}")
+                for q in m["partners"]:
+                    print(f"  H: {q.strip()}")
+                print()
+        if args.show_wrong:
+            print(f"\njudged flips with a wrong answer ({split}, {len(j.wrong)}):")
+            for w in j.wrong:
+                print(f"  [{w['rule']}] {w['question'].strip()}  flip answer {w['answer']!r}, human {w['human_answers']}")
+        unjudged.extend({**u, "split": split} for u in j.unjudged)
+    if args.show_unjudged:
+        sample = random.Random(args.seed).sample(unjudged, min(args.show_unjudged, len(unjudged)))
+        print(f"\n{len(sample)} random unjudged flips (seed {args.seed}, of {len(unjudged)}):\n")
+        print("| # | split | rule | question | flip | answer → flip answer |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for k, u in enumerate(sample, 1):
+            print(f"| {k} | {u['split']} | {u['rule']} | {cell(u['parent_question'])} | {cell(u['question'])} "
+                  f"| {cell(u['parent_answer'])} → {cell(u['answer'])} |")
     return 0
 
 

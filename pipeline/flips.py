@@ -4,13 +4,20 @@
 
 Steps for one example:
 1. `find_options`: the two answer options, by the first matching pattern of `OPTION_PATTERNS`
-   (", A or B?" / ": A or B" / "<comparative> A or B" / a comparative pair "more or less").
+   (", A or B?" / ": A or B" / a contrast-phrase pair "more friction or less friction" /
+   a comparative pair "more or less" / "<comparative> A or B").
 2. The gold answer must be one of the options (normalised text, else token containment);
    the flipped answer is the other option, located in the context (whole word, the
    occurrence closest to the parent's answer; an option that is not found is trimmed word
    by word from its outer edge down to the length of the gold option, e.g. "likely to spill
-   on Stephanie's boat" → "Stephanie's boat").
-3. The rules of `pipeline.flip_rules` in order; the first that applies writes the flip.
+   on Stephanie's boat" → "Stephanie's boat"). When the context holds the question itself
+   (`ropes_context: with-question`), occurrences there are used only when no candidate
+   occurs elsewhere. A gold answer that is the first words of a phrase option ("farther"
+   of "farther from") takes as many words of the other option ("closer").
+3. The rules of `pipeline.flip_rules` in order; the first that applies writes the flip
+   (np_swap first when the options are themselves a contrast pair, see `flip_question`).
+4. `judge_flips` measures the flips against the human questions of each situation
+   (answer precision, partner recall, unjudged share; `benchmarks/bench_flips.py`).
 
 Skips are counted, never raised: `no_options` (the question has " or " but no pattern
 matched), `answer_not_an_option`, `other_option_not_in_context`, `no_rule_applies`,
@@ -72,9 +79,36 @@ def normalize(text: str) -> str:
     return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
 
 
+def _phrase_pair(question: str) -> list[Span] | None:
+    """Spans of a contrast-phrase pair around the last " or " that has one: the 3, 2 or 1 words
+    on each side that are antonym phrases ("more friction or less friction", "closer to or
+    farther from", "more quickly or more slowly"); longest first."""
+    for m in reversed(list(re.finditer(r"\s+or\s+", question))):
+        before = list(re.finditer(r"[\w']+", question[:m.start()]))
+        after = list(re.finditer(r"[\w']+", question[m.end():]))
+        for k in (3, 2):
+            if len(before) < k or len(after) < k:
+                continue
+            a = (before[-k].start(), m.start())
+            b = (m.end(), m.end() + after[k - 1].end())
+            # the words must be contiguous with " or " (no punctuation inside a phrase)
+            if re.search(r"[^\w\s']", question[a[0]:a[1]] + question[b[0]:b[1]]):
+                continue
+            if flip_rules.antonym_phrases(question[a[0]:a[1]], question[b[0]:b[1]]):
+                return [a, b]
+    return None
+
+
 def find_options(question: str) -> tuple[str, list[Span]] | None:
-    """(pattern name, [span A, span B]) of the two answer options in the question, or None."""
+    """(pattern name, [span A, span B]) of the two answer options in the question, or None.
+
+    A contrast-phrase pair of 2-3 words ("more likely or less likely", `comparative_phrase`)
+    is tried between the comma/colon patterns and the single-word comparative pair."""
     for name, pat in OPTION_PATTERNS:
+        if name == "comparative_pair":
+            phrase = _phrase_pair(question)
+            if phrase:
+                return "comparative_phrase", phrase
         matches = list(pat.finditer(question))
         if matches:
             m = matches[-1]
@@ -91,19 +125,27 @@ def _word_spans(text: str, needle: str) -> list[Span]:
     return spans
 
 
-def locate_option(context: str, option: str, near: int, trim_left: bool, min_words: int = 1) -> Span | None:
+def locate_option(context: str, option: str, near: int, trim_left: bool, min_words: int = 1,
+                  avoid: Span | None = None) -> Span | None:
     """Span of the option in the context, closest to `near`; when not found, words are
-    trimmed from the option's outer edge, keeping at least `min_words` words."""
+    trimmed from the option's outer edge, keeping at least `min_words` words. Occurrences
+    inside `avoid` (the question itself, when the context holds it: `ropes_context:
+    with-question`) are taken only when no candidate occurs elsewhere, as the loader
+    searches the question last; there the shortest candidate is taken."""
     words = _ARTICLE.sub("", option.strip()).split()
     candidates = [option.strip()] + [
         " ".join(words[i:] if trim_left else words[: len(words) - i]) for i in range(len(words) - max(1, min_words) + 1)
     ]
-    for cand in candidates:
-        if not cand:
-            continue
-        spans = _word_spans(context, cand)
-        if spans:
-            return min(spans, key=lambda s: abs(s[0] - near))
+    inside = (lambda sp: avoid[0] <= sp[0] and sp[1] <= avoid[1]) if avoid else (lambda sp: False)
+    for allow_inside in (False, True):
+        # inside the question every candidate occurs: take the shortest (an option the
+        # pattern over-extended, "prevalent in Lucy's lake", is cut to the gold's length)
+        for cand in (candidates[::-1] if allow_inside else candidates):
+            if not cand:
+                continue
+            spans = [sp for sp in _word_spans(context, cand) if allow_inside or not inside(sp)]
+            if spans:
+                return min(spans, key=lambda sp: abs(sp[0] - near))
     return None
 
 
@@ -148,14 +190,21 @@ def spacy_tagger(model: str) -> Tagger:
 
 def flip_question(question: str, options: Sequence[Span], rules: Sequence[str],
                   tokens: Sequence[flip_rules.Token] | None) -> tuple[str, str] | None:
-    """(rule, flipped question) of the first rule that applies, or None."""
+    """(rule, flipped question) of the first rule that applies, or None.
+
+    When the options are themselves a contrast pair ("more or less … than Y"), `np_swap` is
+    tried before the other rules: the comparison is carried by the options, and the contrast
+    question swaps the compared things (an antonym elsewhere, "after school" → "before
+    school", changes what is asked, not which option answers it)."""
+    if "np_swap" in rules and flip_rules.options_are_comparatives(question, options):
+        rules = ["np_swap", *(r for r in rules if r != "np_swap")]
     for rule in rules:
         if rule == "antonym":
             out = flip_rules.antonym(question, options)
         elif rule == "negation":
             out = flip_rules.negation(question, options, tokens) if tokens is not None else None
         else:
-            out = flip_rules.np_swap(question, options)
+            out = flip_rules.np_swap(question, options, tokens)
         if out and out != question:
             return rule, out
     return None
@@ -179,8 +228,14 @@ def _prepare(ex: dict[str, Any], context: str | None) -> tuple[dict[str, Any] | 
     if idx is None:
         return None, "answer_not_an_option"
     other = 1 - idx
-    span = locate_option(context, options[other], gold["start"], trim_left=(other == 0),
-                         min_words=len(_ARTICLE.sub("", options[idx]).split()))
+    other_text = options[other]
+    gold_words, option_words = normalize(gold["text"]).split(), normalize(options[idx]).split()
+    if pattern == "comparative_phrase" and 0 < len(gold_words) < len(option_words) and option_words[:len(gold_words)] == gold_words:
+        other_text = " ".join(other_text.split()[:len(gold_words)])  # gold "farther" of "farther from" → "closer"
+    at = context.rfind(question.strip())
+    span = locate_option(context, other_text, gold["start"], trim_left=(other == 0),
+                         min_words=len(_ARTICLE.sub("", options[idx]).split()),
+                         avoid=(at, at + len(question.strip())) if at >= 0 else None)
     if span is None:
         return None, "other_option_not_in_context"
     if normalize(context[span[0]:span[1]]) == normalize(gold["text"]):
@@ -213,7 +268,8 @@ def flips(examples: pl.DataFrame, contexts: pl.DataFrame, cfg: FlipConfig = Flip
             continue
         todo.append((ex, prep))
     tag = tagger or spacy_tagger(cfg.spacy_model)
-    tokens = tag([ex["question"] for ex, _ in todo]) if todo and "negation" in cfg.rules else [None] * len(todo)
+    tagged = todo and ("negation" in cfg.rules or "np_swap" in cfg.rules)  # both read verb tags
+    tokens = tag([ex["question"] for ex, _ in todo]) if tagged else [None] * len(todo)
     for (ex, prep), toks in zip(todo, tokens):
         out = flip_question(ex["question"], prep["spans"], cfg.rules, toks)
         if out is None:
@@ -254,3 +310,97 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+# --- Measurement against the human questions (benchmarks/bench_flips.py, docs/methods.md §2.1) ---
+
+def question_key(text: str) -> str:
+    """A question as compared with human questions: lower case, single spaces, no final "?"."""
+    return " ".join(text.lower().split()).rstrip("?").rstrip()
+
+
+def partner_words(text: str, stop: frozenset[str]) -> frozenset[str]:
+    """The words two natural minimal partners share: lower-cased `\\w+` tokens minus `stop`."""
+    return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in stop)
+
+
+@dataclass
+class FlipJudgement:
+    """Per rule: `counts` (flips, judged, answer_right, unjudged, partner_parents, partner_hits)
+    and the cases behind them (`wrong`, `misses`, `unjudged`: dicts with the questions)."""
+    counts: dict[str, Counter]
+    wrong: list[dict[str, Any]] = field(default_factory=list)
+    misses: list[dict[str, Any]] = field(default_factory=list)
+    unjudged: list[dict[str, Any]] = field(default_factory=list)
+    unflipped_partner_parents: Counter = field(default_factory=Counter)  # skip reason → parents
+
+    def rates(self, rule: str) -> dict[str, float | None]:
+        c = self.counts[rule]
+        div = lambda a, b: a / b if b else None  # noqa: E731
+        return {"answer_precision": div(c["answer_right"], c["judged"]),
+                "partner_recall": div(c["partner_hits"], c["partner_parents"]),
+                "unjudged_share": div(c["unjudged"], c["flips"])}
+
+
+def judge_flips(result: FlipResult, examples: pl.DataFrame) -> FlipJudgement:
+    """Judge each flip against the human questions of its parent's situation (ROPES paragraph).
+
+    (a) answer precision: of the flips whose `question_key` equals that of a human question of
+        the same situation (not the parent), the share whose answer (normalised) equals one of
+        that human question's answers (any of them when several humans wrote that text);
+    (b) partner recall: of the flipped parents that have a natural minimal partner (same
+        situation, same `partner_words` once the public comparative words and "the" are
+        dropped, another normalised first answer), the share whose flip is such a partner;
+    (c) unjudged: flips whose text equals no human question of the situation.
+    Parents with a partner that got no flip are counted by skip reason."""
+    from pipeline.ropes_bundles import REFERENCE_COMPARATIVES, situations  # ropes_bundles imports this module
+
+    stop = REFERENCE_COMPARATIVES | {"the"}
+    sit = dict(situations(examples).select("example_id", "situation").iter_rows())
+    by_id = {r["example_id"]: r for r in examples.iter_rows(named=True)}
+    humans: dict[str, dict[str, list[str]]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in by_id.values():
+        humans.setdefault(sit[r["example_id"]], {}).setdefault(question_key(r["question"]), []).append(r["example_id"])
+        if r["answers"]:
+            groups.setdefault(sit[r["example_id"]], []).append(r)
+    partners: dict[str, set[str]] = {}
+    for rows in groups.values():
+        keyed = [(r["example_id"], partner_words(r["question"], stop), normalize(r["answers"][0]["text"])) for r in rows]
+        for n, (ia, wa, aa) in enumerate(keyed):
+            for ib, wb, ab in keyed[n + 1:]:
+                if wa == wb and aa != ab:
+                    partners.setdefault(ia, set()).add(ib)
+                    partners.setdefault(ib, set()).add(ia)
+    out = FlipJudgement(counts={rule: Counter() for rule in RULE_NAMES})
+    flipped = set()
+    for row in result.rows:
+        c = out.counts[row["rule"]]
+        c["flips"] += 1
+        parent, key = row["parent_id"], question_key(row["question"])
+        flipped.add(parent)
+        case = {"rule": row["rule"], "parent_question": row["parent_question"], "question": row["question"],
+                "parent_answer": row["parent_answer"]["text"], "answer": row["answer"]["text"]}
+        same = [h for h in humans.get(sit[parent], {}).get(key, []) if h != parent]
+        if same:
+            c["judged"] += 1
+            human_answers = {normalize(a["text"]) for h in same for a in by_id[h]["answers"]}
+            if normalize(row["answer"]["text"]) in human_answers:
+                c["answer_right"] += 1
+            else:
+                out.wrong.append({**case, "human_answers": sorted(human_answers)})
+        else:
+            c["unjudged"] += 1
+            out.unjudged.append(case)
+        if parent in partners:
+            c["partner_parents"] += 1
+            mates = [by_id[m]["question"] for m in sorted(partners[parent])]
+            if key in {question_key(q) for q in mates}:
+                c["partner_hits"] += 1
+            else:
+                out.misses.append({**case, "partners": mates})
+    reasons = {r["record_id"]: r["reason"] for r in result.rejects}
+    for eid in partners:
+        if eid not in flipped:
+            out.unflipped_partner_parents[reasons.get(eid, "not_a_choice")] += 1
+    return out
