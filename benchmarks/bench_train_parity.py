@@ -51,7 +51,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "squad" / "v1.1" / "dev-v1.1.json"
-LOOPS = ("ours", "plain", "hf")
+LOOPS = ("ours", "plain", "hf", "plain-trim", "plain-packed")
+# The two diagnostic variants of the plain loop isolate one batch-shape difference of ours each
+# (the step-50 loss gap): `plain-trim` trims every batch to its longest window, as our collate
+# does; `plain-packed` fills batches with whole examples (≤ 16 windows, shuffled examples), as
+# our loop does, padded to max_length like `plain`.
 
 
 def report_steps(total: int) -> list[int]:
@@ -126,8 +130,31 @@ def window_tensors(features) -> dict:
             ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions") if k in a}
 
 
-def plain_loop(encoder, tensors: dict, cfg, seed: int, device) -> list[float]:
-    """The reference loop: shuffled windows, HF's span loss, AdamW, linear schedule, clipping."""
+def packed_batches(window_example, batch_windows: int, gen) -> list:
+    """Whole examples per batch (at most `batch_windows` windows), examples in a shuffled order."""
+    import torch
+
+    by_example: dict[int, list[int]] = {}
+    for w, e in enumerate(window_example.tolist()):
+        by_example.setdefault(e, []).append(w)
+    groups = list(by_example.values())
+    batches, current = [], []
+    for g in torch.randperm(len(groups), generator=gen).tolist():
+        if current and len(current) + len(groups[g]) > batch_windows:
+            batches.append(current)
+            current = []
+        current = current + groups[g][:batch_windows]
+    if current:
+        batches.append(current)
+    return [torch.tensor(b) for b in batches]
+
+
+def plain_loop(encoder, tensors: dict, cfg, seed: int, device, batching: str = "windows",
+               window_example=None) -> list[float]:
+    """The reference loop: shuffled windows, HF's span loss, AdamW, linear schedule, clipping.
+
+    `batching`: `windows` (any 16 windows padded to max_length), `trim` (the same batches trimmed
+    to their longest window) or `packed` (whole examples per batch, padded to max_length)."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -139,12 +166,22 @@ def plain_loop(encoder, tensors: dict, cfg, seed: int, device) -> list[float]:
     sched = get_linear_schedule_with_warmup(opt, int(o.warmup_ratio * o.max_steps), o.max_steps)
     n = tensors["input_ids"].shape[0]
     order, pos, losses = torch.randperm(n, generator=gen), 0, []
+    packed, k = (packed_batches(window_example, o.batch_windows, gen) if batching == "packed" else None), 0
     for _ in range(o.max_steps):
-        if pos + o.batch_windows > n:
-            order, pos = torch.randperm(n, generator=gen), 0
-        ids = order[pos:pos + o.batch_windows]
-        pos += o.batch_windows
-        batch = {k: v[ids].to(device) for k, v in tensors.items()}
+        if packed is not None:
+            if k == len(packed):
+                packed, k = packed_batches(window_example, o.batch_windows, gen), 0
+            ids, k = packed[k], k + 1
+        else:
+            if pos + o.batch_windows > n:
+                order, pos = torch.randperm(n, generator=gen), 0
+            ids = order[pos:pos + o.batch_windows]
+            pos += o.batch_windows
+        batch = {key: v[ids] for key, v in tensors.items()}
+        if batching == "trim":
+            longest = int(batch["attention_mask"].sum(1).max())
+            batch = {key: (v[:, :longest] if v.ndim == 2 else v) for key, v in batch.items()}
+        batch = {key: v.to(device) for key, v in batch.items()}
         loss = model(**batch).loss  # (CE(start) + CE(end)) / 2, HF's own
         loss.backward()
         if o.clip:
@@ -216,8 +253,9 @@ def run_seed(args, root: Path, work: Path, seed: int, ex_frame, eval_exs) -> dic
             model.load_weights(run_dir / "model")
         else:
             encoder = copy.deepcopy(init.encoder)
-            if loop == "plain":
-                losses = plain_loop(encoder, tensors, cfg, seed, device)
+            if loop.startswith("plain"):
+                batching = {"plain": "windows", "plain-trim": "trim", "plain-packed": "packed"}[loop]
+                losses = plain_loop(encoder, tensors, cfg, seed, device, batching, features.window_example)
             else:
                 losses = hf_trainer(encoder, tensors, cfg, seed, device, work / f"hf-s{seed}")
             model = copy.deepcopy(init)
@@ -281,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD 1.1 dev JSON (PROTOCOL article split)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 13, 14])
-    p.add_argument("--loops", nargs="+", choices=LOOPS, default=list(LOOPS))
+    p.add_argument("--loops", nargs="+", choices=LOOPS, default=list(LOOPS[:3]))
     p.add_argument("--model", default="minilm")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--lr", type=float, default=3e-5)
