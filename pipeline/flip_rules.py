@@ -1,7 +1,7 @@
 """The three question-flip rules of docs/methods.md §2, as pure string functions.
 
 Each rule takes the question, the character spans of its two answer options (found by
-`pipeline.flips.find_options`) and, for `negation` (and optionally `np_swap`), the
+`pipeline.flips.find_options`) and, for `negation` (optionally `antonym`, `np_swap`), the
 question's spaCy tokens (text, fine-grained tag, char offset). It returns the flipped question, or None when the
 rule does not apply. `pipeline.flips` tries them in `RULES` order; the first that applies
 writes the flip.
@@ -128,22 +128,42 @@ def _phrase_spans(question: str, phrase: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in re.finditer(pat, question, re.I)]
 
 
-def antonym(question: str, options: Sequence[Span]) -> str | None:
+def _with_article(question: str, start: int, replacement: str) -> tuple[int, str]:
+    """(start, text) replacing question[start:…] by `replacement`, the article before it
+    agreeing ("a decrease" → "an increase", "an increase" → "a decrease")."""
+    m = re.search(r"\b(an?)\s+$", question[:start], re.I)
+    if not m:
+        return start, replacement
+    article = "an" if replacement[:1].lower() in "aeiou" else "a"
+    return m.start(1), keep_case(m.group(1), article) + question[m.end(1):start] + replacement
+
+
+def antonym(question: str, options: Sequence[Span], tokens: Sequence[Token] | None = None) -> str | None:
     """Rule 1: swap a comparative/superlative outside the options with its antonym.
 
     Phrases (`PHRASE_ANTONYMS`) first, then words; first match wins in table order (more/less
     before increase/decrease, so "decreasing less in A or B" becomes "decreasing more ...");
     within an entry, the leftmost occurrence. "more" → "less" also before plural nouns: ROPES'
-    writers' partners say "less" there more often than "fewer" (measured, docs/methods.md §2.1)."""
+    writers' partners say "less" there more often than "fewer" (measured, docs/methods.md §2.1).
+    Skipped: the word right after comparative options ("more or less likely" is not made
+    "more or less unlikely") and, with `tokens`, "likely" as an adverb ("would D likely
+    increase"; "unlikely" is no adverb). An article before the word is made to agree."""
+    after_options = None
+    if options_are_comparatives(question, options):
+        end = max(e for _, e in options)
+        after_options = end + len(question[end:]) - len(question[end:].lstrip())
+    adverbs = {off for text, tag, off in tokens or () if tag.startswith("RB") and text.lower() == "likely"}
     for key, target in PHRASE_ANTONYMS.items():
         for start, end in _phrase_spans(question, key):
-            if _outside(start, end, options):
-                return question[:start] + keep_case(question[start:end].split()[0], target) + question[end:]
+            if _outside(start, end, options) and start != after_options:
+                at, text = _with_article(question, start, keep_case(question[start:end].split()[0], target))
+                return question[:at] + text + question[end:]
     words = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(question)]
     for key, target in ANTONYMS.items():
         for word, start, end in words:
-            if word.lower() == key and _outside(start, end, options):
-                return question[:start] + keep_case(word, target) + question[end:]
+            if word.lower() == key and _outside(start, end, options) and start != after_options and start not in adverbs:
+                at, text = _with_article(question, start, keep_case(word, target))
+                return question[:at] + text + question[end:]
     return None
 
 

@@ -200,7 +200,7 @@ def flip_question(question: str, options: Sequence[Span], rules: Sequence[str],
         rules = ["np_swap", *(r for r in rules if r != "np_swap")]
     for rule in rules:
         if rule == "antonym":
-            out = flip_rules.antonym(question, options)
+            out = flip_rules.antonym(question, options, tokens)
         elif rule == "negation":
             out = flip_rules.negation(question, options, tokens) if tokens is not None else None
         else:
@@ -268,7 +268,7 @@ def flips(examples: pl.DataFrame, contexts: pl.DataFrame, cfg: FlipConfig = Flip
             continue
         todo.append((ex, prep))
     tag = tagger or spacy_tagger(cfg.spacy_model)
-    tagged = todo and ("negation" in cfg.rules or "np_swap" in cfg.rules)  # both read verb tags
+    tagged = bool(todo)  # every rule reads the tags (antonym: adverbs; negation, np_swap: verbs)
     tokens = tag([ex["question"] for ex, _ in todo]) if tagged else [None] * len(todo)
     for (ex, prep), toks in zip(todo, tokens):
         out = flip_question(ex["question"], prep["spans"], cfg.rules, toks)

@@ -52,6 +52,26 @@ def test_phrase_antonyms(question, expected):
     assert flip_rules.antonym(question, find_options(question)[1]) == expected
 
 
+@pytest.mark.parametrize("question, expected", [
+    # the article agrees with the new word
+    ("If the students recorded a decrease in heat, did the mercury expand or contract?",
+     "If the students recorded an increase in heat, did the mercury expand or contract?"),
+    ("If the students recorded an increase in heat, did the mercury expand or contract?",
+     "If the students recorded a decrease in heat, did the mercury expand or contract?"),
+    # "likely" as an adverb is skipped ("would D unlikely increase" is not English): next entry
+    ("Which one would likely be colder, cup A or cup B?", "Which one would likely be hotter, cup A or cup B?"),
+    ("Which area is likely to flood, point A or point B?", "Which area is unlikely to flood, point A or point B?"),
+])
+def test_antonym_with_tags(question, expected):
+    assert flip_rules.antonym(question, find_options(question)[1], TAG([question])[0]) == expected
+
+
+def test_word_after_comparative_options_is_not_flipped():
+    # was "Will Craig be more or less unlikely to see limestone on Friday?"
+    q = "Will Craig be more or less likely to see limestone on Friday?"
+    assert flip_rules.antonym(q, find_options(q)[1], TAG([q])[0]) is None
+
+
 def test_phrase_inside_the_options_is_not_flipped():
     q = "Is town A closer to or farther from the sea than town B?"
     _, spans = find_options(q)
