@@ -234,18 +234,38 @@ def _negated_finite(tokens: Sequence[Token], i: int) -> str | None:
     return None
 
 
+_CONDITION = re.compile(r"\s*(?:if|given|assuming|suppose|supposing)\b", re.I)
+
+
 def negation(question: str, options: Sequence[Span], tokens: Sequence[Token]) -> str | None:
-    """Rule 2: negate the first finite verb before the options (lemminflect + spaCy tags)."""
+    """Rule 2: negate the first finite verb before the options (lemminflect + spaCy tags).
+
+    Not inside a leading condition ("If the students touch the particles, would …"): a
+    negated condition does not make the other option the answer; the main clause (after
+    the last comma that a finite verb before the options follows) is negated instead, and
+    nothing when there is none."""
     if options_are_comparatives(question, options) or re.search(r"\bnot\b|n't\b", question):
         return None
     first_option = min((s for s, _ in options), default=len(question))
+    clause = 0  # offset where the negatable clause starts
+    if _CONDITION.match(question):
+        finite_at = [off for text, tag, off in tokens
+                     if off < first_option and (tag in ("VBZ", "VBP", "VBD", "MD") or text.lower() in _AUX)]
+        commas = [m.start() for m in re.finditer(",", question[:first_option])]
+        closing = [c for c in commas if any(off > c for off in finite_at)]
+        if not closing:
+            return None  # no comma closes the condition before a verb of the main clause
+        clause = closing[-1] + 1
+    start = next((k for k, t in enumerate(tokens) if t[2] >= clause), len(tokens))
     for i, (text, tag, off) in enumerate(tokens):
+        if off < clause:
+            continue
         if off >= first_option:
             break
         finite = tag in ("VBZ", "VBP", "VBD", "MD") or text.lower() in _AUX
         if not finite:
             continue
-        if i == 0 and not (text.lower() in _DO | _MODALS and i + 1 < len(tokens) and tokens[1][1] in _SUBJECT_START):
+        if i == start and not (text.lower() in _DO | _MODALS and i + 1 < len(tokens) and tokens[i + 1][1] in _SUBJECT_START):
             return None  # an opening "Is"/"Has" (or "Will A or B ...?") has no place for the "not"
         found = _negated(tokens, i, first_option)
         if found is None:

@@ -3,9 +3,10 @@
     python -m pipeline.flips "Which cup has a higher concentration of sugar, cup A or cup B?"
 
 Steps for one example:
-1. `find_options`: the two answer options, by the first matching pattern of `OPTION_PATTERNS`
+1. `choose_options`: the two answer options, by the first pattern of `OPTION_PATTERNS`
    (", A or B?" / ": A or B" / a contrast-phrase pair "more friction or less friction" /
-   a comparative pair "more or less" / "<comparative> A or B").
+   a comparative pair "more or less" / "<comparative> A or B") that has the gold answer as
+   an option (normalised text), else the first that holds it by token containment.
 2. The gold answer must be one of the options (normalised text, else token containment);
    the flipped answer is the other option, located in the context (whole word, the
    occurrence closest to the parent's answer; an option that is not found is trimmed word
@@ -99,22 +100,43 @@ def _phrase_pair(question: str) -> list[Span] | None:
     return None
 
 
-def find_options(question: str) -> tuple[str, list[Span]] | None:
-    """(pattern name, [span A, span B]) of the two answer options in the question, or None.
+def option_candidates(question: str) -> list[tuple[str, list[Span]]]:
+    """Every pattern's (name, [span A, span B]), in pattern order (its last match each).
 
     A contrast-phrase pair of 2-3 words ("more likely or less likely", `comparative_phrase`)
     is tried between the comma/colon patterns and the single-word comparative pair."""
+    out = []
     for name, pat in OPTION_PATTERNS:
         if name == "comparative_pair":
             phrase = _phrase_pair(question)
             if phrase:
-                return "comparative_phrase", phrase
+                out.append(("comparative_phrase", phrase))
         matches = list(pat.finditer(question))
         if matches:
             m = matches[-1]
             a, b = (m.start("a"), m.end("a")), (m.start("b"), m.end("b"))
             if question[a[0]:a[1]].strip() and question[b[0]:b[1]].strip():
-                return name, [a, b]
+                out.append((name, [a, b]))
+    return out
+
+
+def find_options(question: str) -> tuple[str, list[Span]] | None:
+    """(pattern name, [span A, span B]) of the first pattern that matches, or None."""
+    found = option_candidates(question)
+    return found[0] if found else None
+
+
+def choose_options(question: str, answer: str) -> tuple[str, list[Span], int] | None:
+    """(pattern, spans, index of the gold option): the first candidate with an option equal to
+    the gold (normalised), else the first that holds it by token containment. So "…, would
+    particle A feel warmer or cooler than particle B?" with gold "warmer" takes "warmer" /
+    "cooler", not the comma pattern's "would particle A feel warmer" / "cooler than …"."""
+    found = option_candidates(question)
+    for exact in (True, False):
+        for name, spans in found:
+            idx = _which_option(answer, [question[s:e].strip() for s, e in spans], exact_only=exact)
+            if idx is not None:
+                return name, spans, idx
     return None
 
 
@@ -149,11 +171,11 @@ def locate_option(context: str, option: str, near: int, trim_left: bool, min_wor
     return None
 
 
-def _which_option(answer: str, options: Sequence[str]) -> int | None:
+def _which_option(answer: str, options: Sequence[str], exact_only: bool = False) -> int | None:
     norm = [normalize(o) for o in options]
     ans = normalize(answer)
     hits = [i for i, o in enumerate(norm) if o == ans]
-    if len(hits) != 1:
+    if len(hits) != 1 and not exact_only:
         toks = set(ans.split())
         hits = [i for i, o in enumerate(norm) if toks and (toks <= set(o.split()) or set(o.split()) <= toks)]
     return hits[0] if len(hits) == 1 else None
@@ -216,17 +238,16 @@ def _prepare(ex: dict[str, Any], context: str | None) -> tuple[dict[str, Any] | 
     answers = ex["answers"] or []
     if " or " not in question.lower():
         return None, "not_a_choice"
-    found = find_options(question)
-    if found is None:
+    if not option_candidates(question):
         return None, "no_options"
     if not answers or context is None:
         return None, "no_answer"
-    pattern, spans = found
-    options = [question[s:e].strip() for s, e in spans]
     gold = answers[0]
-    idx = _which_option(gold["text"], options)
-    if idx is None:
+    chosen = choose_options(question, gold["text"])
+    if chosen is None:
         return None, "answer_not_an_option"
+    pattern, spans, idx = chosen
+    options = [question[s:e].strip() for s, e in spans]
     other = 1 - idx
     other_text = options[other]
     gold_words, option_words = normalize(gold["text"]).split(), normalize(options[idx]).split()

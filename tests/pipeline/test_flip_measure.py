@@ -167,6 +167,43 @@ def test_np_swap_cases(question, expected):
     assert _flip(question) == ("np_swap", expected)
 
 
+def test_options_are_the_pattern_that_holds_the_gold():
+    from pipeline.flips import choose_options
+
+    # the comma pattern reads "would particle A feel warmer" / "cooler than particle B"; the
+    # gold "warmer" equals an option of the comparative pair only
+    q = "If the students touch the particles, would particle A feel warmer or cooler than particle B?"
+    name, spans, idx = choose_options(q, "warmer")
+    assert (name, [q[s:e] for s, e in spans], idx) == ("comparative_pair", ["warmer", "cooler"], 0)
+    assert flip_question(q, spans, ("antonym", "negation", "np_swap"), TAG([q])[0]) == (
+        "np_swap", "If the students touch the particles, would particle B feel warmer or cooler than particle A?")
+    q = "Which cup has more or less sugar, cup A or cup B?"
+    name, spans, idx = choose_options(q, "cup B")
+    assert (name, [q[s:e] for s, e in spans], idx) == ("comma", ["cup A", "cup B"], 1)
+    assert choose_options(q, "jar C") is None
+
+
+@pytest.mark.parametrize("question, expected", [
+    # the main clause is negated, not the condition
+    ("If Ken wants the dough to expand, which yeast should he use, yeast A or yeast B?",
+     "If Ken wants the dough to expand, which yeast should he not use, yeast A or yeast B?"),
+    ("Given Rob is interested in glaciers, which mountain should he visit, Alps or Urals?",
+     "Given Rob is interested in glaciers, which mountain should he not visit, Alps or Urals?"),
+])
+def test_negation_after_a_condition(question, expected):
+    assert _flip(question) == ("negation", expected)
+
+
+def test_negation_never_inside_the_condition():
+    # was "If the students do not touch the particles, …"
+    q = "If the students touch the particles, which gets warmer, particle A or particle B?"
+    assert flip_rules.negation(q, find_options(q)[1], TAG([q])[0]) == (
+        "If the students touch the particles, which does not get warmer, particle A or particle B?")
+    # no main-clause verb before the options: nothing to negate (was "Given Damen does not start …")
+    q = "Given Damen starts going to the gym, will his muscles get stronger or weaker?"
+    assert flip_rules.negation(q, find_options(q)[1], TAG([q])[0]) is None
+
+
 def test_np_swap_does_not_swap_a_pronoun():
     # fallback X would be "it": no np_swap; the antonym rule flips "more trees" instead
     q = "Is it more or less likely that Glarnak has more trees than Bornak?"
@@ -249,12 +286,12 @@ def test_judge_flips_partner_miss_and_other_situation():
     j = judge_flips(res, examples)
     c = j.counts["np_swap"]
     assert c["flips"] == 2 and c["judged"] == 0 and c["unjudged"] == 2
-    # p0q0 and p0q1 are partners (same word set, answers differ); p0q1 got no flip (the comma
-    # pattern reads its options as "would patient B produce more" / "less insulin", and the
-    # first is not in the context), so it is counted by skip reason
+    # p0q0 and p0q1 are partners (same word set, answers differ); p0q1 got no flip (options
+    # "more or less", the gold "less" being one of them, but no "than" after them and no
+    # other word to flip), so it is counted by skip reason
     assert (c["partner_parents"], c["partner_hits"]) == (1, 0)
     assert j.misses[0]["partners"] == ["Than patient A, would patient B produce more or less insulin?"]
-    assert j.unflipped_partner_parents == {"other_option_not_in_context": 1}
+    assert j.unflipped_partner_parents == {"no_rule_applies": 1}
 
 
 @pytest.mark.integration
