@@ -81,9 +81,10 @@ def normalize(text: str) -> str:
 
 
 def _phrase_pair(question: str) -> list[Span] | None:
-    """Spans of a contrast-phrase pair around the last " or " that has one: the 3, 2 or 1 words
+    """Spans of a contrast-phrase pair around the last " or " that has one: the 3 or 2 words
     on each side that are antonym phrases ("more friction or less friction", "closer to or
-    farther from", "more quickly or more slowly"); longest first."""
+    farther from", "more quickly or more slowly"); longest first. Single words are the
+    `comparative_pair` pattern's."""
     for m in reversed(list(re.finditer(r"\s+or\s+", question))):
         before = list(re.finditer(r"[\w']+", question[:m.start()]))
         after = list(re.finditer(r"[\w']+", question[m.end():]))
