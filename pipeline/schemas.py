@@ -192,7 +192,7 @@ FLIPS = ArtifactSpec(
     columns=(
         _c("example_id", pa.string(), "`<parent_id>~flip:<rule>`: stable across re-mining"),
         _c("parent_id", pa.string(), "original example"),
-        _c("context_id", pa.string(), "context hash (same as the parent)"),
+        _c("context_id", pa.string(), "context hash (same as the parent; a ROPES `with-question` context ends with the parent's question, not the flip's)"),
         _c("rule", pa.string(), "`antonym`, `negation` or `np_swap`"),
         _c("question", pa.string(), "flipped question"),
         _c("parent_question", pa.string(), "original question"),
