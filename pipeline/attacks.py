@@ -48,7 +48,7 @@ import polars as pl
 from pipeline import io, schemas
 from pipeline.rejects import reject, rejects_frame
 from pipeline.sources import SourceSpec, load_source, protocol_eval_titles
-from pipeline.statements import rule_statement
+from pipeline.statements import join_answer, rule_statement
 
 Token = tuple[str, str, int]  # (text, fine-grained tag, char offset), as pipeline.flips.spacy_tagger gives
 Tagger = Callable[[Sequence[str]], list[list[Token]]]
@@ -201,10 +201,13 @@ def fake_answer(ex: dict, context: str, entities: Sequence[dict], pool: dict[str
     seeded hash of the example id among those that differ from every gold (normalised
     text, neither a token subset nor a superset: `pipeline.synthetic._distinct`). When the
     gold entity lies inside the gold answer, only that part is replaced ("in 1990" →
-    "in 1875"), as the reference replaces the entities inside the answer text.
+    "in 1875"), as the reference replaces the entities inside the answer text. Candidates
+    lose a possessive ending and must have the gold entity's surface shape
+    (`pipeline.synthetic.shape_fits`: a year for a year, a count in digits for one in digits,
+    a weight for a weight), else `no_fake_answer`.
     """
     from pipeline.flips import normalize
-    from pipeline.synthetic import _distinct, _hash
+    from pipeline.synthetic import _distinct, _hash, shape_fits, strip_possessive
 
     gold = ex["answers"][0]
     ent = _gold_entity(gold, entities)
@@ -213,8 +216,12 @@ def fake_answer(ex: dict, context: str, entities: Sequence[dict], pool: dict[str
     norms = {normalize(a["text"]) for a in ex["answers"]}
     inside = gold["start"] <= ent["start"] and ent["end"] <= gold["end"]
     candidates = []
+    ent_text = context[ent["start"]:ent["end"]]
     for text, cid in pool.get(ent["label"], []):
         if cid == ex["context_id"]:
+            continue
+        text = strip_possessive(text, ent_text)  # the same shape checks as synthetic answer spans (docs/methods.md §3.1)
+        if not text or not shape_fits(ent_text, text, ent["label"]):
             continue
         fake = (gold["text"][:ent["start"] - gold["start"]] + text + gold["text"][ent["end"] - gold["start"]:]).strip() \
             if inside else text
@@ -279,6 +286,7 @@ def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagg
                                   f"no statement rule restates the negated question {negated!r}"))
             continue
         rule, prefix, suffix = restated
+        prefix, fake = join_answer(prefix, fake)  # "founded in" + "In 2001" -> "founded in 2001"
         sentence = prefix + fake + suffix
         attacked = ctx + " " + sentence
         cid = io.text_id(attacked)

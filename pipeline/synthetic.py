@@ -14,7 +14,15 @@ inserted answer becomes a second gold answer.
   (`corpus_fallback`); only then, when `coarse_fallback` is on, the same two steps with the
   gold's coarse type (`pipeline.coarse_types`; counted in `type_match.coarse`). Every
   candidate's normalised text differs from every gold answer and neither contains nor is
-  contained in one. None → not eligible (`no_substitute`). Picks are seeded by example id.
+  contained in one. A possessive ending is stripped ("Raymond Smullyan's" → "Raymond
+  Smullyan") unless the gold has one; a same-label candidate must have the gold entity's
+  surface shape (`answer_shape`: digits or words; DATE with a year / century / month-day /
+  other; CARDINAL range or single; QUANTITY unit kind; MONEY currency; TIME clock or
+  duration), so "in eleven-year" never stands for "July 1977" nor "700 megawatt" for
+  "45,000 pounds". Removed candidates are counted (`shape_filter` in the stats); an example
+  left with none is `no_shape_match`, one that never had any `no_substitute`. Picks are
+  seeded by example id. The statement's prefix and the substitute are fitted to each other
+  (`pipeline.statements.join_answer`: "in" + "4 July 1990" → "on 4 July 1990").
 - Position: a sentence start from the index (or the end of the context), seeded, never
   strictly inside a gold answer span. Original answers at or after it shift by the
   length of the inserted text; every answer span is checked against its text.
@@ -41,6 +49,7 @@ inserted answer becomes a second gold answer.
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -53,7 +62,7 @@ from pipeline.coarse_types import coarse_type
 from pipeline.flips import Tagger, normalize, spacy_tagger
 from pipeline.io import text_id
 from pipeline.rejects import reject
-from pipeline.statements import rule_statement
+from pipeline.statements import join_answer, rule_statement
 
 PLACEMENTS = ("replace", "add")
 
@@ -95,6 +104,75 @@ def _distinct(gold_norms: set[str], text: str) -> bool:
     return all(not (toks <= set(g.split()) or set(g.split()) <= toks) for g in gold_norms)
 
 
+_MONTHS = r"January|February|March|April|May|June|July|August|September|October|November|December"
+_YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})s?\b|\b\d0s\b|'\d0s\b")
+_DAYLIKE = re.compile(rf"\b(?:{_MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)\b")
+_NUMBER_WORDS = re.compile(r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+                           r"fifty|hundred|thousand|million|billion|dozen|first|second|third)", re.I)
+_UNITS = {  # QUANTITY unit words -> the kind of thing they measure
+    "weight": r"pounds?|lbs?|tons?|tonnes?|kilograms?|kg|grams?|g|ounces?|oz",
+    "length": r"miles?|mi|km|kilomet(?:er|re)s?|met(?:er|re)s?|m|feet|foot|ft|inch(?:es)?|in|yards?|cm|mm|centimet(?:er|re)s?",
+    "area": r"square|sq|acres?|hectares?|ha|km2|km²",
+    "volume": r"lit(?:er|re)s?|gallons?|barrels?|cubic|bbl|m3|m³",
+    "power": r"watts?|megawatts?|kilowatts?|gigawatts?|mw|kw|gw|horsepower|hp",
+    "energy": r"joules?|calories?|kwh|mwh|gwh|btu",
+    "temperature": r"degrees?|°[cf]?|celsius|fahrenheit|kelvin",
+    "speed": r"mph|km/h|knots?|kph",
+    "time": r"hours?|minutes?|seconds?|days?|years?|weeks?|months?",
+}
+
+
+def answer_shape(text: str, label: str) -> tuple | None:
+    """The surface shape class of an answer of spaCy `label`, for the substitute check (**our choice**,
+    docs/methods.md §3.1): digits or words, and
+    - DATE: has a year ("July 1977", "1990s") / a century / a month or weekday without a year / other
+      ("eleven-year", "the previous year");
+    - DATE and CARDINAL: a range ("1277–1347", "1294 to 1307") or a single one; CARDINAL also: a decimal
+      point, a word besides number words ("8.8 lb");
+    - QUANTITY: the kind of its unit (weight, length, power, …; else the unit word itself);
+    - MONEY: the currency sign or word; TIME: a clock time (am/pm, ":") or a duration.
+    None for the other labels (no shape constraint)."""
+    low = text.lower()
+    digits = any(c.isdigit() for c in text)
+    if label == "DATE":
+        kind = ("year" if _YEAR.search(text) else "century" if "century" in low or "centuries" in low
+                else "day" if _DAYLIKE.search(text) else "other")
+        return kind, digits, _range(text)
+    if label == "CARDINAL":  # digits, range, decimal, a word that is not a number word ("8.8 lb")
+        other = any(not _NUMBER_WORDS.fullmatch(w) for w in re.findall(r"[a-z]+", low) if w not in ("and", "a"))
+        return digits, _range(text), bool(re.search(r"\d\.\d", text)), other
+    if label == "QUANTITY":
+        words = re.findall(r"[a-z°²³/]+", low)
+        kind = next((k for k, pat in _UNITS.items() for w in words if re.fullmatch(pat, w)), words[-1] if words else "")
+        return digits, kind
+    if label == "MONEY":
+        sign = next((c for c in text if c in "$£€¥₹"), None)
+        word = next((w for w in ("dollar", "pound", "euro", "yen", "franc", "mark", "rupee", "yuan", "krone", "kroner", "peso")
+                     if w in low), None)
+        return digits, sign or word
+    if label == "TIME":
+        return digits, bool(re.search(r"\d:\d|\b[ap]\.?m\b|o'clock", low))
+    if label in ("PERCENT", "ORDINAL"):
+        return (digits,)
+    return None
+
+
+def _range(text: str) -> bool:
+    return bool(re.search(r"\d\s*[–—-]\s*\d|\d\s+(?:to|and)\s+\d", text))
+
+
+def strip_possessive(text: str, gold: str) -> str:
+    """`text` without a possessive ending ("Raymond Smullyan's" -> "Raymond Smullyan") unless the gold has one."""
+    if re.search(r"['’]s?$", gold.strip()):
+        return text
+    return re.sub(r"(?<=\w)['’]s$|(?<=s)['’]$", "", text.strip())
+
+
+def shape_fits(gold: str, cand: str, label: str) -> bool:
+    """True when the candidate substitute has the gold's surface shape class (`answer_shape`)."""
+    return answer_shape(gold, label) == answer_shape(cand, label)
+
+
 def gold_entity(gold: dict[str, Any], entities: Sequence[dict[str, Any]], min_cover: float = 0.5) -> dict[str, Any] | None:
     """The index entity that types the gold answer, or None.
 
@@ -132,13 +210,26 @@ def corpus_pool(contexts: dict[str, str], index: dict[str, dict[str, Any]]) -> d
 
 
 def _candidates(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, list[tuple[str, str]]],
-                labels: set[str], norms: set[str], corpus: bool) -> tuple[list[str], str]:
-    own = sorted({context[e["start"]:e["end"]] for e in rec["entities"] or []
-                  if e["label"] in labels and _distinct(norms, context[e["start"]:e["end"]])})
+                labels: set[str], norms: set[str], corpus: bool, gold: str = "", gold_label: str = "",
+                removed: Counter | None = None) -> tuple[list[str], str]:
+    """Substitutes with a label in `labels`, differing from every gold, possessive ending stripped, and with
+    the gold's shape (`shape_fits` on `gold_label`); candidates the shape check removes are counted in `removed`."""
+    def keep(texts: set[tuple[str, str]]) -> list[str]:
+        out = set()
+        for t, lab in texts:
+            t = strip_possessive(t, gold)
+            if not t or not _distinct(norms, t):
+                continue
+            if gold and not shape_fits(gold, t, gold_label if lab == gold_label else lab):
+                if removed is not None:
+                    removed["candidates"] += 1
+                continue
+            out.add(t)
+        return sorted(out)
+    own = keep({(context[e["start"]:e["end"]], e["label"]) for e in rec["entities"] or [] if e["label"] in labels})
     if own or not corpus:
         return own, "context"
-    return sorted({t for label in sorted(labels) for t, cid in pool.get(label, [])
-                   if cid != ex["context_id"] and _distinct(norms, t)}), "corpus"
+    return keep({(t, label) for label in sorted(labels) for t, cid in pool.get(label, []) if cid != ex["context_id"]}), "corpus"
 
 
 def plan(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, list[tuple[str, str]]],
@@ -150,7 +241,9 @@ def plan(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, 
         return None, "no_gold_entity"
     label, coarse = ent["label"], coarse_type(ent["label"])
     norms = {normalize(a["text"]) for a in ex["answers"]}
-    cands, source = _candidates(ex, context, rec, pool, {label}, norms, cfg.corpus_fallback)
+    gold_text = context[ent["start"]:ent["end"]]  # the shape is the gold entity's (the answer may hold more)
+    removed: Counter = Counter()
+    cands, source = _candidates(ex, context, rec, pool, {label}, norms, cfg.corpus_fallback, gold_text, label, removed)
     match = "label"
     if not cands and cfg.coarse_fallback:
         same_coarse = {lab for lab in pool if coarse_type(lab) == coarse} | {
@@ -158,14 +251,14 @@ def plan(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, 
         cands, source = _candidates(ex, context, rec, pool, same_coarse - {label}, norms, cfg.corpus_fallback)
         match = "coarse"
     if not cands:
-        return None, "no_substitute"
+        return None, "no_shape_match" if removed["candidates"] else "no_substitute"
     substitute = cands[_hash(cfg.seed, ex["example_id"], "sub") % len(cands)].strip()
     spans = [(a["start"], a["end"]) for a in ex["answers"]]
     points = sorted({s["start"] for s in rec["sentences"] or []} | {0, len(context)})
     points = [p for p in points if all(not (s < p < e) for s, e in spans)]
     point = points[_hash(cfg.seed, ex["example_id"], "pos") % len(points)]
     return {"substitute": substitute, "coarse": coarse, "label": label, "match": match, "source": source,
-            "point": point}, "ok"
+            "point": point, "shape_removed": removed["candidates"]}, "ok"
 
 
 def insert(ex: dict[str, Any], context: str, p: dict[str, Any], stmt: tuple[str, str, str]) -> dict[str, Any]:
@@ -262,6 +355,9 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
         written = []
         for (_, ex, p), toks in zip(batch, tag([ex["question"] for _, ex, _ in batch])):
             stmt = rule_statement(ex["question"], toks)
+            if stmt is not None:  # the substitute's form fitted to the sentence ("in" + "4 July" -> "on 4 July")
+                prefix, sub = join_answer(stmt[1], p["substitute"])
+                stmt, p = (stmt[0], prefix, stmt[2]), {**p, "substitute": sub}
             written.append((ex, p, None if stmt is None else insert(ex, ctx[ex["context_id"]], p, stmt)))
         labels: list[str | None] = [None] * len(written)
         if cfg.check_label:
@@ -284,6 +380,9 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
             result.counts[f"rule:{row['rule']}"] += 1
             result.counts[f"substitute:{p['source']}"] += 1
             result.counts[f"type_match:{p['match']}"] += 1
+            if p["shape_removed"]:
+                result.counts["shape_filter:examples"] += 1
+                result.counts["shape_filter:candidates_removed"] += p["shape_removed"]
     result.counts["shortfall"] = max(0, target - len(result.rows))
     result.rows.sort(key=lambda r: r["example_id"])
     return result
@@ -298,6 +397,7 @@ def synthetic_stats(result: SyntheticResult, cfg: SyntheticConfig) -> dict[str, 
         "rules": {k[5:]: v for k, v in sorted(result.counts.items()) if k.startswith("rule:")},
         "substitutes": {k[11:]: v for k, v in sorted(result.counts.items()) if k.startswith("substitute:")},
         "type_match": {k[11:]: v for k, v in sorted(result.counts.items()) if k.startswith("type_match:")},
+        "shape_filter": {k[13:]: v for k, v in sorted(result.counts.items()) if k.startswith("shape_filter:")},
         "placement": cfg.placement,
         "skips": {k: v for k, v in sorted(result.counts.items()) if ":" not in k and k not in ("eligible",)},
         "eligible": result.counts.get("eligible", 0),

@@ -115,7 +115,8 @@ def test_negation_attack_keeps_question_and_gold_and_appends_a_negated_distracto
     # b: the DATE entity "1998" lies inside the gold "In 1998": only that part is replaced (the one other DATE: 2001)
     b = attacked["b~neg"]
     assert b["question"] == "When was the old company founded?" and b["answers"][0]["text"] == "In 1998"
-    assert text[b["context_id"]] == CTX1 + " The not old company was founded in In 2001."
+    # the fake "In 2001" brings its own preposition: the statement's "in" gives way (was "founded in In 2001")
+    assert text[b["context_id"]] == CTX1 + " The not old company was founded in 2001."
     audit = {r["example_id"]: r for r in out.audit.to_dicts()}
     assert audit["a~neg"]["negated_question"] == "Who founded the not famous Orchard Company?"
     assert (audit["a~neg"]["fake_answer"], audit["a~neg"]["label"], audit["a~neg"]["rule"]) == ("Bob Jones", "PERSON", "wh_subject")

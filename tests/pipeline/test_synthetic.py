@@ -237,3 +237,22 @@ def test_label_check_drops_insertions_that_read_as_another_type():
     assert {r["inserted_answer"]["text"] for r in res.rows} == {"Paris"}
     off = SyntheticConfig(share=0.25, seed=2, corpus_fallback=False, check_label=False)
     assert {r["inserted_answer"]["text"] for r in synthetic(examples, contexts, index, off, tagger=TAG).rows} == {"Paris", "Berlin"}
+
+
+def test_shape_filter_removes_a_date_of_another_form_and_counts_it():
+    # gold "1900" (a year); the context's other DATEs: "1908" (a year) and "the previous year" (no year):
+    # the shape check (docs/methods.md §3.1) removes "the previous year", so every substitute is "1908"
+    ctx = "Paris hosted the games in 1900. London hosted them in 1908. Berlin did so the previous year."
+    sents = [(0, 31), (32, 59), (60, len(ctx))]
+    ents = [("Paris", "GPE", 0), ("1900", "DATE", 0), ("London", "GPE", 1), ("1908", "DATE", 1),
+            ("the previous year", "DATE", 2)]
+    index = pl.DataFrame([{"context_id": io.text_id(ctx), "n_chars": len(ctx),
+                           "sentences": [{"start": a, "end": b} for a, b in sents],
+                           "entities": [{"start": ctx.index(t), "end": ctx.index(t) + len(t), "label": lab, "sent": k}
+                                        for t, lab, k in ents]}], schema=io.empty_frame(INDEX).schema)
+    examples, contexts, _ = _frames([("When did Paris host the games?", ["1900"])] * 20, ctx, False)
+    examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
+    cfg = SyntheticConfig(share=1.0, corpus_fallback=False, check_label=False)
+    res = synthetic(examples, contexts, index, cfg, tagger=TAG)
+    assert {r["inserted_answer"]["text"] for r in res.rows} == {"1908"} and len(res.rows) == 20
+    assert synthetic_stats(res, cfg)["shape_filter"] == {"candidates_removed": 20, "examples": 20}
