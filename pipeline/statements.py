@@ -92,6 +92,8 @@ def _first_verb_after(tokens: Sequence[Token], start: int) -> int | None:
     after = [i for i, (_, _, off) in enumerate(tokens) if off >= start]
     for tags in (("VB", "VBP"), ("VBD",)):  # VBD: "did X ended" (ungrammatical questions)
         for i in after[1:]:
+            if tokens[i][1] in ("WDT", "WP") or tokens[i][0].lower() == "that":
+                break  # a verb after a relative word is the relative clause's ("did ABC launch … that focused")
             if tokens[i][1] in tags and tokens[i - 1][0] != ",":
                 return i
     for i in after[1:]:
@@ -111,6 +113,9 @@ def _aux_clause(q: str, tokens: Sequence[Token], aux_end: int) -> tuple[str, str
     if i is None:
         return None
     text, tag, off = tokens[i]
+    if not text.isalpha() or text.lower() in _BE | {"has", "have", "had", "be", "been"} \
+            or any(tokens[j][1] == "HYPH" for j in (i - 1, i + 1) if 0 <= j < len(tokens)):
+        return None  # "did the Court reason were controlled", "did the Theatre re-open": no verb to inflect
     subject = q[aux_end:off].strip()
     # after do-support the verb is a base form; a past/3rd-person form ("did X ended") is lemmatised, but
     # only when it has the regular ending: "did Maududi found" (tagged VBD) keeps "found"
@@ -208,6 +213,11 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
         return "wh_did", "", f" {q[m.start(1):]}."
     if m and (cl := _aux_clause(q, tokens, m.end())):
         subj, verb, end = cl
+        if set(m.group(0).lower().split()[1:-1]) & _TIME_NOUNS:  # "What century did the Normans gain …" -> "… in ANS"
+            rest = _rest(tokens, end)
+            if rest and _is_prep(rest[-1]):
+                return None
+            return "wh_did", f"{_cap(subj)} {_inflect(verb, _DO_TAG[m.group(1).lower()])}{q[end:]} in ", "."
         out = _object_gap(q, tokens, end, f"{_cap(subj)} {_inflect(verb, _DO_TAG[m.group(1).lower()])}", verb)
         return ("wh_did", *out) if out else None
     m = re.match(r"(where|when)\s+(is|was|are|were)\s+(.+)$", q, re.I)
@@ -239,7 +249,7 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
         subj, verb, end = cl
         return "how_many", f"{_cap(subj)} {_inflect(verb, _DO_TAG[m.group(3).lower()])} ", f"{noun(m)}{q[end:]}."
     m = re.match(r"how\s+(many|much)\s+(.+?)\s+(has|have|had)\s+(.+?)\s+(\w+)$", q, re.I)
-    if m and next((t for _, t, off in tokens if off == m.start(5)), "") == "VBN":
+    if m and m.group(4).lower() not in ("been", "not") and next((t for _, t, off in tokens if off == m.start(5)), "") == "VBN":
         return "how_many", f"{_cap(m.group(4))} {m.group(3).lower()} {m.group(5)} ", f"{noun(m)}."
     m = re.match(r"how\s+(many|much)\s+(.+?)\s+(is|was|are|were|has|have|had)\s+(\w+)(.*)$", q, re.I)
     if m and next((t for _, t, off in tokens if off == m.start(4)), "") in ("VBN", "VBG"):
@@ -257,6 +267,9 @@ _NAMING = {"called", "named", "known", "nicknamed", "dubbed", "termed", "titled"
            "considered", "elected", "appointed", "crowned", "voted", "styled", "designated", "deemed"}
 _DITRANSITIVE = {"give", "offer", "send", "pay", "tell", "award", "show", "grant", "teach", "promise", "owe", "lend",
                  "hand", "bring", "sell", "buy", "charge", "cost", "allow", "deny"}
+_CATENATIVE = {"want", "try", "fail", "need", "hope", "plan", "decide", "attempt", "begin", "start", "continue", "refuse",
+               "seek", "agree", "promise", "expect", "like", "love", "prefer", "intend", "manage", "choose", "wish",
+               "learn", "help", "have"}
 _PREP_WORDS = {"in", "on", "at", "by", "from", "for", "to", "with", "into", "of", "about", "as", "under", "over",
                "after", "before", "through", "since", "until", "against", "between", "among", "upon", "onto",
                "toward", "towards", "during", "within", "without", "around", "like", "near", "behind", "above",
@@ -298,7 +311,8 @@ def _nominal(toks: Sequence[Token]) -> bool:
         if t[1] in ("MD", "VBZ", "VBP", "VBD") or t[1] == "VB" and i > 0 or t[0].lower() in ("that", "there", "being"):
             return True
         return t[1] in _NOT_NOMINAL and not (i > 0 and t[1] == "WP" and t[0][:1].isupper())
-    return bool(toks) and toks[0][1] not in ("IN", "TO", "RB", "RBR") and not any(bad(i, t) for i, t in enumerate(toks))
+    lead_ok = toks and (toks[0][1] not in ("IN", "TO", "RB", "RBR") or toks[0][0].lower() == "not" and len(toks) > 1)
+    return bool(lead_ok) and not any(bad(i, t) for i, t in enumerate(toks))  # "not" leads: the negation attack's "not British settlers"
 
 
 def _gap_inside(toks: Sequence[Token]) -> bool:
@@ -314,8 +328,10 @@ def _gap_inside(toks: Sequence[Token]) -> bool:
 
 
 def _negated_after(tokens: Sequence[Token], start: int) -> bool:
-    first = next((t for t in tokens if t[2] >= start), None)
-    return first is not None and first[0].lower() in ("not", "n't")
+    """"not" right after the auxiliary negates the verb ("does not exist"), not an adjective of the subject
+    (the negation attack's "did not Protestant nobles form")."""
+    after = [t for t in tokens if t[2] >= start]
+    return len(after) > 1 and after[0][0].lower() in ("not", "n't") and after[1][1] in ("VB", "VBP")
 
 
 def _split_adverbs(toks: Sequence[Token]) -> tuple[list[Token], list[Token]]:
@@ -337,8 +353,12 @@ def _participle(rt: Sequence[Token]) -> int | None:
     for v in range(len(rt) - 1, 0, -1):
         if rt[v][1] in ("VBN", "VBD") and _nominal(_split_adverbs(rt[:v])[0]):
             return v
-    if len(rt) > 1 and rt[-1][1] == "JJ" and _nominal(_split_adverbs(rt[:-1])[0]):
+    if len(rt) > 1 and rt[-1][1] == "JJ" and _nominal(_split_adverbs(rt[:-1])[0]) \
+            and _split_adverbs(rt[:-1])[0][-1][1] != "VBG":
         return len(rt) - 1
+    for v in range(len(rt) - 2, 0, -1):  # progressive: "this sport becoming more popular" -> "is becoming"
+        if rt[v][1] == "VBG" and rt[v - 1][1].startswith("NN") and _nominal(rt[:v]):
+            return v
     return None
 
 
@@ -396,6 +416,10 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
         else:
             subj, adv = _split_adverbs(rt[:-1])
             pred = rt[-1][0]
+            # two noun phrases: "What is the Bielany Forest the last remnant of" -> "… Forest is the last remnant of"
+            k = next((i for i in range(1, len(subj)) if subj[i][1] in ("DT", "PRP$") and subj[i - 1][1].startswith("NN")), None)
+            if k is not None and not adv:
+                subj, pred = subj[:k], f"{_text(q, subj[k:])} {pred}"
         if not _nominal(subj) or _gap_inside(subj):
             return None
         return _be_phrase(q, subj, be, adv, pred) + " ", "."
@@ -458,6 +482,9 @@ def _object_gap(q: str, tokens: Sequence[Token], end: int, head: str, verb: str)
             return f"{head}{q[end:cut]} ", f"{q[cut:]}."
     if len(rt) > 1 and rt[-2][1] == "TO" and rt[-1][1] == "VB":
         return f"{head}{rest} ", "."
+    if len(rt) > 1 and rt[0][1] == "TO" and rt[1][1] == "VB" and verb.lower() in _CATENATIVE:  # "failed to do ANS in …"
+        cut = rt[1][2] + len(rt[1][0])
+        return f"{head}{q[end:cut]} ", f"{q[cut:]}."
     if rt and rt[0][1] == "RP":
         tail = q[rt[0][2] + len(rt[0][0]):]
         return f"{head} {rt[0][0]} ", f"{tail}."
@@ -516,6 +543,9 @@ def join_answer(prefix: str, answer: str) -> tuple[str, str]:
         prefix = prefix[:m.start(1)] + "on "
     if not prefix.strip():
         answer = _cap(answer)
+    elif re.match(r"(?:One|Two|Three|Four|Five|Six|Seven|Eight|Nine|Ten|Eleven|Twelve|Twenty|Thirty|Forty|Fifty|"
+                  r"Hundreds|Thousands|Millions|Several|Some|About|Approximately|Around|Over|Nearly|Almost|More|Less)\b", answer):
+        answer = answer[0].lower() + answer[1:]  # "identified Four factors" -> "identified four factors"
     return prefix, answer
 
 

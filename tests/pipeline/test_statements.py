@@ -50,6 +50,16 @@ def _say(question: str) -> str | None:
     ("What did Edison offer Tesla after completing the project?", "Edison offered Tesla ANS after completing the project."),
     ("How much gun powder was destroyed in attack?", "ANS of gun powder was destroyed in attack."),
     ("How much money did the committee raise?", "The committee raised ANS."),
+    ("What is the Bielany Forest the last remnant of?", "The Bielany Forest is the last remnant of ANS."),
+    ("At which level of education is this sport becoming more popular?", "This sport is becoming more popular at ANS."),
+    ("What did the Italian government fail to do in Francovich v Italy?",
+     "The Italian government failed to do ANS in Francovich v Italy."),
+    ("What century did the Normans first gain their separate identity?",
+     "The Normans first gained their separate identity in ANS."),
+    # the negation attack's questions: "not" before an adjective of the subject is not a negated verb
+    ("When did not British government give land for development of Ohio Country?",
+     "Not British government gave land for development of Ohio Country in ANS."),
+    ("What did not Protestant nobles form the following year?", "Not Protestant nobles formed ANS the following year."),
 ])
 def test_fixed_failure_classes(question, text):
     assert _say(question) == text
@@ -62,6 +72,9 @@ def test_fixed_failure_classes(question, text):
     "What country was Abhisit Vejjajiva prime minister of, despite having been born in Newcastle?",
     "From what project did the Apollo 11 crew consist entirely of?",           # two different prepositions
     "What is seeing the Holy Bible as the primary authority in the Church?",
+    "Where was Ralph earl of?",                                                # before: "Ralph earl was of ANS."
+    "During what period did the Tower Theatre re-open?",                       # before: "re --edopen"
+    "Where did Moncalm slip away to attack, left largely unprotected?",
 ])
 def test_questions_no_rule_restates_well_give_none(question):
     assert _say(question) is None
