@@ -220,7 +220,7 @@ def fake_answer(ex: dict, context: str, entities: Sequence[dict], pool: dict[str
     for text, cid in pool.get(ent["label"], []):
         if cid == ex["context_id"]:
             continue
-        text = strip_possessive(text, ent_text)  # the same shape checks as synthetic answer spans (docs/methods.md §3.1)
+        text = strip_possessive(text, gold["text"])  # the same shape checks as synthetic answer spans (docs/methods.md §3.1)
         if not text or not shape_fits(ent_text, text, ent["label"]):
             continue
         fake = (gold["text"][:ent["start"] - gold["start"]] + text + gold["text"][ent["end"] - gold["start"]:]).strip() \

@@ -359,6 +359,9 @@ def _participle(rt: Sequence[Token]) -> int | None:
     for v in range(len(rt) - 2, 0, -1):  # progressive: "this sport becoming more popular" -> "is becoming"
         if rt[v][1] == "VBG" and rt[v - 1][1].startswith("NN") and _nominal(rt[:v]):
             return v
+    for v in range(1, len(rt) - 1):  # "the plague present in Islamic countries" -> "the plague was present in …"
+        if rt[v][1] == "JJ" and rt[v - 1][1].startswith("NN") and rt[v + 1][1] == "IN" and _nominal(rt[:v]):
+            return v
     return None
 
 
@@ -423,6 +426,9 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
         if not _nominal(subj) or _gap_inside(subj):
             return None
         return _be_phrase(q, subj, be, adv, pred) + " ", "."
+    if len(rt) > 1 and rt[-1][1] == "VBG" and _nominal(rt[:-1]) and not _gap_inside(rt[:-1]):
+        subj, adv = _split_adverbs(rt[:-1])  # progressive, object gap: "What are apicoplasts missing"
+        return _be_phrase(q, subj, be, adv, rt[-1][0]) + " ", "."
     named = next((i for i, t in enumerate(rt) if i > 0 and t[1] == "VBN" and t[0].lower() in _NAMING), None)
     if named is not None and named + 1 < len(rt) and (rt[named + 1][1] in ("WDT", "WP") or rt[named + 1][0].lower() == "that"
                                                      or rt[named + 1][1] == "IN" and named + 2 < len(rt) and rt[named + 2][1] == "WDT"):

@@ -109,6 +109,9 @@ _YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})s?\b|\b\d0s\b|'\d0s\b")
 _DAYLIKE = re.compile(rf"\b(?:{_MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)\b")
 _NUMBER_WORDS = re.compile(r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
                            r"fifty|hundred|thousand|million|billion|dozen|first|second|third)", re.I)
+# number modifiers, not units: "about 300", "more than 200,000"
+_MODIFIERS = {"and", "a", "about", "approximately", "around", "over", "under", "nearly", "almost", "some", "more", "less",
+              "than", "at", "least", "most", "up", "to", "only", "just", "roughly", "estimated", "an", "some", "several"}
 _UNITS = {  # QUANTITY unit words -> the kind of thing they measure
     "weight": r"pounds?|lbs?|tons?|tonnes?|kilograms?|kg|grams?|g|ounces?|oz",
     "length": r"miles?|mi|km|kilomet(?:er|re)s?|met(?:er|re)s?|m|feet|foot|ft|inch(?:es)?|in|yards?|cm|mm|centimet(?:er|re)s?",
@@ -139,8 +142,9 @@ def answer_shape(text: str, label: str) -> tuple | None:
                 else "day" if _DAYLIKE.search(text) else "other")
         return kind, digits, _range(text)
     if label == "CARDINAL":  # digits, range, decimal, a word that is not a number word ("8.8 lb")
-        other = any(not _NUMBER_WORDS.fullmatch(w) for w in re.findall(r"[a-z]+", low) if w not in ("and", "a"))
-        return digits, _range(text), bool(re.search(r"\d\.\d", text)), other
+        other = any(not _NUMBER_WORDS.fullmatch(w) for w in re.findall(r"[a-z]+", low) if w not in _MODIFIERS)
+        one = bool(re.fullmatch(r"(?:\D*\s)?(?:1|one|a single)", low.strip()))  # "One rival princes were"
+        return digits, _range(text), bool(re.search(r"\d\.\d", text)), other, one
     if label == "QUANTITY":
         words = re.findall(r"[a-z°²³/]+", low)
         kind = next((k for k, pat in _UNITS.items() for w in words if re.fullmatch(pat, w)), words[-1] if words else "")
@@ -169,8 +173,9 @@ def strip_possessive(text: str, gold: str) -> str:
 
 
 def shape_fits(gold: str, cand: str, label: str) -> bool:
-    """True when the candidate substitute has the gold's surface shape class (`answer_shape`)."""
-    return answer_shape(gold, label) == answer_shape(cand, label)
+    """True when the candidate substitute has the gold's surface shape class (`answer_shape`; a possessive
+    ending of either does not count)."""
+    return answer_shape(strip_possessive(gold, ""), label) == answer_shape(strip_possessive(cand, ""), label)
 
 
 def gold_entity(gold: dict[str, Any], entities: Sequence[dict[str, Any]], min_cover: float = 0.5) -> dict[str, Any] | None:
@@ -211,14 +216,15 @@ def corpus_pool(contexts: dict[str, str], index: dict[str, dict[str, Any]]) -> d
 
 def _candidates(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, list[tuple[str, str]]],
                 labels: set[str], norms: set[str], corpus: bool, gold: str = "", gold_label: str = "",
-                removed: Counter | None = None) -> tuple[list[str], str]:
-    """Substitutes with a label in `labels`, differing from every gold, possessive ending stripped, and with
-    the gold's shape (`shape_fits` on `gold_label`); candidates the shape check removes are counted in `removed`."""
+                removed: Counter | None = None, gold_answer: str = "") -> tuple[list[str], str]:
+    """Substitutes with a label in `labels`, differing from every gold, possessive ending stripped (unless the
+    gold answer `gold_answer` has one), without an unbalanced quote, and with the shape of the gold entity
+    `gold` (`shape_fits` on `gold_label`); candidates the shape check removes are counted in `removed`."""
     def keep(texts: set[tuple[str, str]]) -> list[str]:
         out = set()
         for t, lab in texts:
-            t = strip_possessive(t, gold)
-            if not t or not _distinct(norms, t):
+            t = strip_possessive(t, gold_answer)
+            if not t or not _distinct(norms, t) or t.count('"') % 2 or t.count("(") != t.count(")"):
                 continue
             if gold and not shape_fits(gold, t, gold_label if lab == gold_label else lab):
                 if removed is not None:
@@ -243,12 +249,14 @@ def plan(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, 
     norms = {normalize(a["text"]) for a in ex["answers"]}
     gold_text = context[ent["start"]:ent["end"]]  # the shape is the gold entity's (the answer may hold more)
     removed: Counter = Counter()
-    cands, source = _candidates(ex, context, rec, pool, {label}, norms, cfg.corpus_fallback, gold_text, label, removed)
+    cands, source = _candidates(ex, context, rec, pool, {label}, norms, cfg.corpus_fallback, gold_text, label, removed,
+                                gold["text"])
     match = "label"
     if not cands and cfg.coarse_fallback:
         same_coarse = {lab for lab in pool if coarse_type(lab) == coarse} | {
             e["label"] for e in rec["entities"] or [] if coarse_type(e["label"]) == coarse}
-        cands, source = _candidates(ex, context, rec, pool, same_coarse - {label}, norms, cfg.corpus_fallback)
+        cands, source = _candidates(ex, context, rec, pool, same_coarse - {label}, norms, cfg.corpus_fallback,
+                                    gold_answer=gold["text"])
         match = "coarse"
     if not cands:
         return None, "no_shape_match" if removed["candidates"] else "no_substitute"

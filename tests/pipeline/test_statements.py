@@ -60,6 +60,7 @@ def _say(question: str) -> str | None:
     ("When did not British government give land for development of Ohio Country?",
      "Not British government gave land for development of Ohio Country in ANS."),
     ("What did not Protestant nobles form the following year?", "Not Protestant nobles formed ANS the following year."),
+    ("What are apicoplasts missing?", "Apicoplasts are missing ANS."),
 ])
 def test_fixed_failure_classes(question, text):
     assert _say(question) == text
@@ -108,8 +109,13 @@ def test_shape_classes_and_possessive():
     assert answer_shape("October 1973", "DATE") == ("year", True, False)  # (kind, digits, range)
     assert answer_shape("the previous year", "DATE") == ("other", False, False)
     assert answer_shape("1294 to 1307", "DATE") == ("year", True, True)
-    assert answer_shape("8.8 lb", "CARDINAL") == (True, False, True, True)  # seen: "8.8 lb cylinders" for "5"
+    # CARDINAL: (digits, range, decimal, a non-number word, is one)
+    assert answer_shape("8.8 lb", "CARDINAL") == (True, False, True, True, False)  # seen: "8.8 lb cylinders" for "5"
     assert not shape_fits("5", "8.8 lb", "CARDINAL")
+    assert not shape_fits("five", "One", "CARDINAL")  # seen: "One rival princes were involved"
+    assert not shape_fits("approximately 1015 kelvins", "over 100", "CARDINAL")  # a unit vs none; "over" is no unit
+    assert shape_fits("about 300", "more than 200,000", "CARDINAL")
+    assert shape_fits("John Myhill's", "Raymond Smullyan", "PERSON")
     assert answer_shape("Paris", "GPE") is None
     assert strip_possessive("Raymond Smullyan's", "John Myhill") == "Raymond Smullyan"  # seen: "Smullyan's provided"
     assert strip_possessive("Raymond Smullyan's", "Turing's") == "Raymond Smullyan's"

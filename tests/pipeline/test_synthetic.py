@@ -256,3 +256,23 @@ def test_shape_filter_removes_a_date_of_another_form_and_counts_it():
     res = synthetic(examples, contexts, index, cfg, tagger=TAG)
     assert {r["inserted_answer"]["text"] for r in res.rows} == {"1908"} and len(res.rows) == 20
     assert synthetic_stats(res, cfg)["shape_filter"] == {"candidates_removed": 20, "examples": 20}
+
+
+def test_possessive_substitute_is_stripped_when_the_gold_answer_has_none():
+    # seen in the §3.1 table: "Raymond Smullyan's provided a definition …"; the gold entity "John Myhill's"
+    # carries the 's but the gold answer "John Myhill" does not, so the substitute loses it
+    ctx = "John Myhill's definition of linear bounded automata came first. Raymond Smullyan's study followed."
+    sents = [(0, 63), (64, len(ctx))]
+    ents = [("John Myhill's", "PERSON", 0), ("Raymond Smullyan's", "PERSON", 1)]
+    index = pl.DataFrame([{"context_id": io.text_id(ctx), "n_chars": len(ctx),
+                           "sentences": [{"start": a, "end": b} for a, b in sents],
+                           "entities": [{"start": ctx.index(t), "end": ctx.index(t) + len(t), "label": lab, "sent": k}
+                                        for t, lab, k in ents]}], schema=io.empty_frame(INDEX).schema)
+    examples, contexts, _ = _frames([("Who provided a definition of linear bounded automata?", ["John Myhill"])] * 5, ctx, False)
+    examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
+    cfg = SyntheticConfig(share=1.0, corpus_fallback=False, check_label=False)
+    res = synthetic(examples, contexts, index, cfg, tagger=TAG)
+    assert len(res.rows) == 5
+    for row in res.rows:
+        _check_spans(row)
+        assert row["inserted_text"].strip() == "Raymond Smullyan provided a definition of linear bounded automata."
