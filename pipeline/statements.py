@@ -113,7 +113,7 @@ def _aux_clause(q: str, tokens: Sequence[Token], aux_end: int) -> tuple[str, str
     if i is None:
         return None
     text, tag, off = tokens[i]
-    if not text.isalpha() or text.lower() in _BE | {"has", "have", "had", "be", "been"} \
+    if not text.isalpha() or len(text) < 2 or text.lower() in _BE | {"be", "been"} \
             or any(tokens[j][1] == "HYPH" for j in (i - 1, i + 1) if 0 <= j < len(tokens)):
         return None  # "did the Court reason were controlled", "did the Theatre re-open": no verb to inflect
     subject = q[aux_end:off].strip()
@@ -168,6 +168,10 @@ def rule_statement(question: str, tokens: Sequence[Token]) -> Statement | None:
     tokens = normalised_tokens(question, tokens)
     q = normalise_question(question).rstrip("?.").rstrip()
     tokens = [t for t in tokens if t[2] < len(q)]
+    if re.match(r"whose\b", q, re.I):  # "Whose theory was X" -> "X was ANS's"
+        m = re.match(rf"({_WH_NOUN})\s+(is|was|are|were)\s+(.+)$", q, re.I)
+        out = _wh_be(q, tokens, m.start(3), m.group(2).lower(), m.group(1).lower().split()[1:]) if m else None
+        return _tidy(("wh_be", out[0], "'s" + out[1])) if out and out[0] else None
     out = _rules(q, tokens)
     return _tidy(out) if out else None
 
@@ -322,9 +326,10 @@ def _gap_inside(toks: Sequence[Token]) -> bool:
     for a, b in zip(toks, toks[1:]):
         if a[1] in ("IN", "TO") and b[1] in ("IN", "TO") and (a[0].lower(), b[0].lower()) not in _PREP_PAIRS:
             return True
-        if a[1] in ("NNP", "NNPS", "PRP") and b[1] in ("JJ", "VBG"):
+        if a[1] in ("NNP", "NNPS", "PRP") and b[1] == "JJ" or a[1] in ("NNP", "PRP") and b[1] == "VBG":
             return True
-    return any(t[1] in (",", ":") for t in toks)
+    return any(t[1] == ":" or t[1] == "," and not (0 < i < len(toks) - 1 and toks[i - 1][1] == toks[i + 1][1] == "NNP")
+               for i, t in enumerate(toks))  # "Lima, Ohio" is one name
 
 
 def _negated_after(tokens: Sequence[Token], start: int) -> bool:
@@ -387,6 +392,8 @@ def _adjunct(q: str, tokens: Sequence[Token], start: int, be: str, prep: str, st
     v = _participle(rt)
     if v is not None:
         subj, adv = _split_adverbs(rt[:v])
+        if any(subj[i][1] in ("DT", "PRP$") and subj[i - 1][1].startswith("NN") for i in range(1, len(subj))):
+            return None  # "Where are the streams the Rhine captured": a relative clause, not a subject + participle
         return _be_phrase(q, subj, be, adv, _text(q, rt[v:])) + f" {prep} ", "."
     if not _nominal(rt) or _gap_inside(rt):
         return None
@@ -406,7 +413,7 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
             return None
         return f"There {be} {_text(q, rt[1:])} in ", "."
     lead = next((i for i, t in enumerate(rt) if t[1] not in _ADVERB), len(rt))
-    if lead < len(rt) and (rt[lead][1] == "VBN" or rt[lead][1] == "JJ" and lead + 1 < len(rt) and rt[lead + 1][1] in ("IN", "TO")
+    if lead < len(rt) and (rt[lead][1] == "VBN" or rt[lead][1] == "TO" or rt[lead][1] == "VBG" and wh_words or rt[lead][1] == "JJ" and lead + 1 < len(rt) and rt[lead + 1][1] in ("IN", "TO")
                            or rt[lead][1] == "IN" and rt[lead][0].lower() in _PREP_WORDS - {"of", "as"}):
         # the wh-phrase is the subject: "What organization was led by X" -> "ANS was led by X"
         return "", f" {be} {rest}."
@@ -441,7 +448,7 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
         if not _gap_inside(subj) and not any(t[1] in ("MD", "VBZ", "VBP", "VBD", "WDT", "WP") for t in subj):
             return _be_phrase(q, subj, be, adv, rt[named][0]) + " ", "."
     v = _participle(rt) if not relative else None
-    if v is not None and rt[v][1] != "JJ":
+    if v is not None and rt[v][1] in ("VBN", "VBD"):
         subj, adv = _split_adverbs(rt[:v])
         after = rt[v + 1:]
         head = _be_phrase(q, subj, be, adv, rt[v][0])
@@ -464,8 +471,10 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
         # a participle right after a noun is a reduced relative clause: the whole rest is the subject
     if rt[0][1] not in _NP_START or _gap_inside(rt):
         return None
-    for t in rt:  # a finite verb before any relative word: the gap is inside a clause, not after a noun phrase
-        if t[1] in ("WDT", "WP") or t[0].lower() == "that":
+    for i, t in enumerate(rt):  # a finite verb before any relative word: the gap is inside a clause, not after a
+        if t[1] in ("WDT", "WP") or t[0].lower() == "that":  # noun phrase; a zero relative ("the program the
+            break                                             # university runs") is one
+        if i > 1 and rt[i - 2][1] in ("NN", "NNS") and rt[i - 1][1] in ("DT", "PRP", "NNP", "NNPS"):
             break
         if t[1] in ("MD", "VBZ", "VBP", "VBD"):
             return None
@@ -505,7 +514,9 @@ def _object_gap(q: str, tokens: Sequence[Token], end: int, head: str, verb: str)
     return f"{head} ", f"{rest}."
 
 
-_WH_LEFT = re.compile(r"\b(?:what|whom|whose|how)\b|\b(?:where|when|why)\b(?! (?:it|they|he|she|the|a|an)\b)", re.I)
+# a question word that starts the sentence or a "how many/much" left in; "what"/"when" inside a clause are
+# English ("X set up what became …", "X gained ground when …")
+_WH_LEFT = re.compile(r"^\s*(?:what|which|who|whom|whose|where|when|why|how)\b|\bhow (?:many|much)\b", re.I)
 # "the Alan Turing's": an article before a possessive of two or more capitalised words, none of them a word
 # that names an institution or a country ("the Ottoman Empire's", "the United States'" keep theirs)
 _INSTITUTION = ("Empire|Republic|Kingdom|States|Union|Church|University|College|Company|Party|Army|Navy|Court|"
@@ -526,7 +537,7 @@ def _tidy(stmt: Statement) -> Statement | None:
         return _cap(s) if start else s
 
     prefix, suffix = fix(prefix, True), fix(suffix, not prefix)
-    if _WH_LEFT.search(prefix) or _WH_LEFT.search(suffix):
+    if _WH_LEFT.search(prefix) or _WH_LEFT.search(suffix.lstrip(" ")) and not prefix:
         return None
     return rule, prefix, suffix
 

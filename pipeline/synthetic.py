@@ -22,7 +22,9 @@ inserted answer becomes a second gold answer.
   "45,000 pounds". Removed candidates are counted (`shape_filter` in the stats); an example
   left with none is `no_shape_match`, one that never had any `no_substitute`. Picks are
   seeded by example id. The statement's prefix and the substitute are fitted to each other
-  (`pipeline.statements.join_answer`: "in" + "4 July 1990" → "on 4 July 1990").
+  (`pipeline.statements.join_answer`: "in" + "4 July 1990" → "on 4 July 1990"); a substitute
+  that the sentence already holds ("Bank of America introduced Bank of America in 1958") is
+  not inserted (`substitute_in_sentence`, the share filled from the next examples).
 - Position: a sentence start from the index (or the end of the context), seeded, never
   strictly inside a gold answer span. Original answers at or after it shift by the
   length of the inserted text; every answer span is checked against its text.
@@ -144,7 +146,8 @@ def answer_shape(text: str, label: str) -> tuple | None:
     if label == "CARDINAL":  # digits, range, decimal, a word that is not a number word ("8.8 lb")
         other = any(not _NUMBER_WORDS.fullmatch(w) for w in re.findall(r"[a-z]+", low) if w not in _MODIFIERS)
         one = bool(re.fullmatch(r"(?:\D*\s)?(?:1|one|a single)", low.strip()))  # "One rival princes were"
-        return digits, _range(text), bool(re.search(r"\d\.\d", text)), other, one
+        magnitude = not digits and not re.search(r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|teen|ty\b", low)
+        return digits, _range(text), bool(re.search(r"\d\.\d", text)), other, one, magnitude  # "(almost a) million"
     if label == "QUANTITY":
         words = re.findall(r"[a-z°²³/]+", low)
         kind = next((k for k, pat in _UNITS.items() for w in words if re.fullmatch(pat, w)), words[-1] if words else "")
@@ -366,10 +369,15 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
             if stmt is not None:  # the substitute's form fitted to the sentence ("in" + "4 July" -> "on 4 July")
                 prefix, sub = join_answer(stmt[1], p["substitute"])
                 stmt, p = (stmt[0], prefix, stmt[2]), {**p, "substitute": sub}
+                if f" {normalize(sub)} " in f" {normalize(prefix + ' ' + stmt[2])} ":
+                    stmt = "in_sentence"  # "Bank of America introduced Bank of America in 1958"
+            if stmt == "in_sentence":
+                written.append((ex, p, "in_sentence"))
+                continue
             written.append((ex, p, None if stmt is None else insert(ex, ctx[ex["context_id"]], p, stmt)))
         labels: list[str | None] = [None] * len(written)
         if cfg.check_label:
-            todo = [k for k, (_, _, row) in enumerate(written) if row is not None]
+            todo = [k for k, (_, _, row) in enumerate(written) if isinstance(row, dict)]
             found = (labeller or spacy_labeller(cfg.spacy_model))([written[k][2]["context"] for k in todo]) if todo else []
             for k, ents in zip(todo, found):
                 a = written[k][2]["inserted_answer"]
@@ -379,6 +387,9 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
                 break
             if row is None:
                 result.counts["no_statement"] += 1
+                continue
+            if row == "in_sentence":
+                result.counts["substitute_in_sentence"] += 1
                 continue
             if cfg.check_label and not (got == p["label"] if p["match"] == "label"
                                         else got is not None and coarse_type(got) == p["coarse"]):

@@ -61,6 +61,11 @@ def _say(question: str) -> str | None:
      "Not British government gave land for development of Ohio Country in ANS."),
     ("What did not Protestant nobles form the following year?", "Not Protestant nobles formed ANS the following year."),
     ("What are apicoplasts missing?", "Apicoplasts are missing ANS."),
+    ("Whose theory was the theory of continental drift?", "The theory of continental drift was ANS's."),
+    ("How many children did Luther and his wife have?", "Luther and his wife had ANS children."),
+    ("What gained ground when Arab nationalism suffered?", "ANS gained ground when Arab nationalism suffered."),  # "when" inside is English
+    ("What is the name of the residential treatment program the university runs?",
+     "The name of the residential treatment program the university runs is ANS."),  # a zero relative clause
 ])
 def test_fixed_failure_classes(question, text):
     assert _say(question) == text
@@ -76,6 +81,8 @@ def test_fixed_failure_classes(question, text):
     "Where was Ralph earl of?",                                                # before: "Ralph earl was of ANS."
     "During what period did the Tower Theatre re-open?",                       # before: "re --edopen"
     "Where did Moncalm slip away to attack, left largely unprotected?",
+    "Where are the streams the Rhine captured?",                               # before: "The streams the Rhine are captured in ANS."
+    "When did Costa v ENEL take place?",                                       # before: "Costa vved ENEL take place"
 ])
 def test_questions_no_rule_restates_well_give_none(question):
     assert _say(question) is None
@@ -109,10 +116,11 @@ def test_shape_classes_and_possessive():
     assert answer_shape("October 1973", "DATE") == ("year", True, False)  # (kind, digits, range)
     assert answer_shape("the previous year", "DATE") == ("other", False, False)
     assert answer_shape("1294 to 1307", "DATE") == ("year", True, True)
-    # CARDINAL: (digits, range, decimal, a non-number word, is one)
-    assert answer_shape("8.8 lb", "CARDINAL") == (True, False, True, True, False)  # seen: "8.8 lb cylinders" for "5"
+    # CARDINAL: (digits, range, decimal, a non-number word, is one, a bare magnitude)
+    assert answer_shape("8.8 lb", "CARDINAL") == (True, False, True, True, False, False)  # seen: "8.8 lb cylinders" for "5"
     assert not shape_fits("5", "8.8 lb", "CARDINAL")
     assert not shape_fits("five", "One", "CARDINAL")  # seen: "One rival princes were involved"
+    assert not shape_fits("five", "Almost a million", "CARDINAL")  # a bare magnitude
     assert not shape_fits("approximately 1015 kelvins", "over 100", "CARDINAL")  # a unit vs none; "over" is no unit
     assert shape_fits("about 300", "more than 200,000", "CARDINAL")
     assert shape_fits("John Myhill's", "Raymond Smullyan", "PERSON")

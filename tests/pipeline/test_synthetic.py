@@ -276,3 +276,24 @@ def test_possessive_substitute_is_stripped_when_the_gold_answer_has_none():
     for row in res.rows:
         _check_spans(row)
         assert row["inserted_text"].strip() == "Raymond Smullyan provided a definition of linear bounded automata."
+
+
+def test_substitute_the_sentence_already_holds_is_not_inserted():
+    # "What new product did Bank of America introduce" with the substitute "Bank of America" would write
+    # "Bank of America introduced Bank of America in 1958": skipped, counted, the share met from others
+    ctx = "Bank of America introduced BankAmericard in 1958. Visa came later."
+    sents = [(0, 49), (50, len(ctx))]
+    ents = [("Bank of America", "ORG", 0), ("BankAmericard", "ORG", 0), ("1958", "DATE", 0), ("Visa", "ORG", 1)]
+    index = pl.DataFrame([{"context_id": io.text_id(ctx), "n_chars": len(ctx),
+                           "sentences": [{"start": a, "end": b} for a, b in sents],
+                           "entities": [{"start": ctx.index(t), "end": ctx.index(t) + len(t), "label": lab, "sent": k}
+                                        for t, lab, k in ents]}], schema=io.empty_frame(INDEX).schema)
+    examples, contexts, _ = _frames([("What new product did Bank of America introduce in 1958?", ["BankAmericard"])] * 40,
+                                    ctx, False)
+    examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
+    cfg = SyntheticConfig(share=0.25, corpus_fallback=False, check_label=False)
+    res = synthetic(examples, contexts, index, cfg, tagger=TAG)
+    stats = synthetic_stats(res, cfg)
+    assert stats["augmented"] == 10 and stats["skips"]["shortfall"] == 0
+    assert stats["skips"]["substitute_in_sentence"] > 0
+    assert {r["inserted_text"].strip() for r in res.rows} == {"Bank of America introduced Visa in 1958."}
