@@ -532,6 +532,7 @@ def _tidy(stmt: Statement) -> Statement | None:
 
     def fix(s: str, start: bool) -> str:
         s = re.sub(r"\b([Tt]he|[Aa]n?) (?:the|a|an|The|A|An)\b", r"\1", s)
+        s = re.sub(r"\s*,\s*\.$", ".", s)  # "…, formerly believed to be plagued by intractability,." 
         s = _PROPER_POSSESSIVE.sub(lambda m: m.group(1), s)
         s = re.sub(r"\b(\w+) \1\b", lambda m: m.group(1) if m.group(1).lower() in _PREP_WORDS | {"the", "a"} else m.group(0), s)
         return _cap(s) if start else s

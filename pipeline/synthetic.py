@@ -146,8 +146,8 @@ def answer_shape(text: str, label: str) -> tuple | None:
     if label == "CARDINAL":  # digits, range, decimal, a word that is not a number word ("8.8 lb")
         other = any(not _NUMBER_WORDS.fullmatch(w) for w in re.findall(r"[a-z]+", low) if w not in _MODIFIERS)
         one = bool(re.fullmatch(r"(?:\D*\s)?(?:1|one|a single)", low.strip()))  # "One rival princes were"
-        magnitude = not digits and not re.search(r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|teen|ty\b", low)
-        return digits, _range(text), bool(re.search(r"\d\.\d", text)), other, one, magnitude  # "(almost a) million"
+        magnitude = bool(re.search(r"hundred|thousand|million|billion|trillion|dozen", low))
+        return digits, _range(text), bool(re.search(r"\d\.\d", text)), other, one, magnitude  # "one million"
     if label == "QUANTITY":
         words = re.findall(r"[a-z°²³/]+", low)
         kind = next((k for k, pat in _UNITS.items() for w in words if re.fullmatch(pat, w)), words[-1] if words else "")
@@ -162,6 +162,9 @@ def answer_shape(text: str, label: str) -> tuple | None:
     if label in ("PERCENT", "ORDINAL"):
         return (digits,)
     return None
+
+
+_DANGLING = {"of", "the", "and", "a", "an", "in", "for", "to", "on", "at", "by", "with", "or", "from"}
 
 
 def _range(text: str) -> bool:
@@ -227,7 +230,8 @@ def _candidates(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dic
         out = set()
         for t, lab in texts:
             t = strip_possessive(t, gold_answer)
-            if not t or not _distinct(norms, t) or t.count('"') % 2 or t.count("(") != t.count(")"):
+            if not t or not _distinct(norms, t) or t.count('"') % 2 or t.count("(") != t.count(")") \
+                    or t.split()[-1].lower() in _DANGLING:  # a cut-off entity: "The French Confession of"
                 continue
             if gold and not shape_fits(gold, t, gold_label if lab == gold_label else lab):
                 if removed is not None:

@@ -120,7 +120,8 @@ def test_shape_classes_and_possessive():
     assert answer_shape("8.8 lb", "CARDINAL") == (True, False, True, True, False, False)  # seen: "8.8 lb cylinders" for "5"
     assert not shape_fits("5", "8.8 lb", "CARDINAL")
     assert not shape_fits("five", "One", "CARDINAL")  # seen: "One rival princes were involved"
-    assert not shape_fits("five", "Almost a million", "CARDINAL")  # a bare magnitude
+    assert not shape_fits("five", "Almost a million", "CARDINAL")  # a magnitude word
+    assert not shape_fits("four", "Approximately one million", "CARDINAL")  # seen: "… one million schools of medicine"
     assert not shape_fits("approximately 1015 kelvins", "over 100", "CARDINAL")  # a unit vs none; "over" is no unit
     assert shape_fits("about 300", "more than 200,000", "CARDINAL")
     assert shape_fits("John Myhill's", "Raymond Smullyan", "PERSON")
