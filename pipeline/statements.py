@@ -206,13 +206,13 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
     if m:
         out = _adjunct(q, tokens, m.start(3), m.group(2).lower(), m.group(1).lower(), strict_prep=True)
         return ("prep_wh", *out) if out else None
-    m = re.match(rf"{_WH_NOUN}\s+({_MODAL})\s+", q, re.I)
+    m = _wh_phrase_ok(re.match(rf"{_WH_NOUN}\s+({_MODAL})\s+", q, re.I), tokens)
     if m and next((t for _, t, off in tokens if off == m.end()), "") == "VB":  # the wh-phrase is the subject
         return "wh_modal", "", f" {q[m.start(1):]}."
     if m and (cl := _aux_clause(q, tokens, m.end())):
         subj, verb, end = cl
         return "wh_modal", f"{_cap(subj)} {m.group(1).lower()} {verb} ", f"{q[end:]}."
-    m = re.match(rf"{_WH_NOUN}\s+(did|does|do)\s+", q, re.I)
+    m = _wh_phrase_ok(re.match(rf"{_WH_NOUN}\s+(did|does|do)\s+", q, re.I), tokens)
     if m and _negated_after(tokens, m.end()):  # "What kind of force does not exist" -> "ANS does not exist"
         return "wh_did", "", f" {q[m.start(1):]}."
     if m and (cl := _aux_clause(q, tokens, m.end())):
@@ -259,6 +259,15 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
     if m and next((t for _, t, off in tokens if off == m.start(4)), "") in ("VBN", "VBG"):
         return "how_many", "", f"{noun(m)} {m.group(3).lower()} {m.group(4)}{m.group(5)}."
     return None
+
+
+def _wh_phrase_ok(m: re.Match | None, tokens: Sequence[Token]) -> re.Match | None:
+    """`m` unless the words between the wh-word and the auxiliary hold a verb ("Who announced she would …":
+    the wh-phrase is the subject of "announced", not of "would")."""
+    if m is None:
+        return None
+    end = m.start(1) if m.lastindex else m.end()
+    return None if any(_is_verb(t) for t in tokens if 0 < t[2] < end) else m
 
 
 # -- helpers of the rules (2026-12-01 fluency fixes; docs/methods.md §3.1) --------------------------------------

@@ -63,6 +63,8 @@ def _say(question: str) -> str | None:
     ("What are apicoplasts missing?", "Apicoplasts are missing ANS."),
     ("Whose theory was the theory of continental drift?", "The theory of continental drift was ANS's."),
     ("How many children did Luther and his wife have?", "Luther and his wife had ANS children."),
+    ("Who announced she would step down as leader of the Conservatives?",  # before (wh_modal): "ANS would step down …"
+     "ANS announced she would step down as leader of the Conservatives."),
     ("What gained ground when Arab nationalism suffered?", "ANS gained ground when Arab nationalism suffered."),  # "when" inside is English
     ("What is the name of the residential treatment program the university runs?",
      "The name of the residential treatment program the university runs is ANS."),  # a zero relative clause
