@@ -48,7 +48,7 @@ import polars as pl
 from pipeline import io, schemas
 from pipeline.rejects import reject, rejects_frame
 from pipeline.sources import SourceSpec, load_source, protocol_eval_titles
-from pipeline.statements import join_answer, rule_statement
+from pipeline.statements import join_answer, join_suffix, rule_statement
 
 Token = tuple[str, str, int]  # (text, fine-grained tag, char offset), as pipeline.flips.spacy_tagger gives
 Tagger = Callable[[Sequence[str]], list[list[Token]]]
@@ -287,6 +287,7 @@ def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagg
             continue
         rule, prefix, suffix = restated
         prefix, fake = join_answer(prefix, fake)  # "founded in" + "In 2001" -> "founded in 2001"
+        suffix = join_suffix(fake, suffix)
         sentence = prefix + fake + suffix
         attacked = ctx + " " + sentence
         cid = io.text_id(attacked)

@@ -251,6 +251,10 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
         return f" of {m.group(2)}"
     if m and (cl := _aux_clause(q, tokens, m.end())):
         subj, verb, end = cl
+        rest = _rest(tokens, end)
+        if rest and _is_prep(rest[-1]) and rest[-1][1] != "RB":  # "How many elements did Aristotle believe the
+            # sphere to be made up of" -> "Aristotle believed the sphere to be made up of ANS elements"
+            return "how_many", f"{_cap(subj)} {_inflect(verb, _DO_TAG[m.group(3).lower()])}{q[end:]} ", f"{noun(m)}."
         return "how_many", f"{_cap(subj)} {_inflect(verb, _DO_TAG[m.group(3).lower()])} ", f"{noun(m)}{q[end:]}."
     m = re.match(r"how\s+(many|much)\s+(.+?)\s+(has|have|had)\s+(.+?)\s+(\w+)$", q, re.I)
     if m and m.group(4).lower() not in ("been", "not") and next((t for _, t, off in tokens if off == m.start(5)), "") == "VBN":
@@ -557,6 +561,11 @@ _DAY_DATE = re.compile(r"^(?:(?:January|February|March|April|May|June|July|Augus
                        r"September|October|November|December)\b|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b)")
 
 
+def join_suffix(answer: str, suffix: str) -> str:
+    """`suffix` without its leading full stop when the answer ends with one ("Tiffany & Co." + "." -> no "..")."""
+    return suffix[1:] if answer.endswith(".") and suffix.startswith(".") else suffix
+
+
 def join_answer(prefix: str, answer: str) -> tuple[str, str]:
     """(prefix, answer) fitted to each other where the answer's form breaks the sentence:
     an answer that brings its own preposition replaces the prefix's ("founded in" + "In 2001" ->
@@ -568,6 +577,8 @@ def join_answer(prefix: str, answer: str) -> tuple[str, str]:
         prefix, answer = prefix[:m.start(1)], first.lower() + answer[len(first):]
     elif m and m.group(1) == "in" and _DAY_DATE.match(answer):
         prefix = prefix[:m.start(1)] + "on "
+    elif m and m.group(1) == "in" and re.fullmatch(r"\d{3,4}s?\s+(?:to|until)\s+\d{2,4}s?", answer):
+        prefix = prefix[:m.start(1)] + "from "  # "took place in" + "2000 to 2007" -> "from 2000 to 2007"
     if not prefix.strip():
         answer = _cap(answer)
     elif re.match(r"(?:One|Two|Three|Four|Five|Six|Seven|Eight|Nine|Ten|Eleven|Twelve|Twenty|Thirty|Forty|Fifty|"

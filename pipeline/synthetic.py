@@ -64,7 +64,7 @@ from pipeline.coarse_types import coarse_type
 from pipeline.flips import Tagger, normalize, spacy_tagger
 from pipeline.io import text_id
 from pipeline.rejects import reject
-from pipeline.statements import join_answer, rule_statement
+from pipeline.statements import join_answer, join_suffix, rule_statement
 
 PLACEMENTS = ("replace", "add")
 
@@ -372,7 +372,7 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
             stmt = rule_statement(ex["question"], toks)
             if stmt is not None:  # the substitute's form fitted to the sentence ("in" + "4 July" -> "on 4 July")
                 prefix, sub = join_answer(stmt[1], p["substitute"])
-                stmt, p = (stmt[0], prefix, stmt[2]), {**p, "substitute": sub}
+                stmt, p = (stmt[0], prefix, join_suffix(sub, stmt[2])), {**p, "substitute": sub}
                 if f" {normalize(sub)} " in f" {normalize(prefix + ' ' + stmt[2])} ":
                     stmt = "in_sentence"  # "Bank of America introduced Bank of America in 1958"
             if stmt == "in_sentence":

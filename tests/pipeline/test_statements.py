@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.flips import spacy_tagger
-from pipeline.statements import join_answer, rule_statement
+from pipeline.statements import join_answer, join_suffix, rule_statement
 from pipeline.synthetic import answer_shape, shape_fits, strip_possessive
 
 TAG = spacy_tagger("en_core_web_sm")
@@ -50,6 +50,8 @@ def _say(question: str) -> str | None:
     ("What did Edison offer Tesla after completing the project?", "Edison offered Tesla ANS after completing the project."),
     ("How much gun powder was destroyed in attack?", "ANS of gun powder was destroyed in attack."),
     ("How much money did the committee raise?", "The committee raised ANS."),
+    ("How many elements did Aristotle believe the terrestrial sphere to be made up of?",  # before: "believed ANS elements
+     "Aristotle believed the terrestrial sphere to be made up of ANS elements."),         # the … made up of"
     ("What is the Bielany Forest the last remnant of?", "The Bielany Forest is the last remnant of ANS."),
     ("At which level of education is this sport becoming more popular?", "This sport is becoming more popular at ANS."),
     ("What did the Italian government fail to do in Francovich v Italy?",
@@ -96,6 +98,8 @@ def test_join_answer_fits_preposition_and_capital():
     assert join_answer("The war began in ", "4 July 1990") == ("The war began on ", "4 July 1990")
     assert join_answer("The war began in ", "July 1990") == ("The war began in ", "July 1990")
     assert join_answer("", "the Brotherhood") == ("", "The Brotherhood")
+    assert join_answer("These rebellions took place in ", "2000 to 2007") == ("These rebellions took place from ", "2000 to 2007")
+    assert join_suffix("Tiffany & Co.", ".") == "" and join_suffix("Paris", ".") == "."  # seen: "is Tiffany & Co.."
 
 
 @pytest.mark.parametrize("gold, cand, label, fits", [
