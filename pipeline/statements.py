@@ -18,6 +18,18 @@ past/present forms by lemminflect, the verb found by its spaCy tag):
 | `wh_subject` | Who/What/Which N V-ed/V-s rest? | ANS V-ed/V-s rest. |
 | `how_many` | How many/much N did X V rest? / N has X V-ed? / N were V-ed rest? | X V-ed ANS N rest. / X has V-ed ANS N. / ANS N were V-ed rest. |
 
+Fluency fixes (2026-12-01, docs/methods.md §3.1): in `wh_be` a wh-phrase before a participle or an
+adjective + preposition is the subject ("What organization was led by X" -> "ANS was led by X"); a
+stranded preposition takes the answer ("What county is New Rochelle in" -> "New Rochelle is in ANS",
+also in `wh_did`/`where_did`/`prep_wh`, where a repeated leading preposition is dropped); "there"
+leads its clause ("There was a weakness in … in ANS"); relative clauses stay whole; adverbs go after
+the auxiliary ("are commonly known as"); time wh-nouns take "in ANS"; `_tidy` makes a doubled article
+or preposition one and drops "the" before a name's possessive ("the Alan Turing's model").
+`join_answer`/`join_suffix` fit the answer to the sentence ("in" + "In 2001", "on 4 July",
+"from 2000 to 2007", "Tiffany & Co." without a second stop). A rule whose sentence would be
+broken gives None instead (a gap inside a clause, "for because of", a comma, a reduced relative
+clause before the participle, a question word left at the start).
+
 `rule_statement` returns None for a question no rule rewrites: synthetic answer spans
 then leave the example out (docs/methods.md §3.1), as a quoted restatement would plant the
 question verbatim beside the fake answer. `statement` adds the `fallback` rule
