@@ -73,7 +73,7 @@ def test_bad_profile_fields_are_named(tmp_path: Path, override: str, message: st
 
 
 def test_unknown_profile_and_unknown_field() -> None:
-    with pytest.raises(ProfileError, match=r"known profiles: cpu-smoke, squad-protocol"):
+    with pytest.raises(ProfileError, match=r"known profiles: cpu-smoke, paper1-cpu-smoke, squad-protocol"):
         load_profile("nope")
     with pytest.raises(ProfileError, match=r"bogus: Extra inputs are not permitted"):
         load_profile("cpu-smoke", ["bogus=1"])
@@ -84,6 +84,18 @@ def test_squad_protocol_plan_is_the_honest_near_miss_study(shared_data: Path, tm
     plan = plan_experiment(load_profile("squad-protocol", [f"workdir={tmp_path}"]))
     assert plan.build.sources[0].article_split == "protocol"
     assert [r.name for r in plan.continuations] == [f"near-miss-control-s{s}" for s in SEEDS] + [f"near-miss-hinge-s{s}" for s in SEEDS]
+    assert plan.controls[0].train.optim == plan.methods[0].train.optim
+    assert [s.weight for s in plan.controls[0].train.losses] == [1.0, 0.0]
+
+
+@pytest.mark.integration
+def test_paper1_cpu_smoke_plan_is_the_readme_measurement(shared_data: Path, tmp_path: Path) -> None:
+    """The profile behind README's 3-seed paper-1 table: 80-step baselines, 60-step continuations."""
+    plan = plan_experiment(load_profile("paper1-cpu-smoke", [f"workdir={tmp_path}"]))
+    assert [r.name for r in plan.baselines] == [f"mle-squad11-s{s}" for s in SEEDS]
+    assert {r.train.optim.max_steps for r in plan.baselines} == {80}
+    assert {(r.train.optim.max_steps, r.train.optim.lr, r.train.data.filter_min_context_chars)
+            for r in plan.continuations} == {(60, 5.0e-5, 220)}
     assert plan.controls[0].train.optim == plan.methods[0].train.optim
     assert [s.weight for s in plan.controls[0].train.losses] == [1.0, 0.0]
 
