@@ -12,6 +12,14 @@ Expected columns: `id`, `context`, `question`, `answers` = `{"text": [...], "ans
 optional `title`. A row with an empty `answers` list is unanswerable (the `squad_v2`
 convention). Each row is checked exactly like a SQuAD JSON question (`squad.add_question`);
 `source_record` is `<hub_split>[<row>]`.
+
+The HotpotQA layout of the hub's `hotpot_qa` (`distractor` config) is recognised by its
+columns `id, question, answer, type, level, supporting_facts{title, sent_id},
+context{title, sentences}`: each row is turned into the record of the original JSON
+(`supporting_facts: [[title, sent_id]]`, `context: [[title, [sentences]]]`) and read by
+`pipeline.sources.hotpot`, so both inputs give the same rows and rejects.
+
+    SourceSpec("hotpot", "hotpot_qa", format="hub", hub_config="distractor", hub_split="validation")
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from pipeline.sources.spec import SourceError, SourceSpec
 from pipeline.sources.squad import _context_problem, add_question
 
 REQUIRED_COLUMNS = ("id", "context", "question", "answers")
+HOTPOT_COLUMNS = ("id", "question", "answer", "supporting_facts", "context")  # hub `hotpot_qa` layout
 
 
 def open_hub_dataset(spec: SourceSpec) -> dict[str, list]:
@@ -38,15 +47,39 @@ def open_hub_dataset(spec: SourceSpec) -> dict[str, list]:
         ds = datasets.load_dataset(spec.path, spec.hub_config, split=spec.hub_split)
     except Exception as e:  # offline hub, unknown id, unknown split: all make the input unreadable
         raise SourceError(f"{where}: could not be loaded: {type(e).__name__}: {str(e)[:300]}") from e
+    if all(c in ds.column_names for c in HOTPOT_COLUMNS):
+        return ds.to_dict()
     missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
     if missing:
         raise SourceError(f"{where}: missing column(s) {missing}; has {ds.column_names}; "
-                          f"expected the SQuAD layout {list(REQUIRED_COLUMNS)} (+ title)")
+                          f"expected the SQuAD layout {list(REQUIRED_COLUMNS)} (+ title) or the HotpotQA layout {list(HOTPOT_COLUMNS)}")
     return ds.to_dict()
 
 
+def hotpot_record(row: dict[str, Any]) -> dict[str, Any]:
+    """One hub `hotpot_qa` row as the original HotpotQA JSON record (fields of another shape are kept as they are,
+    so `pipeline.sources.hotpot` rejects them naming the field)."""
+    record = {"_id": row.get("id"), "question": row.get("question"), "answer": row.get("answer"),
+              "type": row.get("type"), "level": row.get("level")}
+    facts, context = row.get("supporting_facts"), row.get("context")
+    if isinstance(facts, dict) and isinstance(facts.get("title"), list) and isinstance(facts.get("sent_id"), list) \
+            and len(facts["title"]) == len(facts["sent_id"]):
+        facts = [[t, i] for t, i in zip(facts["title"], facts["sent_id"])]
+    if isinstance(context, dict) and isinstance(context.get("title"), list) and isinstance(context.get("sentences"), list) \
+            and len(context["title"]) == len(context["sentences"]):
+        context = [[t, sents] for t, sents in zip(context["title"], context["sentences"])]
+    record["supporting_facts"], record["context"] = facts, context
+    return record
+
+
 def load_hub(columns: dict[str, list], frames: CanonicalFrames) -> None:
-    """Add every row of a SQuAD-layout dataset (columns as lists) to `frames`."""
+    """Add every row of a SQuAD-layout (or HotpotQA-layout) dataset (columns as lists) to `frames`."""
+    if "supporting_facts" in columns and "answers" not in columns:
+        from pipeline.sources.hotpot import load_hotpot
+
+        n = len(columns["id"])
+        load_hotpot([hotpot_record({k: v[i] for k, v in columns.items()}) for i in range(n)], frames)
+        return
     n = len(columns["id"])
     titles = [str(t) if t is not None else "" for t in columns.get("title", [""] * n)]
     frames.use_titles(titles)

@@ -456,3 +456,35 @@ def test_demo_build_config_sources_all_load(samples):
     assert specs
     for spec in specs:
         assert load_source(spec).examples.height > 0, spec
+
+
+def test_hub_hotpot_layout_reads_like_the_json(samples, tmp_path):
+    """A local folder in the hub's `hotpot_qa` layout goes through `datasets.load_dataset` and
+    gives the same rows and rejects as the original JSON sample (the hub code path of HotpotQA)."""
+    records = json.loads((samples / "hotpot_sample.json").read_text())
+    folder = tmp_path / "hub_hotpot"
+    folder.mkdir()
+    with (folder / "validation.jsonl").open("w") as f:
+        for r in records:
+            f.write(json.dumps({
+                "id": r["_id"], "question": r["question"], "answer": r["answer"], "type": r["type"], "level": r["level"],
+                "supporting_facts": {"title": [t for t, _ in r["supporting_facts"]], "sent_id": [i for _, i in r["supporting_facts"]]},
+                "context": {"title": [t for t, _ in r["context"]], "sentences": [s for _, s in r["context"]]},
+            }) + "\n")
+    result = load_source(SourceSpec("hotpot", str(folder), format="hub", hub_split="validation", split="dev"))
+    direct = load(samples, "hotpot_sample.json")
+    assert result.n_records == direct.n_records == len(records) and result.examples.height > 0
+    cols = ["example_id", "context_id", "title", "question", "answers", "question_type"]
+    assert result.examples.select(cols).equals(direct.examples.select(cols))
+    assert result.rejects.select("record_id", "field", "reason").rows() == direct.rejects.select("record_id", "field", "reason").rows()
+
+    # the flip rules on HotpotQA comparison questions, read through the hub path (spaCy tagger)
+    from pipeline.flips import flips
+
+    got = flips(result.examples, result.contexts)
+    assert [(r["question"], r["answer"]["text"]) for r in got.rows] == [
+        ("Who was born last, Ada Lovelace or Charles Babbage?", "Ada Lovelace"),
+        ("Which band formed later, The Larkspurs or Copper Harbour?", "The Larkspurs"),
+        ("Which mountain is lower, Mount Ostry or Mount Velka?", "Mount Ostry"),
+    ]
+    assert got.counts["not_a_choice"] == 1  # the bridge question has no options
