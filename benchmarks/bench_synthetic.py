@@ -42,6 +42,16 @@ from pipeline.spacy_index import parse_contexts  # noqa: E402
 from pipeline.synthetic import SyntheticConfig, gold_entity, synthetic, synthetic_stats  # noqa: E402
 
 
+
+def overlap_label(doc, start: int, end: int) -> str | None:
+    """spaCy label of the entity of `doc` that overlaps [start, end) most (None: no overlap)."""
+    best, overlap = None, 0
+    for ent in doc.ents:
+        o = min(ent.end_char, end) - max(ent.start_char, start)
+        if o > overlap:
+            best, overlap = ent.label_, o
+    return best
+
 def measure(name: str, examples: pl.DataFrame, contexts: pl.DataFrame, nlp, icfg: IndexConfig,
             cfg: SyntheticConfig, show: int) -> None:
     t0 = time.perf_counter()
@@ -72,22 +82,14 @@ def measure(name: str, examples: pl.DataFrame, contexts: pl.DataFrame, nlp, icfg
         lead = len(row["inserted_text"]) - len(row["inserted_text"].lstrip())
         s = row["inserted_answer"]["start"] - row["insert_offset"] - lead
         e = s + len(row["inserted_answer"]["text"])
-        best, overlap = None, 0
-        for ent in doc.ents:
-            o = min(ent.end_char, e) - max(ent.start_char, s)
-            if o > overlap:
-                best, overlap = ent.label_, o
+        best = overlap_label(doc, s, e)
         retag["same" if best == gold_label[row["example_id"]] else ("none" if best is None else "other")] += 1
     print(f"label agreement re-tagged (NER on the inserted sentence): {retag['same']}/{n} = {retag['same'] / n:.1%} "
           f"(other label {retag['other']}, no entity {retag['none']})")
     in_ctx = Counter()
     for row, doc in zip(res.rows, nlp.pipe([row["context"] for row in res.rows], batch_size=32)):
         s, e = row["inserted_answer"]["start"], row["inserted_answer"]["end"]
-        best, overlap = None, 0
-        for ent in doc.ents:
-            o = min(ent.end_char, e) - max(ent.start_char, s)
-            if o > overlap:
-                best, overlap = ent.label_, o
+        best = overlap_label(doc, s, e)
         in_ctx["same" if best == gold_label[row["example_id"]] else ("none" if best is None else "other")] += 1
     print(f"label agreement re-tagged (NER on the augmented context): {in_ctx['same']}/{n} = {in_ctx['same'] / n:.1%} "
           f"(other label {in_ctx['other']}, no entity {in_ctx['none']})")

@@ -239,6 +239,14 @@ def test_label_check_drops_insertions_that_read_as_another_type():
     assert {r["inserted_answer"]["text"] for r in synthetic(examples, contexts, index, off, tagger=TAG).rows} == {"Paris", "Berlin"}
 
 
+def _one_context_index(ctx: str, sents: list[tuple[int, int]], ents: list[tuple[str, str, int]]) -> pl.DataFrame:
+    """An `index` frame of one context: sentence spans and (text, label, sentence) entities, offsets by `str.index`."""
+    return pl.DataFrame([{"context_id": io.text_id(ctx), "n_chars": len(ctx),
+                          "sentences": [{"start": a, "end": b} for a, b in sents],
+                          "entities": [{"start": ctx.index(t), "end": ctx.index(t) + len(t), "label": lab, "sent": k}
+                                       for t, lab, k in ents]}], schema=io.empty_frame(INDEX).schema)
+
+
 def test_shape_filter_removes_a_date_of_another_form_and_counts_it():
     # gold "1900" (a year); the context's other DATEs: "1908" (a year) and "the previous year" (no year):
     # the shape check (docs/methods.md §3.1) removes "the previous year", so every substitute is "1908"
@@ -246,10 +254,7 @@ def test_shape_filter_removes_a_date_of_another_form_and_counts_it():
     sents = [(0, 31), (32, 59), (60, len(ctx))]
     ents = [("Paris", "GPE", 0), ("1900", "DATE", 0), ("London", "GPE", 1), ("1908", "DATE", 1),
             ("the previous year", "DATE", 2)]
-    index = pl.DataFrame([{"context_id": io.text_id(ctx), "n_chars": len(ctx),
-                           "sentences": [{"start": a, "end": b} for a, b in sents],
-                           "entities": [{"start": ctx.index(t), "end": ctx.index(t) + len(t), "label": lab, "sent": k}
-                                        for t, lab, k in ents]}], schema=io.empty_frame(INDEX).schema)
+    index = _one_context_index(ctx, sents, ents)
     examples, contexts, _ = _frames([("When did Paris host the games?", ["1900"])] * 20, ctx, False)
     examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
     cfg = SyntheticConfig(share=1.0, corpus_fallback=False, check_label=False)
@@ -264,10 +269,7 @@ def test_possessive_substitute_is_stripped_when_the_gold_answer_has_none():
     ctx = "John Myhill's definition of linear bounded automata came first. Raymond Smullyan's study followed."
     sents = [(0, 63), (64, len(ctx))]
     ents = [("John Myhill's", "PERSON", 0), ("Raymond Smullyan's", "PERSON", 1)]
-    index = pl.DataFrame([{"context_id": io.text_id(ctx), "n_chars": len(ctx),
-                           "sentences": [{"start": a, "end": b} for a, b in sents],
-                           "entities": [{"start": ctx.index(t), "end": ctx.index(t) + len(t), "label": lab, "sent": k}
-                                        for t, lab, k in ents]}], schema=io.empty_frame(INDEX).schema)
+    index = _one_context_index(ctx, sents, ents)
     examples, contexts, _ = _frames([("Who provided a definition of linear bounded automata?", ["John Myhill"])] * 5, ctx, False)
     examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
     cfg = SyntheticConfig(share=1.0, corpus_fallback=False, check_label=False)
@@ -284,10 +286,7 @@ def test_substitute_the_sentence_already_holds_is_not_inserted():
     ctx = "Bank of America introduced BankAmericard in 1958. Visa came later."
     sents = [(0, 49), (50, len(ctx))]
     ents = [("Bank of America", "ORG", 0), ("BankAmericard", "ORG", 0), ("1958", "DATE", 0), ("Visa", "ORG", 1)]
-    index = pl.DataFrame([{"context_id": io.text_id(ctx), "n_chars": len(ctx),
-                           "sentences": [{"start": a, "end": b} for a, b in sents],
-                           "entities": [{"start": ctx.index(t), "end": ctx.index(t) + len(t), "label": lab, "sent": k}
-                                        for t, lab, k in ents]}], schema=io.empty_frame(INDEX).schema)
+    index = _one_context_index(ctx, sents, ents)
     examples, contexts, _ = _frames([("What new product did Bank of America introduce in 1958?", ["BankAmericard"])] * 40,
                                     ctx, False)
     examples = examples.with_columns(pl.format("e{}", pl.int_range(pl.len())).alias("example_id"))
