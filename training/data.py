@@ -75,12 +75,15 @@ def _base_examples(d: DataConfig, split: str) -> list[TrainExample]:
 
 
 def _flip_examples(d: DataConfig, contexts: dict[str, str]) -> list[TrainExample]:
-    flips = io.read(d.root, schemas.FLIPS, {"dataset": d.dataset, "split": d.split})
-    out = []
-    for r in flips.iter_rows(named=True):
-        if r["context_id"] in contexts:
-            out.append(TrainExample(r["example_id"], contexts[r["context_id"]], r["question"], _spans([r["answer"]]), extra={"origin": "flip"}))
-    return out
+    part = {"dataset": d.dataset, "split": d.split}
+    flips = io.read(d.root, schemas.FLIPS, part)
+    unknown = flips.filter(~pl.col("context_id").is_in(list(contexts)))
+    if unknown.height:  # a flip without its context would be dropped without a word
+        raise io.ArtifactError(
+            f"flips {io.partition_key(schemas.FLIPS, part)}: {unknown.height} row(s) point to a context_id missing from "
+            f"`contexts` (first: example_id={unknown['example_id'][0]!r}, field context_id)")
+    return [TrainExample(r["example_id"], contexts[r["context_id"]], r["question"], _spans([r["answer"]]), extra={"origin": "flip"})
+            for r in flips.iter_rows(named=True)]
 
 
 def _synthetic_examples(d: DataConfig) -> list[TrainExample]:

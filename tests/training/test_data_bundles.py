@@ -243,3 +243,17 @@ def test_real_ropes_bundle_answers_in_every_members_own_context(shared_data, tmp
         n_masked += len(e.bundle_answers) - len(got)
         assert set(got) <= set(text[e.bundle_id]) and e.bundle_answers[e.bundle_gold] == e.answers[0]
     assert n_masked == masked
+
+
+def test_a_flip_whose_context_is_missing_fails_naming_it(tmp_path: Path):
+    """A flip row whose context is not in `contexts` used to be skipped silently."""
+    from tests.training.conftest import DATASET, build_sample_artifacts
+
+    root = build_sample_artifacts(tmp_path / "artifacts")
+    part = {"dataset": DATASET, "split": "train"}
+    flips = io.read(root, schemas.FLIPS, part)
+    cfg = DataConfig(root=str(root), dataset=DATASET, split="train", flips=True)
+    assert sum(e.extra["origin"] == "flip" for e in load_examples(cfg)) == flips.height > 0
+    io.write_partition(root, schemas.FLIPS, flips.with_columns(pl.lit("nowhere").alias("context_id")), part)
+    with pytest.raises(io.ArtifactError, match=r"context_id missing from `contexts`.*example_id="):
+        load_examples(cfg)
