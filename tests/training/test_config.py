@@ -112,3 +112,11 @@ def test_experiment_planner_checks_losses_before_any_work(tmp_path):
     with pytest.raises(ProfileError, match=r"methods\.0 \(m\): losses\.1 \(span_hinge\).*data\.near_miss"):
         _resolve_run(RunSpec(name="m", config="training/configs/near_miss_hinge.yaml", overrides=("data.near_miss=false",)),
                      "method", "methods.0", base, "b")
+
+
+@pytest.mark.parametrize("name, rule", [("robust.yaml", "negative_score"), ("crf.yaml", "cls_threshold"), ("mle.yaml", None)])
+def test_shipped_configs_carry_their_papers_null_rule(name: str, rule: str | None) -> None:
+    """`cqa evaluate` decodes each run with its config's rule: the robust method's negative-score
+    null (docs/methods.md §3.2), the CRF control's span-head CLS threshold; SQuAD 1.1 needs none."""
+    cfg = load_config(CONFIGS / name, validate=False)
+    assert cfg.decoding.null_rule == rule and cfg.decoding.null_threshold == 0.0
