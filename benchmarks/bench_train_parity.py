@@ -51,11 +51,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "squad" / "v1.1" / "dev-v1.1.json"
-LOOPS = ("ours", "plain", "hf", "plain-trim", "plain-packed")
-# The two diagnostic variants of the plain loop isolate one batch-shape difference of ours each
-# (the step-50 loss gap): `plain-trim` trims every batch to its longest window, as our collate
-# does; `plain-packed` fills batches with whole examples (≤ 16 windows, shuffled examples), as
-# our loop does, padded to max_length like `plain`.
+LOOPS = ("ours", "plain", "hf", "plain-trim", "plain-packed", "plain-replay")
+# The diagnostic variants of the plain loop isolate the batch differences of ours (the step-50
+# loss gap): `plain-trim` trims every batch to its longest window, as our collate does;
+# `plain-packed` fills batches with whole examples (≤ 16 windows, shuffled examples), as our
+# loop does, padded to max_length like `plain`; `plain-replay` takes OUR batches, in our order
+# (`training.sampler.BundleBatchSampler` with the run's seed, then `training.features.collate`),
+# and OUR learning rate of every step (as `ours` logged it), and trains them with the plain
+# loop's HF span loss, torch AdamW (unfused) and clipping. With `--hidden-dropout 0` (no random
+# stream left) `ours` and `plain-replay` must give the same loss at every step: what remains
+# between `ours` and `plain` is then batch order and shape, and the schedule, only. (Our
+# schedule is HF's linear schedule but for one step: `training.loop.linear_schedule` reaches
+# the peak on the last warm-up step instead of starting at lr 0, so its decay runs over
+# `total − warmup + 1` steps: with no warm-up, every step's lr is T/(T+1) of HF's, 1% at T=100.)
 
 
 def report_steps(total: int) -> list[int]:
@@ -85,7 +93,7 @@ def train_config(args, root: Path, runs: Path, seed: int):
         f"optim.max_steps={args.steps}", f"optim.lr={args.lr}", f"optim.warmup_ratio={args.warmup_ratio}",
         f"optim.batch_windows={args.batch_windows}", f"optim.clip={args.clip}", "checkpoint_every=null",
         f"device={args.device}", "log_every=1",
-    ]
+    ] + ([f"model.hidden_dropout={args.hidden_dropout}"] if args.hidden_dropout is not None else [])
     return load_config(REPO / "training" / "configs" / "mle.yaml", overrides)
 
 
@@ -149,12 +157,26 @@ def packed_batches(window_example, batch_windows: int, gen) -> list:
     return [torch.tensor(b) for b in batches]
 
 
+def replay_batches(features, cfg, seed: int):
+    """Our loop's batches, in our order: the training sampler with the run's seed, then our collate."""
+    from training.features import collate
+    from training.sampler import BundleBatchSampler
+
+    sampler = BundleBatchSampler(features, cfg.optim.batch_windows, seed)
+    keys = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+    while True:
+        t = collate(features, sampler.next_batch()).tensors
+        yield {k: t[k].long() for k in keys if k in t}
+
+
 def plain_loop(encoder, tensors: dict, cfg, seed: int, device, batching: str = "windows",
-               window_example=None) -> list[float]:
+               window_example=None, features=None, lrs: list[float] | None = None) -> list[float]:
     """The reference loop: shuffled windows, HF's span loss, AdamW, linear schedule, clipping.
 
     `batching`: `windows` (any 16 windows padded to max_length), `trim` (the same batches trimmed
-    to their longest window) or `packed` (whole examples per batch, padded to max_length)."""
+    to their longest window), `packed` (whole examples per batch, padded to max_length) or
+    `replay` (our loop's own batches, `replay_batches`; needs `features`). `lrs`: the learning
+    rate of every step (replaces HF's schedule; `replay` passes the one `ours` logged)."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -163,21 +185,28 @@ def plain_loop(encoder, tensors: dict, cfg, seed: int, device, batching: str = "
     gen = torch.Generator().manual_seed(seed)
     model = encoder.to(device).train()
     opt = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=o.lr, betas=o.betas, eps=o.eps)
-    sched = get_linear_schedule_with_warmup(opt, int(o.warmup_ratio * o.max_steps), o.max_steps)
+    sched = None if lrs is not None else get_linear_schedule_with_warmup(opt, int(o.warmup_ratio * o.max_steps), o.max_steps)
     n = tensors["input_ids"].shape[0]
     order, pos, losses = torch.randperm(n, generator=gen), 0, []
     packed, k = (packed_batches(window_example, o.batch_windows, gen) if batching == "packed" else None), 0
-    for _ in range(o.max_steps):
-        if packed is not None:
+    replay = replay_batches(features, cfg, seed) if batching == "replay" else None
+    for step in range(o.max_steps):
+        if lrs is not None:
+            for group in opt.param_groups:
+                group["lr"] = lrs[step]
+        if replay is not None:
+            batch = next(replay)
+        elif packed is not None:
             if k == len(packed):
                 packed, k = packed_batches(window_example, o.batch_windows, gen), 0
             ids, k = packed[k], k + 1
+            batch = {key: v[ids] for key, v in tensors.items()}
         else:
             if pos + o.batch_windows > n:
                 order, pos = torch.randperm(n, generator=gen), 0
             ids = order[pos:pos + o.batch_windows]
             pos += o.batch_windows
-        batch = {key: v[ids] for key, v in tensors.items()}
+            batch = {key: v[ids] for key, v in tensors.items()}
         if batching == "trim":
             longest = int(batch["attention_mask"].sum(1).max())
             batch = {key: (v[:, :longest] if v.ndim == 2 else v) for key, v in batch.items()}
@@ -187,9 +216,10 @@ def plain_loop(encoder, tensors: dict, cfg, seed: int, device, batching: str = "
         if o.clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip)
         opt.step()
-        sched.step()
+        if sched is not None:
+            sched.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses
 
 
@@ -248,14 +278,18 @@ def run_seed(args, root: Path, work: Path, seed: int, ex_frame, eval_exs) -> dic
             rows = [json.loads(line) for line in (run_dir / LOG_FILE).read_text().splitlines()]
             rows = [r for r in rows if "loss" in r and "event" not in r]
             losses = [r["loss"] for r in rows]
+            ours_lrs = [r["lr"] for r in rows]
             out["ours_windows_per_step"] = statistics.fmean(r["windows"] for r in rows)
             model, _ = load_model(cfg.model, device=device, seed=seed)
             model.load_weights(run_dir / "model")
         else:
             encoder = copy.deepcopy(init.encoder)
             if loop.startswith("plain"):
-                batching = {"plain": "windows", "plain-trim": "trim", "plain-packed": "packed"}[loop]
-                losses = plain_loop(encoder, tensors, cfg, seed, device, batching, features.window_example)
+                batching = {"plain": "windows", "plain-trim": "trim", "plain-packed": "packed", "plain-replay": "replay"}[loop]
+                if batching == "replay" and "ours" not in out:
+                    raise SystemExit("bench_train_parity: plain-replay replays ours: put `ours` before it in --loops")
+                losses = plain_loop(encoder, tensors, cfg, seed, device, batching, features.window_example, features,
+                                    lrs=ours_lrs if batching == "replay" else None)
             else:
                 losses = hf_trainer(encoder, tensors, cfg, seed, device, work / f"hf-s{seed}")
             model = copy.deepcopy(init)
@@ -326,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-ratio", type=float, default=0.0)
     p.add_argument("--batch-windows", type=int, default=16)
     p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--hidden-dropout", type=float, default=None,
+                   help="hidden dropout of every loop (default: the model's own, 0.1); 0 leaves no random stream")
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--stride", type=int, default=64)
     p.add_argument("--eval-limit", type=int, default=1000, help="first N PROTOCOL eval questions (0: all 3,634)")
@@ -347,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         root = work / "artifacts"
         write_artifacts(root, args.data)
         ex_frame, eval_exs = eval_examples(root, args.eval_limit or None)
-        meta = {k: getattr(args, k) for k in ("model", "steps", "lr", "warmup_ratio", "batch_windows", "clip", "max_length", "stride")}
+        meta = {k: getattr(args, k) for k in ("model", "steps", "lr", "warmup_ratio", "batch_windows", "clip", "max_length", "stride",
+                                              "hidden_dropout")}
         meta.update(eval_n=len(eval_exs), date=dt.date.today().isoformat(), loops=args.loops, command=" ".join(sys.argv))
         results = {"meta": meta, "seeds": []}
         for seed in args.seeds:
