@@ -19,7 +19,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer  # noqa: E402
 
-from flows import cli_bundles, cli_eval, cli_experiment, cli_mining, cli_training  # noqa: E402
+from flows import cli_audit, cli_bundles, cli_eval, cli_experiment, cli_mining, cli_training  # noqa: E402
 
 app = typer.Typer(
     name="cqa",
@@ -32,6 +32,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     cli_mining,    # build-index, build-bundles, show, rejects
     cli_bundles,   # bundles-show
+    cli_audit,     # audit
     cli_training,  # train
     cli_eval,      # sample-topk, evaluate
     cli_experiment,  # experiment
