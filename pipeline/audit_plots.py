@@ -32,7 +32,8 @@ def histogram_png(groups: Mapping[str, Sequence[tuple[Any, int]]], path: str | P
     for j, (label, pairs) in enumerate(groups.items()):
         xs = [pos[v] - 0.4 + width * (j + 0.5) for v, _ in pairs]
         ax.bar(xs, [c for _, c in pairs], width=width, label=label)
-    ax.set_xticks(range(len(values)), [str(v) for v in values])
+    labels = [str(v) for v in values]
+    ax.set_xticks(range(len(values)), labels, rotation=30 if max(map(len, labels)) > 4 else 0, ha="right" if max(map(len, labels)) > 4 else "center")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
     ax.set_title(title)
