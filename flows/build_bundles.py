@@ -70,14 +70,15 @@ def build_bundles_flow(
     force: bool = False,
     lock_timeout_s: float | None = LOCK_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Load + index, then every miner on every partition; returns root, report path, stage rows.
+    """Load + index (the datasets a selected miner reads the index of), then every miner on every
+    partition; returns root, report path, stage rows.
 
     One run per artifact root at a time: a second run waits up to `lock_timeout_s` seconds.
     """
     t0 = time.perf_counter()
     cfg = resolve_config(config, root, sources, overrides)
     with exclusive(cfg.root, "build-bundles", lock_timeout_s):
-        reports = load_and_index(cfg, force)
+        reports = load_and_index(cfg, force, only_read=True)
         futures = [
             mine_task.submit(cfg.root, name, part["dataset"], part["split"], cfg, force)
             for name in cfg.miners

@@ -49,15 +49,30 @@ def index_task(root: str, dataset: str, split: str, cfg: IndexConfig) -> dict[st
     return r.as_row()
 
 
-def load_and_index(cfg: BuildConfig, force: bool = False) -> list[dict[str, Any]]:
-    """Submit one load task per source, then index every loaded partition (in order)."""
+def load_and_index(cfg: BuildConfig, force: bool = False, only_read: bool = False) -> list[dict[str, Any]]:
+    """Submit one load task per source, then index the loaded partitions (in order).
+
+    `only_read`: index only the datasets that a selected miner reads the index of (build-bundles:
+    a ROPES build mining bundles and flips needs no spaCy pass); otherwise every partition
+    (build-index)."""
     futures = [load_task.submit(cfg.root, spec, force) for spec in cfg.sources]
     reports = [row for f in futures for row in f.result()]
     if force:
         reset_index(cfg.root, cfg.index)
     for part in loaded_partitions(reports):
+        if only_read and not index_read(cfg, part["dataset"]):
+            get_run_logger().info("index %s/%s: not indexed, no selected miner reads the index of %s",
+                                  part["dataset"], part["split"], part["dataset"])
+            continue
         reports.append(index_task(cfg.root, part["dataset"], part["split"], cfg.index))
     return reports
+
+
+def index_read(cfg: BuildConfig, dataset: str) -> bool:
+    """Whether a selected miner that reads the spaCy index runs on `dataset`."""
+    from pipeline.stages import MINERS, miner_applies
+
+    return any("index" in MINERS[name].inputs and miner_applies(cfg, name, dataset) for name in cfg.miners)
 
 
 def loaded_partitions(reports: list[dict[str, Any]]) -> list[dict[str, str]]:
