@@ -118,6 +118,8 @@ def previous_rows(root: str | Path, spec: ArtifactSpec, part: Mapping[str, str])
 def write_bundles_kind(root: str | Path, part: Mapping[str, str], kind: str, rows: pl.DataFrame,
                        record: dict[str, Any]) -> Path:
     """Replace the rows of one bundle kind in the partition, keeping the other kinds."""
+    if rows.height:  # every answer must read its text at its offsets in its context
+        io.check_spans(BUNDLES, rows, io.read(root, CONTEXTS, part), f"{part['dataset']}/{part['split']} (kind {kind})")
     with _bundles_lock(root):
         old = previous_rows(root, BUNDLES, part)
         kept = old.filter(pl.col("kind") != kind) if old is not None else io.empty_frame(BUNDLES)
@@ -222,6 +224,7 @@ def run_flips(root: str | Path, dataset: str, split: str, cfg: Mapping[str, Any]
     stats = {"flips": new_rows.height, "per_rule": dict(sorted(per_rule.items())), "skips": skips,
              "groups_reused": len(reuse), "groups_flipped": len(fps) - len(reuse)}
     record = {"inputs_fingerprint": fp, "config": config, "rows": new_bundles.height, "rejects": len(res.rejects), "stats": stats}
+    io.check_spans(FLIPS, new_rows, contexts, f"{dataset}/{split}")
     write_bundles_kind(root, part, "flip", new_bundles, record)
     path = io.write_partition(root, FLIPS, new_rows, part, config=config, inputs=inputs,
                               timings={"flips": time.perf_counter() - t0},
@@ -255,6 +258,7 @@ def run_synthetic(root: str | Path, dataset: str, split: str, cfg: Mapping[str, 
                     labeller=spacy_labeller(icfg.model))  # the label check uses the index's model
     rows = pl.DataFrame(res.rows, schema=io.empty_frame(SYNTHETIC).schema) if res.rows else io.empty_frame(SYNTHETIC)
     stats = synthetic_stats(res, scfg)
+    io.check_spans(SYNTHETIC, rows, None, f"{dataset}/{split}")
     path = io.write_partition(root, SYNTHETIC, rows, part, config=config, inputs=inputs,
                               timings={"synthetic": time.perf_counter() - t0},
                               extra={"rejects": len(res.rejects), "stats": stats})
