@@ -60,13 +60,17 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def fingerprint(obj: Any) -> str:
     """Stable 16-hex fingerprint of any JSON-serialisable value (dict keys sorted)."""
-    blob = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+    blob = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def text_id(text: str) -> str:
-    """Content hash used as `context_id`: first 16 hex digits of sha1(text)."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+    """Content hash used as `context_id`: first 16 hex digits of sha1(text).
+
+    A lone surrogate (not valid text; the loader rejects such a record) is hashed as its
+    surrogatepass bytes instead of raising; valid text hashes exactly as plain UTF-8.
+    """
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 # Paths -----------------------------------------------------------------------------
@@ -125,6 +129,58 @@ def to_table(df: pl.DataFrame | pa.Table, spec: ArtifactSpec) -> pa.Table:
             raise ArtifactError(f"artifact '{spec.name}', column '{col.name}': {arr.null_count} null value(s) in a non-null column")
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=spec.schema)
+
+
+def span_columns(spec: ArtifactSpec) -> list[str]:
+    """Columns of `spec` holding text spans (a struct with text, start, end, or a list of them)."""
+    out = []
+    for col in spec.columns:
+        t = col.type.value_type if pa.types.is_list(col.type) else col.type
+        if pa.types.is_struct(t) and all(t.get_field_index(f) != -1 for f in ("text", "start", "end")):
+            out.append(col.name)
+    return out
+
+
+def check_spans(spec: ArtifactSpec, df: pl.DataFrame, contexts: pl.DataFrame | None = None, where: str = "") -> None:
+    """Raise `ArtifactError` unless every span of `df` reads its own text at its offsets.
+
+    The gate before writing any artifact with spans (`span_columns`): for each span,
+    `0 <= start`, `end == start + len(text)` and `context[start:end] == text`, where the
+    context is the row's `context` column when it has one (synthetic), else the `context`
+    of its `context_id` in `contexts`. A row whose context is missing fails too. The message
+    names the artifact, `where` (the partition), the record and the column.
+    """
+    cols = [c for c in span_columns(spec) if c in df.columns]
+    if not cols or df.height == 0:
+        return
+    key = next(k for k in ("example_id", "bundle_id", "context_id") if k in df.columns)
+    rows = df.with_row_index("_row")
+    if "context" in df.columns:
+        ctx = rows.select("_row", "context")
+    else:
+        if contexts is None:
+            raise ArtifactError(f"artifact '{spec.name}' {where}: cannot check its spans without the contexts")
+        lookup = contexts.select("context_id", "context").unique("context_id", keep="first")
+        ctx = rows.select("_row", "context_id").join(lookup, on="context_id", how="left").select("_row", "context")
+    for col in cols:
+        spans = rows.select("_row", pl.col(key).alias("_key"), pl.col(col).alias("_span"))
+        if isinstance(spans.schema["_span"], pl.List):
+            spans = spans.explode("_span")
+        spans = spans.drop_nulls("_span").unnest("_span").join(ctx, on="_row", how="left")
+        bad = spans.filter(
+            pl.col("context").is_null() | pl.col("text").is_null() | pl.col("start").is_null() | pl.col("end").is_null()
+            | (pl.col("start") < 0)
+            | (pl.col("end") != pl.col("start") + pl.col("text").str.len_chars())
+            | (pl.col("context").str.slice(pl.col("start").clip(0), pl.col("text").str.len_chars()) != pl.col("text"))
+        )
+        if bad.height:
+            r = bad.row(0, named=True)
+            reads = "no context" if r["context"] is None else repr(r["context"][max(r["start"] or 0, 0):r["end"] or 0][:80])
+            raise ArtifactError(
+                f"artifact '{spec.name}' {where}: {bad.height} span(s) in column '{col}' do not read their text at their "
+                f"offsets; first: {key} {r['_key']!r}: text {str(r['text'])[:80]!r} at [{r['start']}:{r['end']}], "
+                f"the context there reads {reads}; nothing was written"
+            )
 
 
 def empty_frame(spec: ArtifactSpec) -> pl.DataFrame:

@@ -178,6 +178,7 @@ def run_load(root: str | Path, spec: SourceSpec, force: bool = False) -> list[St
         part = {"dataset": spec.dataset, "split": split}
         ex = _of_split(examples, split, EXAMPLES)
         ctx = _of_split(contexts, split, CONTEXTS)
+        io.check_spans(EXAMPLES, ex, ctx, f"{spec.dataset}/{split} (source {spec.path})")  # before anything is written
         n_rej = write_stage_rejects(root, "load", spec.dataset, split, _of_split(rejects, split, REJECTS))
         stats = {"contexts": ctx.height}
         extra = {"load_splits": splits, "source_file": spec.path, "rejects": n_rej, "stats": stats}
@@ -336,6 +337,11 @@ def run_miner(root: str | Path, name: str, dataset: str, split: str, cfg: BuildC
     frames = rows if isinstance(rows, Mapping) else {miner.outputs[0].name: rows}
     first = frames[miner.outputs[0].name]
     stats = {**(miner.summarize(first) if miner.summarize else {}), **extra_stats}
+    contexts = None
+    for spec in miner.outputs:  # every span must read its text at its offsets before anything is written
+        if io.span_columns(spec) and frames[spec.name].height:
+            contexts = contexts if contexts is not None else io.read(root, CONTEXTS, part)
+            io.check_spans(spec, frames[spec.name], contexts, f"{dataset}/{split} (miner {name})")
     n_rej = write_stage_rejects(root, name, dataset, split, rejects)
     seconds = time.perf_counter() - t0
     for spec in miner.outputs:

@@ -27,7 +27,7 @@ from typing import Any
 
 from pipeline.io import file_sha256, fingerprint
 from pipeline.sources.canonical import CanonicalFrames, LoadResult
-from pipeline.sources.input_file import check_format, read_json
+from pipeline.sources.input_file import check_file, check_format, read_json
 from pipeline.sources.protocol import protocol_eval_titles, protocol_split
 from pipeline.sources.spec import FORMATS, SourceError, SourceSpec
 
@@ -36,7 +36,7 @@ __all__ = [
     "protocol_eval_titles", "protocol_split", "source_fingerprint",
 ]
 
-LOADER_VERSION = 1  # bump when a loading rule changes, so fingerprints (and artifacts) change too
+LOADER_VERSION = 2  # bump when a loading rule changes, so fingerprints (and artifacts) change too
 
 
 def load_source(spec: SourceSpec) -> LoadResult:
@@ -66,9 +66,11 @@ def source_fingerprint(spec: SourceSpec) -> str:
         data: dict[str, Any] = hub_fingerprint_inputs(spec)
     else:
         path = Path(spec.path)
-        if not path.is_file():
-            raise SourceError(f"{path}: file not found")
-        data = {"sha256": file_sha256(path)}
+        check_file(path)  # a folder is named as a folder, not as a missing file
+        try:
+            data = {"sha256": file_sha256(path)}
+        except OSError as e:
+            raise SourceError(f"{path}: cannot be read: {e.strerror or e}") from e
     return fingerprint({"input": data, "spec": spec.as_dict(), "loader_version": LOADER_VERSION})
 
 

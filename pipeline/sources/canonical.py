@@ -14,12 +14,23 @@ Rules applied here, the same for every format:
   PROTOCOL.md article rule (`article_split="protocol"`); titles outside `restrict_titles`
   are counted in `n_filtered` (a choice of the run, not a defect of the record). A reject
   with no title to go by (an article that is not even an object) is filed under `spec.split`.
+- Checked in `add_example` for every format (each failure is a rejects row, `field` in
+  parentheses): a lone surrogate code point (`"\\udfff"` in the JSON; not text, cannot be
+  stored) in the id, question, title or context (`invalid_unicode`); a question with no
+  letter or digit, e.g. only punctuation or a zero-width space (`question`, `empty_question`);
+  a context longer than `MAX_CONTEXT_CHARS` (`context`, `context_too_long`).
+- Ids (`example_id_of`): a string or an integer (written as its digits, `42` -> "42"); a
+  boolean, float, list or object id is `bad_type`, an empty or blank one `empty_id`.
+- Rejects rows are always storable: a lone surrogate in a record id or detail is written
+  as its escape (`\\udfff`).
 """
 
 from __future__ import annotations
 
+import reprlib
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -32,6 +43,49 @@ from pipeline.sources.spec import SourceSpec
 
 STAGE = "load"
 Span = dict[str, object]  # {"text": str, "start": int, "end": int}
+
+# A QA context is a paragraph or a few (SQuAD <= 4k characters, ROPES and HotpotQA a few k);
+# one of 100k characters is a concatenated file, not a context: no reader window covers it,
+# and spaCy would need about 1 GB per 100k characters to index it (its E088 limit is 1M).
+MAX_CONTEXT_CHARS = 100_000
+
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlevel = 120, 60, 3
+
+
+def shown(value: Any) -> str:
+    """A short repr of any JSON value for a rejects detail (bounded depth and length, never recursion)."""
+    return _SHOW.repr(value)
+
+
+def printable(text: str) -> str:
+    """`text`, with any lone surrogate written as its escape (`\\udfff`), so it can be stored as UTF-8."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def surrogate_at(text: str) -> int:
+    """Index of the first lone surrogate code point in `text`, or -1 (valid text has none)."""
+    if text.isascii():
+        return -1
+    try:
+        text.encode("utf-8")
+        return -1
+    except UnicodeEncodeError as e:
+        return e.start
+
+
+def example_id_of(raw: Any, fallback: str) -> tuple[str | None, tuple[str, str] | None]:
+    """`(id, None)`, or `(None, (reason, detail))` when the id cannot be used. `raw` None -> `fallback`."""
+    if raw is None:
+        return fallback, None
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        return None, ("bad_type", f"id must be a string (or an integer), got {type(raw).__name__} {shown(raw)}")
+    qid = str(raw)
+    if not qid.strip():
+        return None, ("empty_id", f"id {raw!r} is empty")
+    return qid, None
 
 
 def frame_schema(spec: ArtifactSpec) -> pa.Schema:
@@ -87,6 +141,7 @@ class CanonicalFrames:
         self._seen_contexts: set[tuple[str, str]] = set()
         self._last_context: str | None = None
         self._last_context_id = ""
+        self._last_context_problem: tuple[str, str, str] | None = None
 
     # Splits ---------------------------------------------------------------------------
 
@@ -110,7 +165,7 @@ class CanonicalFrames:
     def reject(self, split: str, record_id: str, field: str, reason: str, detail: str = "", *, drops_question: bool = True) -> None:
         """One rejects row. `drops_question=False` for a dropped answer or an article/paragraph without questions."""
         self.n_rejected_questions += drops_question
-        row = reject_row(STAGE, self.source_file, record_id, field, reason, detail)
+        row = reject_row(STAGE, printable(self.source_file), printable(record_id), printable(field), reason, printable(detail))
         row["split"] = split
         for name, value in row.items():
             self._rej[name].append(value)
@@ -141,10 +196,18 @@ class CanonicalFrames:
         plausible_answers: list[Span] | None = None,
         question_type: str | None = None,
         source_record: str,
-    ) -> None:
-        """Add one example whose id was claimed (and its context, the first time in this split)."""
+    ) -> bool:
+        """Add one example whose id was claimed (and its context, the first time in this split).
+
+        Returns False when a check of the module docstring rejects it instead (one rejects row).
+        """
         if context is not self._last_context:  # consecutive questions usually share the context object
             self._last_context, self._last_context_id = context, text_id(context)
+            self._last_context_problem = _context_text_problem(context)
+        problem = self._last_context_problem or _text_problems(example_id, question, title)
+        if problem is not None:
+            self.reject(split, example_id, problem[0], problem[1], f"{source_record}: {problem[2]}")
+            return False
         context_id = self._last_context_id
         if (split, context_id) not in self._seen_contexts:
             self._seen_contexts.add((split, context_id))
@@ -159,6 +222,7 @@ class CanonicalFrames:
         }
         for name, value in row.items():
             self._ex[name].append(value)
+        return True
 
     def result(self) -> LoadResult:
         return LoadResult(
@@ -175,3 +239,21 @@ class CanonicalFrames:
 def span(text: str, start: int) -> Span:
     """A SPAN value: text plus char offsets (end exclusive)."""
     return {"text": text, "start": start, "end": start + len(text)}
+
+
+def _context_text_problem(context: str) -> tuple[str, str, str] | None:
+    if (at := surrogate_at(context)) != -1:
+        return "context", "invalid_unicode", f"context holds a lone surrogate U+{ord(context[at]):04X} at char {at} (not text)"
+    if len(context) > MAX_CONTEXT_CHARS:
+        return "context", "context_too_long", f"context has {len(context):,} characters; the limit is {MAX_CONTEXT_CHARS:,}"
+    return None
+
+
+def _text_problems(example_id: str, question: str, title: str) -> tuple[str, str, str] | None:
+    """(field, reason, detail) of the first unusable text field of an example, or None."""
+    for field, value in (("id", example_id), ("question", question), ("title", title)):
+        if (at := surrogate_at(value)) != -1:
+            return field, "invalid_unicode", f"{field} holds a lone surrogate U+{ord(value[at]):04X} at char {at} (not text)"
+    if not any(c.isalnum() for c in question):
+        return "question", "empty_question", f"question {question!r} has no letter or digit"
+    return None

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.sources.canonical import CanonicalFrames
+from pipeline.sources.canonical import CanonicalFrames, example_id_of, shown
 from pipeline.sources.locate import inside_word_only, join_parts, locate_answer
 
 YES_NO = {"yes", "no"}
@@ -48,7 +48,10 @@ def load_hotpot(records: list[Any], frames: CanonicalFrames) -> None:
             record_id = str(record.get("_id", where)) if isinstance(record, dict) else where
             frames.reject(split, record_id, problem[0], problem[1], f"{where}: {problem[2]}")
             continue
-        qid = str(record["_id"])
+        qid, bad_id = example_id_of(record["_id"], where)
+        if qid is None:
+            frames.reject(split, where, "_id", bad_id[0], f"{where}: {bad_id[1]}")
+            continue
         if frames.claim_id(split, qid, where):
             add_hotpot_question(frames, split, record, qid, where)
 
@@ -88,9 +91,9 @@ def _record_problem(record: Any) -> tuple[str, str, str] | None:
         if record.get(key) is None:
             return key, "missing_field", f"record has no '{key}'"
     if not isinstance(record["question"], str) or not record["question"].strip():
-        return "question", "empty_question" if isinstance(record["question"], str) else "bad_type", f"question {record['question']!r}"
+        return "question", "empty_question" if isinstance(record["question"], str) else "bad_type", f"question {shown(record['question'])}"
     if not isinstance(record["answer"], str) or not record["answer"].strip():
-        return "answer", "empty_answer" if isinstance(record["answer"], str) else "bad_type", f"answer {record['answer']!r}"
+        return "answer", "empty_answer" if isinstance(record["answer"], str) else "bad_type", f"answer {shown(record['answer'])}"
     facts, context = record["supporting_facts"], record["context"]
     if not isinstance(facts, list) or not facts or not all(isinstance(f, list) and f for f in facts):
         return "supporting_facts", "bad_type", "expected a non-empty list of [title, sentence index]"

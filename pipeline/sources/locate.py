@@ -51,10 +51,18 @@ def find_whole_word(needle: str, haystack: str) -> int:
 
 
 def _find_any_case(needle: str, haystack: str) -> tuple[int, int] | None:
+    """(start, end) in `haystack` of a whole-word match ignoring case, or None.
+
+    When `haystack.lower()` has the haystack's length, every character lowered to exactly
+    one character, so offsets in the lowered text are offsets in the haystack; the match
+    there has the length of the lowered NEEDLE, which may differ from the needle's own
+    ("İSTANBUL" lowers to "i̇stanbul", 9 characters, and matches the context's "i̇stanbul").
+    """
     lowered = haystack.lower()
     if len(lowered) == len(haystack):  # lower() kept every offset: search the lowered text
-        i = find_whole_word(needle.lower(), lowered)
-        return (i, i + len(needle)) if i != -1 else None
+        low_needle = needle.lower()
+        i = find_whole_word(low_needle, lowered)
+        return (i, i + len(low_needle)) if i != -1 else None
     m = re.search(r"(?<!\w)" + re.escape(needle) + r"(?!\w)", haystack, re.IGNORECASE)  # rare: offsets shift
     return (m.start(), m.end()) if m else None
 

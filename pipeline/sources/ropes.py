@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.io import text_id
-from pipeline.sources.canonical import CanonicalFrames, Span
+from pipeline.sources.canonical import CanonicalFrames, Span, example_id_of, shown
 from pipeline.sources.locate import ContextPart, inside_word_only, join_parts, locate_answer
 
 
@@ -86,7 +86,7 @@ def add_ropes_question(frames: CanonicalFrames, split: str, qa: Any, named: list
     question = qa.get("question")
     if not isinstance(question, str) or not question.strip():
         reason = "missing_field" if question is None else ("bad_type" if not isinstance(question, str) else "empty_question")
-        frames.reject(split, str(qa.get("id", where)), "question", reason, f"{where}: question text {question!r}")
+        frames.reject(split, str(qa.get("id", where)), "question", reason, f"{where}: question text {shown(question)}")
         return
     if frames.spec.ropes_context == "with-question":
         # the question goes last, so that background + situation is a prefix shared by the
@@ -96,20 +96,24 @@ def add_ropes_question(frames: CanonicalFrames, split: str, qa: Any, named: list
     else:
         context, parts = join_parts(named)
         search = sorted(parts, key=lambda p: ("situation", "background").index(p.name))
-    qid = str(qa["id"]) if qa.get("id") is not None else f"{text_id(context)}:{index}"
+    qid, bad_id = example_id_of(qa.get("id"), f"{text_id(context)}:{index}")
+    if qid is None:
+        frames.reject(split, where, "id", bad_id[0], f"{where}: {bad_id[1]}")
+        return
     if not frames.claim_id(split, qid, where):
         return
     raw = qa.get("answers")
     if not isinstance(raw, list) or not raw:
         reason = "missing_field" if raw is None else ("bad_type" if not isinstance(raw, list) else "no_valid_answer")
-        frames.reject(split, qid, "answers", reason, f"{where}: answers {raw!r}"[:300])
+        frames.reject(split, qid, "answers", reason, f"{where}: answers {shown(raw)}")
         return
     answers: list[Span] = []
     failures: list[tuple[int, str, str]] = []
     for i, answer in enumerate(raw):
         text = answer.get("text") if isinstance(answer, dict) else None
         if not isinstance(text, str) or not text.strip():
-            failures.append((i, "bad_type" if text is not None else "missing_field", f"answers[{i}].text = {text!r}"))
+            reason = "missing_field" if text is None else ("bad_type" if not isinstance(text, str) else "empty_answer")
+            failures.append((i, reason, f"answers[{i}].text = {shown(text)}"))
             continue
         found = locate_answer(text, search)
         if found is None:

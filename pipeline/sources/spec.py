@@ -16,6 +16,7 @@ ARTICLE_SPLITS = (None, "protocol")
 ROPES_CONTEXTS = ("with-question", "shared")
 
 _PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_FORMAT_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")                 # `file.json:csv` -> "csv" looks like a format
 _LANG_DOTTED = re.compile(r"\.([a-z]{2})\.jsonl?$")                        # xquad.de.json
 _LANG_MLQA = re.compile(r"context-([a-z]{2})-question-([a-z]{2})\.json$")  # dev-context-de-question-de.json
 
@@ -65,7 +66,10 @@ class SourceSpec:
         """Parse the CLI form `NAME=PATH[:FORMAT]`, e.g. `squad11=../shared/data/squad/v1.1/dev-v1.1.json`.
 
         `:FORMAT` is taken only when it names a known format, so `squad=rajpurkar/squad:hub`
-        reads the hub dataset and a path that merely contains a colon stays a path.
+        reads the hub dataset and a path that merely contains a colon stays a path. A tail
+        that looks like a format name (letters, digits, `_`, `-`; no `.` or `/`) but is not one,
+        as in `file.json:csv`, is an error naming the unknown format, unless the whole text is
+        an existing file.
         """
         name, sep, rest = text.partition("=")
         if not sep or not name.strip() or not rest.strip():
@@ -74,6 +78,9 @@ class SourceSpec:
         head, colon, tail = path.rpartition(":")
         if colon and head and tail in FORMATS:
             path, fmt = head, tail
+        elif colon and head and _FORMAT_WORD.match(tail) and not Path(path).exists():
+            raise ValueError(f"source argument {text!r}: unknown format {tail!r} after the last ':' "
+                             f"(formats: {', '.join(FORMATS)}); path would be {head!r}")
         return cls(dataset=name.strip(), path=path, format=fmt)
 
     def resolved_lang(self) -> str:

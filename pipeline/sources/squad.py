@@ -11,14 +11,18 @@ Checks, per record (a failing record becomes a `rejects` row; the rest of the fi
 | paragraph without `context` / `qas` | `context` / `qas` | `missing_field` | its questions (every one gets a row) |
 | context empty or blank | `context` | `empty_context` | its questions (one row each) |
 | question without `question` / `answers` | `question` / `answers` | `missing_field` | the question |
-| blank question text | `question` | `empty_question` | the question |
+| blank question text, or one with no letter or digit | `question` | `empty_question` | the question |
+| id a boolean / float / list / object, or empty | `id` | `bad_type` / `empty_id` | the question |
 | id used before in the split | `id` | `duplicate_id` | the later question |
 | `context[s:s+len(text)] != text` | `answers[i].answer_start` | `offset_mismatch` | that answer |
 | answer text empty | `answers[i].text` | `empty_answer` | that answer |
 | answerable question with no valid answer left | `answers` | `no_valid_answer` | the question |
 | `is_impossible` true but `answers` not empty | `answers` | `answers_on_impossible` | the question |
 
-`plausible_answers` (SQuAD 2.0) are checked like answers; a bad one is dropped alone.
+`plausible_answers` (SQuAD 2.0) are checked like answers; a bad one is dropped alone, and a
+`plausible_answers` that is not a list (`"foo"`) gets a `bad_type` row and is dropped (the
+question stays). The checks every format shares (lone surrogates, context length, ...) are
+in `pipeline.sources.canonical`.
 An answerable question missing `is_impossible` is answerable (SQuAD 1.1). A missing `id`
 becomes `<context_id>:<n>` (n = position in its paragraph). A missing title is "".
 """
@@ -28,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.io import text_id
-from pipeline.sources.canonical import CanonicalFrames, Span, span
+from pipeline.sources.canonical import CanonicalFrames, Span, example_id_of, shown, span
 
 
 def load_squad(obj: dict[str, Any], frames: CanonicalFrames) -> None:
@@ -88,22 +92,21 @@ def add_question(frames: CanonicalFrames, split: str, qa: Any, context: str, tit
     if not isinstance(qa, dict):
         frames.reject(split, where, where, "bad_type", f"{where}: expected a question object, got {_kind(qa)}")
         return
-    raw_id = qa.get("id")
-    if raw_id is not None and not isinstance(raw_id, (str, int)):
-        frames.reject(split, where, "id", "bad_type", f"{where}: id must be a string, got {_kind(raw_id)}")
+    qid, bad_id = example_id_of(qa.get("id"), f"{text_id(context)}:{index}")
+    if qid is None:
+        frames.reject(split, where, "id", bad_id[0], f"{where}: {bad_id[1]}")
         return
-    qid = str(raw_id) if raw_id is not None else f"{text_id(context)}:{index}"
     if not frames.claim_id(split, qid, where):
         return
     question = qa.get("question")
     if not isinstance(question, str) or not question.strip():
         reason = "missing_field" if question is None else ("bad_type" if not isinstance(question, str) else "empty_question")
-        shown = "no 'question'" if question is None else f"question text {question!r}"
-        frames.reject(split, qid, "question", reason, f"{where}: {shown}")
+        what = "no 'question'" if question is None else f"question text {shown(question)}"
+        frames.reject(split, qid, "question", reason, f"{where}: {what}")
         return
     impossible = qa.get("is_impossible", False)
     if not isinstance(impossible, bool):
-        frames.reject(split, qid, "is_impossible", "bad_type", f"{where}: is_impossible must be true/false, got {impossible!r}")
+        frames.reject(split, qid, "is_impossible", "bad_type", f"{where}: is_impossible must be true/false, got {shown(impossible)}")
         return
     raw_answers = qa.get("answers", [] if impossible else None)
     if not isinstance(raw_answers, list):
@@ -123,6 +126,10 @@ def add_question(frames: CanonicalFrames, split: str, qa: Any, context: str, tit
         frames.reject(split, qid, "answers", "no_valid_answer", f"{where}: {given}")
         return
     raw_plausible = qa.get("plausible_answers")
+    if raw_plausible is not None and not isinstance(raw_plausible, list):
+        frames.reject(split, qid, "plausible_answers", "bad_type",
+                      f"{where}: 'plausible_answers' must be a list, got {_kind(raw_plausible)} {shown(raw_plausible)}; dropped",
+                      drops_question=False)
     raw_plausible = raw_plausible if isinstance(raw_plausible, list) else []
     plausible = checked_spans(frames, split, qid, "plausible_answers", raw_plausible, context, where)
     frames.add_example(
@@ -149,7 +156,7 @@ def checked_spans(frames: CanonicalFrames, split: str, qid: str, name: str, raw:
         for key, value, kind in (("text", text, str), ("answer_start", start, int)):
             if not isinstance(value, kind) or isinstance(value, bool):
                 reason = "missing_field" if value is None else "bad_type"
-                frames.reject(split, qid, f"{field}.{key}", reason, f"{where}: {field}.{key} = {value!r}", drops_question=False)
+                frames.reject(split, qid, f"{field}.{key}", reason, f"{where}: {field}.{key} = {shown(value)}", drops_question=False)
                 break
         else:
             if not text.strip():
@@ -157,7 +164,7 @@ def checked_spans(frames: CanonicalFrames, split: str, qid: str, name: str, raw:
             elif start < 0 or context[start:start + len(text)] != text:
                 found = context[max(start, 0):max(start, 0) + len(text)]
                 frames.reject(split, qid, f"{field}.answer_start", "offset_mismatch",
-                              f"{where}: {field} {text!r} at {start}, the context there reads {found!r}", drops_question=False)
+                              f"{where}: {field} {shown(text)} at {start}, the context there reads {shown(found)}", drops_question=False)
             else:
                 out.append(span(text, start))
     return out

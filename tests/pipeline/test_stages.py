@@ -108,7 +108,7 @@ def _fake_flips(examples: pl.DataFrame, cfg: CountConfig):
     flips = io.empty_frame(FLIPS)
     bundles = pl.DataFrame(
         {"bundle_id": [cfg.label], "kind": ["flip"], "mode": ["m"], "example_id": [examples["example_id"][0]],
-         "context_id": [examples["context_id"][0]], "question": ["q"], "answer": [{"text": "a", "start": 0, "end": 1}],
+         "context_id": [examples["context_id"][0]], "question": ["q"], "answer": [examples["answers"][0][0]],  # a real span: the write gate checks it
          "role": ["original"], "rule": [None], "parent_id": [None]},
         schema=io.empty_frame(BUNDLES).schema,
     )
