@@ -80,8 +80,11 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
     except (BuildConfigError, ValueError) as e:
         _fail(str(e))
     err.print(f"{flow_name}: {len(cfg.sources)} source(s) -> {cfg.root}", highlight=False)
+    from flows.progress import reporting
+
     try:
-        out = f(**params)
+        with reporting():  # progress bars on a terminal (stderr), Prefect progress artifacts in the run
+            out = f(**params)
     except (SourceError, BuildConfigError, io.ArtifactError, RunLocked) as e:
         _fail(str(e), code=1)
     console.print(_stage_table(out["stages"]))

@@ -22,6 +22,7 @@ import polars as pl
 
 from pipeline import io
 from pipeline.nlp import IndexConfig, index_key, load_nlp, model_info
+from pipeline.progress import track
 from pipeline.schemas import INDEX
 
 
@@ -46,8 +47,12 @@ def _doc_record(doc: Any) -> dict[str, Any]:
 
 
 def parse_contexts(nlp: Any, texts: list[str], cfg: IndexConfig) -> list[dict[str, Any]]:
-    """Sentences and entities (char offsets, spaCy label, sentence index) of each text, in order."""
-    return [_doc_record(doc) for doc in nlp.pipe(texts, batch_size=cfg.batch_size, n_process=cfg.n_process)]
+    """Sentences and entities (char offsets, spaCy label, sentence index) of each text, in order.
+
+    Reports one step per parsed text to the installed progress reporter (`pipeline.progress`).
+    """
+    docs = nlp.pipe(texts, batch_size=cfg.batch_size, n_process=cfg.n_process)
+    return [_doc_record(doc) for doc in track(docs, f"index ({cfg.model})", total=len(texts))]
 
 
 def _check_contexts(contexts: pl.DataFrame) -> None:
