@@ -25,7 +25,8 @@ from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.build_index import DEFAULT_CONFIG, LOCK_TIMEOUT_S, WORKERS, exclusive, load_and_index, loaded_partitions, resolve_config
+from flows.build_index import (DEFAULT_CONFIG, LOCK_TIMEOUT_S, WORKERS, exclusive, load_and_index, loaded_partitions,
+                               raise_if_failed, resolve_config)
 from flows.report import publish
 from pipeline.build_config import BuildConfig
 from pipeline.stages import miner_applies, run_miner
@@ -87,7 +88,7 @@ def build_bundles_flow(
         ]
         reports += [f.result() for f in futures]
         path = publish("build-bundles", reports, cfg.root, cfg.resolved(), time.perf_counter() - t0)
-    return {"root": cfg.root, "report": str(path), "stages": reports}
+    return raise_if_failed({"root": cfg.root, "report": str(path), "stages": reports})
 
 
 def with_task_runner(f: Flow, runner: str = "threads", workers: int = WORKERS, address: str | None = None) -> Flow:

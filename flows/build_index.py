@@ -7,6 +7,13 @@ Thin: each task calls one function of `pipeline.stages` and returns a small dict
 `StageReport` row); frames never travel between tasks. Sources are loaded as parallel
 tasks; the index steps run one after another because they share one index partition
 (keyed by the spaCy set-up) and spaCy's own `n_process` is the parallelism there.
+
+A source that cannot be read (`SourceError`: missing, unreadable, not JSON, wrong shape)
+stops only itself: the other sources are loaded, indexed and mined, the report names it
+under "Sources that could not be read", and the flow then raises `SourcesFailed` (a
+`SourceError`: the CLI prints one `error:` line naming each such source and the report,
+exit status 1). With `fail_fast: true` in the build config (`cqa build-bundles --fail-fast`) the
+first such source stops the build before any index or miner runs.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from flows.report import publish
 from pipeline.build_config import BuildConfig, load_build_config
 from pipeline.nlp import IndexConfig
 from pipeline.run_lock import run_lock
-from pipeline.sources import SourceSpec
-from pipeline.stages import reset_index, run_index, run_load
+from pipeline.sources import SourceError, SourceSpec
+from pipeline.sources.spec import SourcesFailed
+from pipeline.stages import begin_index_rebuild, finish_index_rebuild, run_index, run_load
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = str(REPO / "data" / "samples" / "build.yaml")
@@ -34,17 +42,28 @@ LOCK_TIMEOUT_S = 600.0  # how long a run waits for another run on the same root 
 
 @task(name="load-source", cache_policy=NO_CACHE)
 def load_task(root: str, spec: SourceSpec, force: bool = False) -> list[dict[str, Any]]:
-    """Load one source into examples/contexts/rejects; one report row per split."""
-    reports = run_load(root, spec, force=force)
+    """Load one source into examples/contexts/rejects; one report row per split.
+
+    A source that cannot be read (`SourceError`) gives one row with `failed` = the message
+    instead: it stops only this source (`load_and_index` decides about the rest).
+    """
+    t0 = time.perf_counter()
+    try:
+        reports = run_load(root, spec, force=force)
+    except SourceError as e:
+        get_run_logger().error("load %s: source could not be read, left out of this build: %s", spec.dataset, e)
+        return [{"stage": "load", "dataset": spec.dataset, "split": spec.split, "rows": 0, "rejects": 0,
+                 "seconds": round(time.perf_counter() - t0, 3), "skipped": False, "path": spec.path, "stats": {},
+                 "failed": str(e)}]
     for r in reports:
         get_run_logger().info("load %s/%s: %d examples, %d rejects%s", r.dataset, r.split, r.rows, r.rejects, " (skipped)" if r.skipped else "")
     return [r.as_row() for r in reports]
 
 
 @task(name="index-partition", cache_policy=NO_CACHE)
-def index_task(root: str, dataset: str, split: str, cfg: IndexConfig) -> dict[str, Any]:
-    """Index the contexts of one dataset/split that are not in the index yet."""
-    r = run_index(root, dataset, split, cfg)
+def index_task(root: str, dataset: str, split: str, cfg: IndexConfig, out_root: str | None = None) -> dict[str, Any]:
+    """Index the contexts of one dataset/split that are not in the index yet (into `out_root` when given)."""
+    r = run_index(root, dataset, split, cfg, out_root=out_root)
     get_run_logger().info("index %s/%s: %d contexts, %s new", dataset, split, r.rows, r.stats.get("new"))
     return r.as_row()
 
@@ -56,15 +75,23 @@ def load_and_index(cfg: BuildConfig, force: bool = False, only_read: bool = Fals
     a ROPES build mining bundles and flips needs no spaCy pass); otherwise every partition
     (build-index)."""
     futures = [load_task.submit(cfg.root, spec, force) for spec in cfg.sources]
-    reports = [row for f in futures for row in f.result()]
-    if force:
-        reset_index(cfg.root, cfg.index)
+    reports = []
+    for f in futures:
+        rows = f.result()
+        if cfg.fail_fast and (failed := failed_sources(rows)):
+            raise SourceError(f"{failed[0][1]} (fail_fast: the build stopped at this source)")
+        reports += rows
+    # --force rebuilds the index beside the live one and swaps it in whole at the end, so a
+    # reader during the rebuild sees the old complete index, then the new one (never none or part)
+    staging = str(begin_index_rebuild(cfg.root, cfg.index)) if force else None
     for part in loaded_partitions(reports):
         if only_read and not index_read(cfg, part["dataset"]):
             get_run_logger().info("index %s/%s: not indexed, no selected miner reads the index of %s",
                                   part["dataset"], part["split"], part["dataset"])
             continue
-        reports.append(index_task(cfg.root, part["dataset"], part["split"], cfg.index))
+        reports.append(index_task(cfg.root, part["dataset"], part["split"], cfg.index, staging))
+    if staging is not None:
+        finish_index_rebuild(cfg.root, staging, cfg.index)
     return reports
 
 
@@ -75,9 +102,22 @@ def index_read(cfg: BuildConfig, dataset: str) -> bool:
     return any("index" in MINERS[name].inputs and miner_applies(cfg, name, dataset) for name in cfg.miners)
 
 
+def failed_sources(reports: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(dataset, message) of every source whose load failed, in order."""
+    return [(r["dataset"], r["failed"]) for r in reports if r.get("failed")]
+
+
+def raise_if_failed(result: dict[str, Any]) -> dict[str, Any]:
+    """`result`, or `SourcesFailed` (with `result` attached) when a source could not be read."""
+    failed = failed_sources(result["stages"])
+    if failed:
+        raise SourcesFailed(failed, result)
+    return result
+
+
 def loaded_partitions(reports: list[dict[str, Any]]) -> list[dict[str, str]]:
     """dataset/split partitions written (or reused) by the load stage, in order."""
-    seen = {(r["dataset"], r["split"]): None for r in reports if r["stage"] == "load"}
+    seen = {(r["dataset"], r["split"]): None for r in reports if r["stage"] == "load" and not r.get("failed")}
     return [{"dataset": d, "split": s} for d, s in seen]
 
 
@@ -108,7 +148,7 @@ def build_index_flow(
     with exclusive(cfg.root, "build-index", lock_timeout_s):
         reports = load_and_index(cfg, force)
         path = publish("build-index", reports, cfg.root, cfg.resolved(), time.perf_counter() - t0)
-    return {"root": cfg.root, "report": str(path), "stages": reports}
+    return raise_if_failed({"root": cfg.root, "report": str(path), "stages": reports})
 
 
 if __name__ == "__main__":

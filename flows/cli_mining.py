@@ -39,6 +39,7 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="rebuild every stage eve
 RunnerOpt = Annotated[str, typer.Option("--runner", help="task runner: threads or dask")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="parallel tasks (threads or Dask workers)")]
 LockOpt = Annotated[float, typer.Option("--lock-timeout", help="seconds to wait for another build on the same root (0 = fail at once)")]
+FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="stop the build at the first source that cannot be read (default: leave it out, build the rest, exit 1)")]
 ShowRootOpt = Annotated[Path, typer.Option("--root", help="artifact root")]
 
 
@@ -65,13 +66,15 @@ def _stage_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _run_build(flow_name: str, config: Path, root: str | None, source: list[str] | None, overrides: list[str] | None,
-               force: bool, runner: str, workers: int, lock_timeout: float = 600.0) -> None:
+               force: bool, runner: str, workers: int, lock_timeout: float = 600.0, fail_fast: bool = False) -> None:
     from flows.build_bundles import build_bundles_flow, with_task_runner
     from flows.build_index import build_index_flow, resolve_config
     from pipeline.build_config import BuildConfigError
     from pipeline.run_lock import RunLocked
     from pipeline.sources import SourceError
+    from pipeline.sources.spec import SourcesFailed
 
+    overrides = [*(overrides or []), *(["fail_fast=true"] if fail_fast else [])]
     params = {"config": str(config), "root": root, "sources": source or [], "overrides": overrides or [], "force": force,
               "lock_timeout_s": lock_timeout}
     try:
@@ -85,6 +88,10 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
     try:
         with reporting():  # progress bars on a terminal (stderr), Prefect progress artifacts in the run
             out = f(**params)
+    except SourcesFailed as e:  # the readable sources were built: show them, then name the others
+        if e.result.get("stages"):
+            console.print(_stage_table(e.result["stages"]))
+        _fail(str(e), code=1)
     except (SourceError, BuildConfigError, io.ArtifactError, RunLocked) as e:
         _fail(str(e), code=1)
     console.print(_stage_table(out["stages"]))
@@ -94,17 +101,19 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
 def build_index(
     config: ConfigOpt = DEFAULT_CONFIG, root: RootOpt = None, source: SourceOpt = None, set_: SetOpt = None,
     force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4, lock_timeout: LockOpt = 600.0,
+    fail_fast: FailFastOpt = False,
 ) -> None:
     """Load the sources and build the spaCy index (incremental)."""
-    _run_build("build-index", config, root, source, set_, force, runner, workers, lock_timeout)
+    _run_build("build-index", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast)
 
 
 def build_bundles(
     config: ConfigOpt = DEFAULT_CONFIG, root: RootOpt = None, source: SourceOpt = None, set_: SetOpt = None,
     force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4, lock_timeout: LockOpt = 600.0,
+    fail_fast: FailFastOpt = False,
 ) -> None:
     """Load, index, and run every selected miner (near_miss, ...); skips unchanged partitions."""
-    _run_build("build-bundles", config, root, source, set_, force, runner, workers, lock_timeout)
+    _run_build("build-bundles", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast)
 
 
 def show(

@@ -99,6 +99,9 @@ def report_markdown(flow_name: str, reports: Sequence[Mapping[str, Any]], root: 
         "",
         _md_table(rej),
     ]
+    failed = [{"dataset": r["dataset"], "source": r.get("path", ""), "error": r["failed"]} for r in reports if r.get("failed")]
+    if failed:  # a source that could not be read was left out of this build
+        lines += ["## Sources that could not be read", "", _md_table(failed)]
     return "\n".join(lines)
 
 

@@ -9,6 +9,8 @@ The YAML file has these top-level keys (all but `sources` optional):
       - {dataset: squad11, path: squad11_sample.json, format: squad}
     index: {model: en_core_web_sm, batch_size: 64, n_process: 1, sentences: senter}
     miners: [near_miss]           # which registered miners run, in this order (default: all)
+    fail_fast: false              # true: a source that cannot be read stops the whole build
+                                  # (default: only that source is left out; the build exits != 0)
     near_miss: {max_negatives: 4} # one section per registered miner: its config fields, plus
                                   # `datasets: [...]` to run it on these datasets only
 
@@ -38,7 +40,7 @@ from pipeline.near_miss import NearMissConfig
 from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
 from pipeline.sources import SourceSpec
 
-TOP_LEVEL = ("root", "sources", "index", "miners")
+TOP_LEVEL = ("root", "sources", "index", "miners", "fail_fast")
 DEFAULT_ROOT = "data/artifacts"
 
 
@@ -55,6 +57,7 @@ class BuildConfig:
     miner_configs: dict[str, Any]            # miner name -> its parsed config object
     miner_sections: dict[str, dict[str, Any]]  # miner name -> its resolved settings as a plain mapping
     miner_datasets: dict[str, tuple[str, ...] | None]  # miner name -> datasets it runs on (None: all)
+    fail_fast: bool = False                  # stop the whole build at the first source that cannot be read
 
     @property
     def near_miss(self) -> NearMissConfig:
@@ -71,6 +74,7 @@ class BuildConfig:
             "sources": [_plain(s) for s in self.sources],
             "index": _plain(self.index),
             "miners": list(self.miners),
+            **({"fail_fast": True} if self.fail_fast else {}),  # only when set: default fingerprints stay as they were
             **{name: {**_plain(cfg), **({"datasets": list(self.miner_datasets[name])} if self.miner_datasets.get(name) else {})}
                for name, cfg in self.miner_configs.items()},
         }
@@ -265,6 +269,9 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
             except (TypeError, ValueError) as e:
                 raise BuildConfigError(f"{name}: {e}") from e
         sections[name] = _plain(configs[name])
+    fail_fast = raw.get("fail_fast", False)
+    if not isinstance(fail_fast, bool):
+        raise BuildConfigError(f"fail_fast: expected true or false, got {fail_fast!r}")
     root = Path(str(raw.get("root") or DEFAULT_ROOT)).expanduser()
     return BuildConfig(
         root=str(root if root.is_absolute() else (Path.cwd() / root).resolve()),
@@ -274,6 +281,7 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
         miner_configs=configs,
         miner_sections=sections,
         miner_datasets=only,
+        fail_fast=fail_fast,
     )
 
 

@@ -10,6 +10,10 @@ an `ArtifactSpec` from `pipeline.schemas`:
   any point leaves either the old or the new file; leftovers are removed by `_recover`.
 - `append_part` adds one part file to a partition (used by the incremental spaCy index),
   written the same way, so readers never see half a file.
+- `swap_partition` puts a partition built elsewhere (a staging root on the same file
+  system) in place of the live one with one atomic directory exchange (Linux
+  `renameat2(RENAME_EXCHANGE)`), so a reader sees the old or the new partition, whole; it
+  is how `--force` rebuilds the multi-part spaCy index without a "no data" moment.
 - The manifest records, per partition: schema version, config, input fingerprints,
   library versions, row counts, timings and created-at. It is replaced atomically under
   a file lock, so concurrent writers of different partitions do not lose entries.
@@ -27,10 +31,11 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -38,6 +43,7 @@ import pyarrow.parquet as pq
 
 from pipeline.schemas import ArtifactSpec
 
+T = TypeVar("T")
 MANIFEST = "_manifest.json"
 COMPRESSION = "zstd"
 
@@ -369,6 +375,58 @@ def inputs_fingerprint(inputs: Mapping[str, str], config: Mapping[str, Any]) -> 
     return fingerprint({"inputs": dict(inputs), "config": dict(config)})
 
 
+def _exchange_dirs(a: Path, b: Path) -> bool:
+    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # kernel or file system without exchange
+        return False
+    raise OSError(err, f"renameat2(RENAME_EXCHANGE) {a} <-> {b}: {os.strerror(err)}")
+
+
+def swap_partition(staging_root: str | Path, root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> Path:
+    """Replace the partition under `root` with the one built under `staging_root`, atomically.
+
+    `staging_root` must be on the same file system (e.g. `<root>/.staging/...`). The live
+    folder and the staged one are exchanged in one step where the platform can
+    (`renameat2(RENAME_EXCHANGE)`, Linux): readers listing the partition see every old part
+    file or every new one, never a mix or nothing. Elsewhere the old folder is renamed
+    aside first, leaving a moment with no partition. The staged manifest entry replaces
+    the live one; the old files are then removed. Nothing staged: the live partition is
+    deleted (a rebuild of no contexts). Returns the live partition folder.
+    """
+    src = partition_dir(staging_root, spec, partition)
+    dst = partition_dir(root, spec, partition)
+    key = partition_key(spec, partition)
+    if not src.exists():
+        delete_partition(root, spec, partition)
+        return dst
+    entry = read_manifest(staging_root, spec)["partitions"].get(key)
+    with _locked(root, spec):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.exists():
+            os.rename(src, dst)
+        elif not _exchange_dirs(src, dst):
+            aside = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.old")
+            os.rename(dst, aside)
+            os.rename(src, dst)
+            os.rename(aside, src)
+        _update_manifest(root, spec, key, entry)
+    shutil.rmtree(src, ignore_errors=True)  # the old files, now at the staged path
+    return dst
+
+
 def delete_partition(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> None:
     target = partition_dir(root, spec, partition)
     with _locked(root, spec):
@@ -414,6 +472,22 @@ def scan(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str] | No
         lf = lf.with_columns([pl.lit(values[p], dtype=pl.String).alias(p) for p in spec.partition_by])
         frames.append(lf)
     return pl.concat(frames, how="vertical")
+
+
+def retry_vanished(read_fn: Callable[[], T], attempts: int = 5, wait_s: float = 0.02) -> T:
+    """`read_fn()`, called again when a file it listed vanished before it was opened.
+
+    That happens to a reader of a partition that `swap_partition` replaced between the
+    listing and the open; the next listing sees the new partition, whole.
+    """
+    for attempt in range(attempts):
+        try:
+            return read_fn()
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(wait_s * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def read(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str] | None = None) -> pl.DataFrame:

@@ -76,9 +76,12 @@ def _check_nlp(nlp: Any, cfg: IndexConfig) -> None:
 
 def indexed_ids(root: str | Path, key: str) -> set[str]:
     """context_ids already in partition `nlp=<key>` (empty when it does not exist)."""
-    if not io.partition_files(root, INDEX, {"nlp": key}):
-        return set()
-    return set(io.scan(root, INDEX, {"nlp": key}).select("context_id").collect()["context_id"].to_list())
+    def ids() -> set[str]:
+        if not io.partition_files(root, INDEX, {"nlp": key}):
+            return set()
+        return set(io.scan(root, INDEX, {"nlp": key}).select("context_id").collect()["context_id"].to_list())
+
+    return io.retry_vanished(ids)  # a forced rebuild may swap the partition between listing and reading
 
 
 def build_index(root: str | Path, contexts: pl.DataFrame, cfg: IndexConfig, nlp: Any = None) -> IndexStats:
@@ -119,7 +122,11 @@ _RECORD_SCHEMA = pl.from_arrow(INDEX.schema.empty_table()).drop("context_id").sc
 
 def read_index(root: str | Path, cfg: IndexConfig, context_ids: Iterable[str] | None = None) -> pl.DataFrame:
     """INDEX rows for `context_ids` (all when None) from the partition of `cfg`; one row per context."""
-    lf = io.scan(root, INDEX, {"nlp": index_key(cfg)}).select(INDEX.column_names)
-    if context_ids is not None:
-        lf = lf.filter(pl.col("context_id").is_in(list(context_ids)))
-    return lf.collect().unique("context_id", keep="first", maintain_order=True)
+    wanted = list(context_ids) if context_ids is not None else None
+
+    def rows() -> pl.DataFrame:
+        lf = io.scan(root, INDEX, {"nlp": index_key(cfg)}).select(INDEX.column_names)
+        return (lf if wanted is None else lf.filter(pl.col("context_id").is_in(wanted))).collect()
+
+    # a forced rebuild may swap the partition between listing and reading: read again, whole
+    return io.retry_vanished(rows).unique("context_id", keep="first", maintain_order=True)

@@ -41,7 +41,9 @@ import fcntl
 import functools
 import hashlib
 import inspect
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,20 +221,50 @@ def shared_nlp(cfg: IndexConfig) -> Any:
     return load_nlp(cfg)
 
 
-def run_index(root: str | Path, dataset: str, split: str, cfg: IndexConfig) -> StageReport:
-    """Index the contexts of one partition (incremental: only unseen contexts are parsed)."""
+def run_index(root: str | Path, dataset: str, split: str, cfg: IndexConfig, out_root: str | Path | None = None) -> StageReport:
+    """Index the contexts of one partition (incremental: only unseen contexts are parsed).
+
+    `out_root`: write the index there instead of under `root` (a forced rebuild's staging
+    root, see `begin_index_rebuild`); the contexts are always read from `root`.
+    """
     t0 = time.perf_counter()
+    out = root if out_root is None else out_root
     contexts = io.read(root, CONTEXTS, {"dataset": dataset, "split": split})
-    unseen = set(contexts["context_id"].to_list()) - indexed_ids(root, index_key(cfg))
-    stats = build_index(root, contexts, cfg, nlp=shared_nlp(cfg) if unseen else None)
+    unseen = set(contexts["context_id"].to_list()) - indexed_ids(out, index_key(cfg))
+    stats = build_index(out, contexts, cfg, nlp=shared_nlp(cfg) if unseen else None)
     return StageReport("index", dataset, split, rows=stats.n_contexts, seconds=time.perf_counter() - t0,
                        skipped=stats.n_new == 0, path=str(stats.path),
                        stats={"partition": stats.partition, "new": stats.n_new, "cached": stats.n_cached})
 
 
 def reset_index(root: str | Path, cfg: IndexConfig) -> None:
-    """Delete the index partition of this spaCy set-up (for `--force`)."""
+    """Delete the index partition of this spaCy set-up (readers then see no index until it is rebuilt;
+    `--force` builds use `begin_index_rebuild` / `finish_index_rebuild` instead)."""
     io.delete_partition(root, INDEX, {"nlp": index_key(cfg)})
+
+
+STAGING = ".staging"  # under the artifact root: same file system, so the swap is a rename
+
+
+def begin_index_rebuild(root: str | Path, cfg: IndexConfig) -> Path:
+    """A fresh staging root for a forced rebuild of the index of `cfg` (`run_index(..., out_root=)`).
+
+    The live index stays readable, whole, until `finish_index_rebuild` swaps the rebuilt
+    one in. Staging folders of this index left by a killed build are removed first.
+    """
+    key = index_key(cfg)
+    base = Path(root) / STAGING
+    for old in base.glob(f"index-{key}-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    staging = base / f"index-{key}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    return staging
+
+
+def finish_index_rebuild(root: str | Path, staging: str | Path, cfg: IndexConfig) -> None:
+    """Swap the index rebuilt under `staging` in for the live one, atomically (`io.swap_partition`)."""
+    io.swap_partition(staging, root, INDEX, {"nlp": index_key(cfg)})
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 # Miners ------------------------------------------------------------------------------------

@@ -28,6 +28,23 @@ class SourceError(ValueError):
     """
 
 
+class SourcesFailed(SourceError):
+    """A build finished every source it could read, but these could not be read.
+
+    `failures` maps each failed source (`dataset` name and path) to its `SourceError`
+    message; `result` is what the flow would have returned (root, report path, stage rows),
+    so a caller can still show the stages that ran.
+    """
+
+    def __init__(self, failures: list[tuple[str, str]], result: dict | None = None) -> None:
+        self.failures = failures
+        self.result = result or {}
+        names = ", ".join(name for name, _ in failures)
+        lines = "; ".join(message for _, message in failures)
+        report = f" (report: {self.result['report']})" if self.result.get("report") else ""
+        super().__init__(f"{len(failures)} source(s) could not be read and were left out: {names}: {lines}{report}")
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     dataset: str                                     # artifact dataset name, e.g. "squad11"

@@ -120,3 +120,69 @@ def test_bad_contexts_frame_fails_before_work(root):
 def test_pipeline_that_does_not_match_the_config_is_refused(root, nlp):
     with pytest.raises(ValueError, match=r"needs 'ner' and 'parser'"):
         build_index(root, contexts_frame(TEXTS[:1]), IndexConfig(sentences="parser"), nlp=nlp)
+
+
+def test_forced_rebuild_never_shows_readers_a_partial_or_missing_index(root, nlp):
+    """`--force` rebuilds beside the live index and swaps it in whole (issue 15).
+
+    The old index holds 4 contexts; the rebuild writes them as two part files, with a pause
+    between the parts. A reader polling all the while must see all 4 contexts every time:
+    never "no data" (the old code deleted the partition first) and never 2 (half the parts).
+    """
+    import threading
+    import time
+
+    from pipeline.stages import STAGING, begin_index_rebuild, finish_index_rebuild
+
+    texts = [*TEXTS, EXTRA]
+    cfg = IndexConfig()
+    build_index(root, contexts_frame(texts), cfg, nlp=nlp)
+    want = {io.text_id(t) for t in texts}
+    seen: list[object] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(frozenset(read_index(root, cfg)["context_id"].to_list()))
+            except Exception as e:  # noqa: BLE001 - any failure is what the test looks for
+                seen.append(e)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        time.sleep(0.2)
+        staging = begin_index_rebuild(root, cfg)
+        build_index(staging, contexts_frame(texts[:2]), cfg, nlp=nlp)
+        time.sleep(0.3)  # the live index must still be the old one, whole
+        build_index(staging, contexts_frame(texts[2:]), cfg, nlp=nlp)
+        time.sleep(0.2)
+        for _ in range(20):  # swap under a reader many times (each swap is one exchange)
+            finish_index_rebuild(root, staging, cfg)
+            staging = begin_index_rebuild(root, cfg)
+            build_index(staging, contexts_frame(texts), cfg, nlp=nlp)
+        finish_index_rebuild(root, staging, cfg)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join()
+    errors = [s for s in seen if isinstance(s, Exception)]
+    assert not errors, errors[:3]
+    assert len(seen) > 20
+    assert all(s == want for s in seen), {len(s) for s in seen}
+    assert set(read_index(root, cfg)["context_id"]) == want
+    assert len(io.partition_files(root, INDEX, {"nlp": spacy_index.index_key(cfg)})) == 1  # the rebuilt index, one part
+    assert not list((root / STAGING).iterdir())  # no staging folder left behind
+
+
+def test_a_rebuild_killed_before_the_swap_leaves_the_old_index_and_its_leftovers_are_removed(root, nlp):
+    from pipeline.stages import STAGING, begin_index_rebuild
+
+    cfg = IndexConfig()
+    build_index(root, contexts_frame(TEXTS), cfg, nlp=nlp)
+    staging = begin_index_rebuild(root, cfg)
+    build_index(staging, contexts_frame(TEXTS[:1]), cfg, nlp=nlp)  # ... and the build is killed here
+    assert set(read_index(root, cfg)["context_id"]) == {io.text_id(t) for t in TEXTS}
+    begin_index_rebuild(root, cfg)  # the next forced build
+    assert [p.name for p in (root / STAGING).iterdir()] != [staging.name]
+    assert not staging.exists()
