@@ -6,8 +6,11 @@
     torchrun --nproc_per_node 4 -m flows.cli_training --config training/configs/mle.yaml   # several GPUs
 
 The config is parsed and validated before anything is loaded (unknown loss, missing
-artifact partition or bad model path fail with the field named and exit code 2). The
-run folder is printed on the last line of stdout.
+artifact partition or bad model path fail with the field named and exit code 2). A run
+folder that already holds a run, a changed config under `--resume`, or a checkpoint file
+that cannot be read ends with one `error:` line naming the file and what to do (exit 1);
+`-v` shows the traceback of an unexpected failure. The run folder is printed on the last
+line of stdout.
 """
 
 from __future__ import annotations
@@ -16,27 +19,26 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-err = Console(stderr=True)
+from flows.cli_errors import failing_cleanly
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="training config YAML (training/configs/*.yaml)")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override KEY=VALUE, dotted keys (optim.lr=3e-5, losses.1.weight=0); repeatable")]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue from the run folder's latest checkpoint")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue from the run folder's newest complete checkpoint")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show the traceback of an unexpected failure")]
 
 
-def train_command(config: ConfigOpt, overrides: SetOpt = None, resume: ResumeOpt = False) -> None:
+def train_command(config: ConfigOpt, overrides: SetOpt = None, resume: ResumeOpt = False, verbose: VerboseOpt = False) -> None:
     """Train a QA model as the config says; prints the run folder."""
     from training.config import ConfigError, load_config
 
-    try:
+    with failing_cleanly(verbose, expected=(ConfigError,), code=2):
         cfg = load_config(config, overrides or [])
-    except ConfigError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2) from None
+    from training.checkpoint import CheckpointError
     from training.loop import train
 
-    run_dir = train(cfg, resume=resume)
+    with failing_cleanly(verbose, expected=(ConfigError, CheckpointError), code=1):
+        run_dir = train(cfg, resume=resume)
     print(run_dir)
 
 

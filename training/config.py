@@ -322,14 +322,61 @@ def _validate_artifacts(d: DataConfig) -> None:
     if d.eval_split is not None:
         needed.append(("data.eval_split", schemas.EXAMPLES, {"dataset": d.dataset, "split": d.eval_split}))
     for field, spec, p in needed:
-        if not io.partition_files(d.root, spec, p):
+        files = io.partition_files(d.root, spec, p)
+        if not files:
             raise ConfigError(
                 f"{field}: artifact '{spec.name}' has no partition {io.partition_key(spec, p)} under {Path(d.root).resolve()}"
             )
+        _check_readable(d.root, spec, field, files)
+
+
+def _check_readable(root: str, spec, field: str, files: list[Path]) -> None:
+    """The artifact's manifest parses and every Parquet file has its footer (a truncated file has none)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pipeline import io
+
+    folder = io.artifact_dir(root, spec)
+    redo = f"re-run the `cqa build-bundles` that wrote {folder} with --force, or restore the file"
+    try:
+        io.read_manifest(root, spec)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{field}: {folder / io.MANIFEST} is corrupt (not valid JSON: {e}); move {folder} away and "
+                          f"re-run the `cqa build-bundles` that wrote it, or restore the file") from None
+    for path in files:
+        try:
+            pq.read_metadata(path)
+        except Exception as e:  # noqa: BLE001 - ArrowInvalid, OSError: the file cannot be read either way
+            raise ConfigError(f"{field}: {path} is not a readable Parquet file ({type(e).__name__}: {e}); "
+                              f"it is truncated or corrupt: {redo}") from None
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_device(name: str, field: str = "device") -> None:
+    """`auto`, `cpu`, `mps`, `cuda` or `cuda:N`, and present on this machine; `ConfigError` naming `field` otherwise."""
+    if not _DEVICE.match(name):
+        raise ConfigError(f"{field}: {name!r} is not a device; expected auto, cpu, cuda, cuda:N or mps")
+    import torch
+
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            build = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ConfigError(f"{field}: {name!r}, but torch sees no CUDA GPU on this machine (torch {torch.__version__}, "
+                              f"{build}); use {field}=cpu or {field}=auto")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"{field}: {name!r}, but this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 …)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{field}: 'mps', but torch sees no Apple GPU on this machine; use {field}=cpu or {field}=auto")
 
 
 def validate_config(cfg: TrainConfig) -> None:
     """Every check that can fail before work starts; raises `ConfigError` naming the field."""
+    check_device(cfg.device)
     if cfg.features.stride >= cfg.features.max_length // 2:
         raise ConfigError(f"features.stride: {cfg.features.stride} must be below half of features.max_length ({cfg.features.max_length})")
     if cfg.init_from is not None and not (Path(cfg.init_from) / "model.safetensors").exists():

@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 from torch import Tensor, nn
 
 from training.checkpoint import (
-    latest_checkpoint, load_loss_state, load_losses_file, load_train_state, rng_state, save_checkpoint, set_rng_state,
+    CONFIG_FILE, CheckpointError, ResumePoint, RunFolderTaken, holds_a_run, load_loss_state, load_losses_file,
+    load_train_state, resume_point, rng_state, save_checkpoint, set_rng_state, verify_checkpoint,
 )
 from training.config import ConfigError, LossSpec, OptimConfig, TrainConfig, config_differences, load_config, save_config
 from training.data import load_examples
@@ -338,6 +340,64 @@ def _log(fh, row: dict) -> None:
     fh.flush()
 
 
+RUN_LOCATION = ("output_dir", "run_name")  # where the run lives: a moved or renamed run folder still resumes
+
+
+def _resume_point(cfg: TrainConfig) -> tuple[ResumePoint, dict]:
+    """The newest complete checkpoint and its train state, checked before any model is loaded:
+    the config must be the one it was trained with and every file must open.
+
+    The state is read to the CPU: the optimizer moves its tensors to the parameters' device
+    on load, and the RNG states must stay CPU byte tensors.
+    """
+    point = resume_point(cfg.run_dir)
+    for line in point.skipped:
+        print(f"warning: {line}; resuming from {point.folder.name}", file=sys.stderr)
+    saved = point.folder / CONFIG_FILE
+    try:
+        before = load_config(saved, validate=False)
+    except (ValueError, yaml.YAMLError) as e:  # ConfigError, a YAML syntax error, bytes that are not UTF-8
+        raise CheckpointError(f"{saved}: cannot be read as a run config ({e}); it is corrupt. Move {point.folder} away to "
+                              f"resume from an older checkpoint, or start afresh without --resume") from None
+    changed = [k for k in config_differences(before, cfg) if k not in RUN_LOCATION]
+    if changed:
+        raise ConfigError(f"--resume: the config differs from the one of {point.folder} in {changed}; "
+                          f"resume with the same config, or start a new run (another run_name) with the new one")
+    verify_checkpoint(point.folder)
+    return point, load_train_state(point.folder)
+
+
+def _fresh_start(run_dir: Path) -> None:
+    """Refuse to start over a run folder that holds a run (its checkpoints would be overwritten, its log mixed)."""
+    held = holds_a_run(run_dir)
+    if held is not None:
+        raise RunFolderTaken(f"{run_dir} already holds a run ({held}): pass --resume to continue it, or set another "
+                             f"run_name / output_dir (or move the folder away) to start afresh")
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep the log rows of steps <= `step` (atomically): a resumed run re-logs the steps after its checkpoint.
+
+    A torn last line (a kill mid-write) is dropped with the rows after the checkpoint.
+    """
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def train(
     cfg: TrainConfig, *, resume: bool = False, eval_fn: EvalFn | None = None, stop_after_steps: int | None = None
 ) -> Path:
@@ -346,13 +406,7 @@ def train(
     device = pick_device(cfg.device, dist)
     dtype = amp_dtype(cfg.precision, device)
     run_dir = cfg.run_dir
-    previous = latest_checkpoint(run_dir)
-    if previous is not None and not resume:
-        raise FileExistsError(f"{run_dir} already holds checkpoints (latest {previous.name}): pass --resume or another run_name")
-    if resume and previous is not None:
-        changed = config_differences(load_config(previous / "config.yaml", validate=False), cfg)
-        if changed:
-            raise ConfigError(f"--resume: the config differs from the one of {previous} in {changed}; resume with the same config")
+    previous, state = _resume_point(cfg) if resume else (_fresh_start(run_dir), None)
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_model(cfg.model, device=device, seed=cfg.seed)
     if cfg.init_from:
@@ -366,11 +420,9 @@ def train(
     optimizer = make_optimizer(model, objective, cfg.optim)
     scheduler = linear_schedule(optimizer, int(cfg.optim.warmup_ratio * steps), steps)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    state = None
-    if resume and previous is not None:
-        model.load_weights(previous)
-        load_loss_state(objective.modules, load_losses_file(previous))
-        state = load_train_state(previous, map_location=device)
+    if previous is not None:
+        model.load_weights(previous.folder)
+        load_loss_state(objective.modules, load_losses_file(previous.folder))
     wrapped: nn.Module = model
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -387,6 +439,7 @@ def train(
     if dist.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
+        truncate_log(run_dir / LOG_FILE, start)  # rows after the resumed checkpoint (or of an earlier fresh start) go
     if eval_fn is None and cfg.data.eval_split is not None:
         eval_fn = dev_loss_fn(cfg, tokenizer, objective, device, dtype)
     _run_steps(trainer, model, tokenizer, start, steps, run_dir, dist, eval_fn, stop_after_steps)
