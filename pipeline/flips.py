@@ -45,6 +45,7 @@ import polars as pl
 
 from pipeline import flip_rules
 from pipeline.io import fingerprint
+from pipeline.progress import track
 from pipeline.rejects import reject
 
 Span = tuple[int, int]
@@ -292,7 +293,7 @@ def flips(examples: pl.DataFrame, contexts: pl.DataFrame, cfg: FlipConfig = Flip
     tag = tagger or spacy_tagger(cfg.spacy_model)
     tagged = bool(todo)  # every rule reads the tags (antonym: adverbs; negation, np_swap: verbs)
     tokens = tag([ex["question"] for ex, _ in todo]) if tagged else [None] * len(todo)
-    for (ex, prep), toks in zip(todo, tokens):
+    for (ex, prep), toks in track(zip(todo, tokens), "flips", len(todo)):
         out = flip_question(ex["question"], prep["spans"], cfg.rules, toks)
         if out is None:
             result.counts["no_rule_applies"] += 1

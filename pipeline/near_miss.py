@@ -42,6 +42,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline.coarse_types import coarse_type
+from pipeline.progress import track
 from pipeline.rejects import reject, rejects_frame
 from pipeline.schemas import NEAR_MISS
 
@@ -199,10 +200,10 @@ def near_miss(
     }
     sources = examples["source_file"].to_list() if "source_file" in examples.columns else ["examples"] * examples.height
     rows, rejects = [], []
-    for eid, cid, answers, impossible, src in zip(
+    for eid, cid, answers, impossible, src in track(zip(
         examples["example_id"].to_list(), examples["context_id"].to_list(), examples["answers"].to_list(),
         examples["is_impossible"].to_list(), sources,
-    ):
+    ), "near_miss", examples.height):
         problem = _unusable(cid, answers, texts, parsed)
         if problem:
             rejects.append(reject(STAGE, src, eid, *problem))

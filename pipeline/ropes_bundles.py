@@ -63,6 +63,7 @@ import polars as pl
 
 from pipeline.flips import normalize
 from pipeline.io import empty_frame, fingerprint
+from pipeline.progress import track
 from pipeline.rejects import reject
 from pipeline.schemas import BUNDLES
 
@@ -419,7 +420,8 @@ def ropes_bundles(examples: pl.DataFrame, cfg: BundleConfig = BundleConfig(),
     rejects = []
     rows_out: list[dict[str, Any]] = []
     kept_frames: list[pl.DataFrame] = []
-    for key, group in _grouped(examples):
+    groups = _grouped(examples)
+    for key, group in track(groups, f"ropes_bundles ({cfg.mode})", len(groups)):
         if key in reuse:
             kept_frames.append(reuse[key])
             stats["groups_reused"] += 1

@@ -63,6 +63,7 @@ import polars as pl
 from pipeline.coarse_types import coarse_type
 from pipeline.flips import Tagger, normalize, spacy_tagger
 from pipeline.io import text_id
+from pipeline.progress import track
 from pipeline.rejects import reject
 from pipeline.statements import join_answer, join_suffix, rule_statement
 
@@ -340,7 +341,7 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
     pool = corpus_pool(ctx, idx)
     result = SyntheticResult()
     eligible: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    for ex in examples.iter_rows(named=True):
+    for ex in track(examples.iter_rows(named=True), "synthetic (plan)", examples.height):
         if ex["is_impossible"] or not ex["answers"]:
             result.counts["unanswerable"] += 1
             continue

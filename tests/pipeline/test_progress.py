@@ -109,3 +109,13 @@ def test_prefect_reporter_sends_percent_every_step_and_at_the_end() -> None:
     assert calls[0] == ("create", 0.0, "progress-index-en-core-web-sm", "index (en_core_web_sm): 0/7")
     assert [c[2] for c in calls[1:]] == [28.57, 57.14, 85.71, 100.0]
     assert calls[-1][3] == "index (en_core_web_sm): 7/7"
+
+
+def test_a_miner_reports_one_step_per_unit_of_work(recorder: Recorder, samples) -> None:
+    from pipeline.ropes_bundles import BundleConfig, ropes_bundles, situations
+    from pipeline.sources import SourceSpec, load_source
+
+    examples = load_source(SourceSpec(dataset="ropes", path=str(samples / "ropes_sample.json"), format="ropes", split="dev")).examples
+    ropes_bundles(examples, BundleConfig(mode="paper"))
+    n_situations = situations(examples)["situation"].n_unique()
+    assert recorder.stages == [{"description": "ropes_bundles (paper)", "total": n_situations, "done": n_situations, "closed": True}]
