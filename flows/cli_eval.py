@@ -19,6 +19,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from flows.progress import reporting
+
 err = Console(stderr=True)
 
 RootOpt = Annotated[str, typer.Option("--root", help="artifact root")]
@@ -48,7 +50,8 @@ def sample_topk_command(
 
     try:
         check_arguments(checkpoint, root, k, mode)
-        path = sample_topk_flow(checkpoint, root, dataset, split, k, mode, batch_windows, force_gold, device, force)
+        with reporting():  # progress bars on a terminal, Prefect progress artifacts in the run
+            path = sample_topk_flow(checkpoint, root, dataset, split, k, mode, batch_windows, force_gold, device, force)
     except (ValueError, FileNotFoundError) as e:
         _fail(e)
     print(path)
@@ -75,8 +78,9 @@ def evaluate_command(
     try:
         overrides = parse_run_null_rules(run_null_rule or [])
         check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles, overrides)
-        path = evaluate_flow(checkpoints, eval_sets, root, data_dir, limit, batch_windows, null_rule, null_threshold,
-                             n_resamples, device, bundles, near_miss_baseline, overrides)
+        with reporting():
+            path = evaluate_flow(checkpoints, eval_sets, root, data_dir, limit, batch_windows, null_rule, null_threshold,
+                                 n_resamples, device, bundles, near_miss_baseline, overrides)
     except (ValueError, FileNotFoundError) as e:
         _fail(e)
     print(path)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.progress import track
 from training.config import FeatureConfig
 from training.data import Span, TrainExample
 
@@ -174,7 +175,7 @@ def featurize(tokenizer, examples: list[TrainExample], cfg: FeatureConfig) -> Fe
     tokenizer.padding_side = "right"
     n_bundle = max(1, max(len(e.bundle_answers) for e in examples))
     parts, counts = [], np.zeros(len(examples), dtype=np.int64)
-    for lo in range(0, len(examples), _CHUNK):
+    for lo in track(range(0, len(examples), _CHUNK), f"featurize ({_CHUNK}-example chunks)", -(-len(examples) // _CHUNK)):
         chunk = examples[lo : lo + _CHUNK]
         f = _chunk_features(tokenizer, chunk, cfg, n_bundle)
         counts[lo : lo + len(chunk)] = np.bincount(f["window_example"], minlength=len(chunk))

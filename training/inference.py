@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from pipeline.progress import track
 from training.config import FeatureConfig
 from training.data import TrainExample
 from training.decoding import NULL_RULES, NullRule, Prediction, decode_crf, decode_nbest
@@ -103,7 +104,8 @@ def window_logits(model: torch.nn.Module, features: Features, batch_windows: int
     model.eval()
     try:
         with torch.no_grad():
-            for idx in _batches(features, batch_windows):
+            batches = _batches(features, batch_windows)
+            for idx in track(batches, f"model forward ({batch_windows}-window batches)", len(batches)):
                 batch = collate(features, idx)
                 wins = np.concatenate([features.windows_of(i) for i in idx])
                 t = batch.tensors
