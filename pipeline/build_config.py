@@ -11,6 +11,8 @@ The YAML file has these top-level keys (all but `sources` optional):
     miners: [near_miss]           # which registered miners run, in this order (default: all)
     fail_fast: false              # true: a source that cannot be read stops the whole build
                                   # (default: only that source is left out; the build exits != 0)
+    audit: false                  # true or {n: 30, seed: 0}: build-bundles also writes the audit
+                                  # site (pipeline/audit.py) to <root>/audit and links it
     near_miss: {max_negatives: 4} # one section per registered miner: its config fields, plus
                                   # `datasets: [...]` to run it on these datasets only
 
@@ -40,12 +42,22 @@ from pipeline.near_miss import NearMissConfig
 from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
 from pipeline.sources import SourceSpec
 
-TOP_LEVEL = ("root", "sources", "index", "miners", "fail_fast")
+TOP_LEVEL = ("root", "sources", "index", "miners", "fail_fast", "audit")
 DEFAULT_ROOT = "data/artifacts"
 
 
 class BuildConfigError(ValueError):
     """A build config key or value is wrong; the message names the field and what was expected."""
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    n: int = 30      # random samples per page of the audit site
+    seed: int = 0    # seed of those samples
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"AuditConfig.n: expected at least 1 sample per page, got {self.n}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,7 @@ class BuildConfig:
     miner_sections: dict[str, dict[str, Any]]  # miner name -> its resolved settings as a plain mapping
     miner_datasets: dict[str, tuple[str, ...] | None]  # miner name -> datasets it runs on (None: all)
     fail_fast: bool = False                  # stop the whole build at the first source that cannot be read
+    audit: AuditConfig | None = None         # write the audit site after build-bundles (None: do not)
 
     @property
     def near_miss(self) -> NearMissConfig:
@@ -75,6 +88,7 @@ class BuildConfig:
             "index": _plain(self.index),
             "miners": list(self.miners),
             **({"fail_fast": True} if self.fail_fast else {}),  # only when set: default fingerprints stay as they were
+            **({"audit": _plain(self.audit)} if self.audit else {}),
             **{name: {**_plain(cfg), **({"datasets": list(self.miner_datasets[name])} if self.miner_datasets.get(name) else {})}
                for name, cfg in self.miner_configs.items()},
         }
@@ -272,6 +286,7 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
     fail_fast = raw.get("fail_fast", False)
     if not isinstance(fail_fast, bool):
         raise BuildConfigError(f"fail_fast: expected true or false, got {fail_fast!r}")
+    audit = _audit_config(raw.get("audit", False))
     root = Path(str(raw.get("root") or DEFAULT_ROOT)).expanduser()
     return BuildConfig(
         root=str(root if root.is_absolute() else (Path.cwd() / root).resolve()),
@@ -282,7 +297,19 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
         miner_sections=sections,
         miner_datasets=only,
         fail_fast=fail_fast,
+        audit=audit,
     )
+
+
+def _audit_config(value: Any) -> AuditConfig | None:
+    """`audit: false` (default), `true`, or a mapping of AuditConfig fields."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return AuditConfig()
+    if isinstance(value, dict):
+        return config_from_mapping(AuditConfig, value, "audit")
+    raise BuildConfigError(f"audit: expected true, false or a mapping with n/seed, got {value!r}")
 
 
 def load_build_config(
