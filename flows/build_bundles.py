@@ -87,8 +87,19 @@ def build_bundles_flow(
             if miner_applies(cfg, name, part["dataset"])
         ]
         reports += [f.result() for f in futures]
-        path = publish("build-bundles", reports, cfg.root, cfg.resolved(), time.perf_counter() - t0)
+        audit = write_audit(cfg) if cfg.audit else None
+        path = publish("build-bundles", reports, cfg.root, cfg.resolved(), time.perf_counter() - t0, audit=audit)
     return raise_if_failed({"root": cfg.root, "report": str(path), "stages": reports})
+
+
+@task(name="audit-site", cache_policy=NO_CACHE)
+def write_audit(cfg: BuildConfig) -> str:
+    """The audit site of the root (`pipeline.audit`, config key `audit`); returns its index page."""
+    from pipeline.audit import build_site
+
+    site = build_site(cfg.root, n=cfg.audit.n, seed=cfg.audit.seed)
+    get_run_logger().info("audit site: %d pages in %.1f s: %s", len(site.pages), site.seconds, site.index)
+    return str(site.index)
 
 
 def with_task_runner(f: Flow, runner: str = "threads", workers: int = WORKERS, address: str | None = None) -> Flow:

@@ -116,12 +116,19 @@ def write_report(root: str | Path, flow_name: str, markdown: str) -> Path:
 
 
 def publish(flow_name: str, reports: Sequence[Mapping[str, Any]], root: str | Path,
-            config: Mapping[str, Any], seconds: float) -> Path:
-    """Create the Prefect table + markdown artifacts of this run and write the report file."""
+            config: Mapping[str, Any], seconds: float, audit: str | Path | None = None) -> Path:
+    """Create the Prefect table + markdown artifacts of this run and write the report file, with
+    histogram PNGs beside it (`flows.report_plots`) and a link to the audit site when one was written."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    from flows.report_plots import plots_markdown, report_plots
 
     markdown = report_markdown(flow_name, reports, root, config, seconds)
     path = write_report(root, flow_name, markdown)
+    extra = plots_markdown(report_plots(reports, root, path.with_suffix("")), audit)
+    if extra:
+        markdown = markdown + "\n" + extra
+        path.write_text(markdown, encoding="utf-8")
     create_table_artifact(table=table_rows(reports), key=f"{flow_name}-stages", description=f"{flow_name}: stages by partition")
     create_markdown_artifact(markdown=markdown, key=f"{flow_name}-report", description=f"{flow_name} run report ({path})")
     return path
