@@ -43,9 +43,13 @@ FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="stop the build a
 ShowRootOpt = Annotated[Path, typer.Option("--root", help="artifact root")]
 
 
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs and the traceback of an unexpected failure")]
+
+
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    from flows.cli_errors import fail
+
+    fail(message, code)  # one line, markup escaped
 
 
 _SHORT = {"rejects": "rej", "negatives_per_example": "neg/ex", "with_negative": "≥1 neg", "seconds": "s", "skipped": "skip"}
@@ -66,7 +70,15 @@ def _stage_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _run_build(flow_name: str, config: Path, root: str | None, source: list[str] | None, overrides: list[str] | None,
-               force: bool, runner: str, workers: int, lock_timeout: float = 600.0, fail_fast: bool = False) -> None:
+               force: bool, runner: str, workers: int, lock_timeout: float = 600.0, fail_fast: bool = False,
+               verbose: bool = False) -> None:
+    if lock_timeout < 0:
+        _fail(f"--lock-timeout: got {lock_timeout:g}, expected seconds >= 0 (0 = do not wait for another build)")
+    if workers < 1:
+        _fail(f"--workers: got {workers}, expected at least 1 parallel task")
+    from flows.cli_process import quiet_prefect_console, supervise
+
+    supervise()  # a killed build leaves no process behind (Prefect's temporary server included)
     from flows.build_bundles import build_bundles_flow, with_task_runner
     from flows.build_index import build_index_flow, resolve_config
     from pipeline.build_config import BuildConfigError
@@ -86,7 +98,7 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
     from flows.progress import reporting
 
     try:
-        with reporting():  # progress bars on a terminal (stderr), Prefect progress artifacts in the run
+        with reporting(), quiet_prefect_console(verbose):  # progress bars on a terminal (stderr); tracebacks with -v
             out = f(**params)
     except SourcesFailed as e:  # the readable sources were built: show them, then name the others
         if e.result.get("stages"):
@@ -94,6 +106,12 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
         _fail(str(e), code=1)
     except (SourceError, BuildConfigError, io.ArtifactError, RunLocked) as e:
         _fail(str(e), code=1)
+    except Exception as e:  # noqa: BLE001 - one line for the user; -v (and the Prefect log) has the traceback
+        if verbose:
+            raise
+        from flows.cli_errors import unexpected
+
+        _fail(unexpected(e), code=1)
     console.print(_stage_table(out["stages"]))
     console.print(f"report: {out['report']}", highlight=False, soft_wrap=True)
 
@@ -101,19 +119,19 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
 def build_index(
     config: ConfigOpt = DEFAULT_CONFIG, root: RootOpt = None, source: SourceOpt = None, set_: SetOpt = None,
     force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4, lock_timeout: LockOpt = 600.0,
-    fail_fast: FailFastOpt = False,
+    fail_fast: FailFastOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Load the sources and build the spaCy index (incremental)."""
-    _run_build("build-index", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast)
+    _run_build("build-index", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast, verbose)
 
 
 def build_bundles(
     config: ConfigOpt = DEFAULT_CONFIG, root: RootOpt = None, source: SourceOpt = None, set_: SetOpt = None,
     force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4, lock_timeout: LockOpt = 600.0,
-    fail_fast: FailFastOpt = False,
+    fail_fast: FailFastOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Load, index, and run every selected miner (near_miss, ...); skips unchanged partitions."""
-    _run_build("build-bundles", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast)
+    _run_build("build-bundles", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast, verbose)
 
 
 def show(

@@ -1,0 +1,61 @@
+"""How `cqa` commands fail: bad build options before any work, one `error:` line, literal text.
+
+    python -m pytest -q tests/flows/test_cli_errors.py
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from flows import cli_mining
+from flows.cli_errors import fail, failing_cleanly, one_line
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    cli_mining.register(app)
+    return app
+
+
+@pytest.mark.parametrize(("option", "value", "needle"), [
+    ("--lock-timeout", "-1", "--lock-timeout: got -1, expected seconds >= 0"),
+    ("--workers", "0", "--workers: got 0, expected at least 1"),
+])
+@pytest.mark.parametrize("command", ["build-bundles", "build-index"])
+def test_bad_build_options_fail_at_once_before_prefect(command: str, option: str, value: str, needle: str,
+                                                       tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    t0 = time.monotonic()
+    result = CliRunner().invoke(_app(), [command, "--root", str(root), option, value])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.output
+    assert time.monotonic() - t0 < 5  # no Prefect server was started (that takes 10 s and more)
+    assert not root.exists()
+
+
+def test_bracketed_words_in_a_message_are_printed_literally(capsys) -> None:
+    with pytest.raises(typer.Exit):
+        fail("record 3: an object with keys [version] expected; got [bold]x[/bold]")
+    assert capsys.readouterr().err.strip() == "error: record 3: an object with keys [version] expected; got [bold]x[/bold]"
+
+
+def test_a_multi_line_message_becomes_one_line() -> None:
+    assert one_line("bad config x.yaml:\n  optim.lr: too small\n  seed: not an int\n") == (
+        "bad config x.yaml: optim.lr: too small; seed: not an int")
+
+
+def test_an_unexpected_failure_is_one_line_unless_verbose(capsys) -> None:
+    with pytest.raises(typer.Exit) as stopped:
+        with failing_cleanly(verbose=False):
+            raise KeyError("context_id")
+    assert stopped.value.exit_code == 1
+    assert capsys.readouterr().err.strip() == "error: KeyError: 'context_id' (run again with -v for the traceback)"
+    with pytest.raises(KeyError):
+        with failing_cleanly(verbose=True):
+            raise KeyError("context_id")
