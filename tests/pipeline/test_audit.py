@@ -193,3 +193,48 @@ def test_cqa_audit_command(sample_root: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--n must be at least 1" in bad.output
     gone = CliRunner().invoke(app, ["audit", "--root", str(tmp_path / "nope")])
     assert gone.exit_code == 1 and "does not exist" in gone.output
+
+
+# top-k and evaluation pages (hand-made partitions on the hostile example) ------------------
+
+
+def _topk_and_eval(root: Path) -> None:
+    from pipeline.schemas import METRICS, PREDICTIONS, TOPK
+
+    cid = io.text_id(HOSTILE)
+    paris, rome = HOSTILE.index("Paris"), HOSTILE.index("Rome")
+    topk = pl.DataFrame([
+        {"example_id": "h-1", "context_id": cid, "rank": 0, "span": {"text": "Rome", "start": rome, "end": rome + 4},
+         "score": 3.5, "is_gold": False, "overlaps_gold": False},
+        {"example_id": "h-1", "context_id": cid, "rank": 1, "span": {"text": "Paris", "start": paris, "end": paris + 5},
+         "score": 2.25, "is_gold": True, "overlaps_gold": False},
+    ], schema=io.empty_frame(TOPK).schema)
+    io.write_partition(root, TOPK, topk, {"dataset": "hostile", "split": "dev", "model": "tiny-seed1"})
+    # an evaluation run: predictions in the root, its prepared set under reports/evaluate-*/inputs
+    inputs = root / "reports" / "evaluate-20261201T000000Z" / "inputs"
+    part = {"dataset": "hostile-eval", "split": "eval"}
+    io.write_partition(inputs, EXAMPLES, io.read(root, EXAMPLES, {"dataset": "hostile", "split": "dev"}).drop("dataset", "split"), part)
+    io.write_partition(inputs, CONTEXTS, io.read(root, CONTEXTS, {"dataset": "hostile", "split": "dev"}).drop("dataset", "split"), part)
+    preds = pl.DataFrame([{"example_id": "h-1", "prediction": "Rome", "start": rome, "end": rome + 4, "score": 3.5,
+                           "null_score": None, "em": 0.0, "f1": 0.0}], schema=io.empty_frame(PREDICTIONS).schema)
+    io.write_partition(root, PREDICTIONS, preds, {"eval_set": "hostile-eval", "run": "tiny-seed1"})
+    metrics = pl.DataFrame([{"run": "tiny-seed1", "metric": "em", "slice": "all", "value": 0.0, "ci_low": 0.0,
+                             "ci_high": 0.0, "n": 1}], schema=io.empty_frame(METRICS).schema)
+    io.write_partition(root, METRICS, metrics, {"eval_set": "hostile-eval"})
+
+
+def test_topk_and_evaluation_pages(sample_root: Path, tmp_path: Path) -> None:
+    import shutil as _shutil
+
+    root = tmp_path / "root"
+    _shutil.copytree(sample_root, root)
+    _topk_and_eval(root)
+    site = build_site(root, tmp_path / "site", dataset="hostile", n=5, seed=0)
+    topk = (site.out / "topk-hostile-dev-tiny-seed1.html").read_text(encoding="utf-8")
+    assert "1 questions, 2 spans; gold at rank 0: 0.0; gold within k: 1.0" in topk
+    assert '<td class="num">3.500</td>' in topk and '<td class="num">2.250</td>' in topk
+    assert '<mark class="hl hl-pred" data-kind="pred"' in topk and "&lt;script&gt;" in topk
+    ev = (site.out / "eval-hostile-eval-tiny-seed1.html").read_text(encoding="utf-8")
+    assert "slice all: 1 random errors (of 1 errors in 1 questions)" in ev
+    assert 'prediction: <mark class="hl hl-pred">Rome</mark>' in ev and 'gold: <mark class="hl hl-gold">Paris</mark>' in ev
+    assert "&lt;script&gt;" in ev and "<script>" not in ev
