@@ -16,7 +16,7 @@ Rules applied here, the same for every format:
   with no title to go by (an article that is not even an object) is filed under `spec.split`.
 - Checked in `add_example` for every format (each failure is a rejects row, `field` in
   parentheses): a lone surrogate code point (`"\\udfff"` in the JSON; not text, cannot be
-  stored) in the id, question, title or context (`invalid_unicode`); a question with no
+  stored) in the id, question, title, question type or context (`invalid_unicode`); a question with no
   letter or digit, e.g. only punctuation or a zero-width space (`question`, `empty_question`);
   a context longer than `MAX_CONTEXT_CHARS` (`context`, `context_too_long`).
 - Ids (`example_id_of`): a string or an integer (written as its digits, `42` -> "42"); a
@@ -204,7 +204,7 @@ class CanonicalFrames:
         if context is not self._last_context:  # consecutive questions usually share the context object
             self._last_context, self._last_context_id = context, text_id(context)
             self._last_context_problem = _context_text_problem(context)
-        problem = self._last_context_problem or _text_problems(example_id, question, title)
+        problem = self._last_context_problem or _text_problems(example_id, question, title, question_type)
         if problem is not None:
             self.reject(split, example_id, problem[0], problem[1], f"{source_record}: {problem[2]}")
             return False
@@ -249,9 +249,9 @@ def _context_text_problem(context: str) -> tuple[str, str, str] | None:
     return None
 
 
-def _text_problems(example_id: str, question: str, title: str) -> tuple[str, str, str] | None:
+def _text_problems(example_id: str, question: str, title: str, question_type: str | None) -> tuple[str, str, str] | None:
     """(field, reason, detail) of the first unusable text field of an example, or None."""
-    for field, value in (("id", example_id), ("question", question), ("title", title)):
+    for field, value in (("id", example_id), ("question", question), ("title", title), ("type", question_type or "")):
         if (at := surrogate_at(value)) != -1:
             return field, "invalid_unicode", f"{field} holds a lone surrogate U+{ord(value[at]):04X} at char {at} (not text)"
     if not any(c.isalnum() for c in question):

@@ -90,8 +90,8 @@ def sniff_format(obj: Any, path: str | Path) -> str:
             return "ropes"
         return "squad"
     if isinstance(obj, list):
-        first = next((r for r in obj if isinstance(r, dict)), None)
-        if first is not None and ("supporting_facts" in first or "_id" in first):
+        # any record will do: a damaged first record is rejected by the reader, not taken for another format
+        if any(isinstance(r, dict) and ("supporting_facts" in r or "_id" in r) for r in obj):
             return "hotpot"
         if not obj:
             raise SourceError(f"{path}: top level is an empty list; expected HotpotQA records or a SQuAD-format object")
