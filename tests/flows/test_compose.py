@@ -84,3 +84,16 @@ def test_workers_mount_the_data_and_runs_folders_and_check_their_own_health() ->
         assert not s.get("ports"), f"{name} publishes ports"
     assert "./runs:/app/runs" in services[workers["gpu"]]["volumes"]
     assert not services["postgres"].get("ports")
+
+
+def test_database_password_comes_from_the_env_file() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "prefect:prefect@" not in text and "POSTGRES_PASSWORD: prefect" not in text
+    services = _compose()["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")  # no default in compose
+    assert "${POSTGRES_PASSWORD:?" in services["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
+    example = dict(line.split("=", 1) for line in (REPO / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= set(example)
+    assert example["POSTGRES_PASSWORD"].isascii() and example["POSTGRES_PASSWORD"].replace("-", "").isalnum()  # URL-safe
+    assert ".env" in (REPO / ".gitignore").read_text().splitlines()
