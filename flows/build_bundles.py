@@ -27,6 +27,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.build_index import (DEFAULT_CONFIG, LOCK_TIMEOUT_S, WORKERS, exclusive, load_and_index, loaded_partitions,
                                raise_if_failed, resolve_config)
+from flows.progress import ensure_reporting
 from flows.report import publish
 from pipeline.build_config import BuildConfig
 from pipeline.stages import miner_applies, run_miner
@@ -77,6 +78,7 @@ def build_bundles_flow(
     One run per artifact root at a time: a second run waits up to `lock_timeout_s` seconds.
     """
     t0 = time.perf_counter()
+    ensure_reporting()  # progress of the index and miners as Prefect progress artifacts (and bars on a terminal)
     cfg = resolve_config(config, root, sources, overrides)
     with exclusive(cfg.root, "build-bundles", lock_timeout_s):
         reports = load_and_index(cfg, force, only_read=True)

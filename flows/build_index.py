@@ -26,6 +26,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.progress import ensure_reporting
 from flows.report import publish
 from pipeline.build_config import BuildConfig, load_build_config
 from pipeline.nlp import IndexConfig
@@ -144,6 +145,7 @@ def build_index_flow(
 ) -> dict[str, Any]:
     """Load sources and build the spaCy index; returns the root, report path and stage rows."""
     t0 = time.perf_counter()
+    ensure_reporting()  # progress of the index as Prefect progress artifacts (and bars on a terminal)
     cfg = resolve_config(config, root, sources, overrides)
     with exclusive(cfg.root, "build-index", lock_timeout_s):
         reports = load_and_index(cfg, force)

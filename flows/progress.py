@@ -28,6 +28,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 from pipeline.progress import Reporter, ReporterFactory, set_reporter_factory
+from pipeline.progress import reporter_factory as current_factory
 
 
 class RateColumn(ProgressColumn):
@@ -144,6 +145,13 @@ def reporter_factory(console: Console | None = None, prefect: bool = True) -> Re
         return _Both(reporters)
 
     return make
+
+
+def ensure_reporting() -> None:
+    """Install the terminal + Prefect factory unless one is installed (a flow run by a worker or
+    `python -m flows...`, where no CLI command installed it); idempotent."""
+    if current_factory() is None:
+        set_reporter_factory(reporter_factory())
 
 
 @contextlib.contextmanager

@@ -84,6 +84,9 @@ def sample_topk_flow(checkpoint: str, root: str = "data/artifacts", dataset: str
                      k: int = 20, mode: str = "plain", batch_windows: int = 16, force_gold: bool = False,
                      device: str = "cpu", force: bool = False) -> str:
     """Write the checkpoint's top-k spans of `dataset/split`; returns the `topk` partition folder."""
+    from flows.progress import ensure_reporting
+
+    ensure_reporting()  # forward passes as a Prefect progress artifact (and a bar on a terminal)
     check_arguments(checkpoint, root, k, mode)
     return write_topk(checkpoint, root, dataset, split, k, mode, batch_windows, force_gold, device, force)
 
