@@ -17,20 +17,30 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from flows.progress import reporting
-
-err = Console(stderr=True)
 
 RootOpt = Annotated[str, typer.Option("--root", help="artifact root")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="`cpu`, `cuda`, `cuda:1`, ...")]
 BatchOpt = Annotated[int, typer.Option("--batch-windows", help="windows per forward pass")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")]
 
 
 def _fail(e: Exception) -> None:
-    err.print(f"[bold red]error:[/] {e}", highlight=False)
+    from flows.cli_errors import error_line
+
+    error_line(str(e))  # one line, markup escaped
     raise typer.Exit(2) from None
+
+
+def _prepare(device: str, verbose: bool):
+    """Checks shared by both commands, then the supervised child (no orphan server after a kill); the quiet console."""
+    from flows.cli_process import quiet_prefect_console, supervise
+    from training.config import check_device
+
+    check_device(device, "--device")
+    supervise()
+    return quiet_prefect_console(verbose)
 
 
 def sample_topk_command(
@@ -44,13 +54,14 @@ def sample_topk_command(
     batch_windows: BatchOpt = 16,
     device: DeviceOpt = "cpu",
     force: Annotated[bool, typer.Option(help="rewrite even when inputs and settings are unchanged")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """A checkpoint's k best distinct spans per question → the `topk` artifact."""
     from flows.sample_topk import check_arguments, sample_topk_flow
 
     try:
         check_arguments(checkpoint, root, k, mode)
-        with reporting():  # progress bars on a terminal, Prefect progress artifacts in the run
+        with _prepare(device, verbose), reporting():  # progress bars on a terminal, Prefect progress artifacts in the run
             path = sample_topk_flow(checkpoint, root, dataset, split, k, mode, batch_windows, force_gold, device, force)
     except (ValueError, FileNotFoundError) as e:
         _fail(e)
@@ -71,6 +82,7 @@ def evaluate_command(
     near_miss_baseline: Annotated[str | None, typer.Option(help="one of the checkpoints: its predictions define the near-miss slice (METHODS §1); every run is scored on it")] = None,
     batch_windows: BatchOpt = 16,
     device: DeviceOpt = "cpu",
+    verbose: VerboseOpt = False,
 ) -> None:
     """Evaluate checkpoints on evaluation sets: predictions, metrics and a report with plots."""
     from flows.evaluate import check_arguments, evaluate_flow
@@ -78,7 +90,7 @@ def evaluate_command(
     try:
         overrides = parse_run_null_rules(run_null_rule or [])
         check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles, overrides)
-        with reporting():
+        with _prepare(device, verbose), reporting():
             path = evaluate_flow(checkpoints, eval_sets, root, data_dir, limit, batch_windows, null_rule, null_threshold,
                                  n_resamples, device, bundles, near_miss_baseline, overrides)
     except (ValueError, FileNotFoundError) as e:

@@ -14,9 +14,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
-
-err = Console(stderr=True)
 
 
 def experiment_command(
@@ -24,22 +21,28 @@ def experiment_command(
     overrides: Annotated[list[str] | None, typer.Option("--set", help="profile override KEY=VALUE, dotted keys (workdir=/tmp/x, evaluate.limit=200); repeatable")] = None,
     force: Annotated[bool, typer.Option("--force", help="run every stage even if its inputs are unchanged")] = False,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="seconds to wait for another experiment on the same folder")] = 3600.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")] = False,
 ) -> None:
     """Mine → baseline → sample-topk → methods + α=0 control (equal budget) → evaluate → comparison report."""
+    from flows.cli_errors import error_line, fail
+    from flows.cli_process import quiet_prefect_console, supervise
     from flows.experiment_profile import ProfileError, load_profile, plan_experiment
     from pipeline.run_lock import RunLocked
 
+    if lock_timeout < 0:
+        fail(f"--lock-timeout: got {lock_timeout:g}, expected seconds >= 0")
     try:
         plan_experiment(load_profile(profile, overrides or []))
     except ProfileError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(e), 2)
+    supervise()  # a killed experiment leaves no process behind (Prefect's temporary server, training children)
     from flows.experiment import experiment_flow
 
     try:
-        report = experiment_flow(profile, overrides or [], force, lock_timeout)
+        with quiet_prefect_console(verbose):
+            report = experiment_flow(profile, overrides or [], force, lock_timeout)
     except RunLocked as e:
-        err.print(f"[bold yellow]not started:[/] {e}", highlight=False)
+        error_line(str(e), "not started:", "bold yellow")
         raise typer.Exit(3) from None
     print(report)
 

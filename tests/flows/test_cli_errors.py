@@ -59,3 +59,18 @@ def test_an_unexpected_failure_is_one_line_unless_verbose(capsys) -> None:
     with pytest.raises(KeyError):
         with failing_cleanly(verbose=True):
             raise KeyError("context_id")
+
+
+@pytest.mark.parametrize("command", ["sample-topk", "evaluate"])
+def test_a_bad_device_fails_before_any_model_is_loaded(command: str, tmp_path: Path) -> None:
+    from flows import cli_eval
+
+    app = typer.Typer()
+    cli_eval.register(app)
+    args = ["tiny", "--root", str(tmp_path), "--device", "banana"]
+    if command == "evaluate":
+        args += ["--set", f"s={tmp_path / 's.json'}:squad"]
+        (tmp_path / "s.json").write_text('{"version": "1.1", "data": []}')
+    result = CliRunner().invoke(app, [command, *args])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "error: --device: 'banana' is not a device; expected auto, cpu, cuda, cuda:N or mps"
