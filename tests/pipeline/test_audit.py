@@ -134,17 +134,23 @@ def test_dataset_filter_keeps_one_dataset(sample_root: Path, tmp_path: Path) -> 
 def chromium() -> str | None:
     """A headless-capable Chromium: $CQA_CHROMIUM, else the first of the usual names on PATH."""
     if os.environ.get("CQA_CHROMIUM"):
-        return os.environ["CQA_CHROMIUM"]
+        return shutil.which(os.environ["CQA_CHROMIUM"])
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         if path := shutil.which(name):
             return path
     return None
 
 
-def _browser(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def browser() -> str:
+    """The Chromium binary, or skip (before the samples are built) with a message saying how to get one."""
     exe = chromium()
     if exe is None:
         pytest.skip("no Chromium binary found (apt-get install chromium, or set CQA_CHROMIUM): browser test not run")
+    return exe
+
+
+def _browser(exe: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
            f"--user-data-dir={cwd / 'profile'}", *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=180, check=True)
@@ -157,8 +163,8 @@ def _browser(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     ("flips.html", ("parent", "flip")),
     ("bundles.html", ("member-0", "member-1")),
 ])
-def test_highlighted_spans_exist_in_the_rendered_dom(site, tmp_path: Path, page: str, kinds: tuple[str, ...]) -> None:
-    dom = _browser(["--dump-dom", (site.out / page).as_uri()], tmp_path).stdout
+def test_highlighted_spans_exist_in_the_rendered_dom(browser: str, site, tmp_path: Path, page: str, kinds: tuple[str, ...]) -> None:
+    dom = _browser(browser, ["--dump-dom", (site.out / page).as_uri()], tmp_path).stdout
     assert "</html>" in dom  # the DOM after parsing, not an error page
     marked = [set(m.split()) for m in re.findall(r'<mark class="hl[^"]*" data-kind="([^"]*)"', dom)]
     for kind in kinds:
@@ -168,11 +174,11 @@ def test_highlighted_spans_exist_in_the_rendered_dom(site, tmp_path: Path, page:
 
 
 @pytest.mark.slow
-def test_screenshot_is_not_blank(site, tmp_path: Path) -> None:
+def test_screenshot_is_not_blank(browser: str, site, tmp_path: Path) -> None:
     import matplotlib.image as mpimg
 
     shot = tmp_path / "near_miss.png"
-    _browser(["--window-size=1200,1400", f"--screenshot={shot}", (site.out / "near_miss.html").as_uri()], tmp_path)
+    _browser(browser, ["--window-size=1200,1400", f"--screenshot={shot}", (site.out / "near_miss.html").as_uri()], tmp_path)
     image = mpimg.imread(shot)[..., :3]  # (height, width, rgb) floats in [0, 1]
     assert image.shape[:2] == (1400, 1200)
     non_white = (image < 0.9).any(axis=-1).mean()
