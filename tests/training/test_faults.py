@@ -230,3 +230,16 @@ def test_truncate_log_keeps_the_steps_up_to_the_checkpoint(tmp_path: Path) -> No
     truncate_log(log, 0)  # a fresh start over a folder that never reached a checkpoint
     assert log.read_text() == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == [LOG_FILE]  # no temporary file left
+
+
+# The train flow's child ---------------------------------------------------------------------
+
+
+def test_the_flow_raises_the_childs_error_line(train_root: Path, copy: Path) -> None:
+    from flows.train import TrainingFailed, launch_training
+
+    with pytest.raises(TrainingFailed) as failed:  # the copy holds a run: a fresh start is refused
+        launch_training(str(CONFIG), _overrides(train_root, copy.parent, copy.name))
+    message = str(failed.value)
+    assert message.startswith("training exited with 1: ") and str(copy) in message and "--resume" in message
+    assert "Traceback" not in message and "\n" not in message
