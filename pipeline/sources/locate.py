@@ -12,6 +12,8 @@ one part per supporting paragraph). `locate_answer` searches them in the order g
 
 "Whole word" means no letter, digit or underscore right before or after the match
 (`str.isalnum()` or "_", the same characters as `\\w` in Python regexes).
+A match is taken only when the text it covers reads as the answer (equal, or equal after
+`lower()` or `casefold()`), so a wrong extent is never stored: it is no match instead.
 Leading and trailing whitespace of the answer is ignored (ROPES has " Alkali soil").
 """
 
@@ -76,9 +78,15 @@ def locate_answer(answer: str, parts: list[ContextPart]) -> Located | None:
         if (i := find_whole_word(needle, part.text)) != -1:
             return Located(part.start + i, part.start + i + len(needle), part.name)
     for part in parts:
-        if (found := _find_any_case(needle, part.text)) is not None:
+        found = _find_any_case(needle, part.text)
+        if found is not None and reads_as(part.text[found[0]:found[1]], needle):
             return Located(part.start + found[0], part.start + found[1], part.name)
     return None
+
+
+def reads_as(text: str, answer: str) -> bool:
+    """True when `text` (a span of the context) is `answer` up to case."""
+    return text == answer or text.lower() == answer.lower() or text.casefold() == answer.casefold()
 
 
 def inside_word_only(answer: str, parts: list[ContextPart]) -> bool:

@@ -58,3 +58,19 @@ def test_force_rebuilds_the_index_beside_the_live_one(prefect_harness, samples: 
     assert after.equals(before)  # the same complete index, rebuilt
     assert before.height == io.read(tmp_path, EXAMPLES).select(pl.col("context_id").n_unique()).item()
     assert not list((tmp_path / ".staging").iterdir())
+
+
+def test_cli_shows_the_built_stages_then_one_error_line_and_exits_1(prefect_harness, samples: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    args = ["build-index", "--root", str(tmp_path), *[a for s in _sources(samples)[:2] for a in ("--source", s)]]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "stages" in text and "squad11" in text  # the table of what was built
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "bad" in errors[0]
+    assert "unreadable_sample.json" in text
+    assert io.partitions(tmp_path, EXAMPLES) == [{"dataset": "squad11", "split": "dev"}]

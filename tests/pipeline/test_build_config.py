@@ -73,3 +73,12 @@ def test_hub_sources_are_not_checked_as_files(tmp_path: Path) -> None:
 def test_apply_override_rejects_a_bad_list_index() -> None:
     with pytest.raises(BuildConfigError, match="not an index"):
         apply_override({"sources": [{}]}, "sources.3.split=x")
+
+
+def test_fail_fast_is_off_by_default_typed_and_kept_out_of_the_default_resolved_config(samples: Path) -> None:
+    cfg = load_build_config(samples / "build.yaml")
+    assert cfg.fail_fast is False and "fail_fast" not in cfg.resolved()  # default fingerprints unchanged
+    on = load_build_config(samples / "build.yaml", ["fail_fast=true"])
+    assert on.fail_fast is True and on.resolved()["fail_fast"] is True
+    with pytest.raises(BuildConfigError, match="fail_fast: expected true or false, got 'sometimes'"):
+        load_build_config(samples / "build.yaml", ["fail_fast=sometimes"])

@@ -158,3 +158,57 @@ def test_a_frame_that_does_not_fit_names_the_column(root: Path) -> None:
     with pytest.raises(io.ArtifactError, match="column 'context': 2 null"):
         io.write_partition(root, CONTEXTS, bad, PART)
     assert not io.artifact_dir(root, CONTEXTS).joinpath("dataset=d").exists()
+
+
+# Span gate and partition swap (issue 15) ------------------------------------------------------
+
+
+def _span_frames(text: str, start: int, end: int):
+    from pipeline.schemas import EXAMPLES
+
+    context = "Marie Curie was born in Warsaw."
+    ctx = pl.DataFrame([{"context_id": io.text_id(context), "context": context, "title": "t", "lang": "en",
+                         "n_chars": len(context)}], schema=io.empty_frame(CONTEXTS).schema)
+    ex = pl.DataFrame([{"example_id": "q1", "context_id": io.text_id(context), "title": "t", "question": "Where?",
+                        "answers": [{"text": text, "start": start, "end": end}], "is_impossible": False,
+                        "plausible_answers": [], "lang": "en", "question_type": None, "source_file": "f",
+                        "source_record": "r"}], schema=io.empty_frame(EXAMPLES).schema)
+    return ex, ctx
+
+
+def test_check_spans_passes_a_span_that_reads_its_text() -> None:
+    from pipeline.schemas import EXAMPLES
+
+    ex, ctx = _span_frames("Warsaw", 24, 30)  # "Marie Curie was born in " is 24 characters
+    io.check_spans(EXAMPLES, ex, ctx, "d/s")
+
+
+@pytest.mark.parametrize("text,start,end", [("Warsaw", 23, 29), ("Warsaw", 24, 29), ("Warsa", 24, 30), ("Warsaw", -1, 5)])
+def test_check_spans_names_artifact_record_and_column_of_a_wrong_span(text: str, start: int, end: int) -> None:
+    from pipeline.schemas import EXAMPLES
+
+    ex, ctx = _span_frames(text, start, end)
+    with pytest.raises(io.ArtifactError, match=r"artifact 'examples' d/s: 1 span\(s\) in column 'answers'.*example_id 'q1'"):
+        io.check_spans(EXAMPLES, ex, ctx, "d/s")
+
+
+def test_check_spans_fails_when_the_context_is_missing() -> None:
+    from pipeline.schemas import EXAMPLES
+
+    ex, ctx = _span_frames("Warsaw", 24, 30)
+    with pytest.raises(io.ArtifactError, match="no context"):
+        io.check_spans(EXAMPLES, ex, ctx.with_columns(pl.lit("other").alias("context_id")), "d/s")
+    with pytest.raises(io.ArtifactError, match="without the contexts"):
+        io.check_spans(EXAMPLES, ex, None, "d/s")
+
+
+def test_swap_partition_without_an_atomic_exchange_still_ends_with_the_new_partition(root, monkeypatch) -> None:
+    monkeypatch.setattr(io, "_exchange_dirs", lambda a, b: False)  # e.g. macOS: rename aside, then in
+    staging = root / ".staging" / "x"
+    io.write_partition(root, CONTEXTS, _contexts(3, 1), PART)
+    io.write_partition(staging, CONTEXTS, _contexts(2, 2), PART, config={"new": True})
+    io.swap_partition(staging, root, CONTEXTS, PART)
+    assert io.read(root, CONTEXTS, PART).height == 2
+    assert io.partition_entry(root, CONTEXTS, PART)["config"] == {"new": True}
+    assert not io.partition_dir(staging, CONTEXTS, PART).exists()
+    assert [p.name for p in io.partition_dir(root, CONTEXTS, PART).parent.iterdir() if p.name.startswith(".")] == []

@@ -488,3 +488,62 @@ def test_hub_hotpot_layout_reads_like_the_json(samples, tmp_path):
         ("Which mountain is lower, Mount Ostry or Mount Velka?", "Mount Ostry"),
     ]
     assert got.counts["not_a_choice"] == 1  # the bridge question has no options
+
+
+# Issue 15: wrong gold span, format suffix, folder ---------------------------------------------
+
+
+def test_any_case_match_ends_at_the_lowered_answer_length() -> None:
+    # "İSTANBUL".lower() == "i̇stanbul": "i" + U+0307 COMBINING DOT ABOVE + "stanbul" = 9 characters,
+    # one more than the answer. The context "We went to i̇stanbul." has it at 11 ("We went to " = 11
+    # characters), so the span is [11, 20); the old code ended it at 11 + 8 = 19 ("i̇stanbu").
+    context, parts = join_parts([("situation", "We went to i\u0307stanbul.")])
+    found = locate_answer("\u0130STANBUL", parts)
+    assert (found.start, found.end) == (11, 20)
+    assert context[found.start:found.end] == "i\u0307stanbul"
+
+
+def test_unknown_format_suffix_is_named() -> None:
+    with pytest.raises(ValueError, match=r"unknown format 'csv' after the last ':'.*path would be 'file.json'"):
+        SourceSpec.from_arg("x=file.json:csv")
+    assert SourceSpec.from_arg("x=data/a:b.json").path == "data/a:b.json"  # a colon inside a file name stays a path
+    assert SourceSpec.from_arg("x=rajpurkar/squad:hub").format == "hub"
+
+
+def test_a_folder_is_named_as_a_folder_not_as_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="is a folder, expected a JSON file"):
+        source_fingerprint(SourceSpec("x", str(tmp_path)))
+
+
+def test_a_match_that_does_not_read_as_the_answer_is_no_match(tmp_path: Path, monkeypatch) -> None:
+    """With the pre-issue-15 `_find_any_case` (end = start + len(answer)) the 8 characters "i̇stanbu"
+    do not read as "İSTANBUL": the question is rejected instead of stored with a wrong gold span."""
+    from pipeline.sources import locate
+
+    def old_find_any_case(needle: str, haystack: str):
+        i = locate.find_whole_word(needle.lower(), haystack.lower())
+        return (i, i + len(needle)) if i != -1 else None
+
+    monkeypatch.setattr(locate, "_find_any_case", old_find_any_case)
+    doc = {"data": [{"title": "r", "paragraphs": [{"background": "B.", "situation": "Tom lives in i\u0307stanbul.",
+                                                  "qas": [{"id": "r1", "question": "Where?", "answers": [{"text": "\u0130STANBUL"}]}]}]}]}
+    path = tmp_path / "ropes.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    r = load_source(SourceSpec("ropes", str(path)))
+    assert r.examples.height == 0 and r.rejects.height == 1  # rejected with a reason, not kept wrong
+
+
+def test_the_write_gate_stops_a_span_that_does_not_read_its_text(tmp_path: Path, monkeypatch) -> None:
+    """A reader bug that stores an end one past the text: run_load refuses, names the record, writes nothing."""
+    from pipeline.sources import squad
+    from pipeline.stages import run_load
+
+    monkeypatch.setattr(squad, "span", lambda text, start: {"text": text, "start": start, "end": start + len(text) + 1})
+    doc = {"data": [{"title": "t", "paragraphs": [{"context": "Marie Curie was born in Warsaw.",
+                                                  "qas": [{"id": "q1", "question": "Where?", "answers": [{"text": "Warsaw", "answer_start": 24}]}]}]}]}
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    root = tmp_path / "artifacts"
+    with pytest.raises(io.ArtifactError, match=r"artifact 'examples' squad/dev .*column 'answers'.*example_id 'q1'.*\[24:31\]"):
+        run_load(root, SourceSpec("squad", str(path)))
+    assert not (root / "examples").exists() and not (root / "contexts").exists()
