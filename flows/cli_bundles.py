@@ -76,20 +76,19 @@ def bundles_show(
     seed: Annotated[int, typer.Option("--seed", help="seed of the random choice")] = 0,
 ) -> None:
     """Bundle counts per kind and mode, size histogram, and N random bundles for eyeballing."""
+    from flows.cli_errors import fail
+
     if mode not in (*MODES, "both"):
-        err.print(f"[bold red]error:[/] --mode: got {mode!r}, expected one of {[*MODES, 'both']}")
-        raise typer.Exit(2)
+        fail(f"--mode: got {mode!r}, expected one of {[*MODES, 'both']}")
     if source is not None:
         if not source.exists():
-            err.print(f"[bold red]error:[/] --source: file not found: {source}")
-            raise typer.Exit(2)
+            fail(f"--source: file not found: {source}")
         bundles = mine_file(source, mode)
     else:
         try:
             lf = io.scan(root, BUNDLES)
         except io.ArtifactError as e:
-            err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
-            raise typer.Exit(1) from e
+            fail(str(e), 1)
         for col, value in (("dataset", dataset), ("split", split), ("kind", kind)):
             if value is not None:
                 lf = lf.filter(pl.col(col) == value)

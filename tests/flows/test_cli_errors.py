@@ -74,3 +74,14 @@ def test_a_bad_device_fails_before_any_model_is_loaded(command: str, tmp_path: P
     result = CliRunner().invoke(app, [command, *args])
     assert result.exit_code == 2, result.output
     assert result.output.strip() == "error: --device: 'banana' is not a device; expected auto, cpu, cuda, cuda:N or mps"
+
+
+def test_bundles_show_keeps_the_bracketed_list_of_modes() -> None:
+    from flows import cli_bundles
+
+    app = typer.Typer()
+    cli_bundles.register(app)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["bundles-show", "--mode", "x"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --mode: got 'x', expected one of ['paper', 'reference-code', 'both']"
