@@ -12,7 +12,6 @@ are evaluated on the eval titles only:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,17 +26,18 @@ def protocol_split(titles: Iterable[str]) -> dict[str, str]:
 
 def protocol_eval_titles(squad_dev_path: str | Path) -> tuple[str, ...]:
     """The eval titles of a SQuAD-format file (normally dev-v1.1.json), sorted."""
+    from pipeline.sources.input_file import read_json
     from pipeline.sources.spec import SourceError
 
     path = Path(squad_dev_path)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)["data"]
-        titles = [article["title"] for article in data]
-    except FileNotFoundError as e:
-        raise SourceError(f"{path}: file not found (needed for the protocol eval titles)") from e
-    except json.JSONDecodeError as e:
-        raise SourceError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+        doc = read_json(path)  # every whole-file problem (missing, folder, not UTF-8, bad JSON) as a SourceError
+    except SourceError as e:
+        raise SourceError(f"{e} (needed for the protocol eval titles)") from e
+    try:
+        titles = [article["title"] for article in doc["data"]]
+        if not all(isinstance(t, str) for t in titles):
+            raise TypeError("a title is not a string")
     except (KeyError, TypeError) as e:
         raise SourceError(f"{path}: expected a SQuAD-format file with data[*].title ({e!r})") from e
     return tuple(sorted(t for t, split in protocol_split(titles).items() if split == EVAL))
