@@ -20,7 +20,7 @@ import polars as pl
 
 from pipeline import io
 from pipeline.highlight import Mark, segments
-from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, NEAR_MISS, SYNTHETIC, ArtifactSpec
+from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, NEAR_MISS, REJECTS, SYNTHETIC, ArtifactSpec
 
 MEMBER_COLOURS = 6  # bundle members get hl-member-0 … hl-member-5 (then the colours repeat)
 
@@ -151,6 +151,7 @@ def flips_page(root: str | Path, dataset: str | None, n: int, seed: int) -> dict
         return None
     stats = by_partition(df, lambda g: {"rows": g.height, "parents": g["parent_id"].n_unique(), "rules": counts(g["rule"])})
     skips = _manifest_stats(root, FLIPS, dataset, "skips")
+    judged = [{"dataset": s["dataset"], "split": s["split"], "rules": flip_judgement(root, df, s["dataset"], s["split"])} for s in stats]
     picked = seeded_sample(df, n, seed, ["dataset", "split", "example_id"])
     texts = context_texts(root, [(r["dataset"], r["split"], r["context_id"]) for r in picked.iter_rows(named=True)])
     samples = []
@@ -158,7 +159,29 @@ def flips_page(root: str | Path, dataset: str | None, n: int, seed: int) -> dict
         marks = [Mark(r["parent_answer"]["start"], r["parent_answer"]["end"], "parent", "parent's answer"),
                  Mark(r["answer"]["start"], r["answer"]["end"], "flip", "flip's answer")]
         samples.append({**r, "segments": segments(_context(texts, r), marks)})
-    return {"stats": stats, "skips": skips, "samples": samples, "total": df.height}
+    return {"stats": stats, "skips": skips, "judged": judged, "samples": samples, "total": df.height}
+
+
+def flip_judgement(root: str | Path, flips: pl.DataFrame, dataset: str, split: str) -> list[dict[str, Any]]:
+    """Per rule, `pipeline.flips.judge_flips` against the human questions of the same situation:
+    answer precision over the flips whose text a human also wrote (`judged`), partner recall,
+    and the share no human question matches (unjudged). Rates are None where nothing was judged."""
+    from pipeline.flips import FlipResult, judge_flips
+
+    part = {"dataset": dataset, "split": split}
+    rows = flips.filter((pl.col("dataset") == dataset) & (pl.col("split") == split)).drop("dataset", "split").to_dicts()
+    examples = io.read(root, EXAMPLES, part).drop("dataset", "split")
+    rejects = []
+    if io.partition_entry(root, REJECTS, part):
+        rejects = io.read(root, REJECTS, part).filter(pl.col("stage") == "flips").select("record_id", "reason").to_dicts()
+    judgement = judge_flips(FlipResult(rows=rows, rejects=rejects), examples)
+    out = []
+    for rule, c in judgement.counts.items():
+        if c["flips"]:
+            rates = judgement.rates(rule)
+            out.append({"rule": rule, **{k: int(c[k]) for k in ("flips", "judged", "answer_right", "partner_parents", "partner_hits")},
+                        **{k: None if v is None else round(v, 3) for k, v in rates.items()}})
+    return out
 
 
 def _manifest_stats(root: str | Path, spec: ArtifactSpec, dataset: str | None, key: str) -> list[dict[str, Any]]:

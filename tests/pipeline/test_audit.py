@@ -244,3 +244,15 @@ def test_topk_and_evaluation_pages(sample_root: Path, tmp_path: Path) -> None:
     assert "slice all: 1 random errors (of 1 errors in 1 questions)" in ev
     assert 'prediction: <mark class="hl hl-pred">Rome</mark>' in ev and 'gold: <mark class="hl hl-gold">Paris</mark>' in ev
     assert "&lt;script&gt;" in ev and "<script>" not in ev
+
+
+def test_flip_precision_where_known_and_unknown_elsewhere(site) -> None:
+    html = (site.out / "flips.html").read_text(encoding="utf-8")
+    table = html.split('id="judged"', 1)[1].split("</table>", 1)[0]
+    rows = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+            for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+    by = {(r[0], r[2]): r for r in rows}
+    ropes = by[("ropes", "antonym")]
+    flips, judged, right = int(ropes[3]), int(ropes[4]), int(ropes[5])
+    assert 0 < judged <= flips and right <= judged and float(ropes[6]) == round(right / judged, 3)
+    assert by[("hotpot", "antonym")][6] == "unknown"  # no human wrote the flipped HotpotQA questions
