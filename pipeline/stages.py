@@ -262,8 +262,14 @@ def begin_index_rebuild(root: str | Path, cfg: IndexConfig) -> Path:
 
 
 def finish_index_rebuild(root: str | Path, staging: str | Path, cfg: IndexConfig) -> None:
-    """Swap the index rebuilt under `staging` in for the live one, atomically (`io.swap_partition`)."""
-    io.swap_partition(staging, root, INDEX, {"nlp": index_key(cfg)})
+    """Swap the index rebuilt under `staging` in for the live one, atomically (`io.swap_partition`).
+
+    When nothing was indexed (a build whose miners read no index) the live index stays as it
+    is: index rows are keyed by context hash and never go stale, and other builds read them.
+    """
+    part = {"nlp": index_key(cfg)}
+    if io.partition_dir(staging, INDEX, part).exists():
+        io.swap_partition(staging, root, INDEX, part)
     shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -186,3 +186,12 @@ def test_a_rebuild_killed_before_the_swap_leaves_the_old_index_and_its_leftovers
     begin_index_rebuild(root, cfg)  # the next forced build
     assert [p.name for p in (root / STAGING).iterdir()] != [staging.name]
     assert not staging.exists()
+
+
+def test_a_forced_rebuild_that_indexes_nothing_keeps_the_live_index(root, nlp):
+    from pipeline.stages import begin_index_rebuild, finish_index_rebuild
+
+    cfg = IndexConfig()
+    build_index(root, contexts_frame(TEXTS), cfg, nlp=nlp)
+    finish_index_rebuild(root, begin_index_rebuild(root, cfg), cfg)  # e.g. --force with ROPES bundles only
+    assert set(read_index(root, cfg)["context_id"]) == {io.text_id(t) for t in TEXTS}
