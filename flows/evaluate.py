@@ -22,6 +22,8 @@ and returns the report path. Tasks pass paths and names, never frames.
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import re
 import time
@@ -42,15 +44,24 @@ UNATTACKED = "~unattacked"  # suffix of the set holding the attacked examples un
 
 
 @task(name="prepare-eval-set")
-def prepare_eval_set(es: EvalSet, inputs_root: str, limit: int | None) -> list[str]:
+def prepare_eval_set(es: EvalSet, inputs_root: str, limit: int | None, exclude_titles: list[str] | None = None) -> list[str]:
     """Load (and attack) one evaluation set into `<inputs_root>/examples|contexts|rejects`; returns the set names written.
 
     A negation set `neg-x` also writes `neg-x~unattacked` (the same examples without the
     attack, original ids) and `negation-neg-x.parquet` (one audit row per attacked example).
+    `exclude_titles`: questions on these articles (the training partition's) are not scored:
+    they go to the set's rejects (`article_in_training_data`) before `limit` applies, so
+    an attack built on other articles' paragraphs never scores text the model trained on.
     """
     frames = load_eval_set(es)
-    examples = frames.examples.head(limit) if limit else frames.examples
-    config = {"source": es.source.as_dict(), "negation": es.negation, "limit": limit}
+    examples, rejects, leak = exclude_training_articles(frames.examples, frames.rejects, exclude_titles)
+    if leak:
+        get_run_logger().warning("eval set %s: %d question(s) on %d training article(s) not scored (%s)", es.name,
+                                 sum(leak.values()), len(leak), ", ".join(sorted(leak)))
+    examples = examples.head(limit) if limit else examples
+    config = {"source": es.source.as_dict(), "negation": es.negation, "limit": limit,
+              "exclude_titles": sorted(set(exclude_titles or []))}
+    frames = dataclasses.replace(frames, rejects=rejects)
     _write_set(inputs_root, es.name, examples, frames.contexts, frames.rejects, config)
     names = [es.name]
     if frames.unattacked is not None:
@@ -64,6 +75,27 @@ def prepare_eval_set(es: EvalSet, inputs_root: str, limit: int | None) -> list[s
     get_run_logger().info("eval set %s: %d examples, %d rejected (%s)", es.name, examples.height, frames.rejects.height,
                           ", ".join(f"{r}: {n}" for r, n in reasons) or "none")
     return names
+
+
+def exclude_training_articles(examples: pl.DataFrame, rejects: pl.DataFrame, titles: list[str] | None
+                              ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Drop the questions on these (non-empty) article titles into `rejects` (`article_in_training_data`).
+
+    Returns the kept examples, the rejects with one row per dropped question, and the count per title."""
+    from pipeline.rejects import reject, rejects_frame
+
+    wanted = sorted({t for t in titles or [] if t})
+    if not wanted:
+        return examples, rejects, {}
+    leak = examples.filter(pl.col("title").is_in(wanted))
+    if not leak.height:
+        return examples, rejects, {}
+    rows = [reject("evaluate", r["source_file"], r["example_id"], "title", "article_in_training_data",
+                   f"title {r['title']!r} is an article of the training partition")
+            for r in leak.select("source_file", "example_id", "title").iter_rows(named=True)]
+    rejects = pl.concat([rejects, rejects_frame(rows)], how="vertical_relaxed")
+    counts = dict(leak.group_by("title").len().iter_rows())
+    return examples.filter(~pl.col("example_id").is_in(leak["example_id"].implode())), rejects, counts
 
 
 def _write_set(inputs_root: str, name: str, examples: pl.DataFrame, contexts: pl.DataFrame, rejects: pl.DataFrame,
@@ -330,7 +362,7 @@ def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "dat
                   data_dir: str = "../shared/data", limit: int | None = None, batch_windows: int = 16,
                   null_rule: str = "none", null_threshold: float = 0.0, n_resamples: int = 1000,
                   device: str = "cpu", bundles: str | None = None, near_miss_baseline: str | None = None,
-                  run_null_rules: dict[str, str] | None = None) -> str:
+                  run_null_rules: dict[str, str] | None = None, exclude_titles: list[str] | None = None) -> str:
     """Evaluate every checkpoint on every set; returns the report path.
 
     Null rule per run (`resolve_null_rules`): `run_null_rules` (checkpoint or run id →
@@ -346,6 +378,9 @@ def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "dat
     `bundles` (`DATASET/SPLIT` of a `bundles` partition under `root`, e.g. `ropes/dev`) adds
     bundle consistency and Hungarian joint inference, per bundle kind and mining mode, for
     the sets holding its questions.
+
+    `exclude_titles` (the training partition's article titles): questions on those articles
+    are not scored, in any set, and are counted in the set's rejects (`prepare_eval_set`).
     """
     sets = check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles, run_null_rules)
     run_ids = check_checkpoints(checkpoints)
@@ -357,7 +392,7 @@ def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "dat
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     report_dir = Path(root) / "reports" / f"evaluate-{stamp}"
     inputs_root = str(report_dir / "inputs")
-    names = [n for es in sets for n in prepare_eval_set(es, inputs_root, limit)]
+    names = [n for es in sets for n in prepare_eval_set(es, inputs_root, limit, exclude_titles)]
     warnings = null_rule_warnings(choices, {n: n_unanswerable(inputs_root, n) for n in names})
     for w in warnings:
         logger.warning(w)

@@ -8,9 +8,10 @@
 Stages (each a subflow: `build-bundles`, `train`, `sample-topk`, `evaluate`):
 mine → for every seed of the profile's `seeds` (default 13, 14, 15): train the MLE baseline
 → sample-topk with it → train every method FROM that baseline with one shared budget
-(`continuation` overrides), plus the α = 0 continuation control (the `control.of` method's
-config with every loss but `control.keep` at weight 0: same data, subset, steps, schedule
-and seed) → evaluate every run on the profile's sets → one comparison report: per method,
+(`continuation` overrides), plus the equal-budget control (by default the α = 0 control: the
+`control.of` method's config with every loss but `control.keep` at weight 0; or an explicit
+`control.config`, e.g. MLE; same data, subset, steps, schedule and seed either way) →
+evaluate every run on the profile's sets → one comparison report: per method,
 each seed's difference to the control of the same seed, the mean difference and its spread
 over seeds, and a paired bootstrap over questions pooled across seeds.
 
@@ -124,6 +125,26 @@ def eval_sets_fingerprint(plan: ExperimentPlan) -> list[str]:
     return [es.name if es.source.format == "hub" else source_fingerprint(es.source) for es in sets]
 
 
+def train_titles(plan: ExperimentPlan) -> list[str]:
+    """Article titles of the training partition (non-empty): the SQuAD 2.0 half's train articles
+    include five SQuAD 1.1 eval titles, so AddSent/AddOneSent/negation sets would otherwise score
+    paragraphs a paper-3 model trained on."""
+    ex = io.read(plan.root, schemas.EXAMPLES, {"dataset": plan.profile.dataset, "split": plan.profile.split})
+    return sorted(t for t in ex["title"].unique().to_list() if t)
+
+
+def eval_bundles_fingerprint(plan: ExperimentPlan) -> str | None:
+    """The evaluation bundles partition (`evaluate.bundles`): re-mined bundles re-evaluate."""
+    if plan.profile.evaluate.bundles is None:
+        return None
+    dataset, _, split = plan.profile.evaluate.bundles.partition("/")
+    entry = io.partition_entry(plan.root, schemas.BUNDLES, {"dataset": dataset, "split": split})
+    if entry is None:
+        raise FileNotFoundError(f"evaluate.bundles={plan.profile.evaluate.bundles!r}: no bundles partition under {plan.root} "
+                                "(does the build mine that split?)")
+    return io.fingerprint(entry)
+
+
 def weights_fingerprint(run_dir: str) -> str:
     from training.model import ENCODER_FILE
 
@@ -224,10 +245,11 @@ def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = No
         e = p.evaluate
         eval_report, eval_fp = book.run(
             "evaluate", {"evaluate": e.model_dump(mode="json"), "inputs": eval_sets_fingerprint(plan),
-                         "runs": {n: runs[n][1] for n in order}},
+                         "bundles": eval_bundles_fingerprint(plan), "runs": {n: runs[n][1] for n in order}},
             lambda: evaluate_flow([runs[n][0] for n in order], list(e.sets), root=root, data_dir=e.data_dir, limit=e.limit,
                                   batch_windows=e.batch_windows, null_rule=e.null_rule, null_threshold=e.null_threshold,
                                   n_resamples=e.n_resamples, device=p.device, run_null_rules=_run_null_rules(plan),
+                                  bundles=e.bundles, exclude_titles=train_titles(plan) if e.exclude_train_titles else None,
                                   near_miss_baseline=baseline_dir if e.near_miss_slice else None),
             lambda path: io.file_sha256(path))
         report, _ = book.run(

@@ -55,6 +55,7 @@ class RunSpec(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*$")  # run folder `<workdir>/runs/<name>`, the `run` in predictions
     config: str  # training config YAML (relative to the repository)
     overrides: tuple[str, ...] = ()  # training config overrides of this run only
+    claim: str = ""  # the paper's reported gain for this method, shown beside the measured one (a claim to test)
 
 
 class TopkStage(_Frozen):
@@ -65,9 +66,17 @@ class TopkStage(_Frozen):
 
 
 class ControlSpec(_Frozen):
-    of: str  # method whose config (data, subset, schedule) the α = 0 control copies
-    name: str | None = None  # run name (default `<of>-control`)
-    keep: tuple[str, ...] = ("mle",)  # losses that keep their weight; every other loss gets weight 0
+    """The equal-budget control. Default: the α = 0 control, `of`'s config with every loss but
+    `keep` at weight 0. With `config`: an explicit control run (e.g. MLE, or `mle_soft` without
+    synthetic spans) from that YAML plus `overrides`; the budget check holds it to the methods'
+    data, subset, steps, batch and seed all the same. `overrides` also apply to the α = 0 form."""
+
+    of: str | None = None  # method whose config (data, subset, schedule) the α = 0 control copies
+    name: str | None = None  # run name (default `<of>-control`; required with `config`)
+    keep: tuple[str, ...] = ("mle",)  # α = 0 form: losses that keep their weight; every other loss gets weight 0
+    config: str | None = None  # explicit control: its training config YAML (relative to the repository)
+    overrides: tuple[str, ...] = ()  # training overrides of the control only (after the zeroed weights)
+    describe: str = ""  # one line for the report: what the control is (default: derived)
 
 
 class EvaluateStage(_Frozen):
@@ -80,6 +89,8 @@ class EvaluateStage(_Frozen):
     null_rules: dict[str, str] = Field(default_factory=dict)  # run name -> RULE[:THRESHOLD], beats the run's training config
     batch_windows: int = Field(16, ge=1)  # windows per forward pass
     near_miss_slice: bool = True  # add the near-miss slice (docs/methods.md §1), judged by the baseline's predictions
+    bundles: str | None = None  # `DATASET/SPLIT` of a bundles partition (`ropes/dev`): consistency + joint inference
+    exclude_train_titles: bool = True  # never score a question on an article of the training partition (see flows.evaluate)
 
     @field_validator("null_rule")
     @classmethod
@@ -277,16 +288,23 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
     except BuildConfigError as e:
         raise ProfileError(f"build: {e}") from None
     names = [p.baseline.name] + [m.name for m in p.methods]
-    control_name = p.control.name or f"{p.control.of}-control"
+    c = p.control
+    if c.config is None and c.of is None:
+        raise ProfileError("control: give `of` (the α = 0 control of that method) or `config` (an explicit control run)")
+    if c.config is not None and c.of is not None:
+        raise ProfileError(f"control: `of` ({c.of!r}) and `config` ({c.config!r}) exclude each other")
+    if c.config is not None and not c.name:
+        raise ProfileError("control.name: an explicit control (`config`) needs a run name")
+    control_name = c.name or f"{c.of}-control"
     if len(set(names + [control_name])) < len(names) + 1:
         raise ProfileError(f"run names repeat: {names + [control_name]}")
     of = {m.name: m for m in p.methods}
-    if p.control.of not in of:
-        raise ProfileError(f"control.of: {p.control.of!r} is not a method; methods: {sorted(of)}")
+    if c.of is not None and c.of not in of:
+        raise ProfileError(f"control.of: {c.of!r} is not a method; methods: {sorted(of)}")
     _check_no_seed_override(p)
     base = [f"data.root={root}", f"data.dataset={p.dataset}", f"data.split={p.split}",
             f"output_dir={workdir / 'runs'}", *p.common]
-    src = of[p.control.of]
+    src = of[c.of] if c.of is not None else None
     baselines: list[RunPlan] = []
     methods: list[RunPlan] = []
     controls: list[RunPlan] = []
@@ -297,12 +315,17 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
         b = baselines[-1].name
         cont = [f"init_from={workdir / 'runs' / b / 'model'}", *p.continuation]
         these = [_seeded_run(m, "method", f"methods.{i}", [*seeded, *cont], seed, b) for i, m in enumerate(p.methods)]
-        zero = [f"losses.{i}.weight=0" for i, s in enumerate(these[p.methods.index(src)].train.losses)
-                if s.name not in p.control.keep]
-        if not zero:
-            raise ProfileError(f"control.keep: {list(p.control.keep)} keeps every loss of {src.name!r}: the control would equal it")
-        control = _seeded_run(RunSpec(name=control_name, config=src.config, overrides=(*src.overrides, *zero)), "control",
-                              "control", [*seeded, *cont], seed, b)
+        if src is not None:
+            zero = [f"losses.{i}.weight=0" for i, s in enumerate(these[p.methods.index(src)].train.losses)
+                    if s.name not in c.keep]
+            if not zero and not c.overrides:
+                raise ProfileError(f"control.keep: {list(c.keep)} keeps every loss of {src.name!r}: the control would equal it")
+            spec = RunSpec(name=control_name, config=src.config, overrides=(*src.overrides, *zero, *c.overrides))
+        else:
+            spec = RunSpec(name=control_name, config=c.config, overrides=c.overrides)
+        control = _seeded_run(spec, "control", "control", [*seeded, *cont], seed, b)
+        if any(control.train.losses == m.train.losses and control.train.data == m.train.data for m in these):
+            raise ProfileError(f"control: {control_name!r} has the same losses and data as a method: it would equal it")
         if p.topk is None and any(r.train.data.topk_model for r in (*these, control)):
             raise ProfileError("topk: a method reads top-k spans (data.topk_model) but the profile has no `topk` stage")
         _check_budget((control, *these))

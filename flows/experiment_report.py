@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,12 @@ def eval_set_names(plan: ExperimentPlan) -> list[str]:
 
 
 def run_table(plan: ExperimentPlan, state: dict[str, Any]) -> list[list[Any]]:
+    rules = null_rules(plan)
     rows = []
     for run in (*plan.baselines, *plan.controls, *plan.methods):
         start = Path(run.train.init_from).parent.name if run.train.init_from else f"{run.train.model.name} (fresh)"
         seconds = state.get(f"train:{run.name}", {}).get("seconds", "–")
-        rows.append([f"`{run.name}`", run.role, run.seed, start, _losses(run), _budget(run), seconds])
+        rows.append([f"`{run.name}`", run.role, run.seed, start, _losses(run), _budget(run), rules.get(run.name, "–"), seconds])
     return rows
 
 
@@ -63,15 +65,56 @@ def _scores(preds: pl.DataFrame, eval_set: str, run: str, metric: str) -> dict[s
     return dict(zip(frame["example_id"].to_list(), (frame[metric].cast(pl.Float64) * 100.0).to_list(), strict=True))
 
 
+# The verdict in words (training.metrics.seeds verdicts, for a metric where higher is better).
+VERDICT_WORDS = {"helps": "gain", "hurts": "loss", "no measurable difference": "no measurable gain",
+                 "seed-dependent": "seed-dependent (interval excludes 0, seeds disagree in sign)"}
+# Metrics compared per seed only (one value per run, no per-question pairing): bundle consistency
+# and joint inference (per bundle slice), the drop under an attack (lower is better).
+PER_SEED_METRICS = ("consistency", "joint_em", "joint_consistency", "drop_em", "drop_f1")
+
+
+def control_description(plan: ExperimentPlan) -> str:
+    c = plan.profile.control
+    if c.describe:
+        return c.describe
+    extra = f", then {', '.join(f'`{o}`' for o in c.overrides)}" if c.overrides else ""
+    if c.of is not None:
+        return f"`{c.of}` with every loss except {', '.join(c.keep) or 'none'} at weight 0 (α = 0){extra}"
+    return f"`{c.config}`{extra} (an explicit control run, same budget)"
+
+
+def null_rules(plan: ExperimentPlan) -> dict[str, str]:
+    """Run name → the null rule its evaluation used (`RULE:THRESHOLD (from where)`), as flows.evaluate resolves it."""
+    from flows.experiment import _run_null_rules
+    from flows.evaluate import resolve_null_rules
+
+    runs = (*plan.baselines, *plan.controls, *plan.methods)
+    dirs = [str(r.train.run_dir) for r in runs]
+    if not all(Path(d, "config.yaml").exists() for d in dirs):
+        return {}
+    e = plan.profile.evaluate
+    by_dir = {str(r.train.run_dir): r.name for r in runs}
+    keyed = {next((d for d, n in by_dir.items() if n == k), k): v for k, v in (_run_null_rules(plan) or {}).items()}
+    choices = resolve_null_rules(dirs, e.null_rule, e.null_threshold, keyed or None)
+    out = {}
+    for d in dirs:
+        ch = next((v for k, v in choices.items() if Path(d).name == k or k == d), None)
+        if ch is not None:
+            out[by_dir[d]] = f"`{ch.rule}`" + (f" {ch.threshold:g}" if ch.rule != "none" else "") + f" ({ch.source})"
+    return out
+
+
 def _pm(mean: float, sd: float | None, signed: bool = False) -> str:
     m = f"{mean:+.2f}" if signed else f"{mean:.2f}"
     return f"{m} (single seed)" if sd is None else f"{m} ± {sd:.2f}"
 
 
-def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int) -> list[list[Any]]:
+def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int,
+              forest: list[dict[str, Any]] | None = None) -> list[list[Any]]:
     """The lead table: per eval set, method and metric, method − control per seed, mean ± sd, pooled bootstrap."""
     from training.metrics.seeds import seed_comparison
 
+    claims = {m.name: m.claim for m in plan.profile.methods if m.claim}
     rows = []
     for es in eval_set_names(plan):
         for group in plan.method_groups:
@@ -81,14 +124,59 @@ def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int) -> li
                 lacking = [s for s in plan.seeds if not method[s] or not control[s]]
                 if lacking:  # say so in the table: a silently missing row would read as "no result"
                     rows.append([es, f"`{group}` − `{plan.control_group}`", metric.upper(),
-                                 f"no predictions for seed(s) {lacking}", "–", "–", "–", "not compared", 0])
+                                 f"no predictions for seed(s) {lacking}", "–", "–", "–", "not compared", "", 0])
                     continue
                 c = seed_comparison(method, control, n_resamples=n_resamples)
-                verdict = c.verdict + (" (single seed)" if c.single_seed else "")
+                if forest is not None and metric == "em":  # seeds as points (no per-seed interval), pooled with its CI
+                    label = f"{group} ({es})"
+                    forest += [{"method": label, "seed": s, "delta": d, "lo": d, "hi": d}
+                               for s, d in zip(c.seeds, c.per_seed, strict=True)]
+                    forest.append({"method": label, "seed": "pooled", "delta": c.pooled.estimate, "lo": c.pooled.low,
+                                   "hi": c.pooled.high})
+                verdict = VERDICT_WORDS.get(c.verdict, c.verdict) + (" (single seed)" if c.single_seed else "")
                 rows.append([es, f"`{group}` − `{plan.control_group}`", metric.upper(),
                              " ".join(f"s{s}: {d:+.2f}" for s, d in zip(c.seeds, c.per_seed, strict=True)),
                              _pm(c.mean, c.sd, signed=True), f"{c.pooled.estimate:+.2f} [{c.pooled.low:+.2f}, {c.pooled.high:+.2f}]",
-                             f"{c.pooled.p_not_better:.3f}", verdict, c.n])
+                             f"{c.pooled.p_not_better:.3f}", verdict, claims.get(group, "–") if metric == "em" else "", c.n])
+    return rows
+
+
+def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]]:
+    """Method − control per seed for the run-level metrics (`PER_SEED_METRICS`): consistency and joint
+    inference per bundle slice, the drop under an attack. No per-question pairing exists for them, so
+    no interval: the row says so, and a verdict is given only when every seed agrees in sign."""
+    claims = {m.name: m.claim for m in plan.profile.methods if m.claim}
+    rows = []
+    for es in eval_set_names(plan):
+        here = metrics.filter((pl.col("eval_set") == es) & pl.col("metric").is_in(PER_SEED_METRICS))
+        for (metric, slice_name), _ in here.group_by(["metric", "slice"], maintain_order=True):
+            for group in plan.method_groups:
+                def value(name: str) -> float | None:
+                    hit = here.filter((pl.col("run") == name) & (pl.col("metric") == metric) & (pl.col("slice") == slice_name))
+                    v = float(hit["value"][0]) if hit.height else None
+                    return None if v is None or v != v else v  # NaN: no bundle of the set
+                diffs = {}
+                for seed in plan.seeds:
+                    m, c = value(plan.run(group, seed).name), value(plan.control_for(seed).name)
+                    if m is not None and c is not None:
+                        diffs[seed] = m - c
+                if not diffs:
+                    continue
+                vals = list(diffs.values())
+                better = (lambda d: d < 0) if metric.startswith("drop_") else (lambda d: d > 0)
+                if len(vals) == 1:
+                    verdict = "single seed, no interval"
+                elif all(better(d) for d in vals):
+                    verdict = "every seed better (no interval)"
+                elif all(not better(d) and d != 0 for d in vals):
+                    verdict = "every seed worse (no interval)"
+                else:
+                    verdict = "seeds disagree (no interval)"
+                sd = statistics.stdev(vals) if len(vals) > 1 else None
+                label = metric + ("" if slice_name == "all" else f" [{slice_name}]")
+                rows.append([es, f"`{group}` − `{plan.control_group}`", label, " ".join(f"s{s}: {d:+.2f}" for s, d in diffs.items()),
+                             _pm(statistics.fmean(vals), sd, signed=True), "per seed only", "–", verdict,
+                             claims.get(group, "–") if metric in ("consistency", "drop_em") else "", len(vals)])
     return rows
 
 
@@ -116,7 +204,7 @@ def spread_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]]:
     return rows
 
 
-def comparison_rows(plan: ExperimentPlan, order: list[str], n_resamples: int) -> tuple[list[int], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]]]:
+def comparison_rows(plan: ExperimentPlan, order: list[str], n_resamples: int, forest: list | None = None) -> tuple[list[int], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]]]:
     """(top-k ks, EM/F1 rows, paired differences vs each seed's control, slice rows, seed rows, spread rows)
     from the `metrics` and `predictions` artifacts."""
     from training.report import paired_differences, slice_frame, summary_rows, topk_ks
@@ -141,8 +229,8 @@ def comparison_rows(plan: ExperimentPlan, order: list[str], n_resamples: int) ->
                  for d in diffs.iter_rows(named=True)]
     slices = [[r["eval_set"], r["slice"], f"`{r['run']}`", r["metric"].upper(), _interval(r), r["n"]]
               for r in slice_frame(metrics).iter_rows(named=True)]
-    return (topk_ks(metrics), summary_rows(metrics), diff_rows, slices, seed_rows(plan, preds, n_resamples),
-            spread_rows(plan, metrics))
+    return (topk_ks(metrics), summary_rows(metrics), diff_rows, slices,
+            seed_rows(plan, preds, n_resamples, forest) + per_seed_rows(plan, metrics), spread_rows(plan, metrics))
 
 
 def _interval(r: dict[str, Any]) -> str:
@@ -156,7 +244,8 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
     p = plan.profile
     out = plan.workdir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    ks, metric_rows, diff_rows, slice_rows, seed_table, spread_table = comparison_rows(plan, order, p.evaluate.n_resamples)
+    forest: list[dict[str, Any]] = []
+    ks, metric_rows, diff_rows, slice_rows, seed_table, spread_table = comparison_rows(plan, order, p.evaluate.n_resamples, forest)
     base = "one baseline per seed" if p.baseline_per_seed else f"one baseline (`{plan.baselines[0].name}`) for every seed"
     seeds_line = (f"- seeds: {', '.join(str(s) for s in plan.seeds)} ({base}); every continuation starts from its seed's baseline"
                   if not plan.single_seed else
@@ -169,17 +258,25 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
              seeds_line,
              f"- equal budget: every method and the control start from their seed's baseline `{plan.baselines[0].group}` with "
              f"the same {', '.join(f'`{o}`' for o in p.continuation) or 'config budget'}; the control `{plan.control_group}` "
-             f"is `{p.control.of}` with every loss except {', '.join(p.control.keep)} at weight 0 (α = 0)", "",
+             f"is {control_description(plan)}", "",
              f"## Result: each method minus the control `{plan.control_group}`, over {len(plan.seeds)} seed(s)", "",
              "Per seed: the method and the control of that seed (same baseline, data, steps and seed; only the loss "
-             "differs). Pooled: paired bootstrap over questions of the seed-averaged scores (95%); a method helps only "
-             "when that interval excludes 0. `sd`: standard deviation of the per-seed differences.", ""]
+             "differs). Pooled: paired bootstrap over questions of the seed-averaged scores (95%); a method gains only "
+             "when that interval excludes 0. `sd`: standard deviation of the per-seed differences. Consistency, joint "
+             "inference and attack drops (lower is better) are one number per run: compared per seed only, without an "
+             "interval. `paper claims`: the gain the paper reports at its own scale, a claim to test, not a target.", ""]
     lines += _table(["eval set", "runs", "metric", "per seed", "mean ± sd", "pooled [95% CI]", "p_not_better",
-                     "verdict", "n"], seed_table)
+                     "verdict", "paper claims", "n"], seed_table)
+    if forest:
+        from flows.plots import forest_plot
+
+        forest_plot(forest, out / "forest_em.png")
+        lines += ["![Δ EM per method: each seed (a point), and the pooled 95% interval](forest_em.png)", ""]
     lines += ["## The ruler's noise: baseline and control over seeds", ""]
     lines += _table(["eval set", "run", "metric", "per seed", "mean ± sd", "range"], spread_table)
     lines += ["## Runs", ""]
-    lines += _table(["run", "role", "seed", "starts from", "losses (name × weight)", "budget", "train s"], run_table(plan, state))
+    lines += _table(["run", "role", "seed", "starts from", "losses (name × weight)", "budget", "null rule (evaluation)", "train s"],
+                    run_table(plan, state))
     lines += ["## EM / F1 (95% bootstrap intervals)", ""]
     lines += _table(["eval set", "run", "n", "EM", "F1"] + [f"top-{k} EM" for k in ks], metric_rows)
     lines += ["## Each run minus its seed's control (paired bootstrap, 95%)", "",

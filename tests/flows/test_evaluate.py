@@ -185,3 +185,39 @@ def test_paired_differences_pair_questions_by_id() -> None:
     em = diffs.filter(pl.col("metric") == "em").row(0, named=True)
     assert (em["run"], em["baseline"]) == ("a", "b") and em["n"] == 4
     assert em["difference"] == pytest.approx(-50.0) and em["ci_high"] <= 0.0 and em["p_not_better"] == 1.0
+
+
+def test_questions_on_training_articles_are_rejected_not_scored(samples: Path) -> None:
+    """An evaluation set never scores a paragraph the model trained on: questions on a training
+    article move to rejects with a reason, one row each, and kept + rejected = loaded."""
+    from flows.evaluate import exclude_training_articles
+    from pipeline.rejects import rejects_frame
+
+    frames = load_source(SourceSpec("squad11", str(samples / "squad11_sample.json"), format="squad"))
+    ex = frames.examples
+    title = ex["title"][0]
+    kept, rejects, counts = exclude_training_articles(ex, rejects_frame([]), [title, ""])
+    n_title = ex.filter(pl.col("title") == title).height
+    assert counts == {title: n_title} and kept.height == ex.height - n_title
+    assert rejects.height == n_title and set(rejects["reason"]) == {"article_in_training_data"}
+    assert set(rejects["record_id"]) == set(ex.filter(pl.col("title") == title)["example_id"])
+    assert title not in set(kept["title"])
+    # Nothing to exclude: the frames come back unchanged (an empty title never matches).
+    same, none, nothing = exclude_training_articles(ex, rejects_frame([]), ["", "no such article"])
+    assert same.equals(ex) and none.height == 0 and nothing == {}
+
+
+@pytest.mark.integration
+def test_squad20_half_train_articles_include_squad11_eval_titles(shared_data: Path) -> None:
+    """Why the experiment excludes training titles: five train articles of the SQuAD 2.0 half (PROTOCOL
+    split) are SQuAD 1.1 eval titles, the articles AddSent/AddOneSent/negation sets are built on."""
+    import json
+
+    def titles(path: Path) -> list[str]:
+        return sorted(a["title"] for a in json.loads(path.read_text(encoding="utf-8"))["data"])
+
+    t11 = titles(shared_data / "squad" / "v1.1" / "dev-v1.1.json")
+    t20 = titles(shared_data / "squad" / "v2.0" / "dev-v2.0.cs224n-dev-half.json")
+    eval11 = {t for i, t in enumerate(t11) if i % 3 == 2}
+    train20 = {t for i, t in enumerate(t20) if i % 3 != 2}
+    assert sorted(train20 & eval11) == ["French_and_Indian_War", "Immune_system", "Islamism", "Normans", "Yuan_dynasty"]

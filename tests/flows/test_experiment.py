@@ -66,14 +66,59 @@ def test_unequal_budget_fails_before_work_naming_the_field(tmp_path: Path) -> No
     ("methods.0.name=mle", r"run names repeat"),
     ("control.keep=[mle,span_hinge]", r"control.keep: .* keeps every loss of 'hinge'"),
     ("topk=null", r"topk: a method reads top-k spans"),
+    ("control={keep: [mle]}", r"control: give `of` .* or `config`"),
+    ("control={of: hinge, config: training/configs/mle.yaml, name: c}", r"`of` \('hinge'\) and `config` .* exclude each other"),
+    ("control={config: training/configs/mle.yaml}", r"control.name: an explicit control"),
+    ("control={config: training/configs/near_miss_hinge.yaml, name: same}", r"control: 'same' has the same losses and data as a method"),
+    ("control={config: training/configs/mle.yaml, name: c, overrides: [optim.max_steps=99]}",
+     r"unequal budget: optim.max_steps is 4 in run 'hinge-s13' but 99 in 'c-s13'"),
 ])
 def test_bad_profile_fields_are_named(tmp_path: Path, override: str, message: str) -> None:
     with pytest.raises(ProfileError, match=message):
         plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", override]))
 
 
+def test_an_explicit_control_is_its_own_config_at_the_methods_budget(tmp_path: Path) -> None:
+    """`control.config`: e.g. plain MLE against hard learning (paper 5), held to the same budget."""
+    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "seeds=[13]",
+                                                      "control={config: training/configs/mle.yaml, name: mle-control}"]))
+    control, hinge = plan.control_for(13), plan.run("hinge", 13)
+    assert control.name == "mle-control-s13" and [(s.name, s.weight) for s in control.train.losses] == [("mle", 1.0)]
+    assert control.train.init_from == hinge.train.init_from and control.train.optim.max_steps == hinge.train.optim.max_steps
+    assert control.train.data.dataset == hinge.train.data.dataset and control.train.seed == 13
+
+
+def test_alpha_zero_control_overrides_apply_after_the_zeroed_weights(tmp_path: Path) -> None:
+    """Paper 3's control: the method's config with another loss and no synthetic spans."""
+    plan = plan_experiment(load_profile("paper3-cpu", [f"workdir={tmp_path}", "seeds=[13]"]))
+    control, robust = plan.control_for(13), plan.run("robust", 13)
+    assert [(s.name, s.weight, s.params) for s in control.train.losses] == [("mle_soft", 1.0, {})]
+    assert not control.train.data.synthetic and robust.train.data.synthetic
+    assert control.train.decoding == robust.train.decoding  # decoded alike: negative-score null
+    assert control.train.optim == robust.train.optim and control.train.features == robust.train.features
+
+
+@pytest.mark.parametrize("name", ["paper1-cpu", "paper2-cpu", "paper3-cpu", "paper4-cpu", "paper5-cpu"])
+def test_every_paper_profile_plans_three_seeds_with_claims(tmp_path: Path, name: str) -> None:
+    """One CPU profile per paper, each checked before any work; every method carries the paper's claim."""
+    plan = plan_experiment(load_profile(name, [f"workdir={tmp_path}"]))
+    assert plan.seeds == SEEDS and plan.profile.name == name
+    assert all(m.claim for m in plan.profile.methods), "every method states the gain its paper reports"
+    assert all(r.train.model.name == "minilm" for r in (*plan.baselines, *plan.continuations))
+    assert plan.profile.evaluate.exclude_train_titles
+
+
+def test_paper2_evaluates_consistency_on_dev_bundles(tmp_path: Path) -> None:
+    plan = plan_experiment(load_profile("paper2-cpu", [f"workdir={tmp_path}", "seeds=[13]"]))
+    assert plan.profile.evaluate.bundles == "ropes/dev" and plan.profile.evaluate.sets == ("ropes-dev",)
+    assert ("ropes", "dev") in {(s.dataset, s.split) for s in plan.build.sources}
+    assert [m.group for m in plan.methods] == ["ce-qc", "ce-ac", "ce-two-way", "ce-full", "ce-joint", "unlikelihood"]
+    assert all(r.train.data.bundles is not None for r in plan.continuations)  # whole bundles per batch, control too
+    assert [(s.name, s.weight) for s in plan.control_for(13).train.losses] == [("mle", 1.0), ("ce_question", 0.0)]
+
+
 def test_unknown_profile_and_unknown_field() -> None:
-    with pytest.raises(ProfileError, match=r"known profiles: cpu-smoke, paper1-cpu-smoke, squad-protocol"):
+    with pytest.raises(ProfileError, match=r"known profiles: cpu-smoke, paper1-cpu, paper2-cpu, paper3-cpu, paper4-cpu, paper5-cpu, squad-protocol"):
         load_profile("nope")
     with pytest.raises(ProfileError, match=r"bogus: Extra inputs are not permitted"):
         load_profile("cpu-smoke", ["bogus=1"])
@@ -91,7 +136,7 @@ def test_squad_protocol_plan_is_the_honest_near_miss_study(shared_data: Path, tm
 @pytest.mark.integration
 def test_paper1_cpu_smoke_plan_is_the_readme_measurement(shared_data: Path, tmp_path: Path) -> None:
     """The profile behind README's 3-seed paper-1 table: 80-step baselines, 60-step continuations."""
-    plan = plan_experiment(load_profile("paper1-cpu-smoke", [f"workdir={tmp_path}"]))
+    plan = plan_experiment(load_profile("paper1-cpu", [f"workdir={tmp_path}"]))
     assert [r.name for r in plan.baselines] == [f"mle-squad11-s{s}" for s in SEEDS]
     assert {r.train.optim.max_steps for r in plan.baselines} == {80}
     assert {(r.train.optim.max_steps, r.train.optim.lr, r.train.data.filter_min_context_chars)
@@ -203,4 +248,29 @@ def test_seed_table_names_a_seed_without_predictions(tmp_path: Path) -> None:
     hinge = [r for r in table if r[1] == "`hinge` − `hinge-control`"]
     assert hinge and all(r[3] == "no predictions for seed(s) [2]" and r[7] == "not compared" for r in hinge)
     aacl = [r for r in table if r[1] == "`hard-aacl` − `hinge-control`"]
-    assert aacl and all(r[7] == "no measurable difference" and r[8] == 2 for r in aacl)
+    assert aacl and all(r[7] == "no measurable gain" and r[9] == 2 for r in aacl)  # verdict in words; n last
+
+
+def test_per_seed_rows_compare_consistency_and_attack_drop_per_seed(tmp_path: Path) -> None:
+    """Run-level metrics (consistency, drop under attack) are compared seed by seed, with no invented
+    interval; for a drop, lower is better."""
+    import polars as pl
+
+    from flows.experiment_report import per_seed_rows
+
+    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "seeds=[1, 2]",
+                                                      "evaluate.sets=[s=data/samples/squad11_sample.json]"]))
+    values = {("hinge", 1): (60.0, 2.0), ("hinge", 2): (55.0, 3.0), ("hinge-control", 1): (50.0, 4.0),
+              ("hinge-control", 2): (50.0, 5.0)}
+    rows = [{"eval_set": "s", "run": plan.run(g, seed).name, "metric": m, "slice": sl, "value": v}
+            for (g, seed), (cons, drop) in values.items()
+            for m, sl, v in (("consistency", "bundles:ropes-mined/paper", cons), ("drop_em", "all", drop))]
+    table = per_seed_rows(plan, pl.DataFrame(rows))
+    by_metric = {r[2]: r for r in table if r[1] == "`hinge` − `hinge-control`"}
+    cons, drop = by_metric["consistency [bundles:ropes-mined/paper]"], by_metric["drop_em"]
+    # consistency: 60 − 50 = +10, 55 − 50 = +5 → mean +7.50; sd of (10, 5) = 3.54
+    assert cons[3] == "s1: +10.00 s2: +5.00" and cons[4] == "+7.50 ± 3.54" and cons[5] == "per seed only"
+    assert cons[7] == "every seed better (no interval)"
+    # drop: 2 − 4 = −2, 3 − 5 = −2: a smaller drop than the control's in every seed is better
+    assert drop[3] == "s1: -2.00 s2: -2.00" and drop[7] == "every seed better (no interval)"
+    assert not [r for r in table if "hard-aacl" in r[1]]  # no values for it: no row rather than a made-up one
