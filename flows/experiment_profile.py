@@ -302,6 +302,7 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
     if c.of is not None and c.of not in of:
         raise ProfileError(f"control.of: {c.of!r} is not a method; methods: {sorted(of)}")
     _check_no_seed_override(p)
+    _check_devices(p)
     base = [f"data.root={root}", f"data.dataset={p.dataset}", f"data.split={p.split}",
             f"output_dir={workdir / 'runs'}", *p.common]
     src = of[c.of] if c.of is not None else None
@@ -335,6 +336,19 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
     _check_budget(tuple(controls) + tuple(methods), skip=("seed", "init_from"))
     fps = tuple(source_fingerprint(s) for s in build.sources)
     return ExperimentPlan(p, workdir, root, build_path, build, fps, tuple(baselines), tuple(methods), tuple(controls))
+
+
+def _check_devices(p: ExperimentProfile) -> None:
+    """The profile's device (sample-topk, evaluate) and a `device=` in `common` exist on this machine, before any work."""
+    from training.config import ConfigError, check_device
+
+    devices = {"device": p.device, **{f"common ({o})": o.split("=", 1)[1].strip() for o in p.common
+                                      if o.split("=", 1)[0].strip() == "device" and "=" in o}}
+    for field, name in devices.items():
+        try:
+            check_device(name, field)
+        except ConfigError as e:
+            raise ProfileError(str(e)) from None
 
 
 def _check_no_seed_override(p: ExperimentProfile) -> None:

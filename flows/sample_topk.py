@@ -58,9 +58,11 @@ def write_topk(checkpoint: str, root: str, dataset: str, split: str, k: int, mod
     t0 = time.perf_counter()
     cfg = InferenceConfig(batch_windows=batch_windows, max_length=loaded.features.max_length,
                           stride=loaded.features.stride, max_answer_len=loaded.features.max_answer_len)
+    contexts = io.read(root, schemas.CONTEXTS, part)
     frame = sample_topk(loaded.model, loaded.tokenizer, io.read(root, schemas.EXAMPLES, part).drop("dataset", "split"),
-                        io.read(root, schemas.CONTEXTS, part), k, mode, cfg, force_gold)
+                        contexts, k, mode, cfg, force_gold)
     seconds = time.perf_counter() - t0
+    io.check_spans(schemas.TOPK, frame, contexts, io.partition_key(schemas.TOPK, out_part))  # every span reads its text
     path = io.write_partition(root, schemas.TOPK, frame, out_part, config=config, inputs=inputs,
                               timings={"sample_topk": seconds}, extra={"checkpoint": loaded.source})
     logger.info("wrote %d topk rows to %s in %.1f s", frame.height, path, seconds)

@@ -223,8 +223,17 @@ def read_manifest(root: str | Path, spec: ArtifactSpec) -> dict[str, Any]:
     path = artifact_dir(root, spec) / MANIFEST
     if not path.exists():
         return {"artifact": spec.name, "schema_version": spec.version, "partitions": {}}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            man = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path}: the manifest of artifact '{spec.name}' is not valid JSON ({e}); its data files are "
+                            f"kept, but nothing can tell which are current: move the folder {path.parent} aside and "
+                            "rebuild that artifact (e.g. `cqa build-bundles --force`)") from None
+    if not isinstance(man, dict) or not isinstance(man.get("partitions", {}), dict):
+        raise ArtifactError(f"{path}: the manifest of artifact '{spec.name}' is not an object with `partitions`; "
+                            f"move the folder {path.parent} aside and rebuild that artifact")
+    return man
 
 
 def _update_manifest(root: str | Path, spec: ArtifactSpec, key: str, entry: dict[str, Any] | None) -> None:

@@ -67,6 +67,8 @@ def test_unequal_budget_fails_before_work_naming_the_field(tmp_path: Path) -> No
     ("control.keep=[mle,span_hinge]", r"control.keep: .* keeps every loss of 'hinge'"),
     ("topk=null", r"topk: a method reads top-k spans"),
     ("control={keep: [mle]}", r"control: give `of` .* or `config`"),
+    ("device=banana", r"device: 'banana' is not a device"),
+    ("common=[model.name=tiny, device=cuda:7]", r"common \(device=cuda:7\)"),
     ("control={of: hinge, config: training/configs/mle.yaml, name: c}", r"`of` \('hinge'\) and `config` .* exclude each other"),
     ("control={config: training/configs/mle.yaml}", r"control.name: an explicit control"),
     ("control={config: training/configs/near_miss_hinge.yaml, name: same}", r"control: 'same' has the same losses and data as a method"),

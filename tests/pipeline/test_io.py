@@ -212,3 +212,14 @@ def test_swap_partition_without_an_atomic_exchange_still_ends_with_the_new_parti
     assert io.partition_entry(root, CONTEXTS, PART)["config"] == {"new": True}
     assert not io.partition_dir(staging, CONTEXTS, PART).exists()
     assert [p.name for p in io.partition_dir(root, CONTEXTS, PART).parent.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("text", ['{"partitions": {', "[1, 2]", '{"partitions": []}', "\xff\xfe not utf-8"])
+def test_a_corrupt_manifest_is_a_named_error_not_a_json_traceback(root: Path, text: str) -> None:
+    io.write_partition(root, CONTEXTS, _contexts(2, 1), PART)
+    path = io.artifact_dir(root, CONTEXTS) / io.MANIFEST
+    path.write_text(text, encoding="latin-1")
+    with pytest.raises(io.ArtifactError, match=r"_manifest.json: the manifest of artifact 'contexts' .*rebuild"):
+        io.read_manifest(root, CONTEXTS)
+    with pytest.raises(io.ArtifactError, match=r"manifest of artifact 'contexts'"):
+        io.write_partition(root, CONTEXTS, _contexts(2, 2), PART)  # a writer does not overwrite what it cannot read
