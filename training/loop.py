@@ -10,9 +10,19 @@ weights, loadable with `AutoModelForQuestionAnswering.from_pretrained`).
 
 Determinism: on CPU with a fixed seed, a run killed after any checkpoint and resumed
 with `resume=True` ends with weights identical to an uninterrupted run (the sampler
-position and every RNG state are restored). Multi-GPU: launched by `torchrun`/`accelerate`
-(`WORLD_SIZE`, `LOCAL_RANK` set), each rank takes its share of the bundle batches and the
-model is wrapped in DDP; rank 0 writes logs and checkpoints. Untested here (no GPU).
+position and every RNG state are restored).
+
+Distributed (DDP): launched by `torchrun`/`accelerate` (`WORLD_SIZE`, `LOCAL_RANK` set; NCCL
+on GPUs, gloo on CPU), each rank takes every `world`-th bundle batch (training.sampler) and
+the model is wrapped in DDP, which averages the gradients over ranks; the gradients of
+learnable loss parameters (outside the DDP model) are averaged here the same way. A step's
+objective is therefore the MEAN OVER MICRO-BATCHES (ranks x grad_accum) of each micro-batch's
+own loss, exactly as grad_accum alone does: a 2-rank run equals a 1-process run with
+grad_accum x 2 on the same batches, including a small last batch (its windows weigh more
+than those of a full one, in both). The logged loss components are that same mean (averaged
+over ranks), `windows` their sum. Rank 0 writes the log, checkpoints and the final model;
+a checkpoint holds every rank's RNG state and the world size (resuming on another world size
+is refused). Proven on CPU with gloo by tests/training/test_ddp.py (docs/training-scale.md).
 """
 
 from __future__ import annotations
@@ -160,9 +170,23 @@ def init_distributed() -> Dist:
         return Dist()
     import torch.distributed as dist
 
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank)  # NCCL collectives (and all_gather_object) use the current device
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world)
+    return Dist(dist.get_rank(), local_rank, world)
+
+
+def _gather(obj, dist_: Dist) -> list:
+    """`obj` of every rank, in rank order (a list of one without a process group)."""
+    if dist_.world_size <= 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list = [None] * dist_.world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def pick_device(name: str, dist: Dist) -> torch.device:
@@ -251,6 +275,21 @@ class Trainer:
     dtype: torch.dtype | None
     scaler: torch.amp.GradScaler | None = None
     inactive: InactiveTermGuard | None = None  # stops the run when a contrastive term never saw its inputs
+    dist: Dist = Dist()
+
+    def _average_loss_grads(self) -> None:
+        """All-reduce (mean) the gradients of loss parameters, which DDP (wrapping only the model) does not see."""
+        if self.dist.world_size <= 1:
+            return
+        import torch.distributed as dist
+
+        for m in self.objective.modules:
+            for p in m.parameters():
+                if p.requires_grad:
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.dist.world_size
 
     def step(self) -> dict[str, float]:
         self.model.train()
@@ -266,6 +305,11 @@ class Trainer:
             windows += batch.n_windows
             for k, v in {"loss": total.detach(), **logged}.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / accum
+        self._average_loss_grads()
+        if self.dist.world_size > 1:  # log the step's objective (mean over every rank's micro-batches), not rank 0's share
+            every = _gather((sums, windows), self.dist)
+            sums = {k: sum(s.get(k, 0.0) for s, _ in every) / len(every) for k in sums}
+            windows = sum(w for _, w in every)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -282,12 +326,16 @@ class Trainer:
         return {**sums, "lr": lr, "grad_norm": float(norm), "windows": windows}
 
     def state(self) -> dict:
+        """The train state; collective under DDP (every rank's RNG state is gathered), so every rank calls it."""
+        rng = rng_state()
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else {},
             "sampler": self.sampler.state_dict(),
-            "rng": rng_state(),
+            "rng": rng,
+            "world_size": self.dist.world_size,
+            "rng_ranks": _gather(rng, self.dist),
         }
 
     def load_state(self, state: dict) -> None:
@@ -296,7 +344,13 @@ class Trainer:
         if self.scaler and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         self.sampler.load_state_dict(state["sampler"])
-        set_rng_state(state["rng"])
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.dist.world_size:
+            raise CheckpointError(
+                f"--resume: the checkpoint was written by a run of {saved_world} process(es), this one has "
+                f"{self.dist.world_size}: each rank's batches and RNG stream depend on it; resume with "
+                f"--nproc_per_node {saved_world}")
+        set_rng_state(state["rng_ranks"][self.dist.rank] if "rng_ranks" in state else state["rng"])
 
 
 # Eval hook ---------------------------------------------------------------------------------
@@ -429,7 +483,7 @@ def train(
 
         ids = [device.index] if device.type == "cuda" else None
         wrapped = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-    trainer = Trainer(cfg, wrapped, objective, features, sampler, optimizer, scheduler, device, dtype, scaler)
+    trainer = Trainer(cfg, wrapped, objective, features, sampler, optimizer, scheduler, device, dtype, scaler, dist=dist)
     start = 0
     if state is not None:
         trainer.load_state(state)  # optimizer, schedule, sampler position, RNG
@@ -468,9 +522,11 @@ def _run_steps(trainer: Trainer, model: QaModel, tokenizer, start: int, steps: i
                 if eval_fn is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or step == steps):
                     if log:
                         _log(log, {"step": step, "event": "eval", **eval_fn(model, step)})
-                if dist.main and ((cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == steps):
-                    save_checkpoint(run_dir, step, model=model, tokenizer=tokenizer, losses=trainer.objective.modules,
-                                    train_state=trainer.state(), cfg=cfg, keep=cfg.keep_checkpoints)
+                if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == steps:
+                    state = trainer.state()  # every rank: it gathers the ranks' RNG states
+                    if dist.main:
+                        save_checkpoint(run_dir, step, model=model, tokenizer=tokenizer, losses=trainer.objective.modules,
+                                        train_state=state, cfg=cfg, keep=cfg.keep_checkpoints)
                 if stop_after_steps is not None and step >= stop_after_steps and step < steps:
                     raise TrainingInterrupted(f"stopped after step {step} (stop_after_steps hook)")
     finally:
