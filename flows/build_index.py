@@ -5,8 +5,15 @@
 
 Thin: each task calls one function of `pipeline.stages` and returns a small dict (a
 `StageReport` row); frames never travel between tasks. Sources are loaded as parallel
-tasks; the index steps run one after another because they share one index partition
-(keyed by the spaCy set-up) and spaCy's own `n_process` is the parallelism there.
+tasks. The index step plans, in this process, the new contexts of every partition to
+index (a context shared by two datasets is planned once) and cuts them into chunks of
+`index.chunk_size` contexts; each chunk is one `index-chunk` task on the flow's task
+runner that parses it and writes its own part file atomically. On a Dask runner (`--runner
+dask`: a local cluster of `--workers` processes, or the scheduler at `CQA_DASK_ADDRESS`)
+the chunks are parsed in parallel, each worker process loading the spaCy model once; on
+the thread runner they take turns on one model (spaCy holds the GIL). The rows are those
+of a one-process build whatever the runner. One progress stage counts the parsed
+contexts per finished chunk.
 
 A source that cannot be read (`SourceError`: missing, unreadable, not JSON, wrong shape)
 stops only itself: the other sources are loaded, indexed and mined, the report names it
@@ -19,25 +26,31 @@ first such source stops the build before any index or miner runs.
 from __future__ import annotations
 
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.progress import ensure_reporting
 from flows.report import publish
 from pipeline.build_config import BuildConfig, load_build_config
 from pipeline.nlp import IndexConfig
+from pipeline.progress import reporter_factory
 from pipeline.run_lock import run_lock
 from pipeline.sources import SourceError, SourceSpec
 from pipeline.sources.spec import SourcesFailed
-from pipeline.stages import begin_index_rebuild, finish_index_rebuild, run_index, run_load
+from pipeline.spacy_index import IndexChunk
+from pipeline.stage_report import StageReport
+from pipeline.stages import begin_index_rebuild, finish_index_rebuild, plan_partition_index, run_index_chunk, run_load
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = str(REPO / "data" / "samples" / "build.yaml")
 WORKERS = 4  # threads of the default task runner
+MAX_IN_FLIGHT = 64  # index chunks submitted and not finished yet (bounds what the task runner holds)
 LOCK_TIMEOUT_S = 600.0  # how long a run waits for another run on the same root (a schedule firing mid-run)
 
 
@@ -61,12 +74,67 @@ def load_task(root: str, spec: SourceSpec, force: bool = False) -> list[dict[str
     return [r.as_row() for r in reports]
 
 
-@task(name="index-partition", cache_policy=NO_CACHE)
-def index_task(root: str, dataset: str, split: str, cfg: IndexConfig, out_root: str | None = None) -> dict[str, Any]:
-    """Index the contexts of one dataset/split that are not in the index yet (into `out_root` when given)."""
-    r = run_index(root, dataset, split, cfg, out_root=out_root)
-    get_run_logger().info("index %s/%s: %d contexts, %s new", dataset, split, r.rows, r.stats.get("new"))
-    return r.as_row()
+@task(name="index-chunk", cache_policy=NO_CACHE)
+def index_chunk_task(out_root: str, chunk: IndexChunk, cfg: IndexConfig) -> dict[str, Any]:
+    """Parse one chunk of new contexts and write it as one part file of the index under `out_root`."""
+    return run_index_chunk(out_root, chunk, cfg)
+
+
+def index_partitions(root: str, parts: list[dict[str, str]], cfg: IndexConfig, out_root: str | None = None) -> list[dict[str, Any]]:
+    """Index the new contexts of `parts` (dataset/split dicts) as chunk tasks; one report row per partition.
+
+    Must run inside a flow (the chunks go to its task runner). Every chunk is waited for:
+    when one fails, the others still write their part files (complete ones only, each
+    atomic), so a re-run parses only what is missing; then the first failure is raised.
+    """
+    logger = get_run_logger()
+    t0 = time.perf_counter()
+    out = out_root or root
+    claimed: set[str] = set()
+    plans = []
+    for part in parts:
+        plan = plan_partition_index(root, part["dataset"], part["split"], cfg, out_root=out, claimed=claimed)
+        claimed.update(i for c in plan.chunks for i in c.ids)
+        plans.append((part, plan, time.perf_counter() - t0))
+    queue = deque((n, chunk) for n, (_, plan, _) in enumerate(plans) for chunk in plan.chunks)
+    done_at: dict[int, float] = {}  # partition -> when its last chunk was written
+    workers: dict[int, set[str]] = {n: set() for n in range(len(plans))}  # partition -> processes that parsed it
+    failures: list[BaseException] = []
+    total = sum(plan.n_new for _, plan, _ in plans)
+    factory = reporter_factory()
+    reporter = factory(f"index ({cfg.model})", total) if factory is not None and total else None
+    in_flight: dict[Any, int] = {}  # future -> partition; at most MAX_IN_FLIGHT chunks' texts travel at once
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < MAX_IN_FLIGHT:
+                n, chunk = queue.popleft()
+                in_flight[index_chunk_task.submit(out, chunk, cfg)] = n
+            f = next(as_completed(list(in_flight)))
+            n = in_flight.pop(f)
+            try:
+                result = f.result()
+            except Exception as e:  # noqa: BLE001 - raised below, after the other chunks are written
+                failures.append(e)
+                continue
+            done_at[n] = time.perf_counter()
+            workers[n].add(result["worker"])
+            if reporter is not None:
+                reporter.advance(result["contexts"])
+    finally:
+        if reporter is not None:
+            reporter.close()
+    if failures:
+        raise failures[0]
+    rows = []
+    for n, (part, plan, planned_s) in enumerate(plans):
+        logger.info("index %s/%s: %d contexts, %d new in %d part(s)", part["dataset"], part["split"], plan.n_contexts,
+                    plan.n_new, len(plan.chunks))
+        seconds = done_at.get(n, t0 + planned_s) - t0
+        rows.append(StageReport("index", part["dataset"], part["split"], rows=plan.n_contexts, seconds=seconds,
+                                skipped=plan.n_new == 0, path=plan.path,
+                                stats={"partition": plan.partition, "new": plan.n_new, "cached": plan.n_cached,
+                                       "parts": len(plan.chunks), "workers": len(workers[n])}).as_row())
+    return rows
 
 
 def load_and_index(cfg: BuildConfig, force: bool = False, only_read: bool = False) -> list[dict[str, Any]]:
@@ -85,12 +153,14 @@ def load_and_index(cfg: BuildConfig, force: bool = False, only_read: bool = Fals
     # --force rebuilds the index beside the live one and swaps it in whole at the end, so a
     # reader during the rebuild sees the old complete index, then the new one (never none or part)
     staging = str(begin_index_rebuild(cfg.root, cfg.index)) if force else None
+    to_index = []
     for part in loaded_partitions(reports):
         if only_read and not index_read(cfg, part["dataset"]):
             get_run_logger().info("index %s/%s: not indexed, no selected miner reads the index of %s",
                                   part["dataset"], part["split"], part["dataset"])
             continue
-        reports.append(index_task(cfg.root, part["dataset"], part["split"], cfg.index, staging))
+        to_index.append(part)
+    reports += index_partitions(cfg.root, to_index, cfg.index, staging)
     if staging is not None:
         finish_index_rebuild(cfg.root, staging, cfg.index)
     return reports

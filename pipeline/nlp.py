@@ -12,7 +12,10 @@ disabled-by-default `senter` is enabled: ≈3× faster than the full pipeline. O
 
 The partition key of the `index` artifact is `<model>-<model version>-<8 hex>`, where the
 hex digits fingerprint the settings that change the output (model and sentence method);
-`batch_size` and `n_process` only change speed, so changing them re-parses nothing.
+`batch_size`, `n_process` and `chunk_size` only change speed, so changing them re-parses nothing.
+`chunk_size` is the number of new contexts per index task (one part file each, see
+`pipeline.spacy_index`); it is rounded up to a multiple of `batch_size`, so the batches
+spaCy sees are the ones a one-chunk build makes and the output is the same bit for bit.
 
     python -c "from pipeline.nlp import IndexConfig, index_key; print(index_key(IndexConfig()))"
 """
@@ -46,11 +49,12 @@ class IndexConfig:
     batch_size: int = 64            # nlp.pipe batch size
     n_process: int = 1              # nlp.pipe processes
     sentences: str = "senter"       # "senter" (fast, default) or "parser"
+    chunk_size: int = 256           # new contexts per index task / part file (rounded up to a multiple of batch_size)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model or "/" in self.model or "=" in self.model:
             raise ValueError(f"IndexConfig.model: expected an installed spaCy package name, got {self.model!r}")
-        for name in ("batch_size", "n_process"):
+        for name in ("batch_size", "n_process", "chunk_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"IndexConfig.{name}: expected an integer >= 1, got {value!r}")
@@ -58,7 +62,7 @@ class IndexConfig:
             raise ValueError(f"IndexConfig.sentences: expected one of {list(SENTENCE_METHODS)}, got {self.sentences!r}")
 
     def output_settings(self) -> dict[str, str]:
-        """The settings that change what the index contains (batching and processes do not)."""
+        """The settings that change what the index contains (batching, processes and chunks do not)."""
         return {"model": self.model, "sentences": self.sentences}
 
     def key(self, model_version: str) -> str:
@@ -67,6 +71,10 @@ class IndexConfig:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def contexts_per_chunk(self) -> int:
+        """`chunk_size` rounded up to a whole number of `batch_size` batches."""
+        return -(-self.chunk_size // self.batch_size) * self.batch_size
 
 
 def installed_models() -> list[str]:

@@ -19,7 +19,8 @@ def _model_or_skip() -> str:
 @pytest.mark.parametrize(
     "kwargs, field",
     [({"batch_size": 0}, "batch_size"), ({"n_process": -1}, "n_process"), ({"sentences": "regex"}, "sentences"),
-     ({"model": ""}, "model"), ({"model": "a/b"}, "model"), ({"batch_size": True}, "batch_size")],
+     ({"model": ""}, "model"), ({"model": "a/b"}, "model"), ({"batch_size": True}, "batch_size"),
+     ({"chunk_size": 0}, "chunk_size"), ({"chunk_size": 2.5}, "chunk_size")],
 )
 def test_bad_config_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=f"IndexConfig.{field}"):
@@ -30,8 +31,17 @@ def test_key_depends_on_output_settings_only():
     base = IndexConfig()
     assert re.fullmatch(r"en_core_web_sm-3\.8\.0-[0-9a-f]{8}", base.key("3.8.0"))
     assert IndexConfig(batch_size=8, n_process=2).key("3.8.0") == base.key("3.8.0")
+    assert IndexConfig(chunk_size=7).key("3.8.0") == base.key("3.8.0")  # chunks change speed, not rows
     assert IndexConfig(sentences="parser").key("3.8.0") != base.key("3.8.0")
     assert base.key("3.8.1") != base.key("3.8.0")
+
+
+def test_chunks_are_rounded_up_to_whole_batches():
+    # ceil(chunk_size / batch_size) * batch_size: 256/64 -> 4 batches = 256; 100/64 -> 2 batches = 128; 1/64 -> 64
+    assert IndexConfig().contexts_per_chunk() == 256
+    assert IndexConfig(chunk_size=100).contexts_per_chunk() == 128
+    assert IndexConfig(chunk_size=1).contexts_per_chunk() == 64
+    assert IndexConfig(chunk_size=5, batch_size=1).contexts_per_chunk() == 5
 
 
 def test_unknown_model_fails_naming_model_and_accepted_names():

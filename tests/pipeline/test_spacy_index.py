@@ -195,3 +195,127 @@ def test_a_forced_rebuild_that_indexes_nothing_keeps_the_live_index(root, nlp):
     build_index(root, contexts_frame(TEXTS), cfg, nlp=nlp)
     finish_index_rebuild(root, begin_index_rebuild(root, cfg), cfg)  # e.g. --force with ROPES bundles only
     assert set(read_index(root, cfg)["context_id"]) == {io.text_id(t) for t in TEXTS}
+
+
+# Chunks: each its own part file, rows identical to a one-chunk build (issue 14) ----------------
+
+
+MORE = [EXTRA, "The Eiffel Tower in Paris was completed in March 1889 for the World's Fair."]
+
+
+def sorted_rows(root, cfg) -> pl.DataFrame:
+    """Every index row, all columns, in context_id order (what two builds must agree on)."""
+    return read_index(root, cfg).sort("context_id")
+
+
+def test_chunks_are_whole_batches_each_written_as_its_own_part_with_the_rows_of_one_chunk(tmp_path, nlp):
+    texts = [*TEXTS, *MORE]  # 5 contexts
+    one = IndexConfig(batch_size=2, chunk_size=10_000)
+    build_index(tmp_path / "one", contexts_frame(texts), one, nlp=nlp)
+    # chunk_size 3 with batch_size 2 -> ceil(3 / 2) * 2 = 4 contexts per chunk: chunks [0:4], [4:5]
+    cfg = IndexConfig(batch_size=2, chunk_size=3)
+    assert cfg.contexts_per_chunk() == 4
+    stats = build_index(tmp_path / "chunked", contexts_frame(texts), cfg, nlp=nlp)
+    assert (stats.n_new, stats.parts) == (5, 2)
+    ids = [io.text_id(t) for t in texts]
+    parts = io.partition_files(tmp_path / "chunked", INDEX, {"nlp": stats.partition})
+    assert {p.name for p in parts} == {f"part-{io.fingerprint(sorted(ids[:4]))}.parquet", f"part-{io.fingerprint(sorted(ids[4:]))}.parquet"}
+    assert len(io.partition_files(tmp_path / "one", INDEX, {"nlp": stats.partition})) == 1
+    assert sorted_rows(tmp_path / "chunked", cfg).equals(sorted_rows(tmp_path / "one", one))
+    entry = io.partition_entry(tmp_path / "chunked", INDEX, {"nlp": stats.partition})
+    assert entry["rows"] == 5 and entry["config"]["chunk_size"] == 3 and entry["pipes"] == ["senter", "ner"]
+
+
+def test_a_sequential_build_of_many_chunks_reports_one_progress_stage(root, nlp):
+    from pipeline.progress import set_reporter_factory
+
+    stages: list[dict] = []
+
+    def factory(description, total):
+        stage = {"description": description, "total": total, "done": 0, "closed": False}
+        stages.append(stage)
+
+        class R:
+            def advance(self, n=1):
+                stage["done"] += n
+
+            def close(self):
+                stage["closed"] = True
+
+        return R()
+
+    previous = set_reporter_factory(factory)
+    try:
+        build_index(root, contexts_frame(TEXTS), IndexConfig(batch_size=1, chunk_size=1), nlp=nlp)  # 3 chunks
+    finally:
+        set_reporter_factory(previous)
+    assert stages == [{"description": "index (en_core_web_sm)", "total": 3, "done": 3, "closed": True}]
+    assert len(io.partition_files(root, INDEX, {"nlp": spacy_index.index_key(IndexConfig())})) == 3
+
+
+def test_a_chunk_planned_for_another_model_version_is_refused_before_parsing(root, nlp):
+    cfg = IndexConfig()
+    chunk = spacy_index.IndexChunk("en_core_web_sm-9.9.9-00000000", (io.text_id(TEXTS[0]),), (TEXTS[0],))
+    counting = CountingNLP(nlp)
+    with pytest.raises(ValueError, match=r"nlp=en_core_web_sm-9\.9\.9-00000000 cannot be indexed here.*3\.8\.0"):
+        spacy_index.index_chunks(root, [chunk], cfg, nlp=counting)
+    assert counting.texts == [] and not (root / "index").exists()
+
+
+def test_a_plan_skips_indexed_and_claimed_contexts_and_loads_no_model(root, nlp, monkeypatch):
+    cfg = IndexConfig(batch_size=1, chunk_size=2)
+    build_index(root, contexts_frame(TEXTS[:1]), cfg, nlp=nlp)
+    monkeypatch.setattr(spacy_index, "load_nlp", lambda cfg: pytest.fail("planning loaded a model"))
+    plan = spacy_index.plan_index(root, contexts_frame([*TEXTS, *MORE]), cfg, claimed={io.text_id(MORE[0])})
+    # 5 contexts: TEXTS[0] indexed, MORE[0] claimed -> new TEXTS[1], TEXTS[2], MORE[1] in chunks of 2, 1
+    assert (plan.n_contexts, plan.n_cached, plan.n_new) == (5, 2, 3)
+    assert [c.texts for c in plan.chunks] == [(TEXTS[1], TEXTS[2]), (MORE[1],)]
+
+
+KILLED_CHILD = r"""
+import os, signal, sys
+from pipeline import io
+from pipeline.nlp import IndexConfig
+from pipeline.spacy_index import build_index
+from tests.pipeline.test_spacy_index import TEXTS, MORE, contexts_frame
+
+real, calls = io._write_parquet, []
+
+def write_then_die(table, path):
+    calls.append(path)
+    if len(calls) == 3:  # the third part: its temporary file is written, then the process is killed
+        real_replace, io.os.replace = io.os.replace, lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+    real(table, path)
+
+io._write_parquet = write_then_die
+build_index(sys.argv[1], contexts_frame([*TEXTS, *MORE]), IndexConfig(batch_size=1, chunk_size=1))
+"""
+
+
+def test_a_killed_build_leaves_only_complete_parts_and_the_next_build_parses_the_rest(tmp_path, nlp):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    texts = [*TEXTS, *MORE]
+    cfg = IndexConfig(batch_size=1, chunk_size=1)  # one context per part
+    root = tmp_path / "killed"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    child = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(root)], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    key = spacy_index.index_key(cfg)
+    part_dir = io.partition_dir(root, INDEX, {"nlp": key})
+    parts = io.partition_files(root, INDEX, {"nlp": key})
+    assert len(parts) == 2 and len(list(part_dir.glob(".*.tmp"))) == 1  # two parts, the third died as a hidden tmp
+    assert set(read_index(root, cfg)["context_id"]) == {io.text_id(t) for t in texts[:2]}  # complete parts, readable
+
+    counting = CountingNLP(nlp)
+    again = build_index(root, contexts_frame(texts), cfg, nlp=counting)
+    assert (again.n_new, again.n_cached) == (3, 2) and counting.texts == texts[2:]
+    assert not list(part_dir.glob(".*.tmp"))  # the leftover was removed by the next write
+    build_index(tmp_path / "clean", contexts_frame(texts), IndexConfig(chunk_size=10_000), nlp=nlp)
+    assert sorted_rows(root, cfg).equals(sorted_rows(tmp_path / "clean", cfg))
+    assert io.partition_entry(root, INDEX, {"nlp": key})["rows"] == 5
