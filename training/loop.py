@@ -48,7 +48,7 @@ from training.checkpoint import (
 )
 from training.config import ConfigError, LossSpec, OptimConfig, TrainConfig, config_differences, load_config, save_config
 from training.data import load_examples
-from training.features import Batch, Features, collate, featurize
+from training.features import Batch, Features, collate, featurize_cached
 from training.model import QaModel, load_model
 from training.sampler import BundleBatchSampler
 
@@ -359,7 +359,7 @@ class Trainer:
 def dev_loss_fn(cfg: TrainConfig, tokenizer, objective: Objective, device: torch.device, dtype) -> EvalFn:
     """Default eval hook: the weighted objective averaged over the `data.eval_split` windows."""
     examples = load_examples(cfg.data, split=cfg.data.eval_split, max_topk=cfg.features.max_topk)
-    features = featurize(tokenizer, examples, cfg.features)
+    features, _ = featurize_cached(tokenizer, examples, cfg.features, cfg.data.root, label=f"{cfg.data.dataset}/{cfg.data.eval_split}")
     sampler = BundleBatchSampler(features, cfg.optim.batch_windows, cfg.seed, shuffle=False)
 
     def evaluate(model: nn.Module, step: int) -> dict[str, float]:
@@ -465,7 +465,8 @@ def train(
     model, tokenizer = load_model(cfg.model, device=device, seed=cfg.seed)
     if cfg.init_from:
         model.load_weights(cfg.init_from)
-    features = featurize(tokenizer, load_examples(cfg.data, max_topk=cfg.features.max_topk), cfg.features)
+    features, _ = featurize_cached(tokenizer, load_examples(cfg.data, max_topk=cfg.features.max_topk), cfg.features,
+                                   cfg.data.root, label=f"{cfg.data.dataset}/{cfg.data.split}")  # windows cached under data.root
     sampler = BundleBatchSampler(features, cfg.optim.batch_windows, cfg.seed, rank=dist.rank, world_size=dist.world_size)
     objective = build_objective(cfg, model)
     for m in objective.modules:
