@@ -198,3 +198,21 @@ def test_chunk_tasks_on_a_dask_cluster_write_the_same_rows_and_parts(prefect_har
     stages = index_stages(out)
     assert 1 <= stages["squad11"]["stats"]["workers"] <= 2
     assert io.partition_entry(tmp_path, INDEX, {"nlp": stages["squad11"]["stats"]["partition"]})["rows"] == index_rows(reference).height
+
+
+@pytest.mark.slow
+def test_an_existing_dask_cluster_named_by_cqa_dask_address_parses_the_chunks(prefect_harness, tmp_path: Path,
+                                                                               reference: Path, monkeypatch) -> None:
+    """What the README documents: `CQA_DASK_ADDRESS=tcp://... cqa build-index --runner dask`."""
+    pytest.importorskip("prefect_dask")
+    from distributed import LocalCluster
+
+    from flows.build_bundles import with_task_runner
+    from flows.build_index import build_index_flow
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        monkeypatch.setenv("CQA_DASK_ADDRESS", cluster.scheduler_address)
+        out = with_task_runner(build_index_flow, "dask")(config=None, root=str(tmp_path), sources=SOURCES[:2],
+                                                          overrides=CHUNKED)
+    assert index_rows(tmp_path).equals(index_rows(reference))
+    assert 1 <= index_stages(out)["squad11"]["stats"]["workers"] <= 2
