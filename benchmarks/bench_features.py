@@ -13,7 +13,9 @@ process, interleaved A-B-A-B so drift on a shared machine hits both sides alike:
 2. featurize: `training.features.featurize` (tokenize + numpy segments + span mapping);
    prints windows/s of both and the ratio featurize/bare (target >= 0.8), best of --repeats;
 3. cache: `featurize_cached` into a fresh temporary root (a miss that writes the windows),
-   then again (a hit: fingerprints + safetensors load); prints both times (hit target < 2 s).
+   then again (a hit: fingerprints + safetensors load); prints both times (hit target < 2 s);
+4. once, for reference, the implementation before issue 14 (tests/training/features_reference.py,
+   per-window `sequence_ids` in Python); `--no-reference` skips it.
 Skips with a message (exit code 0) when the data folder is absent.
 """
 
@@ -68,12 +70,20 @@ def timed(fn, *args):
     return time.perf_counter() - t0, out
 
 
+def cpu_timed(fn, *args):
+    """(wall s, CPU s of this process, all threads: what other jobs on a shared machine barely disturb, output)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("CQA_SHARED_DATA", REPO.parent / "shared" / "data")))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=384)
     parser.add_argument("--stride", type=int, default=128)
+    parser.add_argument("--no-reference", action="store_true", help="skip timing the pre-issue-14 implementation")
     args = parser.parse_args()
     if not (args.data / SQUAD_DEV).is_file():
         print(f"skipped: {args.data / SQUAD_DEV} not found (set --data or CQA_SHARED_DATA)")
@@ -87,12 +97,14 @@ def main() -> int:
           f"{_CHUNK}-example chunks, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset')}")
     featurize(tokenizer, examples[:64], cfg)  # warm-up (template probe, allocator)
-    bare_s, feat_s = [], []
+    bare_s, feat_s, bare_c, feat_c = [], [], [], []
     for _ in range(args.repeats):
-        t, windows = timed(bare, tokenizer, examples, kwargs, _CHUNK)
+        t, c, windows = cpu_timed(bare, tokenizer, examples, kwargs, _CHUNK)
         bare_s.append(t)
-        t, feats = timed(featurize, tokenizer, examples, cfg)
+        bare_c.append(c)
+        t, c, feats = cpu_timed(featurize, tokenizer, examples, cfg)
         feat_s.append(t)
+        feat_c.append(c)
         assert feats.n_windows == windows, (feats.n_windows, windows)
     plain = {k: v for k, v in kwargs.items() if k != "return_special_tokens_mask"}
     t_plain, _ = timed(bare, tokenizer, examples, plain, _CHUNK)
@@ -100,7 +112,8 @@ def main() -> int:
     b, f = min(bare_s), min(feat_s)
     print(f"bare tokenizer call      : {b:7.2f} s  {windows / b:8.0f} windows/s   (runs: {', '.join(f'{x:.2f}' for x in bare_s)})")
     print(f"featurize                : {f:7.2f} s  {windows / f:8.0f} windows/s   (runs: {', '.join(f'{x:.2f}' for x in feat_s)})")
-    print(f"ratio featurize / bare   : {b / f:7.2f}x  (throughput; target >= 0.8)   [{windows} windows]")
+    print(f"ratio featurize / bare   : {b / f:7.2f}x  (throughput, wall, best runs; target >= 0.8)   [{windows} windows]")
+    print(f"  in CPU time            : {min(bare_c) / min(feat_c):7.2f}x  (bare {min(bare_c):.2f} s, featurize {min(feat_c):.2f} s)")
     print(f"  reference: bare call without return_special_tokens_mask {t_plain:.2f} s; "
           f"with it, in one call over all pairs {t_one:.2f} s")
     with tempfile.TemporaryDirectory() as root:
@@ -111,6 +124,11 @@ def main() -> int:
         assert hit and cached.n_windows == windows
     print(f"cache miss (featurize + write): {t_miss:6.2f} s   ({size / 2**20:.0f} MiB on disk)")
     print(f"cache hit  (fingerprint + load): {t_hit:6.2f} s   (target < 2 s)")
+    if not args.no_reference:
+        from tests.training.features_reference import reference_featurize
+
+        t_ref, _ = timed(reference_featurize, tokenizer, examples, cfg)
+        print(f"before issue 14 (per-window sequence_ids, reference copy): {t_ref:.2f} s, ratio to bare {b / t_ref:.2f}x")
     return 0
 
 
