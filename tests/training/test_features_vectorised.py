@@ -11,6 +11,7 @@ SQuAD 1.1 dev.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -148,9 +149,7 @@ def test_training_reuses_the_cached_windows(train_root: Path, tmp_path: Path) ->
     from training.loop import train
 
     root = tmp_path / "artifacts"
-    import shutil
-
-    shutil.copytree(train_root, root)
+    shutil.copytree(train_root, root, ignore=shutil.ignore_patterns(FEATURES_DIR))  # other tests cache into train_root
     overrides = tiny_overrides(root, tmp_path / "runs", steps=1)
     train(load_config(CONFIGS / "mle.yaml", overrides + ["run_name=a"]))
     (folder,) = (root / FEATURES_DIR).iterdir()
