@@ -342,7 +342,7 @@ def _check_readable(root: str, spec, field: str, files: list[Path]) -> None:
     redo = f"re-run the `cqa build-bundles` that wrote {folder} with --force, or restore the file"
     try:
         io.read_manifest(root, spec)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, io.ArtifactError) as e:
         raise ConfigError(f"{field}: {folder / io.MANIFEST} is corrupt (not valid JSON: {e}); move {folder} away and "
                           f"re-run the `cqa build-bundles` that wrote it, or restore the file") from None
     for path in files:

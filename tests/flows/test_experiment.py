@@ -128,7 +128,12 @@ def test_unknown_profile_and_unknown_field() -> None:
 
 @pytest.mark.integration
 def test_squad_protocol_plan_is_the_honest_near_miss_study(shared_data: Path, tmp_path: Path) -> None:
-    plan = plan_experiment(load_profile("squad-protocol", [f"workdir={tmp_path}"]))
+    import torch
+
+    if not torch.cuda.is_available():  # a GPU profile: on this machine it is refused before any work, naming why
+        with pytest.raises(ProfileError, match=r"device: 'cuda', but torch sees no CUDA GPU"):
+            plan_experiment(load_profile("squad-protocol", [f"workdir={tmp_path}"]))
+    plan = plan_experiment(load_profile("squad-protocol", [f"workdir={tmp_path}", "device=cpu"]))
     assert plan.build.sources[0].article_split == "protocol"
     assert [r.name for r in plan.continuations] == [f"near-miss-control-s{s}" for s in SEEDS] + [f"near-miss-hinge-s{s}" for s in SEEDS]
     assert plan.controls[0].train.optim == plan.methods[0].train.optim
