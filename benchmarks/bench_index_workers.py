@@ -8,8 +8,12 @@ root, on a local Dask cluster (prefect-dask) of 1 and then 2 worker processes, e
 what `cqa build-index --runner dask --workers N` does: load the source, plan the new
 contexts, parse each chunk of `index.chunk_size` contexts as one task, one part file each.
 Prints, per run, the index stage's seconds (planning to the last part written; each worker
-loads the model once inside it) and the flow's wall time (the cluster start and the load
-stage included), the ratios 1-worker / 2-worker of both, and checks that both runs wrote
+loads the model once inside it), the spaCy seconds summed over the chunks (divided by the
+index seconds: how many chunks were being parsed at once, on average), the flow's wall time
+(the cluster start and the load stage included), the ratios 1-worker / 2-worker of the index
+and flow times, the ratio of the spaCy CPU seconds (robust to other jobs: near 1 means the
+split adds no work, so on free cores the wall ratio approaches the chunk bound), and checks
+that both runs wrote
 the same index rows (all columns) and the same part files. The load average before and
 after is printed: on a shared machine the ratio is bounded by the cores the other jobs leave.
 
@@ -70,7 +74,8 @@ def run(workers: int, source: Path, root: Path, chunk_size: int, batch_size: int
     wall = time.perf_counter() - t0
     (index,) = [r for r in out["stages"] if r["stage"] == "index"]
     return {"wall": wall, "index_s": index["seconds"], "new": index["stats"]["new"], "parts": index["stats"]["parts"],
-            "workers": index["stats"]["workers"]}
+            "workers": index["stats"]["workers"], "parse_s": index["stats"]["parse_s"],
+            "parse_cpu_s": index["stats"]["parse_cpu_s"]}
 
 
 def main() -> int:
@@ -98,7 +103,7 @@ def main() -> int:
         if server is not None:
             from prefect.logging.handlers import APILogHandler
 
-            APILogHandler.flush()  # the flow's last log lines reach the server before it stops
+            APILogHandler().flush()  # the flow's last log lines reach the server before it stops
             server.stop()
 
 
@@ -116,7 +121,9 @@ def measure(args: argparse.Namespace) -> int:
             results[workers] = r = run(workers, source, roots[workers], args.chunk_size, args.batch_size)
             print(f"{workers} worker(s): index {r['index_s']:6.1f} s ({r['new'] / r['index_s']:6.1f} contexts/s), "
                   f"flow wall {r['wall']:6.1f} s; {r['new']} contexts in {r['parts']} part files, "
-                  f"parsed by {r['workers']} process(es)")
+                  f"parsed by {r['workers']} process(es); spaCy seconds summed over chunks {r['parse_s']:.1f} "
+                  f"(/ index seconds = {r['parse_s'] / r['index_s']:.2f} chunks parsing at once on average), "
+                  f"their CPU seconds {r['parse_cpu_s']:.1f}")
         rows = {w: io.read(root, INDEX).sort("context_id") for w, root in roots.items()}
         same_rows = rows[1].equals(rows[2])
         same_parts = ({p.name for p in io.partition_files(roots[1], INDEX)} == {p.name for p in io.partition_files(roots[2], INDEX)})
@@ -124,6 +131,8 @@ def measure(args: argparse.Namespace) -> int:
     parts = one["parts"]
     print(f"ratio 1 worker / 2 workers: index {one['index_s'] / two['index_s']:.2f}x, flow wall {one['wall'] / two['wall']:.2f}x "
           f"(bound by the chunks: {parts} chunks over 2 workers -> at most {parts / math.ceil(parts / 2):.2f}x)")
+    print(f"spaCy CPU seconds 2 workers / 1 worker: {two['parse_cpu_s'] / one['parse_cpu_s']:.2f} (1.00 = no work added by "
+          "splitting; the wall ratio above is then set by the free cores)")
     print(f"same index rows (all columns): {'yes' if same_rows else 'NO'}; same part files: {'yes' if same_parts else 'NO'}")
     print(f"load average after: {load_average()}")
     return 0 if same_rows and same_parts else 1

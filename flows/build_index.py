@@ -99,6 +99,7 @@ def index_partitions(root: str, parts: list[dict[str, str]], cfg: IndexConfig, o
     queue = deque((n, chunk) for n, (_, plan, _) in enumerate(plans) for chunk in plan.chunks)
     done_at: dict[int, float] = {}  # partition -> when its last chunk was written
     workers: dict[int, set[str]] = {n: set() for n in range(len(plans))}  # partition -> processes that parsed it
+    parse_s = {n: [0.0, 0.0] for n in range(len(plans))}  # partition -> spaCy wall, CPU seconds summed over chunks
     failures: list[BaseException] = []
     total = sum(plan.n_new for _, plan, _ in plans)
     factory = reporter_factory()
@@ -118,6 +119,8 @@ def index_partitions(root: str, parts: list[dict[str, str]], cfg: IndexConfig, o
                 continue
             done_at[n] = time.perf_counter()
             workers[n].add(result["worker"])
+            parse_s[n][0] += result["parse_s"]
+            parse_s[n][1] += result["parse_cpu_s"]
             if reporter is not None:
                 reporter.advance(result["contexts"])
     finally:
@@ -133,7 +136,8 @@ def index_partitions(root: str, parts: list[dict[str, str]], cfg: IndexConfig, o
         rows.append(StageReport("index", part["dataset"], part["split"], rows=plan.n_contexts, seconds=seconds,
                                 skipped=plan.n_new == 0, path=plan.path,
                                 stats={"partition": plan.partition, "new": plan.n_new, "cached": plan.n_cached,
-                                       "parts": len(plan.chunks), "workers": len(workers[n])}).as_row())
+                                       "parts": len(plan.chunks), "workers": len(workers[n]),
+                                       "parse_s": round(parse_s[n][0], 2), "parse_cpu_s": round(parse_s[n][1], 2)}).as_row())
     return rows
 
 

@@ -262,7 +262,7 @@ def plan_partition_index(root: str | Path, dataset: str, split: str, cfg: IndexC
 def run_index_chunk(out_root: str | Path, chunk: IndexChunk, cfg: IndexConfig) -> dict[str, Any]:
     """Parse one chunk with this process's pipeline (loaded on its first chunk) and write its part file.
 
-    Returns `{"part", "contexts", "parse_s", "worker"}`; `worker` (host:pid) names the process."""
+    Returns `{"part", "contexts", "parse_s", "parse_cpu_s", "worker"}`; `worker` (host:pid) names the process."""
     with _NLP_LOCK:
         result = index_chunks(out_root, [chunk], cfg, nlp=shared_nlp(cfg), progress=False)[0]
     return {**result, "worker": f"{socket.gethostname()}:{os.getpid()}"}
