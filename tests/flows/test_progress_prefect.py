@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 def test_a_tracked_loop_in_a_task_writes_a_progress_artifact(prefect_harness) -> None:
     from prefect import flow, task
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from flows.progress import reporting
     from pipeline.progress import track
@@ -24,9 +24,11 @@ def test_a_tracked_loop_in_a_task_writes_a_progress_artifact(prefect_harness) ->
         return count(40)
 
     with reporting(prefect=True):
-        assert demo() == 40
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(type=ArtifactFilterType(any_=["progress"])))
-    mine = [a for a in found if a.key == "progress-demo-stage"]
-    assert mine, [a.key for a in found]
+        state = demo(return_state=True)
+    assert state.result() == 40
+    with get_client(sync_client=True) as client:  # this run's artifact only: the harness's API is shared by the session
+        mine = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["progress-demo-stage"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    assert mine
     assert float(mine[-1].data) == 100.0 and "40/40" in (mine[-1].description or "")
