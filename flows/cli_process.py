@@ -38,6 +38,7 @@ SUPERVISOR_ENV = "CQA_SUPERVISOR_PID"  # set for the child: the pid of the paren
 OFF_ENV = "CQA_NO_SUPERVISOR"
 WATCH_INTERVAL_S = 0.1
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_GRACE_S = 10.0  # after a forwarded stop signal, the group gets this long before a SIGKILL
 _decided = False  # supervise() acts once per process
 
 
@@ -67,10 +68,24 @@ def supervise() -> None:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen([sys.executable, "-m", "flows.cli", *sys.argv[1:]], env=env, process_group=0)
     for sig in FORWARDED:
-        signal.signal(sig, lambda s, _frame: _signal_group(child.pid, s))
+        signal.signal(sig, lambda s, _frame: _forward(child.pid, s))
     code = child.wait()
     _signal_group(child.pid, signal.SIGKILL)  # whatever the child left behind (it was killed: its server)
     raise SystemExit(code if code >= 0 else 128 - code)
+
+
+def _forward(pgid: int, sig: int) -> None:
+    """Pass a stop signal to the child's group; SIGKILL the group if it is still there `STOP_GRACE_S` later.
+
+    A forwarded SIGTERM also stops the child's Prefect server first, after which the flow process
+    can keep retrying an API that is gone (seen: a `cqa experiment` alive 13 s after SIGTERM)."""
+    _signal_group(pgid, sig)
+
+    def finish() -> None:
+        time.sleep(STOP_GRACE_S)
+        _signal_group(pgid, signal.SIGKILL)
+
+    threading.Thread(target=finish, name="cqa-stop-grace", daemon=True).start()
 
 
 def _signal_group(pgid: int, sig: int) -> None:

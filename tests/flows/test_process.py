@@ -101,3 +101,27 @@ def test_a_sigkilled_build_leaves_no_process_behind(tmp_path: Path, victim: str)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_sigterm_stops_the_whole_build_within_the_grace_period(tmp_path: Path) -> None:
+    """`kill <pid>` (SIGTERM) of `cqa`: forwarded to the group, and whatever still runs STOP_GRACE_S
+    later is killed — a flow child retrying its (already stopped) Prefect server must not linger."""
+    from flows.cli_process import STOP_GRACE_S
+
+    psutil = pytest.importorskip("psutil")
+    proc = _build(tmp_path)
+    family = []
+    try:
+        family = _wait_for_server(psutil, proc, tmp_path / "log")
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(STOP_GRACE_S + 20)
+        alive = _survivors(psutil, family, STOP_GRACE_S + 5)
+        assert not alive, f"left running after SIGTERM: {[(p.pid, ' '.join(p.cmdline())[:100]) for p in alive]}"
+    finally:
+        for p in _survivors(psutil, family, 0):
+            p.kill()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
