@@ -90,7 +90,8 @@ class EvaluateStage(_Frozen):
     batch_windows: int = Field(16, ge=1)  # windows per forward pass
     near_miss_slice: bool = True  # add the near-miss slice (docs/methods.md §1), judged by the baseline's predictions
     bundles: str | None = None  # `DATASET/SPLIT` of a bundles partition (`ropes/dev`): consistency + joint inference
-    exclude_train_titles: bool = True  # never score a question on an article of the training partition (see flows.evaluate)
+    exclude_train_titles: bool = True  # never score a question on an article of the training partition (see flows.evaluate);
+    # turn off only where titles name no article (ROPES: `ropes-<situation index>`, repeated across its files)
 
     @field_validator("null_rule")
     @classmethod
