@@ -43,7 +43,8 @@ import yaml
 from torch import Tensor, nn
 
 from training.checkpoint import (
-    CONFIG_FILE, CheckpointError, ResumePoint, RunFolderTaken, holds_a_run, load_loss_state, load_losses_file,
+    CONFIG_FILE, CheckpointError, ResumePoint, RunFolderTaken, _atomic_write_text, holds_a_run, load_loss_state,
+    load_losses_file,
     load_train_state, resume_point, rng_state, save_checkpoint, set_rng_state, verify_checkpoint,
 )
 from training.config import ConfigError, LossSpec, OptimConfig, TrainConfig, config_differences, load_config, save_config
@@ -444,12 +445,7 @@ def truncate_log(path: Path, step: int) -> None:
             continue
         if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
             kept.append(line + "\n")
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(kept)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _atomic_write_text(path, "".join(kept))  # the checkpoint writer's own temp-file + fsync + rename
 
 
 def train(
