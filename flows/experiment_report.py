@@ -160,7 +160,11 @@ def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]
                     m, c = value(plan.run(group, seed).name), value(plan.control_for(seed).name)
                     if m is not None and c is not None:
                         diffs[seed] = m - c
-                if not diffs:
+                label = metric + ("" if slice_name == "all" else f" [{slice_name}]")
+                if not diffs:  # the metric exists for this set but not for this pair: say so, never drop the row
+                    lacking = [s for s in plan.seeds if s not in diffs]
+                    rows.append([es, f"`{group}` − `{plan.control_group}`", label, f"no value for seed(s) {lacking}",
+                                 "–", "–", "–", "not compared", "", 0])
                     continue
                 vals = list(diffs.values())
                 better = (lambda d: d < 0) if metric.startswith("drop_") else (lambda d: d > 0)
@@ -173,8 +177,9 @@ def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]
                 else:
                     verdict = "seeds disagree (no interval)"
                 sd = statistics.stdev(vals) if len(vals) > 1 else None
-                label = metric + ("" if slice_name == "all" else f" [{slice_name}]")
-                rows.append([es, f"`{group}` − `{plan.control_group}`", label, " ".join(f"s{s}: {d:+.2f}" for s, d in diffs.items()),
+                gaps = [s for s in plan.seeds if s not in diffs]
+                per = " ".join(f"s{s}: {d:+.2f}" for s, d in diffs.items()) + (f" (no value for seed(s) {gaps})" if gaps else "")
+                rows.append([es, f"`{group}` − `{plan.control_group}`", label, per,
                              _pm(statistics.fmean(vals), sd, signed=True), "per seed only", "–", verdict,
                              claims.get(group, "–") if metric in ("consistency", "drop_em") else "", len(vals)])
     return rows
