@@ -91,7 +91,20 @@ def test_two_ranks_equal_one_process_at_the_same_global_batch(ddp_runs, train_ro
         assert [r[key] for r in two] == pytest.approx([r[key] for r in one], rel=1e-4, abs=1e-6), key
     a, b = _weights(ddp_runs["ddp"]), _weights(single)
     assert a.keys() == b.keys() and any(k.startswith("loss.") for k in a)
-    far = {k: float((a[k] - b[k]).abs().max()) for k in a if not torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5)}
+    # qa_outputs.bias shifts every start (end) logit of a window alike, and every loss here is
+    # a softmax or a score difference over those logits, so its true gradient is 0: what it
+    # gets is rounding noise near Adam's eps (1e-8), which Adam turns into steps of any size
+    # up to lr. Summation order differs between DDP's all-reduce and accumulation (and by CPU:
+    # CI's differed by 6.7e-5 where this machine's is 0), so that one tensor is held only to
+    # Adam's bound, |Δ| <= 2·lr·steps, and to staying far below what a real gradient moves
+    # (lr·steps); every other tensor is held to 1e-4.
+    noise_only = {"model.qa_outputs.bias"}
+    lr_steps = 3e-3 * STEPS  # tiny_overrides' lr
+    for k in noise_only:
+        assert float((a[k] - b[k]).abs().max()) <= 2 * lr_steps, k
+        assert float(a[k].abs().max()) < 0.25 * lr_steps and float(b[k].abs().max()) < 0.25 * lr_steps, k
+    far = {k: float((a[k] - b[k]).abs().max()) for k in a
+           if k not in noise_only and not torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5)}
     assert not far, far
     # the comparison can fail: one process WITHOUT accumulation (one batch a step) trains other weights
     lone = train(load_config(CONFIG, _overrides(train_root, ddp_runs["root"], "lone", accum=1, dropout=0.0)))
