@@ -94,11 +94,6 @@ def tiny_config(vocab_size: int, *, hidden: int = 32, layers: int = 2, dropout: 
     )
 
 
-def tiny_model(vocab_size: int, **kwargs) -> nn.Module:
-    """A tiny random BERT QA model (see `tiny_config`)."""
-    return AutoModelForQuestionAnswering.from_config(tiny_config(vocab_size, **kwargs))
-
-
 def load_tokenizer(cfg: ModelConfig):
     """The run's fast tokenizer (`tiny` uses the packaged MiniLM tokenizer)."""
     path = str(minilm_path()) if cfg.name == TINY_ALIAS else resolve_model_name(cfg.name)
