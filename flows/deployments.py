@@ -132,11 +132,6 @@ def deploy_to_pools(pool: str | None = None, source: str | Path = REPO) -> list[
     return ids
 
 
-def deploy_to_pool(pool: str, source: str | Path = REPO) -> list[UUID]:
-    """Register every deployment on the one work pool `pool`."""
-    return deploy_to_pools(pool, source)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m flows.deployments", description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 
 import polars as pl
@@ -31,10 +30,3 @@ def rejects_frame(rows: Iterable[dict[str, str]]) -> pl.DataFrame:
     if not rows:
         return empty_frame(REJECTS)
     return pl.DataFrame(rows, schema=empty_frame(REJECTS).schema)
-
-
-def summary_line(stage: str, kept: int, rejects: pl.DataFrame) -> str:
-    """`load: kept 10570, rejected 3 (offset_mismatch: 2, empty_context: 1)`."""
-    counts = Counter(rejects["reason"].to_list()) if rejects.height else Counter()
-    detail = ", ".join(f"{r}: {n}" for r, n in counts.most_common())
-    return f"{stage}: kept {kept}, rejected {rejects.height}" + (f" ({detail})" if detail else "")
