@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from training.config import FeatureConfig, LossSpec, ModelConfig, OptimConfig, config_from_dict
+from training.config import FeatureConfig, LossSpec, ModelConfig, OptimConfig, TrainConfig
 from training.data import TrainExample
 from training.features import collate, featurize
 from training.loop import Objective, Trainer, amp_dtype, build_objective, linear_schedule, make_optimizer
@@ -105,8 +105,7 @@ def bench_model(name: str, device: str, steps: int, warmup: int, batch_windows: 
     def trainer_for(variant: list[tuple[str, float, dict]]) -> Trainer:
         model = copy.deepcopy(base_crf if any(n == "crf_nll" for n, _, _ in variant) else base)
         specs = tuple(LossSpec(name=n, weight=w, params={**p, **({"num_slots": 3} if n == "hard_learning" else {})}) for n, w, p in variant)
-        cfg = config_from_dict({"losses": [s.model_dump() for s in specs], "features": features_cfg.model_dump(),
-                                "optim": OptimConfig(batch_windows=batch_windows, max_steps=1000).model_dump()})
+        cfg = TrainConfig(losses=specs, features=features_cfg, optim=OptimConfig(batch_windows=batch_windows, max_steps=1000))
         objective: Objective = build_objective(cfg, model)
         for m in objective.modules:
             m.to(dev)

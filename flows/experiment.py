@@ -37,6 +37,7 @@ from prefect import flow, get_run_logger
 
 from flows.experiment_profile import ExperimentPlan, RunPlan, load_profile, plan_experiment
 from pipeline import io, schemas
+from pipeline.config_model import to_plain
 from pipeline.run_lock import run_lock
 
 STATE_FILE = "experiment_state.json"
@@ -183,7 +184,7 @@ def _train(run: RunPlan, resume_fp: str, prior: dict[str, Any] | None) -> str:
 
 
 def _train_stage(book: StageBook, run: RunPlan, upstream: dict[str, str]) -> tuple[str, str]:
-    inputs = {"config": run.train.model_dump(mode="json"), **upstream}
+    inputs = {"config": to_plain(run.train), **upstream}
     fp = io.fingerprint(inputs)
     prior = book.previous(f"train:{run.name}")  # read before `run` marks the stage as running
     return book.run(f"train:{run.name}", inputs, lambda: _train(run, fp, prior), weights_fingerprint)
@@ -204,7 +205,7 @@ def _topk_stage(book: StageBook, plan: ExperimentPlan, baseline: RunPlan, baseli
     p, t, part = plan.profile, plan.profile.topk, plan.topk_partition(baseline)
     assert t is not None
     _, fp = book.run(
-        f"sample-topk:{baseline.name}", {"topk": t.model_dump(mode="json"), "partition": part, **upstream},
+        f"sample-topk:{baseline.name}", {"topk": to_plain(t), "partition": part, **upstream},
         lambda: sample_topk_flow(baseline_dir, plan.root, p.dataset, p.split, k=t.k, mode=t.mode,
                                  batch_windows=t.batch_windows, force_gold=t.force_gold, device=p.device),
         topk_fingerprint(plan.root, part))
@@ -244,7 +245,7 @@ def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = No
         baseline_dir = runs[plan.baselines[0].name][0]  # the near-miss slice is defined by the first seed's baseline
         e = p.evaluate
         eval_report, eval_fp = book.run(
-            "evaluate", {"evaluate": e.model_dump(mode="json"), "inputs": eval_sets_fingerprint(plan),
+            "evaluate", {"evaluate": to_plain(e), "inputs": eval_sets_fingerprint(plan),
                          "bundles": eval_bundles_fingerprint(plan), "runs": {n: runs[n][1] for n in order}},
             lambda: evaluate_flow([runs[n][0] for n in order], list(e.sets), root=root, data_dir=e.data_dir, limit=e.limit,
                                   batch_windows=e.batch_windows, null_rule=e.null_rule, null_threshold=e.null_threshold,
@@ -253,7 +254,7 @@ def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = No
                                   near_miss_baseline=baseline_dir if e.near_miss_slice else None),
             lambda path: io.file_sha256(path))
         report, _ = book.run(
-            "report", {"evaluate": eval_fp, "runs": {n: runs[n][1] for n in order}, "profile": p.model_dump(mode="json")},
+            "report", {"evaluate": eval_fp, "runs": {n: runs[n][1] for n in order}, "profile": to_plain(p)},
             lambda: str(write_experiment_report(plan, order, eval_report, book.state)),
             lambda path: io.file_sha256(path))
         _publish(report, book.log)

@@ -20,12 +20,13 @@ repository (configs) or to the current directory (`workdir`, `root`, `evaluate.d
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.config_model import Checked, ConfigModelError, apply_overrides, constrained, from_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "flows" / "profiles"
@@ -37,35 +38,60 @@ BUDGET_FIELDS = ("init_from", "seed", "model.name", "data.dataset", "data.split"
                  "optim.grad_accum")
 
 
-class ProfileError(ValueError):
+class ProfileError(ConfigModelError):
     """A profile field is wrong; the message names the field and what was expected."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_frozen = dataclass(frozen=True, kw_only=True)
 
 
-class BuildStage(_Frozen):
+def _known_rule(value: str, where: str) -> None:
+    """`evaluate.null_rule`: a rule name of training.decoding (the threshold is `null_threshold`)."""
+    from flows.evaluate import parse_null_rule
+
+    if ":" in value:
+        raise ValueError(f"{where}: got {value!r}, expected a rule name only (the threshold is `null_threshold`)")
+    parse_null_rule(value, where)
+
+
+def _known_rules(value: dict[str, str], where: str) -> None:
+    """`evaluate.null_rules`: run name -> RULE[:THRESHOLD]."""
+    from flows.evaluate import parse_null_rule
+
+    for run, text in value.items():
+        parse_null_rule(text, f"{where}.{run}")
+
+
+def _distinct_seeds(seeds: tuple[int, ...], where: str) -> None:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{where}: got {list(seeds)}, expected distinct seeds")
+
+
+@_frozen
+class BuildStage(Checked):
     config: str = "data/samples/build.yaml"  # build config YAML (relative to the repository)
     sources: tuple[str, ...] = ()  # NAME=PATH[:FORMAT] replacing the config's sources (empty: keep them)
     overrides: tuple[str, ...] = ()  # build config overrides KEY=VALUE (`miners=[near_miss]`)
 
 
-class RunSpec(_Frozen):
-    name: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*$")  # run folder `<workdir>/runs/<name>`, the `run` in predictions
+@_frozen
+class RunSpec(Checked):
+    name: str = constrained(pattern=r"^[A-Za-z0-9][\w.-]*$")  # run folder `<workdir>/runs/<name>`, the `run` in predictions
     config: str  # training config YAML (relative to the repository)
     overrides: tuple[str, ...] = ()  # training config overrides of this run only
     claim: str = ""  # the paper's reported gain for this method, shown beside the measured one (a claim to test)
 
 
-class TopkStage(_Frozen):
-    k: int = Field(20, ge=1)  # spans per training question
+@_frozen
+class TopkStage(Checked):
+    k: int = constrained(20, ge=1)  # spans per training question
     mode: str = "plain"  # `plain` or `diverse` (training.topk)
     force_gold: bool = False  # store the gold at the last rank when missing
-    batch_windows: int = Field(16, ge=1)  # windows per forward pass
+    batch_windows: int = constrained(16, ge=1)  # windows per forward pass
 
 
-class ControlSpec(_Frozen):
+@_frozen
+class ControlSpec(Checked):
     """The equal-budget control. Default: the α = 0 control, `of`'s config with every loss but
     `keep` at weight 0. With `config`: an explicit control run (e.g. MLE, or `mle_soft` without
     synthetic spans) from that YAML plus `overrides`; the budget check holds it to the methods'
@@ -79,41 +105,24 @@ class ControlSpec(_Frozen):
     describe: str = ""  # one line for the report: what the control is (default: derived)
 
 
-class EvaluateStage(_Frozen):
-    sets: tuple[str, ...] = Field(min_length=1)  # evaluation sets (flows/evaluate.py: presets, NAME=PATH, neg-<set>)
+@_frozen
+class EvaluateStage(Checked):
+    sets: tuple[str, ...] = constrained(min_length=1)  # evaluation sets (flows/evaluate.py: presets, NAME=PATH, neg-<set>)
     data_dir: str = "../shared/data"  # folder the presets resolve under
-    limit: int | None = Field(None, ge=1)  # first N questions per set (None: all)
-    n_resamples: int = Field(1000, ge=10)  # bootstrap resamples of every interval
-    null_rule: str = "none"  # default null rule (training.decoding), for runs whose training config sets no `decoding.null_rule`
+    limit: int | None = constrained(None, ge=1)  # first N questions per set (None: all)
+    n_resamples: int = constrained(1000, ge=10)  # bootstrap resamples of every interval
+    null_rule: str = constrained("none", check=_known_rule)  # default null rule (training.decoding), for runs whose training config sets no `decoding.null_rule`
     null_threshold: float = 0.0  # threshold of that default rule
-    null_rules: dict[str, str] = Field(default_factory=dict)  # run name -> RULE[:THRESHOLD], beats the run's training config
-    batch_windows: int = Field(16, ge=1)  # windows per forward pass
+    null_rules: dict[str, str] = constrained(default_factory=dict, check=_known_rules)  # run name -> RULE[:THRESHOLD], beats the run's training config
+    batch_windows: int = constrained(16, ge=1)  # windows per forward pass
     near_miss_slice: bool = True  # add the near-miss slice (docs/methods.md §1), judged by the baseline's predictions
     bundles: str | None = None  # `DATASET/SPLIT` of a bundles partition (`ropes/dev`): consistency + joint inference
     exclude_train_titles: bool = True  # never score a question on an article of the training partition (see flows.evaluate);
     # turn off only where titles name no article (ROPES: `ropes-<situation index>`, repeated across its files)
 
-    @field_validator("null_rule")
-    @classmethod
-    def _known_rule(cls, value: str) -> str:
-        from flows.evaluate import parse_null_rule
 
-        if ":" in value:
-            raise ValueError("a rule name only (the threshold is `null_threshold`)")
-        parse_null_rule(value, "evaluate.null_rule")
-        return value
-
-    @field_validator("null_rules")
-    @classmethod
-    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
-        from flows.evaluate import parse_null_rule
-
-        for run, text in value.items():
-            parse_null_rule(text, f"evaluate.null_rules.{run}")
-        return value
-
-
-class ExperimentProfile(_Frozen):
+@_frozen
+class ExperimentProfile(Checked):
     name: str  # profile name (shown in the report)
     description: str = ""  # one paragraph for the report
     workdir: str  # experiment folder: runs/, experiment_state.json, report/
@@ -123,21 +132,14 @@ class ExperimentProfile(_Frozen):
     device: str = "cpu"  # device of sample-topk and evaluate (training: the configs' `device`)
     common: tuple[str, ...] = ()  # training overrides of EVERY run (baseline included), e.g. model.name=tiny
     continuation: tuple[str, ...] = ()  # training overrides of every method and the control: the shared budget
-    build: BuildStage = BuildStage()  # the mining stage
+    build: BuildStage = field(default_factory=BuildStage)  # the mining stage
     baseline: RunSpec  # the MLE baseline every method starts from
     topk: TopkStage | None = None  # sample-topk with the baseline (None: no top-k stage)
-    methods: tuple[RunSpec, ...] = Field(min_length=1)  # the methods compared to the control
+    methods: tuple[RunSpec, ...] = constrained(min_length=1)  # the methods compared to the control
     control: ControlSpec  # the α = 0 continuation control
     evaluate: EvaluateStage  # the evaluation stage
-    seeds: tuple[int, ...] = Field((13, 14, 15), min_length=1)  # every run once per seed (`seed` of each training config)
+    seeds: tuple[int, ...] = constrained((13, 14, 15), min_length=1, check=_distinct_seeds)  # every run once per seed (`seed` of each training config)
     baseline_per_seed: bool = True  # one baseline per seed; false: every seed's continuations start from the first seed's baseline
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct, got {list(seeds)}")
-        return seeds
 
 
 def profile_path(profile: str) -> Path:
@@ -156,18 +158,17 @@ def profile_path(profile: str) -> Path:
 
 def load_profile(profile: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentProfile:
     """Read a profile, apply `key=value` overrides (dotted, as `cqa train --set`), type-check it."""
-    from training.config import ConfigError, apply_overrides
-
     path = profile_path(profile)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     try:
         raw = apply_overrides(raw, list(overrides))
-        return ExperimentProfile.model_validate(raw)
-    except ConfigError as e:
-        raise ProfileError(f"profile {path}: {e}") from None
-    except ValidationError as e:
-        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in e.errors()]
-        raise ProfileError(f"bad profile {path}:\n" + "\n".join(lines)) from None
+    except ConfigModelError as e:
+        raise ProfileError(f"profile {path}: {e}", e.problems) from None
+    try:
+        return from_mapping(ExperimentProfile, raw)
+    except ConfigModelError as e:
+        lines = "\n".join(f"  {p}" for p in e.problems)
+        raise ProfileError(f"bad profile {path}:\n{lines}", e.problems) from None
 
 
 @dataclass(frozen=True)
@@ -364,5 +365,5 @@ def _check_no_seed_override(p: ExperimentProfile) -> None:
 def _seeded_run(spec: RunSpec, role: str, field: str, overrides: list[str], seed: int, baseline: str | None = None) -> RunPlan:
     """`spec` resolved for one seed: run folder `<name>-s<seed>`, `seed=<seed>`; top-k methods read `baseline`'s spans."""
     name = seeded_name(spec.name, seed)
-    run = _resolve_run(spec.model_copy(update={"name": name}), role, field, [*overrides, f"run_name={name}"], baseline or name)
+    run = _resolve_run(dataclasses.replace(spec, name=name), role, field, [*overrides, f"run_name={name}"], baseline or name)
     return dataclasses.replace(run, group=spec.name, seed=seed)

@@ -2,46 +2,53 @@
 
     cqa train --config training/configs/mle.yaml --set optim.max_steps=50 --set model.name=tiny
 
-`load_config(path, overrides)` parses, type-checks (pydantic, unknown keys rejected) and
-validates the config BEFORE any work: an unknown loss lists the valid names, a missing
-artifact partition names the `data.*` field that asked for it, a bad model path names
-`model.name`. `save_config` writes the resolved config (YAML) beside every checkpoint.
+`load_config(path, overrides)` parses, type-checks (`pipeline.config_model`: frozen dataclasses,
+unknown keys rejected, standard library + PyYAML only, so this module imports on a GPU machine
+without pydantic, spaCy, Prefect or Polars) and validates the config BEFORE any work: an
+unknown loss lists the valid names, a missing artifact partition names the `data.*` field
+that asked for it, a bad model path names `model.name`. `save_config` writes the resolved
+config (YAML) beside every checkpoint.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline import config_model
+from pipeline.config_model import Checked, ConfigModelError, constrained, from_mapping, to_plain
 
 MINILM_ALIAS = "minilm"
 TINY_ALIAS = "tiny"
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigModelError):
     """A config field is wrong; the message names the field and what was expected."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_frozen = dataclass(frozen=True, kw_only=True)
 
 
-class ModelConfig(_Frozen):
+@_frozen
+class ModelConfig(Checked):
     name: str = MINILM_ALIAS  # hub id, local folder, `minilm` (packaged MiniLM-L6) or `tiny` (2-layer random BERT, tests)
     crf_head: bool = False  # add a linear BIO emission layer + `training.crf.BioCrf` on the last hidden states
     attention_dropout: float | None = None  # attention_probs_dropout_prob; None = 0.0 on CPU (2.5x faster step), model default on GPU
     hidden_dropout: float | None = None  # hidden_dropout_prob override; None = the model's own value
 
 
-class BundleSource(_Frozen):
+@_frozen
+class BundleSource(Checked):
     kind: str = "ropes-mined"  # bundles.kind to train on: `ropes-mined` or `flip` (`topk` answer bundles are not wired)
     mode: str | None = None  # bundles.mode to keep (`paper`, `reference-code`, ...); None = every mode
 
 
-class DataConfig(_Frozen):
+@_frozen
+class DataConfig(Checked):
     root: str = "data/artifacts"  # artifact root written by the mining flows
     dataset: str = "squad11"  # dataset partition to train on
     split: str = "train"  # split partition to train on
@@ -51,61 +58,66 @@ class DataConfig(_Frozen):
     synthetic: bool = False  # synthetic-answer examples (augmented contexts) from `synthetic/`, placed as the partition's manifest `config.placement` says (replace | add)
     topk_model: str | None = None  # `topk/` model partition whose spans feed top-k losses (None = no top-k)
     topk_force_gold: bool = True  # METHODS §5: when the gold is missing from the top-k it replaces the last one
-    filter_min_context_chars: int = Field(0, ge=0)  # keep examples whose context is LONGER than this (near-miss stage: 220)
-    max_examples: int | None = Field(None, ge=1)  # keep the first N examples (smoke runs); None = all
+    filter_min_context_chars: int = constrained(0, ge=0)  # keep examples whose context is LONGER than this (near-miss stage: 220)
+    max_examples: int | None = constrained(None, ge=1)  # keep the first N examples (smoke runs); None = all
     eval_split: str | None = None  # split of the same dataset for the dev-loss eval hook; None = no eval
 
 
-class FeatureConfig(_Frozen):
-    max_length: int = Field(384, ge=16, le=4096)  # tokens per window (question + context + specials)
-    stride: int = Field(128, ge=0)  # overlapping context tokens between consecutive windows
-    max_answer_len: int = Field(30, ge=1)  # longest predicted span in tokens, recorded for decoding (robust method: 128); targets are not cut
-    max_negatives: int = Field(4, ge=1)  # K: near-miss negatives per window
-    max_topk: int = Field(20, ge=1)  # Z: top-k candidates per window
+@_frozen
+class FeatureConfig(Checked):
+    max_length: int = constrained(384, ge=16, le=4096)  # tokens per window (question + context + specials)
+    stride: int = constrained(128, ge=0)  # overlapping context tokens between consecutive windows
+    max_answer_len: int = constrained(30, ge=1)  # longest predicted span in tokens, recorded for decoding (robust method: 128); targets are not cut
+    max_negatives: int = constrained(4, ge=1)  # K: near-miss negatives per window
+    max_topk: int = constrained(20, ge=1)  # Z: top-k candidates per window
 
 
-class LossSpec(_Frozen):
+@_frozen
+class LossSpec(Checked):
     name: str  # registry name in `training.losses.LOSSES`
     weight: float = 1.0  # weight of this loss's total in the summed objective (0 = equal-budget control)
-    params: dict[str, Any] = Field(default_factory=dict)  # constructor keyword arguments of the loss
+    params: dict[str, Any] = field(default_factory=dict)  # constructor keyword arguments of the loss
 
 
-class OptimConfig(_Frozen):
-    lr: float = Field(3e-5, gt=0)  # AdamW peak learning rate
-    weight_decay: float = Field(0.01, ge=0)  # AdamW weight decay (not on biases / LayerNorm)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)  # share of optimizer steps with linear warm-up, then linear decay to 0
-    epochs: float = Field(1.0, gt=0)  # passes over the data (used when max_steps is None)
-    max_steps: int | None = Field(None, ge=1)  # optimizer steps; overrides epochs
-    batch_windows: int = Field(16, ge=1)  # micro-batch size in windows (bundles are never split)
-    grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step
-    clip: float | None = Field(1.0, gt=0)  # max global gradient norm; None = no clipping
+@_frozen
+class OptimConfig(Checked):
+    lr: float = constrained(3e-5, gt=0)  # AdamW peak learning rate
+    weight_decay: float = constrained(0.01, ge=0)  # AdamW weight decay (not on biases / LayerNorm)
+    warmup_ratio: float = constrained(0.1, ge=0, le=1)  # share of optimizer steps with linear warm-up, then linear decay to 0
+    epochs: float = constrained(1.0, gt=0)  # passes over the data (used when max_steps is None)
+    max_steps: int | None = constrained(None, ge=1)  # optimizer steps; overrides epochs
+    batch_windows: int = constrained(16, ge=1)  # micro-batch size in windows (bundles are never split)
+    grad_accum: int = constrained(1, ge=1)  # micro-batches per optimizer step
+    clip: float | None = constrained(1.0, gt=0)  # max global gradient norm; None = no clipping
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
-    eps: float = Field(1e-8, gt=0)  # AdamW epsilon
+    eps: float = constrained(1e-8, gt=0)  # AdamW epsilon
 
 
-class DecodingConfig(_Frozen):
+@_frozen
+class DecodingConfig(Checked):
     null_rule: Literal["none", "cls_threshold", "negative_score"] | None = None  # null rule `cqa evaluate` uses for this run (training.decoding.NULL_RULES); None: evaluate's --null-rule
     null_threshold: float = 0.0  # threshold of that null rule
 
 
-class TrainConfig(_Frozen):
-    model: ModelConfig = ModelConfig()  # encoder + optional heads
-    data: DataConfig = DataConfig()  # which artifacts feed the run
-    features: FeatureConfig = FeatureConfig()  # sliding-window featurization
-    losses: tuple[LossSpec, ...] = (LossSpec(name="mle"),)  # weighted sum of registered losses
-    optim: OptimConfig = OptimConfig()  # optimizer and schedule
-    decoding: DecodingConfig = DecodingConfig()  # how `cqa evaluate` decodes this run (SQuAD 2.0: robust method negative_score, MLE cls_threshold)
+@_frozen
+class TrainConfig(Checked):
+    model: ModelConfig = field(default_factory=ModelConfig)  # encoder + optional heads
+    data: DataConfig = field(default_factory=DataConfig)  # which artifacts feed the run
+    features: FeatureConfig = field(default_factory=FeatureConfig)  # sliding-window featurization
+    losses: tuple[LossSpec, ...] = field(default_factory=lambda: (LossSpec(name="mle"),))  # weighted sum of registered losses
+    optim: OptimConfig = field(default_factory=OptimConfig)  # optimizer and schedule
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)  # how `cqa evaluate` decodes this run (SQuAD 2.0: robust method negative_score, MLE cls_threshold)
     seed: int = 13  # seeds model init, dropout and the batch order
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (or fp16) AMP on GPU, fp32 on CPU
-    eval_every: int | None = Field(None, ge=1)  # run the eval hook every N optimizer steps; None = only at the end
-    checkpoint_every: int | None = Field(None, ge=1)  # write a checkpoint every N optimizer steps; None = only at the end
-    keep_checkpoints: int = Field(2, ge=1)  # most recent step checkpoints kept on disk
-    log_every: int = Field(1, ge=1)  # write a JSONL log row every N optimizer steps
+    eval_every: int | None = constrained(None, ge=1)  # run the eval hook every N optimizer steps; None = only at the end
+    checkpoint_every: int | None = constrained(None, ge=1)  # write a checkpoint every N optimizer steps; None = only at the end
+    keep_checkpoints: int = constrained(2, ge=1)  # most recent step checkpoints kept on disk
+    log_every: int = constrained(1, ge=1)  # write a JSONL log row every N optimizer steps
     output_dir: str = "runs"  # runs are written to <output_dir>/<run_name>
     run_name: str = "run"  # folder name of this run
     init_from: str | None = None  # checkpoint folder whose weights start the run ("continue from the baseline")
     device: str = "auto"  # `auto` (cuda:LOCAL_RANK when available, else cpu), `cpu`, `cuda`, `cuda:1`, ...
-    inactive_check_steps: int | None = Field(20, ge=1)  # stop when a contrastive loss saw nothing on each of the first N steps; None = no check
+    inactive_check_steps: int | None = constrained(20, ge=1)  # stop when a contrastive loss saw nothing on each of the first N steps; None = no check
 
     @property
     def run_dir(self) -> Path:
@@ -115,51 +127,18 @@ class TrainConfig(_Frozen):
 # Parsing -------------------------------------------------------------------------------
 
 
-def _parse_value(text: str) -> Any:
-    """`--set` values are YAML scalars/lists: `3e-5`, `true`, `null`, `[a, b]`, `tiny`."""
-    return yaml.safe_load(text) if text != "" else ""
-
-
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Apply `a.b=c` overrides; `losses.0.weight=0` indexes into the losses list."""
-    out = yaml.safe_load(yaml.safe_dump(raw)) or {}
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key=value (e.g. optim.lr=3e-5)")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        node: Any = out
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"override {key!r}: '{part}' is not an index of a list of {len(node)}")
-                if last:
-                    node[int(part)] = _parse_value(value)
-                else:
-                    node = node[int(part)]
-            elif last:
-                node[part] = _parse_value(value)
-            else:
-                node = node.setdefault(part, {})
-                if node is None:
-                    raise ConfigError(f"override {key!r}: '{part}' is null in the config")
-    return out
-
-
-def _pydantic_error(e: ValidationError, source: str) -> ConfigError:
-    lines = []
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
-    return ConfigError(f"bad config {source}:\n" + "\n".join(lines))
+    """Apply `a.b=c` overrides (`pipeline.config_model.apply_overrides`); `losses.0.weight=0` indexes into the losses list."""
+    return config_model.apply_overrides(raw, list(overrides), error=ConfigError)
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> TrainConfig:
+    """Type-check a raw mapping into a `TrainConfig`; `ConfigError` lists every wrong field of `source`."""
     try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as e:
-        raise _pydantic_error(e, source) from None
+        return from_mapping(TrainConfig, raw)
+    except ConfigModelError as e:
+        lines = "\n".join(f"  {p}" for p in e.problems)
+        raise ConfigError(f"bad config {source}:\n{lines}", e.problems) from None
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (), *, validate: bool = True) -> TrainConfig:
@@ -179,7 +158,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
 
 def config_yaml(cfg: TrainConfig) -> str:
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return yaml.safe_dump(to_plain(cfg), sort_keys=False)
 
 
 def config_differences(a: TrainConfig, b: TrainConfig) -> list[str]:
@@ -190,7 +169,7 @@ def config_differences(a: TrainConfig, b: TrainConfig) -> list[str]:
             return {k: v for key, val in d.items() for k, v in flat(val, f"{prefix}{key}.").items()}
         return {prefix.rstrip("."): d}
 
-    fa, fb = flat(a.model_dump(mode="json")), flat(b.model_dump(mode="json"))
+    fa, fb = flat(to_plain(a)), flat(to_plain(b))
     return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
 
 
@@ -247,11 +226,17 @@ def _validate_model(cfg: ModelConfig) -> None:
 BUNDLE_KINDS = ("ropes-mined", "flip")  # bundle kinds the training data loader can group by
 
 
-def _setting_on(cfg: TrainConfig, setting: str) -> bool:
-    """Whether the dotted setting a loss input comes from (`data.near_miss`, ...) is switched on."""
+def _setting(cfg: TrainConfig, setting: str) -> Any:
+    """The value of a dotted setting (`features.max_topk`)."""
     node: Any = cfg
     for part in setting.split("."):
         node = getattr(node, part)
+    return node
+
+
+def _setting_on(cfg: TrainConfig, setting: str) -> bool:
+    """Whether the dotted setting a loss input comes from (`data.near_miss`, ...) is switched on."""
+    node = _setting(cfg, setting)
     return node is not None and node is not False
 
 
@@ -277,12 +262,13 @@ def check_losses(cfg: TrainConfig) -> None:
                     f"losses.{i} ({spec.name}): reads {', '.join(inputs)}, which only {setting} produces, "
                     f"but {setting} is off — the loss would never see its inputs; set {setting} or remove the loss"
                 )
-        if spec.name == "hard_learning" and not cfg.data.topk_force_gold:
-            raise ConfigError(f"losses.{i} (hard_learning): needs data.topk_force_gold: true (the gold is always in Z)")
 
 
 def _validate_losses(cfg: TrainConfig) -> None:
-    from training.losses import LOSSES, build_loss
+    """Names, settings, and the cross-field rules each loss class declares (`requires`, `equals_config`)."""
+    import json
+
+    from training.losses import LOSSES, build_loss, loss_class, loss_parameters
 
     if not cfg.losses:
         raise ConfigError("losses: at least one loss is needed")
@@ -293,12 +279,15 @@ def _validate_losses(cfg: TrainConfig) -> None:
             build_loss(spec.name, **spec.params)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"losses.{i}.params: {spec.name}: {e}") from None
-    for i, spec in enumerate(cfg.losses):
-        slots = spec.params.get("num_slots", 20)
-        if spec.name == "hard_learning" and slots != cfg.features.max_topk:
-            raise ConfigError(f"losses.{i}.params.num_slots: {slots} must equal features.max_topk ({cfg.features.max_topk})")
-    if any(s.name == "crf_nll" for s in cfg.losses) and not cfg.model.crf_head:
-        raise ConfigError("model.crf_head: the crf_nll loss needs model.crf_head: true")
+    for i, spec in enumerate(cfg.losses):  # whatever the weight: a zero-weight term's module is still built and called
+        cls = loss_class(spec.name)
+        for param, setting in getattr(cls, "equals_config", {}).items():
+            value = spec.params.get(param, loss_parameters(spec.name)[param])
+            if value != _setting(cfg, setting):
+                raise ConfigError(f"losses.{i}.params.{param}: {value} must equal {setting} ({_setting(cfg, setting)})")
+        for setting, (wanted, why) in getattr(cls, "requires", {}).items():
+            if _setting(cfg, setting) != wanted:
+                raise ConfigError(f"{setting}: the {spec.name} loss (losses.{i}) needs {setting}: {json.dumps(wanted)} ({why})")
 
 
 def _validate_artifacts(d: DataConfig) -> None:

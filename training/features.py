@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.config_model import to_plain
 from pipeline.progress import track
 from training.config import FeatureConfig
 from training.data import Span, TrainExample
@@ -291,7 +292,7 @@ def examples_fingerprint(examples: list[TrainExample]) -> str:
 
 def cache_key(tokenizer, examples: list[TrainExample], cfg: FeatureConfig) -> dict:
     """The inputs a cached featurization is valid for; its folder name is their fingerprint."""
-    return {"version": CACHE_VERSION, "tokenizer": tokenizer_fingerprint(tokenizer), "features": cfg.model_dump(),
+    return {"version": CACHE_VERSION, "tokenizer": tokenizer_fingerprint(tokenizer), "features": to_plain(cfg),
             "examples": examples_fingerprint(examples), "n_examples": len(examples)}
 
 

@@ -139,13 +139,14 @@ class InactiveTermGuard:
 
 
 def build_objective(cfg: TrainConfig, model: QaModel) -> Objective:
-    from training.losses import build_loss
+    from training.losses import build_loss, loss_class
 
     modules = []
     for spec in cfg.losses:
         params = dict(spec.params)
-        if spec.name == "crf_nll" and model.crf is not None:
-            params["crf"] = model.crf  # training and decoding share the model's transitions
+        for arg, attr in getattr(loss_class(spec.name), "from_model", {}).items():
+            if getattr(model, attr, None) is not None:
+                params[arg] = getattr(model, attr)  # e.g. crf_nll: training and decoding share the model's transitions
         modules.append(build_loss(spec.name, **params))
     return Objective(cfg.losses, modules)
 

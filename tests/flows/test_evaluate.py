@@ -114,10 +114,11 @@ def _run_with_config(tmp_path: Path, tiny_folder: Path, name: str, **decoding) -
 
 def test_each_run_carries_its_null_rule(tmp_path: Path, tiny_folder: Path) -> None:
     from flows.evaluate import NullChoice, null_rule_warnings, resolve_null_rules
+    from pipeline.config_model import field_type
     from training.config import DecodingConfig
     from training.decoding import NULL_RULES
 
-    assert set(DecodingConfig.model_fields["null_rule"].annotation.__args__[0].__args__) == set(NULL_RULES)
+    assert set(field_type(DecodingConfig, "null_rule").__args__[0].__args__) == set(NULL_RULES)
     robust = _run_with_config(tmp_path, tiny_folder, "robust", null_rule="negative_score")
     mle = _run_with_config(tmp_path, tiny_folder, "mle", null_rule="cls_threshold", null_threshold=0.5)
     plain = _run_with_config(tmp_path, tiny_folder, "plain")

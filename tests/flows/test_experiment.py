@@ -45,8 +45,8 @@ def test_one_baseline_for_every_seed_when_asked(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("override", "message"), [
     ("common=[model.name=tiny, seed=5]", r"common: sets `seed`; the profile's `seeds` list sets every run's seed"),
     ("methods.0.overrides=[seed=5]", r"methods.0.overrides: sets `seed`"),
-    ("seeds=[13, 13]", r"seeds must be distinct"),
-    ("seeds=[]", r"seeds: .*at least 1"),
+    ("seeds=[13, 13]", r"seeds: got \[13, 13\], expected distinct seeds"),
+    ("seeds=[]", r"seeds: got \[\], expected at least 1 item"),
 ])
 def test_seed_settings_are_checked_before_work(tmp_path: Path, override: str, message: str) -> None:
     with pytest.raises(ProfileError, match=message):
@@ -123,7 +123,7 @@ def test_paper2_evaluates_consistency_on_dev_bundles(tmp_path: Path) -> None:
 def test_unknown_profile_and_unknown_field() -> None:
     with pytest.raises(ProfileError, match=r"known profiles: cpu-smoke, paper1-cpu, paper2-cpu, paper3-cpu, paper4-cpu, paper5-cpu, squad-protocol"):
         load_profile("nope")
-    with pytest.raises(ProfileError, match=r"bogus: Extra inputs are not permitted"):
+    with pytest.raises(ProfileError, match=r"bogus: unknown key; expected one of \['baseline', "):
         load_profile("cpu-smoke", ["bogus=1"])
 
 

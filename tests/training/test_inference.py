@@ -148,13 +148,13 @@ def test_a_crf_head_whose_loss_had_weight_0_is_not_decoded(tmp_path: Path, crf_w
     """The CRF paper's equal-budget control (crf.yaml, crf_nll weight 0) never trains its CRF:
     decoding it through the CRF would score a random CRF against the method. Its span head
     (trained by the control's span loss) decodes it instead."""
-    from training.config import TrainConfig, save_config
+    from training.config import config_from_dict, save_config
 
     model, tok = load_model(ModelConfig(name="tiny", crf_head=True), seed=0)
     run = tmp_path / "crf-run"
     model.save(run / "model", tok)
-    cfg = TrainConfig.model_validate({"model": {"name": "tiny", "crf_head": True},
-                                      "losses": [{"name": "mle", "weight": 1.0}, {"name": "crf_nll", "weight": crf_weight}]})
+    cfg = config_from_dict({"model": {"name": "tiny", "crf_head": True},
+                            "losses": [{"name": "mle", "weight": 1.0}, {"name": "crf_nll", "weight": crf_weight}]})
     save_config(cfg, run / "config.yaml")
     loaded = load_checkpoint(str(run))
     assert (loaded.model.crf is not None) is decodes_with_crf

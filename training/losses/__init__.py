@@ -19,6 +19,11 @@ it (a class may list ``optional_inputs`` it can do without). The config check re
 loss whose setting is off. A contrastive loss also names its ``activity`` component (how
 many pairs / questions / examples it saw); the loop stops a run in which that count is 0
 on every one of the first ``inactive_check_steps`` steps.
+
+Cross-field rules live on the class too, read generically (no loss name is tested anywhere
+else): ``requires`` (setting -> (value, why), checked by the config whatever the weight),
+``equals_config`` (constructor setting -> the config field it must equal) and ``from_model``
+(constructor argument -> the model attribute the loop passes in when the model has it).
 """
 
 from __future__ import annotations

@@ -25,6 +25,12 @@ from training.losses.output import LossOutput, detached
 
 class CrfNllLoss(nn.Module):
     inputs = ("crf_emissions", "bio_tags", "attention_mask")
+    # Read by training.config.check_losses, whatever the weight (the module is called at weight 0 too):
+    # setting -> (required value, why). The emissions exist only with the model's CRF head.
+    requires = {"model.crf_head": (True, "its emissions come from the model's CRF head")}
+    # Read by training.loop.build_objective: constructor argument -> model attribute handed over
+    # when the model has one, so that training and decoding share the transitions.
+    from_model = {"crf": "crf"}
 
     def __init__(self, crf: BioCrf | None = None) -> None:
         super().__init__()

@@ -75,6 +75,10 @@ def match_types(
 
 class HardLearningLoss(nn.Module):
     activity = "examples"  # component counting what the term saw
+    # Read by training.config.check_losses, whatever the weight: setting -> (required value, why) ...
+    requires = {"data.topk_force_gold": (True, "the gold is always in Z")}
+    # ... and constructor setting -> the config field it must equal.
+    equals_config = {"num_slots": "features.max_topk"}
     inputs = (
         "start_logits", "end_logits", "topk_spans", "topk_mask", "topk_is_gold",
         "start_positions", "end_positions", "has_answer", "window_example", "context_mask",
