@@ -26,10 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import polars as pl
-
-from pipeline import io, schemas
-from pipeline.sources.locate import ContextPart, locate_answer
 from training.config import DataConfig
 
 Span = tuple[int, int]
@@ -53,11 +49,22 @@ class TrainExample:
     extra: dict[str, str] = field(default_factory=dict, compare=False)  # provenance (`origin`: examples / flip / synthetic / bundle)
 
 
+def _artifacts():
+    """polars + `pipeline.io`, imported on first use: `TrainExample` and a packed run (training.portable)
+    read no Parquet, so a GPU machine without the mining stack imports this module."""
+    import polars as pl
+
+    from pipeline import io, schemas
+
+    return pl, io, schemas
+
+
 def _spans(structs: list[dict] | None) -> tuple[Span, ...]:
     return tuple((int(a["start"]), int(a["end"])) for a in (structs or []))
 
 
 def _base_examples(d: DataConfig, split: str) -> list[TrainExample]:
+    pl, io, schemas = _artifacts()
     part = {"dataset": d.dataset, "split": split}
     ex = io.read(d.root, schemas.EXAMPLES, part)
     ctx = io.read(d.root, schemas.CONTEXTS, part).select("context_id", "context").unique("context_id")
@@ -75,6 +82,7 @@ def _base_examples(d: DataConfig, split: str) -> list[TrainExample]:
 
 
 def _flip_examples(d: DataConfig, contexts: dict[str, str]) -> list[TrainExample]:
+    pl, io, schemas = _artifacts()
     part = {"dataset": d.dataset, "split": d.split}
     flips = io.read(d.root, schemas.FLIPS, part)
     unknown = flips.filter(~pl.col("context_id").is_in(list(contexts)))
@@ -87,6 +95,7 @@ def _flip_examples(d: DataConfig, contexts: dict[str, str]) -> list[TrainExample
 
 
 def _synthetic_examples(d: DataConfig) -> list[TrainExample]:
+    pl, io, schemas = _artifacts()
     syn = io.read(d.root, schemas.SYNTHETIC, {"dataset": d.dataset, "split": d.split})
     return [
         TrainExample(r["example_id"], r["context"], r["question"], _spans(r["answers"]),
@@ -97,6 +106,7 @@ def _synthetic_examples(d: DataConfig) -> list[TrainExample]:
 
 def synthetic_placement(d: DataConfig) -> str:
     """`replace` or `add`: the placement the `synthetic` partition of `d` was mined with (manifest `config.placement`)."""
+    pl, io, schemas = _artifacts()
     part = {"dataset": d.dataset, "split": d.split}
     key = io.partition_key(schemas.SYNTHETIC, part)
     entry = io.partition_entry(d.root, schemas.SYNTHETIC, part)
@@ -113,6 +123,7 @@ def synthetic_placement(d: DataConfig) -> str:
 
 def _place_synthetic(examples: list[TrainExample], synthetic: list[TrainExample], placement: str) -> list[TrainExample]:
     """`add`: the synthetic examples after the others. `replace`: each one where its parent was, the parent dropped."""
+    pl, io, schemas = _artifacts()
     if placement == "add":
         return examples + synthetic
     by_parent: dict[str, list[TrainExample]] = {}
@@ -130,6 +141,7 @@ def _place_synthetic(examples: list[TrainExample], synthetic: list[TrainExample]
 
 
 def _attach_near_miss(d: DataConfig, examples: list[TrainExample]) -> list[TrainExample]:
+    pl, io, schemas = _artifacts()
     nm = io.read(d.root, schemas.NEAR_MISS, {"dataset": d.dataset, "split": d.split}).filter(pl.col("n_negatives") > 0)
     negs = {r["example_id"]: _spans(r["negatives"]) for r in nm.iter_rows(named=True)}
     return [replace(e, negatives=negs.get(e.example_id, ())) for e in examples]
@@ -161,6 +173,8 @@ def locate_bundle_answer(source_context: str, span: Span, context: str, question
        the question ("more" of "Will Tom get more or less rain?").
     3. Else `NO_SPAN`: the answer is not in this member's context.
     """
+    from pipeline.sources.locate import ContextPart, locate_answer  # pipeline.sources needs polars (not on a GPU box)
+
     start, end = span
     if end <= len(context) and source_context[:end] == context[:end]:
         return span
@@ -180,6 +194,7 @@ def _attach_bundles(d: DataConfig, examples: list[TrainExample], contexts: dict[
     Members need not share a context: each member's `bundle_answers` are offsets into its
     own context (`locate_bundle_answer`, `NO_SPAN` where an answer is absent from it).
     """
+    pl, io, schemas = _artifacts()
     assert d.bundles is not None
     part = {"dataset": d.dataset, "split": d.split}
     b = io.read(d.root, schemas.BUNDLES, part).filter(pl.col("kind") == d.bundles.kind)
@@ -230,6 +245,7 @@ def _attach_bundles(d: DataConfig, examples: list[TrainExample], contexts: dict[
 
 
 def _attach_topk(d: DataConfig, examples: list[TrainExample], k: int) -> list[TrainExample]:
+    pl, io, schemas = _artifacts()
     assert d.topk_model is not None
     tk = io.read(d.root, schemas.TOPK, {"dataset": d.dataset, "split": d.split, "model": d.topk_model}).sort("example_id", "rank")
     cands: dict[str, tuple[list[Span], list[bool]]] = {}
@@ -251,7 +267,14 @@ def _attach_topk(d: DataConfig, examples: list[TrainExample], k: int) -> list[Tr
 
 
 def load_examples(d: DataConfig, *, split: str | None = None, max_topk: int = 20) -> list[TrainExample]:
-    """Training examples of `d.dataset` / (`split` or `d.split`) with every source the config asks for."""
+    """Training examples of `d.dataset` / (`split` or `d.split`) with every source the config asks for.
+
+    A `data.root` that is a pack (`cqa pack`, training.portable) is read from its gzipped JSON, without Parquet."""
+    from training.portable import is_pack, load_packed_examples
+
+    if is_pack(d.root):
+        return load_packed_examples(d, split=split, max_topk=max_topk)
+    pl, io, schemas = _artifacts()
     split = split or d.split
     examples = _base_examples(d, split)
     is_train = split == d.split

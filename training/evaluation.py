@@ -22,18 +22,20 @@ evaluation set and the decoded `Prediction` per example id (`training.decoding`)
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 
-from pipeline import io, schemas
 from training.decoding import Prediction
 from training.metrics.bootstrap import bootstrap_ci, paired_bootstrap
-from training.metrics.bundles import consistency, joint_inference, members_of
-from training.metrics.slices import table_by_group
 from training.metrics.squad import scores_v1, scores_v2, squad_v2
 from training.metrics.topk import TOP_KS, topk_hits
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars, pipeline.io, scipy (bundle metrics) and the slices are imported where frames are built:
+# `question_metrics` runs on a GPU machine without them (training.portable).
 
 VERSIONS = ("auto", "v1", "v2")
 
@@ -78,6 +80,10 @@ def _metric_rows(run: str, name: str, slice_name: str, values: Sequence[float], 
 
 def _predictions_frame(ids: Sequence[str], preds: Mapping[str, Prediction], em: Mapping[str, float],
                        f1: Mapping[str, float]) -> pl.DataFrame:
+    import polars as pl
+
+    from pipeline import io, schemas
+
     rows = []
     for q in ids:
         p = preds.get(q, Prediction("", None, None, float("-inf"), None))
@@ -91,20 +97,14 @@ def evaluate_predictions(examples: pl.DataFrame, predictions: Mapping[str, Predi
                          slices: Mapping[str, Collection[str]] | None = None, ks: Sequence[int] = TOP_KS,
                          n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Every metric for one run; see the module docstring for the returned keys."""
-    if version not in VERSIONS:
-        raise ValueError(f"evaluate_predictions: version={version!r}, expected one of {VERSIONS}")
+    import polars as pl
+
+    from training.metrics.slices import table_by_group
+
     golds = _golds(examples)
     ids = list(golds)
-    v2 = version == "v2" or (version == "auto" and any(not a for a in golds.values()))
-    texts = {q: predictions[q].text for q in ids if q in predictions}
-    if v2:
-        texts = {q: texts.get(q, "") for q in ids}
-    em, f1, extra = _question_scores(golds, texts, v2, predictions)
-    cands = {q: [c.text for c in predictions[q].nbest] if q in predictions else [] for q in ids}
-    _, hits = topk_hits(cands, golds, ks)
-    per_q: dict[str, dict[str, float]] = {"em": em, "f1": f1}
-    per_q.update({f"top{k}_em": dict(zip(ids, hits[:, i].astype(float).tolist(), strict=True))
-                  for i, k in enumerate(ks)})
+    per_q, extra, texts = question_metrics(golds, predictions, version, ks)
+    em, f1 = per_q["em"], per_q["f1"]
 
     groups: dict[str, list[str]] = {"all": ids}
     lang = dict(zip(examples["example_id"].to_list(), examples["lang"].to_list(), strict=True))
@@ -116,8 +116,7 @@ def evaluate_predictions(examples: pl.DataFrame, predictions: Mapping[str, Predi
     rows = [_metric_rows(run, m, g, [vals[q] for q in qs], n_resamples, seed)
             for g, qs in groups.items() if qs for m, vals in per_q.items()]
 
-    summary = {m: 100.0 * float(np.mean(list(vals.values()))) for m, vals in per_q.items()}
-    summary.update(extra)
+    summary = summarize(per_q, extra)
     if bundles is not None and len(bundles):
         for group, values in _bundle_metrics(bundles, golds, predictions, texts, em).items():
             summary.update({f"{key}[{group}]": v for key, v in values.items()})
@@ -129,6 +128,36 @@ def evaluate_predictions(examples: pl.DataFrame, predictions: Mapping[str, Predi
                                          "n": pl.Int32})
     return {"summary": summary, "predictions": _predictions_frame(ids, predictions, em, f1), "metrics": metrics,
             "by_language": table_by_group(lang, per_q)}
+
+
+def question_metrics(golds: Mapping[str, list[str]], predictions: Mapping[str, Prediction], version: str = "auto",
+                     ks: Sequence[int] = TOP_KS) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, str]]:
+    """(per-question em / f1 / top{k}_em in [0, 1], the SQuAD 2.0 summary keys, the scored texts); no frames.
+
+    `golds`: gold answer texts per question id (empty list = unanswerable). `evaluate_predictions`
+    and the packed run's evaluation (training.portable, no polars there) both score through it.
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"evaluate_predictions: version={version!r}, expected one of {VERSIONS}")
+    ids = list(golds)
+    v2 = version == "v2" or (version == "auto" and any(not a for a in golds.values()))
+    texts = {q: predictions[q].text for q in ids if q in predictions}
+    if v2:
+        texts = {q: texts.get(q, "") for q in ids}
+    em, f1, extra = _question_scores(golds, texts, v2, predictions)
+    cands = {q: [c.text for c in predictions[q].nbest] if q in predictions else [] for q in ids}
+    _, hits = topk_hits(cands, golds, ks)
+    per_q: dict[str, dict[str, float]] = {"em": em, "f1": f1}
+    per_q.update({f"top{k}_em": dict(zip(ids, hits[:, i].astype(float).tolist(), strict=True))
+                  for i, k in enumerate(ks)})
+    return per_q, extra, texts
+
+
+def summarize(per_q: Mapping[str, Mapping[str, float]], extra: Mapping[str, float]) -> dict[str, float]:
+    """`summary` of `evaluate_predictions`: each per-question metric's mean in percent, plus the v2 keys."""
+    summary = {m: 100.0 * float(np.mean(list(vals.values()))) for m, vals in per_q.items()}
+    summary.update(extra)
+    return summary
 
 
 ATTACK_METRICS = ("unattacked_em", "unattacked_f1", "drop_em", "drop_f1")
@@ -143,6 +172,8 @@ def attack_drop_rows(run: str, attacked: pl.DataFrame, unattacked: pl.DataFrame,
     id. The drop's interval is a paired bootstrap (both scores of a question resampled
     together). Raises ValueError when an attacked question has no unattacked row.
     """
+    import polars as pl
+
     att = attacked.select(pl.col("example_id").map_elements(base_id, return_dtype=pl.String).alias("base"), "em", "f1")
     joined = att.join(unattacked.select(pl.col("example_id").alias("base"), "em", "f1"), on="base", how="left",
                       suffix="_clean")
@@ -177,6 +208,10 @@ def _bundle_metrics(bundles: pl.DataFrame, golds: Mapping[str, list[str]], predi
     consistency counts every bundle with >= 2 of the set's questions; `joint_em` averages
     over (bundle, member) pairs, each member scored by its own bundle's assignment.
     """
+    import polars as pl
+
+    from training.metrics.bundles import consistency, joint_inference, members_of
+
     rows = bundles.filter(pl.col("example_id").is_in(list(golds))).select("bundle_id", "kind", "mode", "example_id", "answer")
     out: dict[str, dict[str, float]] = {}
     for (kind, mode), group in rows.group_by("kind", "mode", maintain_order=True):

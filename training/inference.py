@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 import torch
 
 from pipeline.progress import track
@@ -28,6 +28,9 @@ from training.config import FeatureConfig
 from training.data import TrainExample
 from training.decoding import NULL_RULES, NullRule, Prediction, decode_crf, decode_nbest
 from training.features import Features, collate, featurize
+
+if TYPE_CHECKING:
+    import polars as pl
 
 _log = logging.getLogger(__name__)
 
@@ -228,6 +231,8 @@ def _extra_metric_rows(run: str, summary: dict, examples: pl.DataFrame) -> list[
 
 def adversarial_rows(run: str, predictions: pl.DataFrame, base_id, n_resamples: int = 1000) -> list[dict]:
     """Jia & Liang's adversarial score: per original question, the worst EM/F1 over it and its variants."""
+    import polars as pl
+
     from training.metrics.bootstrap import bootstrap_ci
 
     base = predictions.with_columns(base=pl.col("example_id").map_elements(base_id, return_dtype=pl.String))
@@ -251,6 +256,8 @@ def evaluate_run(loaded: LoadedModel, examples: pl.DataFrame, contexts: pl.DataF
     the adversarial `adv_em` / `adv_f1` rows. `bundles` (rows of the `bundles` artifact) adds
     consistency and joint-inference rows for the bundles whose questions are in the set.
     """
+    import polars as pl  # here, not at the top: predict() runs where there is no polars (training.portable)
+
     from training.evaluation import evaluate_predictions
 
     preds = predict(loaded.model, loaded.tokenizer, examples_from_frames(examples, contexts), cfg)
