@@ -234,34 +234,23 @@ def _setting(cfg: TrainConfig, setting: str) -> Any:
     return node
 
 
-def _setting_on(cfg: TrainConfig, setting: str) -> bool:
-    """Whether the dotted setting a loss input comes from (`data.near_miss`, ...) is switched on."""
-    node = _setting(cfg, setting)
-    return node is not None and node is not False
-
-
 def check_losses(cfg: TrainConfig) -> None:
-    """Loss names, settings, and that every weighted loss can receive its inputs (no file access).
+    """Loss names, settings, and that every loss reads only batch keys the run produces (no file access).
 
     Called by `validate_config` and by `cqa experiment`'s planner before any work; a loss
-    whose inputs no data setting produces would otherwise train as a silent no-op.
+    whose inputs no data setting produces would otherwise train as a silent no-op. The
+    inputs are checked against the batch table (`training.batch.check_loss_inputs`).
     """
-    from training.losses import loss_requirements
+    from training.batch import check_loss_inputs
 
     _validate_losses(cfg)
     if cfg.data.bundles is not None and cfg.data.bundles.kind not in BUNDLE_KINDS:
         hint = (" (Dua et al.'s top-k answer bundles are not wired: nothing writes kind=topk bundles and one-question "
                 "bundles are dropped; for losses over a model's top-k spans use data.topk_model)") if cfg.data.bundles.kind == "topk" else ""
         raise ConfigError(f"data.bundles.kind: {cfg.data.bundles.kind!r} is not supported; expected one of {list(BUNDLE_KINDS)}{hint}")
-    for i, spec in enumerate(cfg.losses):
-        if spec.weight == 0:
-            continue  # an equal-budget control's zeroed term trains nothing either way
-        for setting, inputs in loss_requirements(spec.name).items():
-            if not _setting_on(cfg, setting):
-                raise ConfigError(
-                    f"losses.{i} ({spec.name}): reads {', '.join(inputs)}, which only {setting} produces, "
-                    f"but {setting} is off — the loss would never see its inputs; set {setting} or remove the loss"
-                )
+    errors = check_loss_inputs(cfg)
+    if errors:
+        raise ConfigError("\n".join(errors), errors)
 
 
 def _validate_losses(cfg: TrainConfig) -> None:
