@@ -18,7 +18,8 @@ The YAML file has these top-level keys (all but `sources` optional):
 
 Relative source paths are resolved against the YAML file's folder first, then the
 current directory. Overrides are `key=value` with dotted keys (`near_miss.max_negatives=2`,
-`sources.0.split=train`); values are parsed as YAML scalars/lists.
+`sources.0.split=train`); values are parsed as YAML scalars/lists (`pipeline.config_model`,
+the one parser of every config: training, profiles, builds, sources).
 
 Everything is checked before any work: an unknown key, a value of the wrong type, an
 unknown miner or a missing source file raises `BuildConfigError` naming the field and
@@ -27,10 +28,7 @@ what was expected.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.config_model import ConfigModelError, apply_overrides, check_keys, from_mapping
 from pipeline.near_miss import NearMissConfig
 from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
 from pipeline.sources import SourceSpec
@@ -46,7 +45,7 @@ TOP_LEVEL = ("root", "sources", "index", "miners", "fail_fast", "audit")
 DEFAULT_ROOT = "data/artifacts"
 
 
-class BuildConfigError(ValueError):
+class BuildConfigError(ConfigModelError):
     """A build config key or value is wrong; the message names the field and what was expected."""
 
 
@@ -106,93 +105,13 @@ def _plain(obj: Any) -> Any:
 
 # Typed construction of dataclasses from mappings -------------------------------------------
 
-_SIMPLE = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _check_value(value: Any, hint: Any, where: str) -> Any:
-    """Check (and gently coerce) one value against a simple type hint; other hints pass through."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _check_value(value, arg, where)
-            except BuildConfigError as e:
-                errors.append(str(e))
-        raise BuildConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}")
-    if origin is typing.Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            raise BuildConfigError(f"{where}: got {value!r}, expected one of {list(allowed)}")
-        return value
-    if origin in (tuple, list, Sequence) or hint in (tuple, list):
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise BuildConfigError(f"{where}: got {value!r}, expected a list")
-        return tuple(value) if origin is tuple or hint is tuple else list(value)
-    if hint in _SIMPLE:
-        if hint is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-            raise BuildConfigError(f"{where}: got {value!r}, expected {_SIMPLE[hint]}")
-    return value
-
 
 def config_from_mapping(cls: type, values: Mapping[str, Any] | None, where: str) -> Any:
-    """Build the frozen dataclass `cls` from a mapping, naming `where.<field>` in every error."""
-    values = dict(values or {})
-    if not isinstance(values, dict):
-        raise BuildConfigError(f"{where}: expected a mapping of {cls.__name__} fields, got {values!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise BuildConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    checked = {k: _check_value(v, hints.get(k, Any), f"{where}.{k}") for k, v in values.items()}
-    try:
-        return cls(**checked)
-    except (TypeError, ValueError) as e:
-        raise BuildConfigError(f"{where}: {e}") from e
+    """Build the frozen dataclass `cls` from a mapping (`pipeline.config_model`), naming `where.<field>` in every error."""
+    return from_mapping(cls, values, where=where, error=BuildConfigError)
 
 
 # Loading -----------------------------------------------------------------------------------
-
-
-def _parse_scalar(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def apply_override(raw: dict[str, Any], assignment: str) -> None:
-    """Apply one `dotted.key=value` override to the raw YAML mapping (in place)."""
-    if "=" not in assignment:
-        raise BuildConfigError(f"override {assignment!r}: expected KEY=VALUE, e.g. index.batch_size=32")
-    key, text = assignment.split("=", 1)
-    parts = key.strip().split(".")
-    node: Any = raw
-    for i, part in enumerate(parts[:-1]):
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise BuildConfigError(f"override {key!r}: '{part}' is not an index of a {len(node)}-element list")
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
-        if not isinstance(node, (dict, list)):
-            raise BuildConfigError(f"override {key!r}: '{'.'.join(parts[: i + 1])}' is not a section")
-    last = parts[-1]
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise BuildConfigError(f"override {key!r}: '{last}' is not an index of a {len(node)}-element list")
-        node[int(last)] = _parse_scalar(text)
-    else:
-        value = _parse_scalar(text)
-        if last == "miners" and isinstance(value, str):
-            value = [m.strip() for m in value.split(",") if m.strip()]
-        node[last] = value
 
 
 def _resolve_source(spec: SourceSpec, base: Path | None, where: str) -> SourceSpec:
@@ -238,9 +157,7 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
 
     raw = dict(raw)
     allowed = (*TOP_LEVEL, *MINERS)
-    unknown = sorted(set(raw) - set(allowed))
-    if unknown:
-        raise BuildConfigError(f"unknown key(s) {unknown} in build config; expected some of {list(allowed)}")
+    check_keys(raw, allowed, error=BuildConfigError)
     sources_raw = raw.get("sources") or []
     if not isinstance(sources_raw, list):
         raise BuildConfigError(f"sources: expected a list of source mappings, got {sources_raw!r}")
@@ -248,8 +165,8 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
     for i, s in enumerate(sources_raw):
         if isinstance(s, str):
             s = dataclasses.asdict(SourceSpec.from_arg(s))
-        spec = config_from_mapping(SourceSpec, s, f"sources[{i}]")
-        sources.append(_resolve_source(spec, base, f"sources[{i}]"))
+        spec = config_from_mapping(SourceSpec, s, f"sources.{i}")
+        sources.append(_resolve_source(spec, base, f"sources.{i}"))
     # Partitions are (dataset, split): two sources may share a dataset name (ROPES train + dev
     # files) as long as they write different splits.
     written = [(s.dataset, split) for s in sources for split in _output_splits(s)]
@@ -337,14 +254,12 @@ def load_build_config(
         if not isinstance(raw, dict):
             raise BuildConfigError(f"config {p}: expected a mapping at the top level, got {type(raw).__name__}")
         base = p.resolve().parent
-    raw = copy.deepcopy(raw)
+    raw = dict(raw)
     if sources:
         raw["sources"] = [_cli_source(s) for s in sources]
     if root is not None:
         raw["root"] = str(root)
-    for o in overrides:
-        apply_override(raw, o)
-    cfg = build_config_from_dict(raw, base)
+    cfg = build_config_from_dict(apply_overrides(raw, overrides, error=BuildConfigError), base)
     if not cfg.sources:
         raise BuildConfigError("sources: empty; give at least one in the config or with --source NAME=PATH")
     return cfg

@@ -61,7 +61,7 @@ def test_bad_override_value_names_the_field(samples: Path, tmp_path: Path) -> No
 def test_missing_source_file_names_the_path(tmp_path: Path) -> None:
     result = runner.invoke(app, ["build-bundles", "--source", f"gone={tmp_path}/nope.json", "--root", str(tmp_path / "a")])
     assert result.exit_code == 2
-    assert "nope.json" in _text(result) and "sources[0].path" in _text(result)
+    assert "nope.json" in _text(result) and "sources.0.path" in _text(result)
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.build_config import BuildConfigError, apply_override, load_build_config
+from pipeline.build_config import BuildConfigError, load_build_config
+from pipeline.config_model import apply_overrides
 from pipeline.near_miss import NearMissConfig
 from pipeline.nlp import IndexConfig
 
@@ -36,8 +37,8 @@ def test_overrides_are_typed_and_dotted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "overrides", "message"), [
-    ("sources: [{dataset: s, path: s.json}]\nindx: {}\n", [], "unknown key(s) ['indx']"),
-    ("sources: [{dataset: s, path: s.json}]\n", ["index.batchsize=3"], "index: unknown key(s) ['batchsize']"),
+    ("sources: [{dataset: s, path: s.json}]\nindx: {}\n", [], "indx: unknown key; expected one of ['audit', 'fail_fast', "),
+    ("sources: [{dataset: s, path: s.json}]\n", ["index.batchsize=3"], "index.batchsize: unknown key; expected one of ['batch_size', 'chunk_size', 'model', 'n_process', 'sentences']"),
     ("sources: [{dataset: s, path: s.json}]\n", ["index.batch_size=lots"], "index.batch_size: got 'lots', expected an integer"),
     ("sources: [{dataset: s, path: s.json}]\n", ["index.batch_size=0"], "index: IndexConfig.batch_size: expected an integer >= 1"),
     ("sources: [{dataset: s, path: s.json}]\n", ["index.sentences=parse"], "expected one of ['senter', 'parser']"),
@@ -45,8 +46,8 @@ def test_overrides_are_typed_and_dotted(tmp_path: Path) -> None:
     ("sources: [{dataset: s, path: s.json}]\n", ["miners=near_mis"], "miners: got ['near_mis'], expected a list drawn from"),
     ("sources: [{dataset: s, path: s.json}]\n", ["near_miss.max_negatives=two"], "near_miss.max_negatives: got 'two'"),
     ("sources: [{dataset: s, path: s.json}]\n", ["batch_size"], "expected KEY=VALUE"),
-    ("sources: [{dataset: s, path: missing.json}]\n", [], "sources[0].path: file not found: 'missing.json'"),
-    ("sources: [{dataset: s, path: s.json, fromat: squad}]\n", [], "sources[0]: unknown key(s) ['fromat']"),
+    ("sources: [{dataset: s, path: missing.json}]\n", [], "sources.0.path: file not found: 'missing.json'"),
+    ("sources: [{dataset: s, path: s.json, fromat: squad}]\n", [], "sources.0.fromat: unknown key; expected one of ['article_split', 'dataset', 'format', "),
     ("sources: [{dataset: s, path: s.json, format: csv}]\n", [], "field 'format': expected one of"),
     ("sources: [{dataset: s, path: s.json}, {dataset: s, path: s.json}]\n", [], "partition(s) ['s/dev'] written by two sources"),
     ("sources: []\n", [], "sources: empty"),
@@ -71,8 +72,8 @@ def test_hub_sources_are_not_checked_as_files(tmp_path: Path) -> None:
 
 
 def test_apply_override_rejects_a_bad_list_index() -> None:
-    with pytest.raises(BuildConfigError, match="not an index"):
-        apply_override({"sources": [{}]}, "sources.3.split=x")
+    with pytest.raises(BuildConfigError, match=r"override 'sources.3.split': '3' is not an index of a list of 1"):
+        apply_overrides({"sources": [{}]}, ["sources.3.split=x"], error=BuildConfigError)
 
 
 def test_fail_fast_is_off_by_default_typed_and_kept_out_of_the_default_resolved_config(samples: Path) -> None:
