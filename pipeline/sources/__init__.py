@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.config_model import ConfigModelError, from_mapping
 from pipeline.io import file_sha256, fingerprint
 from pipeline.sources.canonical import CanonicalFrames, LoadResult
 from pipeline.sources.input_file import check_file, check_format, read_json
@@ -97,24 +98,18 @@ def load_sources_config(path: str | Path) -> list[SourceSpec]:
 
 
 def _spec_from_mapping(entry: Any, i: int, config_path: Path) -> SourceSpec:
-    where = f"{config_path}: sources[{i}]"
-    if not isinstance(entry, dict):
-        raise ValueError(f"{where}: expected a mapping with dataset, path, ..., got {type(entry).__name__}")
-    known = set(SourceSpec.__dataclass_fields__)
-    unknown = sorted(set(entry) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; valid fields: {sorted(known)}")
-    for key in ("dataset", "path"):
-        if key not in entry:
-            raise ValueError(f"{where}: missing field '{key}'")
-    values = dict(entry)
-    local = Path(str(values["path"]))
-    if values.get("format", "auto") != "hub" and not local.is_absolute() and (config_path.parent / local).exists():
-        values["path"] = str(config_path.parent / local)
+    """One `sources:` entry as a `SourceSpec` (`pipeline.config_model`: types, unknown and missing
+    keys named `sources.<i>.<field>`); a relative local path is tried against the YAML's folder first."""
+    values = dict(entry) if isinstance(entry, dict) else entry
+    if isinstance(values, dict) and "path" in values and values.get("format", "auto") != "hub":
+        local = Path(str(values["path"]))
+        if not local.is_absolute() and (config_path.parent / local).exists():
+            values["path"] = str(config_path.parent / local)
     try:
-        return SourceSpec(**values)
-    except ValueError as e:
-        raise ValueError(f"{where}: {e}") from e
+        return from_mapping(SourceSpec, values, where=f"sources.{i}")
+    except ConfigModelError as e:
+        lines = [f"{config_path}: {p}" for p in e.problems]
+        raise ConfigModelError("\n".join(lines), lines) from None
 
 
 def main(argv: list[str]) -> int:

@@ -437,13 +437,13 @@ def test_load_sources_config(tmp_path, samples):
     assert specs[0] == SourceSpec("a", str(tmp_path / "in.json"), restrict_titles=("x", "y"))
     assert specs[1].path == "rajpurkar/squad"
     cfg.write_text("sources:\n  - {dataset: a, path: in.json, colour: red}\n")
-    with pytest.raises(ValueError, match=r"sources\[0\]: unknown field\(s\) \['colour'\]"):
+    with pytest.raises(ValueError, match=r"sources\.0\.colour: unknown key; expected one of \['article_split', 'dataset', "):
         load_sources_config(cfg)
     cfg.write_text("sources:\n  - {dataset: a}\n")
-    with pytest.raises(ValueError, match="missing field 'path'"):
+    with pytest.raises(ValueError, match=r"sources\.0\.path: missing \(required\)"):
         load_sources_config(cfg)
     cfg.write_text("sources:\n  - {dataset: a, path: in.json, format: xml}\n")
-    with pytest.raises(ValueError, match=r"sources\[0\]: source 'a', field 'format'"):
+    with pytest.raises(ValueError, match=r"sources\.0: source 'a', field 'format'"):
         load_sources_config(cfg)
 
 
