@@ -172,7 +172,8 @@ def load_and_index(cfg: BuildConfig, force: bool = False, only_read: bool = Fals
 
 def index_read(cfg: BuildConfig, dataset: str) -> bool:
     """Whether a selected miner that reads the spaCy index runs on `dataset`."""
-    from pipeline.stages import MINERS, miner_applies
+    from pipeline.miners import MINERS
+    from pipeline.stages import miner_applies
 
     return any("index" in MINERS[name].inputs and miner_applies(cfg, name, dataset) for name in cfg.miners)
 

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from pipeline.config_model import ConfigModelError, apply_overrides, check_keys, from_mapping
+from pipeline.miners import MINERS
 from pipeline.near_miss import NearMissConfig
 from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
 from pipeline.sources import SourceSpec
@@ -76,7 +77,7 @@ class BuildConfig:
         return self.miner_configs["near_miss"]
 
     def miner_config(self, name: str) -> Any:
-        """Parsed config of one miner (its config class, or the plain mapping if it has none)."""
+        """Parsed config of one miner (an instance of its registered config class)."""
         return self.miner_configs[name]
 
     def resolved(self) -> dict[str, Any]:
@@ -153,9 +154,7 @@ def _output_splits(spec: SourceSpec) -> tuple[str, ...]:
 
 def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> BuildConfig:
     """Validate a raw mapping (YAML already parsed, overrides applied) into a `BuildConfig`."""
-    from pipeline.stages import MINERS  # the registry decides which miner sections exist
-
-    raw = dict(raw)
+    raw = dict(raw)  # the registry (pipeline.miners) decides which miner sections exist
     allowed = (*TOP_LEVEL, *MINERS)
     check_keys(raw, allowed, error=BuildConfigError)
     sources_raw = raw.get("sources") or []
@@ -190,15 +189,7 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
         if datasets is not None and (not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets)):
             raise BuildConfigError(f"{name}.datasets: got {datasets!r}, expected a list of dataset names")
         only[name] = tuple(datasets) if datasets is not None else None
-        if miner.config_type:
-            configs[name] = config_from_mapping(miner.config_type, section, name)
-        else:
-            configs[name] = dict(section)
-        if miner.check:
-            try:
-                miner.check(section)
-            except (TypeError, ValueError) as e:
-                raise BuildConfigError(f"{name}: {e}") from e
+        configs[name] = config_from_mapping(miner.config_type, section, name)
         sections[name] = _plain(configs[name])
     fail_fast = raw.get("fail_fast", False)
     if not isinstance(fail_fast, bool):

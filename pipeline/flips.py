@@ -44,9 +44,11 @@ from typing import Any
 import polars as pl
 
 from pipeline import flip_rules
-from pipeline.io import fingerprint
+from pipeline.io import empty_frame, fingerprint
+from pipeline.normalize import normalize
 from pipeline.progress import track
-from pipeline.rejects import reject
+from pipeline.rejects import reject, rejects_frame
+from pipeline.schemas import BUNDLES, FLIPS
 
 Span = tuple[int, int]
 Tagger = Callable[[Sequence[str]], list[list[flip_rules.Token]]]
@@ -73,12 +75,6 @@ OPTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         rf"^.*\b(?:{_COMP})\s+(?:(?:in|on|at|for|to|by|with|from|the)\s+)*(?P<a>[^,?:]+?)\s+or\s+(?P<b>[^,?:]+?)\s*(?:\?|\.|$)", re.I)),
 )
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
-
-
-def normalize(text: str) -> str:
-    """SQuAD-style normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = re.sub(r"[^\w\s]", " ", text.lower())
-    return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
 
 
 def _phrase_pair(question: str) -> list[Span] | None:
@@ -305,6 +301,27 @@ def flips(examples: pl.DataFrame, contexts: pl.DataFrame, cfg: FlipConfig = Flip
     return result
 
 
+def mine_flips(examples: pl.DataFrame, contexts: pl.DataFrame, partition: str, cfg: FlipConfig,
+               previous: Any) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, dict[str, Any]]:
+    """The registered miner (`pipeline.miners`): `flips` rows and `flip` bundles of one partition.
+
+    Contexts whose fingerprint is unchanged (`previous.unchanged`, reuse per context_id) keep
+    their previous rows; their questions are still checked, so the rejects are complete."""
+    reuse = set(previous.unchanged)
+    res = flips(examples, contexts, cfg, source=partition, skip_groups=reuse)
+    rows = pl.DataFrame(res.rows, schema=empty_frame(FLIPS).schema) if res.rows else empty_frame(FLIPS)
+    bundles = pl.DataFrame(res.bundles, schema=empty_frame(BUNDLES).schema) if res.bundles else empty_frame(BUNDLES)
+    if reuse:
+        keep = pl.col("context_id").is_in(list(reuse))
+        rows = pl.concat([rows, previous.rows[FLIPS.name].filter(keep)], how="vertical")
+        bundles = pl.concat([bundles, previous.rows[BUNDLES.name].filter(keep)], how="vertical")
+    rows, bundles = rows.sort("example_id"), bundles.sort("kind", "bundle_id", "example_id")
+    stats = {"flips": rows.height, "per_rule": dict(sorted(Counter(rows["rule"].to_list()).items())),
+             "skips": {k: v for k, v in sorted(res.counts.items()) if not k.startswith("flip:")},
+             "groups_reused": len(reuse), "groups_flipped": examples["context_id"].n_unique() - len(reuse)}
+    return {FLIPS.name: rows, BUNDLES.name: bundles}, rejects_frame(res.rejects), stats
+
+
 def _emit(result: FlipResult, ex: dict[str, Any], prep: dict[str, Any], rule: str, flipped: str, context: str) -> None:
     s, e = prep["other"]
     answer = {"text": context[s:e], "start": s, "end": e}
@@ -376,7 +393,7 @@ def judge_flips(result: FlipResult, examples: pl.DataFrame) -> FlipJudgement:
         dropped, another normalised first answer), the share whose flip is such a partner;
     (c) unjudged: flips whose text equals no human question of the situation.
     Parents with a partner that got no flip are counted by skip reason."""
-    from pipeline.ropes_bundles import REFERENCE_COMPARATIVES, situations  # ropes_bundles imports this module
+    from pipeline.ropes_bundles import REFERENCE_COMPARATIVES, situations
 
     stop = REFERENCE_COMPARATIVES | {"the"}
     sit = dict(situations(examples).select("example_id", "situation").iter_rows())

@@ -214,6 +214,27 @@ def near_miss(
     return _rows_frame(rows), rejects_frame(rejects)
 
 
+def mine_near_miss(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame,
+                   cfg: NearMissConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """The registered miner (`pipeline.miners`): `near_miss` rows, rejects and `near_miss_stats`."""
+    rows, rejects = near_miss(examples, contexts, index, cfg)
+    return rows, rejects, near_miss_stats(rows)
+
+
+def near_miss_stats(rows: pl.DataFrame) -> dict[str, Any]:
+    """Negatives per example: share with ≥1, mean, histogram of counts, status counts."""
+    if rows.height == 0:
+        return {"with_negative": 0.0, "negatives_per_example": 0.0, "histogram": {}, "status": {}}
+    counts = rows.group_by("n_negatives").len().sort("n_negatives")
+    status = rows.group_by("status").len().sort("status")
+    return {
+        "with_negative": round(float((rows["n_negatives"] > 0).mean()), 4),
+        "negatives_per_example": round(float(rows["n_negatives"].cast(pl.Float64).mean()), 3),
+        "histogram": {str(k): int(v) for k, v in zip(counts["n_negatives"].to_list(), counts["len"].to_list())},
+        "status": dict(zip(status["status"].to_list(), status["len"].to_list())),
+    }
+
+
 def _rows_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     columns = {c: [r[c] for r in rows] for c in NEAR_MISS.column_names}
     return pl.from_arrow(pa.Table.from_pydict(columns, schema=NEAR_MISS.schema))

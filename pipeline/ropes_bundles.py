@@ -61,10 +61,10 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.flips import normalize
 from pipeline.io import empty_frame, fingerprint
+from pipeline.normalize import normalize
 from pipeline.progress import track
-from pipeline.rejects import reject
+from pipeline.rejects import reject, rejects_frame
 from pipeline.schemas import BUNDLES
 
 MODES = ("paper", "reference-code")
@@ -105,6 +105,27 @@ class BundleConfig:
     @property
     def as_pairs(self) -> bool:
         return self.pairs if self.pairs is not None else self.mode == "reference-code"
+
+
+@dataclass(frozen=True)
+class RopesBundlesConfig:
+    """The `ropes_bundles` section of a build config: BundleConfig fields shared by the modes."""
+
+    modes: tuple[str, ...] = MODES   # mining modes to run, each written with its `mode` value
+    jaccard: float = 0.8             # paper mode: minimum bag-of-words Jaccard
+    set_f1: float = 0.6              # reference-code mode: minimum token-set F1
+    max_size: int | None = None      # split clusters above this size (None: per mode, see BundleConfig)
+    pairs: bool | None = None        # write clusters as 2×2 bundles (None: per mode)
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modes if m not in MODES]
+        if bad or not self.modes:
+            raise ValueError(f"ropes_bundles.modes: got {list(self.modes)}, expected a non-empty subset of {list(MODES)}")
+        self.bundle_configs()  # each mode's BundleConfig checks the shared fields
+
+    def bundle_configs(self) -> list[BundleConfig]:
+        shared = {"jaccard": self.jaccard, "set_f1": self.set_f1, "max_size": self.max_size, "pairs": self.pairs}
+        return [BundleConfig(mode=m, **shared) for m in self.modes]
 
 
 # --- reference-code mode ---------------------------------------------------------------
@@ -452,6 +473,31 @@ def ropes_bundles(examples: pl.DataFrame, cfg: BundleConfig = BundleConfig(),
         **{k: int(v) for k, v in stats.items() if not k.startswith("cluster:")}, "rejects": rejects,
     }
     return df, report
+
+
+def situation_groups(examples: pl.DataFrame, partition: str, cfg: RopesBundlesConfig) -> dict[str, str]:
+    """Reuse per situation and mode (`<mode>::<situation>` -> `group_fingerprints`), for `pipeline.miners`."""
+    return {f"{bc.mode}::{key}": fp for bc in cfg.bundle_configs() for key, fp in group_fingerprints(examples, bc).items()}
+
+
+def mine_ropes_bundles(examples: pl.DataFrame, partition: str, cfg: RopesBundlesConfig,
+                       previous: Any) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """The registered miner (`pipeline.miners`): every mode's `ropes-mined` bundles of one partition.
+
+    Situations of a mode whose fingerprint is unchanged (`previous.unchanged`) keep their
+    previous rows (`previous.rows["bundles"]`); a question without an answer is one reject,
+    however many modes run."""
+    old = previous.rows.get(BUNDLES.name)
+    frames, stats, rejects = [], {}, {}
+    for bc in cfg.bundle_configs():
+        same = {k.split("::", 1)[1] for k in previous.unchanged if k.startswith(f"{bc.mode}::")}
+        reuse = rows_by_situation(examples, old.filter(pl.col("mode") == bc.mode), same) if old is not None and same else {}
+        df, st = ropes_bundles(examples, bc, reuse=reuse, source=partition)
+        rejects.update((r["record_id"], r) for r in st.pop("rejects"))
+        frames.append(df)
+        stats[bc.mode] = st
+    rows = pl.concat(frames, how="vertical").sort("kind", "bundle_id", "example_id")
+    return rows, rejects_frame(list(rejects.values())), {"modes": stats, "rows": rows.height}
 
 
 def check_unique_answers(bundles: pl.DataFrame) -> list[str]:

@@ -2,35 +2,22 @@
 
 Pure Python (no prefect): `flows/` wraps each call in a task. Every runner reads and writes
 through `pipeline.io`, returns a `StageReport`, and is skipped when its inputs and config
-are unchanged (`force=True` rebuilds).
+are unchanged (`force=True` rebuilds). The miners themselves are pure functions registered
+in `pipeline.miners.MINERS`; `run_miner` reads, skips, reuses and writes for every one.
 
-    python -c "from pipeline.stages import MINERS; print(list(MINERS))"
-
-Adding a miner = one entry in `MINERS`: its output artifacts, the inputs it reads (any of
-`examples`, `contexts`, `index`), its config class (which makes its YAML section known to
-the config parser) and either
-- `mine`: a pure function `(*frames, cfg) -> (rows, rejects)` (or `(rows, rejects, stats)`)
-  taking the input frames in the declared order; this module reads, skips and writes for it
-  (near-miss), or
-- `run`: a runner `(root, dataset, split, section) -> StageReport` that reads, skips and
-  writes itself and returns its REJECTS rows in `stats["rejects"]` (the bundle miners of
-  `pipeline.bundle_stages`); `run_miner` routes those rows to `rejects`.
-
-Skipping (pure miners): a partition is up to date when the fingerprints of its inputs and
-the miner's config equal those it recorded last time. Input fingerprints: for
+Skipping (miners): a partition is up to date when the fingerprints of its inputs and the
+miner's config equal those it recorded last time. Input fingerprints: for
 `examples`/`contexts`, the content hash `run_load` stores in their manifest entry (so a
-forced reload that gives the same rows re-mines nothing); for `index`, the index key of the
-spaCy set-up, since the index of a given context under a given key never changes.
+forced reload that gives the same rows re-mines nothing); for `index`/`nlp`, the index key
+of the spaCy set-up, since the index of a given context under a given key never changes.
 
-Shared partitions: several stages write into one `rejects` partition (dataset/split). Each
-stage owns one part file in it, `part-<stage>.parquet`, replaced atomically by
-`io.append_part` (the other stages' parts stay untouched; readers read all parts), and the
-partition's manifest entry keeps each writer's record under `writers.<stage>`. No
-read-modify-write, so parallel miners of one partition cannot lose each other's rows, and
-the rejects schema needs no change. A stage with no rejects now and none before writes no
-rejects part. Pure miners store their outputs the same way (`part-<miner>.parquet`, with
-their input fingerprint under `writers.<miner>`). The bundle runners share `bundles` by
-`kind` instead (see `pipeline.bundle_stages`).
+Shared partitions: several stages write into one `rejects` partition (dataset/split), and
+two miners into one `bundles` partition. Each writer owns one part file in it,
+`part-<writer>.parquet`, replaced atomically by `io.append_part` (the other writers' parts
+stay untouched; readers read all parts), and the partition's manifest entry keeps each
+writer's record (fingerprint, config, rows, stats, reuse groups) under `writers.<writer>`.
+No read-modify-write, so parallel writers of one partition cannot lose each other's rows.
+A stage with no rejects now and none before writes no rejects part.
 """
 
 from __future__ import annotations
@@ -40,15 +27,13 @@ import dataclasses
 import fcntl
 import functools
 import hashlib
-import inspect
 import os
 import shutil
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +42,13 @@ import pyarrow as pa
 
 from pipeline import io
 from pipeline.build_config import BuildConfig
-from pipeline.bundle_stages import ropes_configs, run_flips, run_ropes_bundles, run_synthetic
-from pipeline.flips import FlipConfig
-from pipeline.near_miss import NearMissConfig, near_miss
+from pipeline.miners import MINERS, Previous
 from pipeline.nlp import IndexConfig, load_nlp
-from pipeline.rejects import rejects_frame
-from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, INDEX, NEAR_MISS, REJECTS, SYNTHETIC, ArtifactSpec
+from pipeline.schemas import CONTEXTS, EXAMPLES, INDEX, REJECTS, ArtifactSpec
 from pipeline.sources import SourceSpec, load_source, source_fingerprint
 from pipeline.spacy_index import (IndexChunk, IndexPlan, build_index, index_chunks, index_key, indexed_ids, plan_index,
                                   read_index)
 from pipeline.stage_report import StageReport
-from pipeline.synthetic import SyntheticConfig
 
 # Parts owned by one writer ----------------------------------------------------------------
 
@@ -102,12 +83,20 @@ def write_owned_part(root: str | Path, spec: ArtifactSpec, df: pl.DataFrame, par
     """Atomically replace `writer`'s part file in a partition; other writers' parts stay.
 
     `record` (fingerprint, rows, stats, ...) is kept in the manifest entry under
-    `writers.<writer>`; the entry's `rows` counts every part.
+    `writers.<writer>`; the entry's `rows` counts every part. While one writer owns the
+    partition, its record's `config` and `stats` are also the entry's own (readers such as
+    `training.data.synthetic_placement` read `config.placement`). A part file no writer owns
+    (the single `part-0.parquet` of a partition written before it was shared) is removed.
     """
     with _writers_lock(root, spec):
         old = (io.partition_entry(root, spec, part) or {}) if io.partition_dir(root, spec, part).exists() else {}
         writers = {**(old.get("writers") or {}), writer: dict(record)}
-        return io.append_part(root, spec, df, part, writer, config={"writers": sorted(writers)}, extra={"writers": writers})
+        for orphan in io.partition_files(root, spec, part):
+            if orphan.stem.removeprefix("part-") not in writers:
+                orphan.unlink()
+        only = dict(record) if len(writers) == 1 else {}
+        return io.append_part(root, spec, df, part, writer, config={**only.get("config", {}), "writers": sorted(writers)},
+                              extra={"writers": writers, **({"stats": only["stats"]} if "stats" in only else {})})
 
 
 def write_stage_rejects(root: str | Path, stage: str, dataset: str, split: str, rows: pl.DataFrame) -> int:
@@ -309,74 +298,34 @@ def finish_index_rebuild(root: str | Path, staging: str | Path, cfg: IndexConfig
 INPUT_ARTIFACTS = {"examples": EXAMPLES, "contexts": CONTEXTS}
 
 
-@dataclass(frozen=True)
-class Miner:
-    """One registered miner. Either `mine` (a pure function; this module reads, writes and
-    skips for it) or `run` (a runner that reads, skips and writes itself) is set."""
-
-    outputs: tuple[ArtifactSpec, ...]        # artifacts it writes (dataset/split partitions)
-    inputs: tuple[str, ...]                  # what it reads, in order: `examples`, `contexts`, `index`
-    mine: Callable[..., tuple] | None = None  # (*frames, cfg) -> (rows, rejects) or (rows, rejects, stats)
-    config_type: type | None = None          # frozen dataclass parsed from the build YAML section named after the miner
-    summarize: Callable[[pl.DataFrame], dict[str, Any]] | None = None  # rows of the first output -> report numbers
-    run: Callable[..., StageReport] | None = None  # (root, dataset, split, section: Mapping[, force]) -> StageReport
-    check: Callable[[Mapping[str, Any]], Any] | None = None  # validates a plain section before any work (runner miners)
-
-    # `mine`'s `rows` is a frame of the single output, or {artifact name: frame} for several.
-    # A runner returns its REJECTS rows in `report.stats["rejects"]`; `run_miner` routes them
-    # to the `rejects` artifact. Its section gets `index` (IndexConfig fields) when it reads the index.
-
-
-def near_miss_stats(rows: pl.DataFrame) -> dict[str, Any]:
-    """Negatives per example: share with ≥1, mean, histogram of counts, status counts."""
-    if rows.height == 0:
-        return {"with_negative": 0.0, "negatives_per_example": 0.0, "histogram": {}, "status": {}}
-    counts = rows.group_by("n_negatives").len().sort("n_negatives")
-    status = rows.group_by("status").len().sort("status")
-    return {
-        "with_negative": round(float((rows["n_negatives"] > 0).mean()), 4),
-        "negatives_per_example": round(float(rows["n_negatives"].cast(pl.Float64).mean()), 3),
-        "histogram": {str(k): int(v) for k, v in zip(counts["n_negatives"].to_list(), counts["len"].to_list())},
-        "status": dict(zip(status["status"].to_list(), status["len"].to_list())),
-    }
-
-
-MINERS: dict[str, Miner] = {
-    "near_miss": Miner((NEAR_MISS,), ("examples", "contexts", "index"), near_miss, NearMissConfig, near_miss_stats),
-    "ropes_bundles": Miner((BUNDLES,), ("examples",), run=run_ropes_bundles, check=ropes_configs),
-    "flips": Miner((FLIPS, BUNDLES), ("examples", "contexts"), run=run_flips, config_type=FlipConfig),
-    "synthetic": Miner((SYNTHETIC,), ("examples", "contexts", "index"), run=run_synthetic, config_type=SyntheticConfig),
-}
-
-
 def miner_inputs(root: str | Path, name: str, dataset: str, split: str, cfg: BuildConfig) -> dict[str, str]:
     """Fingerprint of every input a miner reads for one partition (see module docstring)."""
     part = {"dataset": dataset, "split": split}
     out = {}
     for inp in MINERS[name].inputs:
-        if inp == "index":
-            out["index"] = index_key(cfg.index)
-            continue
-        spec = INPUT_ARTIFACTS[inp]
-        entry = io.partition_entry(root, spec, part)
-        if entry is None:
-            raise io.ArtifactError(f"miner '{name}' needs '{inp}' for {io.partition_key(spec, part)}: run the load stage first")
-        out[inp] = io.data_fingerprint(entry)
+        if inp in ("index", "nlp"):
+            out[inp] = index_key(cfg.index)
+        elif inp in INPUT_ARTIFACTS:
+            entry = io.partition_entry(root, INPUT_ARTIFACTS[inp], part)
+            if entry is None:
+                raise io.ArtifactError(f"miner '{name}' needs '{inp}' for {io.partition_key(INPUT_ARTIFACTS[inp], part)}: "
+                                       "run the load stage first")
+            out[inp] = io.data_fingerprint(entry)
     if "index" in out and "contexts" not in out:  # the index rows read depend on the contexts
         out["contexts"] = io.data_fingerprint(io.partition_entry(root, CONTEXTS, part) or {})
     return out
 
 
-def read_inputs(root: str | Path, names: tuple[str, ...], dataset: str, split: str, cfg: BuildConfig) -> list[pl.DataFrame]:
-    """The frames a miner takes, in its declared order (partition columns dropped)."""
+def read_inputs(root: str | Path, names: tuple[str, ...], dataset: str, split: str, cfg: BuildConfig) -> list[Any]:
+    """What a miner takes, in its declared order (frames without their partition columns)."""
     part = {"dataset": dataset, "split": split}
-    frames: dict[str, pl.DataFrame] = {}
+    given: dict[str, Any] = {"nlp": cfg.index, "partition": f"examples/{dataset}/{split}"}
     for inp, spec in INPUT_ARTIFACTS.items():
         if inp in names or (inp == "contexts" and "index" in names):
-            frames[inp] = io.read(root, spec, part).drop("dataset", "split")
+            given[inp] = io.read(root, spec, part).drop("dataset", "split")
     if "index" in names:
-        frames["index"] = read_index(root, cfg.index, context_ids=frames["contexts"]["context_id"].to_list())
-    return [frames[n] for n in names]
+        given["index"] = read_index(root, cfg.index, context_ids=given["contexts"]["context_id"].to_list())
+    return [given[n] for n in names]
 
 
 def miner_applies(cfg: BuildConfig, name: str, dataset: str) -> bool:
@@ -388,8 +337,6 @@ def miner_applies(cfg: BuildConfig, name: str, dataset: str) -> bool:
 def run_miner(root: str | Path, name: str, dataset: str, split: str, cfg: BuildConfig, force: bool = False) -> StageReport:
     """Run one registered miner on one partition; skip when inputs and config are unchanged."""
     miner = MINERS[name]
-    if miner.run is not None:
-        return _run_runner(root, name, miner, dataset, split, cfg, force)
     t0 = time.perf_counter()
     part = {"dataset": dataset, "split": split}
     config = {"miner": name, **cfg.miner_sections.get(name, {})}
@@ -401,11 +348,17 @@ def run_miner(root: str | Path, name: str, dataset: str, split: str, cfg: BuildC
         return StageReport(name, dataset, split, rows=int(first.get("rows", 0)), rejects=int(first.get("rejects", 0)),
                            seconds=time.perf_counter() - t0, skipped=True,
                            path=str(part_path(root, miner.outputs[0], part, name)), stats=dict(first.get("stats", {})))
-    out = miner.mine(*read_inputs(root, miner.inputs, dataset, split, cfg), cfg.miner_config(name))
-    rows, rejects, extra_stats = out[0], out[1], (out[2] if len(out) > 2 else {})
+    args, mcfg = read_inputs(root, miner.inputs, dataset, split, cfg), cfg.miner_config(name)
+    kwargs, groups = {}, None
+    if miner.groups is not None:  # reuse the rows of unchanged groups (none when forced or a part is missing)
+        groups = miner.groups(*args, mcfg)
+        was = {} if force or not all(done) else (done[0].get("groups") or {})
+        unchanged = frozenset(k for k, f in groups.items() if was.get(k) == f)
+        kwargs["previous"] = Previous({spec.name: _own_rows(root, spec, part, name) for spec in miner.outputs}
+                                      if unchanged else {}, unchanged)
+    rows, rejects, stats = miner.mine(*args, mcfg, **kwargs)
     frames = rows if isinstance(rows, Mapping) else {miner.outputs[0].name: rows}
     first = frames[miner.outputs[0].name]
-    stats = {**(miner.summarize(first) if miner.summarize else {}), **extra_stats}
     contexts = None
     for spec in miner.outputs:  # every span must read its text at its offsets before anything is written
         if io.span_columns(spec) and frames[spec.name].height:
@@ -415,23 +368,13 @@ def run_miner(root: str | Path, name: str, dataset: str, split: str, cfg: BuildC
     seconds = time.perf_counter() - t0
     for spec in miner.outputs:
         df = frames[spec.name]
-        record = {"inputs_fingerprint": fp, "inputs": inputs, "rows": df.height, "rejects": n_rej,
-                  "stats": stats, "seconds": round(seconds, 3)}
+        record = {"inputs_fingerprint": fp, "inputs": inputs, "config": config, "rows": df.height, "rejects": n_rej,
+                  "stats": stats, "seconds": round(seconds, 3), **({"groups": groups} if groups is not None else {})}
         write_owned_part(root, spec, df, part, name, record)
     return StageReport(name, dataset, split, rows=first.height, rejects=n_rej, seconds=time.perf_counter() - t0,
                        path=str(part_path(root, miner.outputs[0], part, name)), stats=stats)
 
 
-def _run_runner(root: str | Path, name: str, miner: Miner, dataset: str, split: str, cfg: BuildConfig,
-                force: bool) -> StageReport:
-    """A self-writing miner: pass its plain section, route its rejects rows to `rejects`."""
-    section: dict[str, Any] = dict(cfg.miner_sections.get(name, {}))
-    if "index" in miner.inputs:
-        section["index"] = dataclasses.asdict(cfg.index)
-    kwargs = {"force": True} if force and "force" in inspect.signature(miner.run).parameters else {}
-    report = miner.run(root, dataset, split, section, **kwargs)
-    rows = report.stats.pop("rejects", None)
-    if not report.skipped and rows is not None:
-        frame = rows if isinstance(rows, pl.DataFrame) else rejects_frame(rows)
-        report.rejects = write_stage_rejects(root, name, dataset, split, frame)
-    return report
+def _own_rows(root: str | Path, spec: ArtifactSpec, part: Mapping[str, str], writer: str) -> pl.DataFrame:
+    """The rows of `writer`'s own part file of a partition (what it wrote last time)."""
+    return pl.from_arrow(io.to_table(pl.read_parquet(part_path(root, spec, part, writer)), spec))

@@ -62,9 +62,11 @@ import polars as pl
 
 from pipeline.coarse_types import coarse_type
 from pipeline.flips import Tagger, normalize, spacy_tagger
-from pipeline.io import text_id
+from pipeline.io import empty_frame, text_id
+from pipeline.nlp import IndexConfig
 from pipeline.progress import track
-from pipeline.rejects import reject
+from pipeline.rejects import reject, rejects_frame
+from pipeline.schemas import INDEX, SYNTHETIC
 from pipeline.statements import join_answer, join_suffix, rule_statement
 
 PLACEMENTS = ("replace", "add")
@@ -410,6 +412,17 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
     result.counts["shortfall"] = max(0, target - len(result.rows))
     result.rows.sort(key=lambda r: r["example_id"])
     return result
+
+
+def mine_synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame, nlp: IndexConfig, partition: str,
+                   cfg: SyntheticConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """The registered miner (`pipeline.miners`): synthetic rows of one partition (the label check runs
+    the index's own model, `nlp`). All or nothing: the exact share and the corpus pool of substitutes
+    are partition-wide, so a change anywhere can change any row."""
+    res = synthetic(examples, contexts, index.select(INDEX.column_names), cfg, source=partition,
+                    labeller=spacy_labeller(nlp.model))
+    rows = pl.DataFrame(res.rows, schema=empty_frame(SYNTHETIC).schema) if res.rows else empty_frame(SYNTHETIC)
+    return rows, rejects_frame(res.rejects), synthetic_stats(res, cfg)
 
 
 def synthetic_stats(result: SyntheticResult, cfg: SyntheticConfig) -> dict[str, Any]:

@@ -56,3 +56,40 @@ def test_pipeline_modules_load_neither_torch_nor_prefect():
 
 def test_every_pipeline_module_imports_without_torch_and_prefect():
     assert _probe("block", all_pipeline_modules()) == {}
+
+
+def _pipeline_imports() -> dict[str, set[str]]:
+    """pipeline module -> the pipeline modules it imports anywhere in its file (top level or inside a function)."""
+    import ast
+
+    files = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (REPO / "pipeline").rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = {m for m in found if m in files and m != name}
+    return graph
+
+
+def test_no_import_cycle_inside_pipeline():
+    graph, state, cycles = _pipeline_imports(), {}, []
+
+    def visit(m: str, path: list[str]) -> None:  # depth-first; state 1 = on the current path, 2 = done
+        state[m] = 1
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                cycles.append(path[path.index(d):] + [d])
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert "pipeline.miners" in graph["pipeline.build_config"]  # the graph is read (a test that can fail)
+    assert cycles == [], f"import cycles in pipeline/: {[' -> '.join(c) for c in cycles]}"

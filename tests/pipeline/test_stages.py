@@ -10,11 +10,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline import io, stages
+from pipeline import io
 from pipeline.build_config import load_build_config
 from pipeline.rejects import reject, rejects_frame
 from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, NEAR_MISS, REJECTS
-from pipeline.stages import MINERS, Miner, run_load, run_miner, write_stage_rejects
+from pipeline.miners import INPUTS, MINERS, Miner
+from pipeline.near_miss import near_miss_stats
+from pipeline.stages import run_load, run_miner, write_stage_rejects
 from tests.flows.conftest import parquet_state
 
 CONTEXT = "Rollo led the Norse raiders to France in 911, and Charles III gave him Normandy in 912."
@@ -118,7 +120,7 @@ def _fake_flips(examples: pl.DataFrame, cfg: CountConfig):
 
 def _fake_bundles(examples: pl.DataFrame, cfg: CountConfig):
     bundles = _fake_flips(examples, cfg)[0]["bundles"].with_columns(pl.lit("ropes-mined").alias("kind"))
-    return bundles, rejects_frame([])
+    return bundles, rejects_frame([]), {}
 
 
 calls: list[str] = []
@@ -179,35 +181,12 @@ def test_registry_starts_with_near_miss_and_declares_outputs() -> None:
     assert next(iter(MINERS)) == "near_miss"
     assert MINERS["near_miss"].outputs == (NEAR_MISS,)
     for name, miner in MINERS.items():
-        assert set(miner.inputs) <= {"examples", "contexts", "index"}, name
+        assert set(miner.inputs) <= set(INPUTS), name
         assert all(spec.partition_by == ("dataset", "split") for spec in miner.outputs), name
 
 
 def test_near_miss_stats() -> None:
     rows = pl.DataFrame({"n_negatives": [0, 1, 3, 0], "status": ["no_negative", "ok", "ok", "unanswerable"]})
-    stats = stages.near_miss_stats(rows)
+    stats = near_miss_stats(rows)
     assert stats["with_negative"] == 0.5 and stats["negatives_per_example"] == 1.0
     assert stats["histogram"] == {"0": 2, "1": 1, "3": 1} and stats["status"]["ok"] == 2
-
-
-def test_runner_miners_get_their_section_and_their_rejects_are_routed(root: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.stage_report import StageReport
-
-    seen: list[tuple[dict, bool]] = []
-
-    def runner(root_, dataset, split, section, force=False):
-        seen.append((dict(section), force))
-        skipped = len(seen) == 2  # the second call pretends its inputs were unchanged
-        rows = [] if skipped else [reject("runner", "examples", "q1", "question", "no_rule_applies")]
-        return StageReport("runner", dataset, split, rows=5, skipped=skipped, stats={"rejects": rows, "n": 1})
-
-    monkeypatch.setitem(MINERS, "runner", Miner((FLIPS,), ("examples", "index"), run=runner, config_type=CountConfig))
-    cfg = _cfg(root, source, "runner.label=z")
-    first = run_miner(root, "runner", "mini", "dev", cfg)
-    assert seen[0][0]["label"] == "z" and seen[0][0]["index"]["model"] == cfg.index.model  # reads the index
-    assert first.rejects == 1 and first.stats == {"n": 1}
-    state = parquet_state(root)
-    assert run_miner(root, "runner", "mini", "dev", cfg).skipped and parquet_state(root) == state
-    run_miner(root, "runner", "mini", "dev", cfg, force=True)
-    assert seen[-1][1] is True
-    assert io.read(root, REJECTS).filter(pl.col("stage") == "runner").height == 1

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 
 from pipeline import io, schemas
-from pipeline.bundle_stages import run_ropes_bundles, run_synthetic
+from pipeline.build_config import build_config_from_dict
 from pipeline.nlp import IndexConfig
 from pipeline.sources import SourceSpec, load_source
-from pipeline.stages import run_index, run_load
+from pipeline.stages import run_index, run_load, run_miner
 from training.config import BundleSource, DataConfig, FeatureConfig, load_config
 from training.data import NO_SPAN, TrainExample, load_examples, locate_bundle_answer, question_part, synthetic_placement
 from training.features import featurize
@@ -37,6 +37,14 @@ ROPES = {"version": "1.0", "data": [{"title": "ropes", "paragraphs": [{
     "background": BACKGROUND, "situation": SITUATION,
     "qas": [{"id": i, "question": q, "answers": [{"text": a}]} for i, q, a in QAS]}]}]}
 PREFIX = BACKGROUND + "\n\n" + SITUATION + "\n\n"
+
+
+def run_ropes_bundles(root, dataset, split, section, force=False):
+    return run_miner(root, "ropes_bundles", dataset, split, build_config_from_dict({"ropes_bundles": section}), force=force)
+
+
+def run_synthetic(root, dataset, split, section, force=False):
+    return run_miner(root, "synthetic", dataset, split, build_config_from_dict({"synthetic": section}), force=force)
 
 
 @pytest.fixture(scope="module")
