@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.training.conftest import tiny_overrides
 from training.config import ConfigError, apply_overrides, load_config, save_config
@@ -120,3 +121,55 @@ def test_shipped_configs_carry_their_papers_null_rule(name: str, rule: str | Non
     null (docs/methods.md §3.2), the CRF control's span-head CLS threshold; SQuAD 1.1 needs none."""
     cfg = load_config(CONFIGS / name, validate=False)
     assert cfg.decoding.null_rule == rule and cfg.decoding.null_threshold == 0.0
+
+
+# Issue 11 step 3: cross-field rules live on the loss classes, read generically ---------------
+
+
+def test_loss_class_rules_name_real_config_fields_and_constructor_settings():
+    """`requires` / `equals_config` name TrainConfig fields, `equals_config` / `from_model` constructor
+    settings and `from_model` a model attribute: a typo in a class attribute fails here, not silently."""
+    from training.config import TrainConfig, _setting
+    from training.losses import LOSSES, loss_parameters
+    from training.model import QaModel
+
+    cfg, model_attrs = TrainConfig(), set(vars(QaModel(torch.nn.Linear(1, 1), crf_head=False)))
+    seen = 0
+    for name, cls in LOSSES.items():
+        for setting, (value, why) in getattr(cls, "requires", {}).items():
+            assert type(_setting(cfg, setting)) is type(value) and why, (name, setting)
+            seen += 1
+        for param, setting in getattr(cls, "equals_config", {}).items():
+            assert param in loss_parameters(name) and isinstance(_setting(cfg, setting), int), (name, param)
+            seen += 1
+        for arg, attr in getattr(cls, "from_model", {}).items():
+            assert arg in loss_parameters(name) and attr in model_attrs, (name, arg, attr)
+            seen += 1
+    assert seen == 4  # crf_nll: requires + from_model; hard_learning: requires + equals_config
+
+
+def test_a_zero_weight_crf_loss_still_needs_the_crf_head(train_root, tmp_path):
+    """The module of a zero-weight term is still built and called (crf_emissions would be missing)."""
+    with pytest.raises(ConfigError, match=r"^model\.crf_head: the crf_nll loss \(losses\.1\) needs model\.crf_head: true "
+                                          r"\(its emissions come from the model's CRF head\)$"):
+        load_config(MLE, tiny_overrides(train_root, tmp_path) + ["losses=[{name: mle}, {name: crf_nll, weight: 0}]"])
+
+
+def test_top_k_slots_must_equal_features_max_topk(train_root, tmp_path):
+    with pytest.raises(ConfigError, match=r"^losses\.0\.params\.num_slots: 20 must equal features\.max_topk \(5\)$"):
+        load_config(CONFIGS / "hard_learning_aacl.yaml",
+                    tiny_overrides(train_root, tmp_path) + ["features.max_topk=5", "data.topk_model=base"])
+
+
+def test_the_objective_hands_the_models_crf_to_the_crf_loss():
+    """`from_model`: training and decoding share one transition matrix (it was a loss-name `if` in the loop)."""
+    from training.config import config_from_dict
+    from training.loop import build_objective
+    from training.model import load_model
+
+    cfg = config_from_dict({"model": {"name": "tiny", "crf_head": True}, "losses": [{"name": "mle"}, {"name": "crf_nll"}]})
+    model, _ = load_model(cfg.model, seed=0)
+    objective = build_objective(cfg, model)
+    assert objective.modules[1].crf is model.crf
+    plain, _ = load_model(config_from_dict({"model": {"name": "tiny"}}).model, seed=0)
+    assert build_objective(cfg, plain).modules[1].crf is not None  # no CRF on the model: the loss owns one
