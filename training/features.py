@@ -5,7 +5,7 @@ Works with any Hugging Face *fast* tokenizer (question first, context second, tr
 of non-context tokens are -1. `map_char_span` maps one char span into one window;
 `map_spans` does the same for (windows × spans) at once with numpy. A span counts in a
 window only when the window FULLY contains it; elsewhere it is masked (position 0, mask
-False), as the training contract (`/tmp/cqa_training_contract.md`) states.
+False), as the batch contract (`training/batch.py`) states.
 
 Applied to: all gold answers (multi-hot), the first gold (start/end positions, BIO tags),
 near-miss negatives (only in windows that also hold the first gold), bundle answers and
@@ -19,6 +19,10 @@ implementation it replaced (tests/training/test_features_vectorised.py, on the s
 on SQuAD 1.1 dev). `featurize_cached` keeps the windows under `<data.root>/features/<key>/`
 (safetensors + meta.json) keyed by tokenizer, `features.*` config and the examples' content;
 benchmarks/bench_features.py measures both (docs/training-scale.md).
+
+Which arrays a window has, their storage dtype (~19 bytes per token instead of ~60), dims
+and padding, and how `collate` turns them into tensors, come from the batch table
+(`training.batch.BATCH`); featurization's output and every cache load are checked against it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import shutil
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
@@ -38,18 +42,18 @@ import numpy as np
 
 from pipeline.config_model import to_plain
 from pipeline.progress import track
+from training.batch import check_arrays, keys
 from training.config import FeatureConfig
 from training.data import Span, TrainExample
 
 O_TAG, B_TAG, I_TAG = 0, 1, 2
 _CHUNK = 512  # examples tokenized per call (bounds the (W, N, L) temporaries)
-# Compact storage between featurization and collate (~19 bytes per token instead of ~60).
-_STORAGE = {
-    "input_ids": np.int32, "attention_mask": np.int8, "token_type_ids": np.int8, "offsets": np.int32,
-    "gold_start_multi": np.bool_, "gold_end_multi": np.bool_, "bio_tags": np.int8,
-    "neg_spans": np.int16, "bundle_spans": np.int16, "topk_spans": np.int16,
-    "start_positions": np.int16, "end_positions": np.int16,
-}
+
+
+def storage_dtypes() -> dict[str, np.dtype]:
+    """Compact storage between featurization and collate (~19 bytes per token instead of ~60): the batch table's
+    `storage` of each window key, which is the feature cache's layout."""
+    return {k.name: np.dtype(k.storage) for k in keys("window")}
 
 
 @dataclass
@@ -59,7 +63,7 @@ class Features:
     examples: list[TrainExample]  # examples in input order
     example_windows: np.ndarray  # (E + 1,) windows of example i are [example_windows[i], example_windows[i+1])
     window_example: np.ndarray  # (W,) global example index of each window
-    arrays: dict[str, np.ndarray]  # contract keys (input_ids, context_mask, neg_spans, ...) + `offsets`
+    arrays: dict[str, np.ndarray]  # the window keys of training.batch.BATCH (input_ids, context_mask, neg_spans, offsets, ...)
 
     @property
     def n_windows(self) -> int:
@@ -229,7 +233,13 @@ def _chunk_features(tokenizer, examples: list[TrainExample], cfg: FeatureConfig,
         flags = e.topk_is_gold[: cfg.max_topk]
         gold_flags[i, : len(flags)] = flags
     f["topk_spans"], f["topk_mask"], f["topk_is_gold"] = topk_pos, topk_mask, gold_flags[we] & topk_mask
-    return {k: v.astype(_STORAGE.get(k, v.dtype), copy=False) for k, v in f.items()}
+    storage = storage_dtypes()  # an array the table does not declare keeps its dtype and is refused by featurize's check
+    return {k: v.astype(storage.get(k, v.dtype), copy=False) for k, v in f.items()}
+
+
+def layout_sizes(cfg: FeatureConfig) -> dict[str, int]:
+    """The named dims of stored windows that the features config fixes (A depends on the examples)."""
+    return {"L": cfg.max_length, "K": cfg.max_negatives, "Z": cfg.max_topk}
 
 
 def featurize(tokenizer, examples: list[TrainExample], cfg: FeatureConfig) -> Features:
@@ -250,6 +260,9 @@ def featurize(tokenizer, examples: list[TrainExample], cfg: FeatureConfig) -> Fe
         parts.append(f)
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     window_example = arrays.pop("window_example")
+    errors = check_arrays(arrays, layout_sizes(cfg))
+    if errors:
+        raise AssertionError(f"featurize: output breaks the batch contract (training/batch.py): {'; '.join(errors)}")
     bounds = np.concatenate([[0], np.cumsum(counts)])
     return Features(examples, bounds, window_example, arrays)
 
@@ -325,7 +338,7 @@ def _save_windows(folder: Path, features: Features, key: dict, label: str) -> No
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load_windows(folder: Path, examples: list[TrainExample], key: dict) -> Features:
+def _load_windows(folder: Path, examples: list[TrainExample], key: dict, sizes: dict[str, int]) -> Features:
     from safetensors.numpy import load_file
 
     meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
@@ -333,6 +346,9 @@ def _load_windows(folder: Path, examples: list[TrainExample], key: dict) -> Feat
         raise ValueError(f"{folder / META_FILE} was written for other inputs")
     loaded = load_file(str(folder / WINDOWS_FILE))
     arrays = {k.split(".", 1)[1]: v for k, v in loaded.items() if k.startswith("arrays.")}
+    errors = check_arrays(arrays, sizes)
+    if errors:  # written under another layout with the same CACHE_VERSION: never read it as this one
+        raise ValueError(f"{folder / WINDOWS_FILE}: stored layout is not the batch table's ({'; '.join(errors[:3])})")
     bounds, window_example = loaded["example_windows"], loaded["window_example"]
     if bounds.shape != (len(examples) + 1,) or int(bounds[-1]) != window_example.shape[0]:
         raise ValueError(f"{folder / WINDOWS_FILE}: {bounds.shape[0] - 1} examples / {window_example.shape[0]} windows "
@@ -355,7 +371,7 @@ def featurize_cached(tokenizer, examples: list[TrainExample], cfg: FeatureConfig
     folder = Path(root) / FEATURES_DIR / io_fingerprint(key)
     if (folder / WINDOWS_FILE).is_file():
         try:
-            return _load_windows(folder, examples, key), True
+            return _load_windows(folder, examples, key, layout_sizes(cfg)), True
         except Exception as e:  # noqa: BLE001 - a truncated or foreign file: rebuilt, said loudly
             print(f"warning: feature cache {folder} cannot be used ({type(e).__name__}: {e}); featurizing again",
                   file=sys.stderr)
@@ -375,59 +391,62 @@ def io_fingerprint(obj) -> str:
 
 # Collate ---------------------------------------------------------------------------------
 
-_SEQ_KEYS = (
-    "input_ids", "attention_mask", "token_type_ids", "context_mask", "question_mask",
-    "gold_start_multi", "gold_end_multi", "bio_tags",
-)
-_FLOAT_KEYS = ("gold_start_multi", "gold_end_multi")
-_BOOL_KEYS = ("context_mask", "question_mask", "has_answer", "neg_mask", "bundle_mask", "topk_mask", "topk_is_gold")
-
-
 @dataclass
 class Batch:
-    """One model batch: contract tensors + what decoding needs beside them."""
+    """One model batch: the batch table's tensors + its host arrays (decoding reads them beside the tensors)."""
 
-    tensors: dict  # contract key → torch.Tensor (CPU; the loop moves them)
+    tensors: dict  # batch key → torch.Tensor (CPU; the loop moves them)
     offsets: np.ndarray  # (W, L, 2) char offsets, -1 outside the context
     example_index: list[int]  # global example index of batch example 0..E-1
+    host: dict = field(default_factory=dict)  # every host key of the table (offsets among them), numpy
 
     @property
     def n_windows(self) -> int:
         return int(self.offsets.shape[0])
 
 
+def batch_length(features: Features, wins: np.ndarray, pad_multiple: int = 8) -> int:
+    """Tokens per window of a batch: its longest window rounded up to `pad_multiple`, at most the stored length."""
+    full = features.arrays["input_ids"].shape[1]
+    longest = int(features.arrays["attention_mask"][wins].sum(1).max())
+    return min(full, -(-longest // pad_multiple) * pad_multiple)
+
+
 def collate(features: Features, example_index: list[int], pad_multiple: int = 8) -> Batch:
-    """Gather the windows of these examples (in order) into one batch, trimmed to the longest window."""
+    """Gather the windows of these examples (in order) into one batch, as the batch table declares each key.
+
+    Window keys are stacked and their L dim cut to the batch length (`batch_length`): stored
+    windows are padded to features.max_length with each key's pad, so the cut keeps every
+    window's tokens and the common padding up to that length. Example keys are computed from
+    the batch's examples and repeated over their windows. Tensors get the declared dtype;
+    host keys stay numpy.
+    """
     import torch
 
     wins = np.concatenate([features.windows_of(i) for i in example_index])
     counts = [features.example_windows[i + 1] - features.example_windows[i] for i in example_index]
     a = features.arrays
-    full = a["input_ids"].shape[1]
-    longest = int(a["attention_mask"][wins].sum(1).max())
-    length = min(full, -(-longest // pad_multiple) * pad_multiple)
-    out = {}
-    for key, arr in a.items():
-        if key == "offsets":
-            continue
-        part = arr[wins]
-        if key in _SEQ_KEYS:
-            part = part[:, :length]
-        tensor = torch.from_numpy(np.ascontiguousarray(part))
-        if key in _BOOL_KEYS:
-            out[key] = tensor.bool()
-        elif key in _FLOAT_KEYS:
-            out[key] = tensor.float()
+    declared = keys("window")
+    undeclared = sorted(set(a) - {k.name for k in declared})
+    if undeclared:
+        raise KeyError(f"collate: the features hold {undeclared}, which training/batch.py BATCH does not declare")
+    length = batch_length(features, wins, pad_multiple)
+    torch_dtype = {"long": torch.long, "bool": torch.bool, "float": torch.float32}
+    out, host = {}, {}
+    for key in declared:
+        if key.name not in a:
+            if key.optional:
+                continue
+            raise KeyError(f"collate: the features hold no {key.name!r} (a window key of training/batch.py BATCH)")
+        part = a[key.name][wins]
+        if "L" in key.dims:
+            part = part[(slice(None),) * key.dims.index("L") + (slice(0, length),)]
+        if key.host:
+            host[key.name] = part
         else:
-            out[key] = tensor.long()
+            out[key.name] = torch.from_numpy(np.ascontiguousarray(part)).to(torch_dtype[key.dtype])
     exs = [features.examples[i] for i in example_index]
-    bundle_ids = {b: j for j, b in enumerate(dict.fromkeys(e.bundle_id for e in exs if e.bundle_id is not None))}
-    per_example = {
-        "window_example": list(range(len(exs))),
-        "window_bundle": [bundle_ids.get(e.bundle_id, -1) if e.bundle_id is not None else -1 for e in exs],
-        "window_question": [e.bundle_question if e.bundle_id is not None else -1 for e in exs],
-        "bundle_gold": [e.bundle_gold if e.bundle_id is not None else -1 for e in exs],
-    }
-    for key, values in per_example.items():
-        out[key] = torch.from_numpy(np.repeat(np.asarray(values, dtype=np.int64), counts))
-    return Batch(out, a["offsets"][wins][:, :length], list(example_index))
+    for key in keys("example"):
+        values = np.asarray(key.per_example(exs), dtype=np.int64)
+        out[key.name] = torch.from_numpy(np.repeat(values, counts)).to(torch_dtype[key.dtype])
+    return Batch(out, host["offsets"], list(example_index), host)

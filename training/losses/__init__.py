@@ -12,13 +12,14 @@ Losses that own parameters (``hard_learning``'s θ, ``crf_nll``'s transitions wh
 not given the model's CRF) must have ``loss.parameters()`` in the optimizer and
 ``loss.state_dict()`` in the checkpoint; a loss may set ``param_lr`` for their group.
 
-No silent no-ops: ``INPUT_SOURCES`` names the setting that produces each batch input a
-loss may read (inputs not listed come from every example's featurization or from the
-model); ``loss_requirements(name)`` gives, per setting, the inputs of that loss that need
-it (a class may list ``optional_inputs`` it can do without). The config check refuses a
-loss whose setting is off. A contrastive loss also names its ``activity`` component (how
-many pairs / questions / examples it saw); the loop stops a run in which that count is 0
-on every one of the first ``inactive_check_steps`` steps.
+No silent no-ops: every input a loss reads is a key of the batch table
+(``training.batch.BATCH``: shape, dtype and the setting that produces it; without its
+setting a key exists but is all padding); ``loss_requirements(name)`` gives, per setting,
+the inputs of that loss that need it (a class may list ``optional_inputs`` it can do
+without). The config check (``training.batch.check_loss_inputs``) refuses a loss that
+reads an undeclared key or whose setting is off. A contrastive loss also names its
+``activity`` component (how many pairs / questions / examples it saw); the loop stops a run
+in which that count is 0 on every one of the first ``inactive_check_steps`` steps.
 
 Cross-field rules live on the class too, read generically (no loss name is tested anywhere
 else): ``requires`` (setting -> (value, why), checked by the config whatever the weight),
@@ -32,6 +33,7 @@ import inspect
 
 from torch import nn
 
+from training.batch import input_sources
 from training.losses.aa_cl import AaClLoss
 from training.losses.ce_answer import CeAnswerLoss
 from training.losses.ce_full import CeFullLoss
@@ -63,24 +65,15 @@ LOSSES: dict[str, type[nn.Module]] = {
 }
 
 
-# batch input -> the setting that fills it (without it the tensors exist but are all masked)
-INPUT_SOURCES: dict[str, str] = {
-    "neg_spans": "data.near_miss", "neg_mask": "data.near_miss",
-    "bundle_spans": "data.bundles", "bundle_mask": "data.bundles", "window_bundle": "data.bundles",
-    "window_question": "data.bundles", "bundle_gold": "data.bundles",
-    "topk_spans": "data.topk_model", "topk_mask": "data.topk_model", "topk_is_gold": "data.topk_model",
-    "crf_emissions": "model.crf_head",
-}
-
-
 def loss_requirements(name: str) -> dict[str, tuple[str, ...]]:
     """Setting -> the inputs of loss ``name`` it produces (only settings the loss cannot do without)."""
     cls = loss_class(name)
     optional = set(getattr(cls, "optional_inputs", ()))
+    sources = input_sources()
     out: dict[str, tuple[str, ...]] = {}
     for key in cls.inputs:
-        if key in INPUT_SOURCES and key not in optional:
-            out[INPUT_SOURCES[key]] = out.get(INPUT_SOURCES[key], ()) + (key,)
+        if key in sources and key not in optional:
+            out[sources[key]] = out.get(sources[key], ()) + (key,)
     return out
 
 
@@ -117,6 +110,6 @@ def build_loss(name: str, **params: object) -> nn.Module:
 
 
 __all__ = [
-    "INPUT_SOURCES", "LOSSES", "LossOutput", "build_loss", "loss_activity", "loss_class", "loss_parameters",
+    "LOSSES", "LossOutput", "build_loss", "loss_activity", "loss_class", "loss_parameters",
     "loss_requirements",
 ]
