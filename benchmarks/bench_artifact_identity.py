@@ -95,8 +95,11 @@ def build(code: Path, config: Path, root: Path) -> float:
     return time.perf_counter() - t0
 
 
-def partition_hashes(root: Path) -> dict[str, dict[str, object]]:
-    """`artifact/partition` -> rows, ordered hash, unordered hash (this tree's reader)."""
+def partition_hashes(root: Path, anonymise: str | None = None) -> dict[str, dict[str, object]]:
+    """`artifact/partition` -> rows, ordered hash, unordered hash (this tree's reader).
+
+    `anonymise`: a folder whose path is replaced by `<dir>` in the rows before the unordered
+    hash (source files are recorded by absolute path), so that hash does not depend on the checkout."""
     import pyarrow as pa
 
     from pipeline import io
@@ -110,8 +113,9 @@ def partition_hashes(root: Path) -> dict[str, dict[str, object]]:
             table = df.to_arrow()
             with pa.ipc.new_stream(sink, table.schema) as w:
                 w.write_table(table)
-            rows = sorted(hashlib.sha256(json.dumps(r, sort_keys=True, default=str).encode()).hexdigest()
-                          for r in df.iter_rows(named=True))
+            texts = (json.dumps(r, sort_keys=True, default=str) for r in df.iter_rows(named=True))
+            rows = sorted(hashlib.sha256((t.replace(anonymise, "<dir>") if anonymise else t).encode()).hexdigest()
+                          for t in texts)
             out[f"{spec.name}/{io.partition_key(spec, part)}"] = {
                 "rows": df.height, "ordered": hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16],
                 "unordered": hashlib.sha256("".join(rows).encode()).hexdigest()[:16]}
