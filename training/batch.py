@@ -28,6 +28,12 @@ and any tensor dict said to follow it (`check_batch`: the collated batches and
 The storage dtypes are the feature cache's layout (`training.features.CACHE_VERSION`): a
 change to them, to the window keys or their dims must bump that version
 (tests/training/test_batch.py pins the layout of version 1).
+
+Adding a batch key: (1) declare it here (dims, dtype, pad, source, setting); (2) a window
+key: compute it in `training.features._chunk_features` (collate stacks it, the cache stores
+it), then bump `CACHE_VERSION` and the pinned layout; an example key: its `per_example`
+function is all collate needs; (3) a loss that reads it lists it in ``inputs`` and the
+config check knows which setting it needs.
 """
 
 from __future__ import annotations
@@ -143,7 +149,7 @@ def keys(source: str) -> tuple[Key, ...]:
 
 
 def input_sources() -> dict[str, str]:
-    """Key → the setting that fills it, for the keys that need one (`training.losses.INPUT_SOURCES`)."""
+    """Key → the setting that fills it, for the keys that need one (`training.losses.loss_requirements` reads it)."""
     return {k.name: k.setting for k in BATCH if k.setting is not None}
 
 
@@ -223,8 +229,7 @@ def check_loss_inputs(cfg) -> list[str]:
 
 def _shape_errors(items: dict[str, tuple[Key, tuple[int, ...]]], sizes: dict[str, int]) -> list[str]:
     """Each array's rank and fixed dims; a named dim must have one size across keys (and `sizes`' value)."""
-    errors, seen = [], dict(sizes)
-    where = {d: "given" for d in sizes}
+    errors, seen, where = [], {}, {}
     for name, (key, shape) in items.items():
         if len(shape) != len(key.dims):
             errors.append(f"{name}: shape {shape}, expected {key.dims}")
@@ -233,6 +238,9 @@ def _shape_errors(items: dict[str, tuple[Key, tuple[int, ...]]], sizes: dict[str
             if isinstance(dim, int):
                 if n != dim:
                     errors.append(f"{name}: shape {shape}, expected {key.dims}")
+            elif dim in sizes:
+                if n != sizes[dim]:
+                    errors.append(f"{name}: dim {dim} is {n}, expected {sizes[dim]}")
             elif dim not in seen:
                 seen[dim], where[dim] = n, name
             elif seen[dim] != n:
