@@ -41,9 +41,6 @@ from pipeline.config_model import to_plain
 from pipeline.run_lock import run_lock
 
 STATE_FILE = "experiment_state.json"
-# Mined artifacts partitioned by dataset/split (what training reads; the spaCy index is read only through them).
-MINED = (schemas.EXAMPLES, schemas.CONTEXTS, schemas.REJECTS, schemas.NEAR_MISS, schemas.BUNDLES, schemas.FLIPS,
-         schemas.SYNTHETIC)
 
 
 # Stage state ---------------------------------------------------------------------------------
@@ -110,8 +107,13 @@ def _now() -> str:
 
 
 def mined_fingerprint(root: str, part: dict[str, str]) -> str:
-    """Fingerprint of the training partition's mined artifacts (their manifest entries change on every rewrite)."""
-    entries = {spec.name: e for spec in MINED if (e := io.partition_entry(root, spec, part)) is not None}
+    """Fingerprint of the training partition's mined artifacts (their manifest entries change on every rewrite).
+
+    Which artifacts: the load stage's and every registered miner's outputs (`pipeline.miners.mined_artifacts`),
+    so a new miner's artifact retrains what reads it without a list to keep here."""
+    from pipeline.miners import mined_artifacts
+
+    entries = {spec.name: e for spec in mined_artifacts() if (e := io.partition_entry(root, spec, part)) is not None}
     if "examples" not in entries:
         raise FileNotFoundError(f"{root}: no examples partition {part} (the build did not load the training data)")
     return io.fingerprint(entries)

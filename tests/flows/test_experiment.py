@@ -219,6 +219,22 @@ def test_stage_book_skips_only_unchanged_stages_with_intact_outputs(tmp_path: Pa
     assert state["status"] == "done" and state["output_fingerprint"] == "six"
 
 
+def test_mined_fingerprint_covers_what_the_miner_registry_declares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rewritten output of any registered miner changes the fingerprint training stages compare; no list to keep."""
+    from flows.experiment import mined_fingerprint
+    from pipeline import io
+    from pipeline.miners import MINERS
+    from pipeline.schemas import EXAMPLES, SYNTHETIC
+
+    part = {"dataset": "d", "split": "train"}
+    io.write_partition(tmp_path, EXAMPLES, io.empty_frame(EXAMPLES), part)
+    before = mined_fingerprint(str(tmp_path), part)
+    io.write_partition(tmp_path, SYNTHETIC, io.empty_frame(SYNTHETIC), part, extra={"content": "new rows"})
+    assert mined_fingerprint(str(tmp_path), part) != before
+    monkeypatch.delitem(MINERS, "synthetic")  # an artifact no registered miner writes is not part of it
+    assert mined_fingerprint(str(tmp_path), part) == before
+
+
 def test_cli_bad_profile_exits_2_before_any_work(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
