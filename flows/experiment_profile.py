@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipeline.config_model import Checked, ConfigModelError, apply_overrides, constrained, from_mapping
+from pipeline.config_model import Checked, ConfigModelError, apply_overrides, constrained, from_mapping, read_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "flows" / "profiles"
@@ -159,7 +157,7 @@ def profile_path(profile: str) -> Path:
 def load_profile(profile: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentProfile:
     """Read a profile, apply `key=value` overrides (dotted, as `cqa train --set`), type-check it."""
     path = profile_path(profile)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_mapping(path, what="profile", error=ProfileError)
     try:
         raw = apply_overrides(raw, list(overrides))
     except ConfigModelError as e:

@@ -34,9 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipeline.config_model import ConfigModelError, apply_overrides, check_keys, from_mapping
+from pipeline.config_model import ConfigModelError, apply_overrides, check_keys, from_mapping, read_mapping
 from pipeline.miners import MINERS
 from pipeline.near_miss import NearMissConfig
 from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
@@ -235,17 +233,8 @@ def load_build_config(
     raw: dict[str, Any] = {}
     base = None
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise BuildConfigError(f"config: file not found: {str(p)!r}")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise BuildConfigError(f"config {p}: not valid YAML: {e}") from e
-        if not isinstance(raw, dict):
-            raise BuildConfigError(f"config {p}: expected a mapping at the top level, got {type(raw).__name__}")
-        base = p.resolve().parent
-    raw = dict(raw)
+        raw = read_mapping(path, what="build config", error=BuildConfigError)
+        base = Path(path).resolve().parent
     if sources:
         raw["sources"] = [_cli_source(s) for s in sources]
     if root is not None:

@@ -45,7 +45,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
@@ -307,6 +307,30 @@ def check_keys(values: Mapping[str, Any], allowed: Sequence[str], *, where: str 
         _raise(error, [f"{_join(where, k)}: unknown key; expected one of {sorted(allowed)}" for k in unknown])
 
 
+# Files -----------------------------------------------------------------------------------------
+
+
+def read_mapping(path: str | PurePath, *, what: str = "config",
+                 error: type[ConfigModelError] = ConfigModelError) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (an empty file: `{}`); `error` names the file and the position otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        _raise(error, [f"{what} file {p} does not exist" if not p.exists() else f"{what} file {p} is not a file"])
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        _raise(error, [f"{what} file {p}: not UTF-8 text (byte {e.start})"])
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        _raise(error, [f"{what} file {p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}"])
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        _raise(error, [f"{what} file {p}: expected a mapping at the top level, got {type(raw).__name__}"])
+    return raw
+
+
 # Overrides -------------------------------------------------------------------------------------
 
 
@@ -388,5 +412,5 @@ def field_type(cls: type, name: str) -> Any:
 
 __all__ = [
     "Checked", "ConfigModelError", "apply_overrides", "check_keys", "constrained", "describe", "field_type",
-    "from_mapping", "parse_scalar", "to_plain",
+    "from_mapping", "parse_scalar", "read_mapping", "to_plain",
 ]

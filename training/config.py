@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from pipeline import config_model
-from pipeline.config_model import Checked, ConfigModelError, constrained, from_mapping, to_plain
+from pipeline.config_model import Checked, ConfigModelError, constrained, from_mapping, read_mapping, to_plain
 
 MINILM_ALIAS = "minilm"
 TINY_ALIAS = "tiny"
@@ -143,14 +143,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> TrainConfig
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (), *, validate: bool = True) -> TrainConfig:
     """Read a YAML config, apply overrides, type-check and (by default) validate it."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"config file {p} does not exist")
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config file {p}: expected a mapping at the top level")
+    raw = read_mapping(path, error=ConfigError) if path is not None else {}
     cfg = config_from_dict(apply_overrides(raw, list(overrides)), str(path or "<overrides>"))
     if validate:
         validate_config(cfg)

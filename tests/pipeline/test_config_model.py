@@ -165,3 +165,23 @@ def test_config_modules_load_no_mining_stack() -> None:
             "if m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_config_files_are_read_by_one_reader_naming_the_file(tmp_path: Path) -> None:
+    from pipeline.config_model import read_mapping
+
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "list.yaml").write_text("- a\n")
+    (tmp_path / "bad.yaml").write_text("a: 1\nb: c: d\n")  # the second ':' of line 2 (column 5)
+    (tmp_path / "bytes.yaml").write_bytes(b"a: \xff\n")
+    assert read_mapping(tmp_path / "empty.yaml") == {}
+    cases = {
+        "missing.yaml": f"config file {tmp_path / 'missing.yaml'} does not exist",
+        "list.yaml": f"config file {tmp_path / 'list.yaml'}: expected a mapping at the top level, got list",
+        "bad.yaml": f"config file {tmp_path / 'bad.yaml'}: not valid YAML at line 2, column 5: mapping values are not allowed here",
+        "bytes.yaml": f"config file {tmp_path / 'bytes.yaml'}: not UTF-8 text (byte 3)",
+    }
+    for name, message in cases.items():
+        with pytest.raises(ConfigModelError) as info:
+            read_mapping(tmp_path / name)
+        assert str(info.value) == message
