@@ -34,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config_model import ConfigModelError, apply_overrides, check_keys, from_mapping, read_mapping
+from pipeline.config_model import (
+    Checked, ConfigModelError, apply_overrides, check_keys, constrained, from_mapping, read_mapping,
+)
 from pipeline.miners import MINERS
 from pipeline.near_miss import NearMissConfig
 from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
@@ -48,14 +50,10 @@ class BuildConfigError(ConfigModelError):
     """A build config key or value is wrong; the message names the field and what was expected."""
 
 
-@dataclass(frozen=True)
-class AuditConfig:
-    n: int = 30      # random samples per page of the audit site
-    seed: int = 0    # seed of those samples
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"AuditConfig.n: expected at least 1 sample per page, got {self.n}")
+@dataclass(frozen=True, kw_only=True)
+class AuditConfig(Checked):
+    n: int = constrained(30, ge=1)  # random samples per page of the audit site
+    seed: int = 0                   # seed of those samples
 
 
 @dataclass(frozen=True)
