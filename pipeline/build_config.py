@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config_model import (
-    Checked, ConfigModelError, apply_overrides, check_keys, constrained, from_mapping, read_mapping,
+    Checked, ConfigModelError, apply_overrides, check_keys, constrained, from_mapping, read_mapping, to_plain,
 )
 from pipeline.miners import MINERS
 from pipeline.near_miss import NearMissConfig
@@ -80,24 +80,14 @@ class BuildConfig:
         """Plain, JSON-friendly form of the whole build config (saved in reports)."""
         return {
             "root": self.root,
-            "sources": [_plain(s) for s in self.sources],
-            "index": _plain(self.index),
+            "sources": [to_plain(s) for s in self.sources],
+            "index": to_plain(self.index),
             "miners": list(self.miners),
             **({"fail_fast": True} if self.fail_fast else {}),  # only when set: default fingerprints stay as they were
-            **({"audit": _plain(self.audit)} if self.audit else {}),
-            **{name: {**_plain(cfg), **({"datasets": list(self.miner_datasets[name])} if self.miner_datasets.get(name) else {})}
+            **({"audit": to_plain(self.audit)} if self.audit else {}),
+            **{name: {**to_plain(cfg), **({"datasets": list(self.miner_datasets[name])} if self.miner_datasets.get(name) else {})}
                for name, cfg in self.miner_configs.items()},
         }
-
-
-def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 # Typed construction of dataclasses from mappings -------------------------------------------
@@ -186,7 +176,7 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
             raise BuildConfigError(f"{name}.datasets: got {datasets!r}, expected a list of dataset names")
         only[name] = tuple(datasets) if datasets is not None else None
         configs[name] = config_from_mapping(miner.config_type, section, name)
-        sections[name] = _plain(configs[name])
+        sections[name] = to_plain(configs[name])
     fail_fast = raw.get("fail_fast", False)
     if not isinstance(fail_fast, bool):
         raise BuildConfigError(f"fail_fast: expected true or false, got {fail_fast!r}")
