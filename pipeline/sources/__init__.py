@@ -9,9 +9,10 @@ frames with `pipeline.io.write_partition`). From code:
     result = load_source(SourceSpec("squad11", "../shared/data/squad/v1.1/dev-v1.1.json", article_split="protocol"))
     result.examples   # EXAMPLES columns + split ("train"/"eval" here)
 
-Formats (one module each): SQuAD 1.1/2.0 and SQuAD-format XQuAD / MLQA / adversarial SQuAD
-(`squad.py`), Hugging Face datasets by hub id or local folder (`hub.py`), ROPES (`ropes.py`),
-HotpotQA distractor (`hotpot.py`). `format="auto"` sniffs the JSON (`input_file.py`).
+Formats (`spec.SOURCE_FORMATS`, one table; one parser module each): SQuAD 1.1/2.0 and SQuAD-format
+XQuAD / MLQA / adversarial SQuAD (`squad.py`), Hugging Face datasets by hub id or local folder
+(`hub.py`), ROPES (`ropes.py`), HotpotQA distractor (`hotpot.py`). `format="auto"` sniffs the
+JSON (`input_file.py`).
 
 A whole input that cannot be read raises `SourceError` naming the file and the JSON line
 and column. A readable input with bad records loads the good ones; every dropped record
@@ -30,7 +31,7 @@ from pipeline.io import file_sha256, fingerprint
 from pipeline.sources.canonical import CanonicalFrames, LoadResult
 from pipeline.sources.input_file import check_file, check_format, read_json
 from pipeline.sources.protocol import protocol_eval_titles, protocol_split
-from pipeline.sources.spec import FORMATS, SourceError, SourceSpec
+from pipeline.sources.spec import FORMATS, SOURCE_FORMATS, SourceError, SourceSpec
 
 __all__ = [
     "FORMATS", "LoadResult", "SourceError", "SourceSpec", "load_source", "load_sources_config",
@@ -42,20 +43,19 @@ LOADER_VERSION = 2  # bump when a loading rule changes, so fingerprints (and art
 
 def load_source(spec: SourceSpec) -> LoadResult:
     """Read one source into canonical frames. Raises `SourceError` when the input is unreadable."""
-    from pipeline.sources.hotpot import load_hotpot
-    from pipeline.sources.hub import load_hub, open_hub_dataset
-    from pipeline.sources.ropes import load_ropes
-    from pipeline.sources.squad import load_squad
+    import importlib
 
     frames = CanonicalFrames(spec, source_file=spec.path)
     if spec.format == "hub":
+        from pipeline.sources.hub import load_hub, open_hub_dataset
+
         load_hub(open_hub_dataset(spec), frames)
         return frames.result()
     obj = read_json(spec.path)
-    fmt = check_format(obj, spec.path, spec.format)
-    if fmt in ("ropes", "hotpot") and spec.article_split is not None:
+    fmt = check_format(obj, spec.path, spec.format)  # the parser the file's shape (and the requested format) calls for
+    if not SOURCE_FORMATS[fmt].titles and spec.article_split is not None:
         raise SourceError(f"{spec.path}: article_split={spec.article_split!r} needs article titles; {fmt} has none")
-    {"squad": load_squad, "ropes": load_ropes, "hotpot": load_hotpot}[fmt](obj, frames)
+    getattr(importlib.import_module(f"pipeline.sources.{fmt}"), f"load_{fmt}")(obj, frames)
     return frames.result()
 
 

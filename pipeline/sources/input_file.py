@@ -23,9 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.sources.spec import SourceError
+from pipeline.sources.spec import SOURCE_FORMATS, SourceError
 
-SQUAD_LIKE = ("squad", "xquad", "mlqa")
 MAX_INT_DIGITS = 100
 
 
@@ -104,7 +103,7 @@ def check_format(obj: Any, path: str | Path, requested: str) -> str:
     found = sniff_format(obj, path)
     if requested == "auto":
         return found
-    wanted = "squad" if requested in SQUAD_LIKE else requested
+    wanted = SOURCE_FORMATS[requested].parser
     if wanted != found:
         raise SourceError(f"{path}: format '{requested}' was requested but the file looks like '{found}' ({_describe(obj)})")
     return wanted

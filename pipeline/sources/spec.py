@@ -11,7 +11,23 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-FORMATS = ("auto", "squad", "hub", "ropes", "hotpot", "xquad", "mlqa")
+
+
+@dataclass(frozen=True)
+class Format:
+    """One source format: the parser module `pipeline.sources.<parser>` whose `load_<parser>` reads it."""
+
+    parser: str          # squad | hub | ropes | hotpot (a local JSON file's shape must be this parser's: input_file.sniff_format)
+    titles: bool = True  # its records carry article titles (`article_split` needs them)
+
+
+# The one table of source formats: a new alias of a parser is one entry; a new parser is one
+# entry, its module with `load_<parser>(obj, frames)`, and its JSON shape in `sniff_format`.
+SOURCE_FORMATS: dict[str, Format] = {
+    "squad": Format("squad"), "hub": Format("hub"), "ropes": Format("ropes", titles=False),
+    "hotpot": Format("hotpot", titles=False), "xquad": Format("squad"), "mlqa": Format("squad"),
+}
+FORMATS = ("auto", *SOURCE_FORMATS)
 ARTICLE_SPLITS = (None, "protocol")
 ROPES_CONTEXTS = ("with-question", "shared")
 

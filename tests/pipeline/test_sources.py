@@ -16,6 +16,7 @@ import pytest
 from pipeline import io
 from pipeline.schemas import CONTEXTS, EXAMPLES, REJECTS
 from pipeline.sources import (
+    FORMATS,
     LoadResult,
     SourceError,
     SourceSpec,
@@ -547,3 +548,15 @@ def test_the_write_gate_stops_a_span_that_does_not_read_its_text(tmp_path: Path,
     with pytest.raises(io.ArtifactError, match=r"artifact 'examples' squad/dev .*column 'answers'.*example_id 'q1'.*\[24:31\]"):
         run_load(root, SourceSpec("squad", str(path)))
     assert not (root / "examples").exists() and not (root / "contexts").exists()
+
+
+def test_one_table_of_source_formats():
+    """Every format of the table is accepted and has its parser module with `load_<parser>`."""
+    import importlib
+
+    from pipeline.sources.spec import SOURCE_FORMATS
+
+    assert FORMATS == ("auto", *SOURCE_FORMATS)
+    for name, fmt in SOURCE_FORMATS.items():
+        assert callable(getattr(importlib.import_module(f"pipeline.sources.{fmt.parser}"), f"load_{fmt.parser}")), name
+    assert [n for n, f in SOURCE_FORMATS.items() if not f.titles] == ["ropes", "hotpot"]
