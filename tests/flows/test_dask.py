@@ -20,9 +20,9 @@ from tests.flows.test_reliability import SOURCES, artifact_rows
 pytest.importorskip("prefect_dask")
 
 # Manifest fields that record when / how fast something was written, not what. `inputs` and
-# `inputs_fingerprint` are here too: bundles/flips/synthetic fingerprint their upstream
-# partitions by write time (pipeline/bundle_stages.partition_input uses `created_at`), so two
-# builds of identical data record different ones; the data itself is compared byte for byte.
+# `inputs_fingerprint` are here too: a miner fingerprints an upstream partition by its manifest
+# entry where the writer recorded no content hash (pipeline/stages.miner_inputs, io.data_fingerprint),
+# so two builds of identical data may record different ones; the data itself is compared byte for byte.
 VOLATILE = {"created_at", "timings_s", "seconds", "parse_s", "inputs", "inputs_fingerprint"}
 
 
