@@ -66,7 +66,8 @@ def pack_command(config: ConfigOpt, out: OutOpt, overrides: SetOpt = None, eval_
     with failing_cleanly(verbose, expected=(ConfigError, PackError, ValueError, FileNotFoundError), code=1):
         sets = []
         if eval_sets:
-            from pipeline.attacks import load_eval_set, parse_eval_set
+            from pipeline.attacks import load_eval_set
+            from pipeline.eval_sets import parse_eval_set
 
             for text in eval_sets:
                 es = parse_eval_set(text, data_dir)

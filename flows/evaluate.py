@@ -6,7 +6,7 @@
 
 Checkpoints: run folders (`runs/<id>`: its `model/`, else its latest checkpoint), model
 folders, or the untrained aliases `tiny` / `minilm`. Evaluation sets: presets of
-`pipeline.attacks.PRESETS` resolved under `--data-dir` (`squad11-eval`, `addsent`,
+`pipeline.eval_sets.PRESETS` resolved under `--data-dir` (`squad11-eval`, `addsent`,
 `xquad-de`, `ropes-dev`, ...), `NAME=PATH[:FORMAT]` for any file or hub id, and `neg-<set>`
 for the negation attack, which also scores the same questions unattacked (set
 `neg-<set>~unattacked`) and reports the drop. Each run is decoded with its own null rule
@@ -34,7 +34,8 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 
 from pipeline import io, schemas
-from pipeline.attacks import NEG_SUFFIX, EvalSet, adversarial_base_id, load_eval_set, parse_eval_set
+from pipeline.attacks import NEG_SUFFIX, load_eval_set
+from pipeline.eval_sets import EvalSet, adversarial_base_id, parse_eval_set
 
 SET_SPLIT = "eval"  # split name of the prepared evaluation sets under the report's `inputs/` root
 ALIASES = ("tiny", "minilm")
@@ -116,8 +117,11 @@ def n_unanswerable(inputs_root: str, name: str) -> int:
 @task(name="evaluate-checkpoint")
 def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str, root: str, batch_windows: int,
                         null_rule: str, null_threshold: float, n_resamples: int, device: str,
-                        bundles: str | None = None) -> list[str]:
+                        bundles: str | None = None, adversarial: list[str] | None = None) -> list[str]:
     """Run one checkpoint on every prepared set; writes its predictions, returns the metric files it wrote.
+
+    `adversarial`: the sets whose preset declares them adversarial (`EvalSet.adversarial`), which
+    also get the worst-variant scores (`adversarial_base_id`).
 
     A set `neg-x` evaluated together with `neg-x~unattacked` also gets `unattacked_em/f1`
     and `drop_em/f1` rows (unattacked minus attacked on the same questions, paired bootstrap).
@@ -140,7 +144,7 @@ def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str,
             logger.warning("eval set %s has no examples (see its rejects): skipped", name)
             continue
         t0 = time.perf_counter()
-        base_id = adversarial_base_id if name.startswith(("addsent", "addonesent")) else None
+        base_id = adversarial_base_id if name in (adversarial or ()) else None
         preds, metrics = evaluate_run(loaded, examples.drop("dataset", "split"), contexts, cfg, base_id=base_id,
                                       bundles=bundle_rows, n_resamples=n_resamples)
         seconds = time.perf_counter() - t0
@@ -398,7 +402,7 @@ def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "dat
         logger.warning(w)
     metric_files = [p for ref, run in zip(checkpoints, run_ids, strict=True) for p in evaluate_checkpoint(
         ref, names, inputs_root, root, batch_windows, choices[run].rule, choices[run].threshold, n_resamples, device,
-        bundles)]
+        bundles, [es.name for es in sets if es.adversarial])]
     if not metric_files:
         raise ValueError(f"evaluate: nothing to evaluate: every set is empty ({', '.join(names)}; see their rejects)")
     pairs = [(pl.read_parquet(p)["eval_set"][0], pl.read_parquet(p)["run"][0]) for p in metric_files]

@@ -121,7 +121,7 @@ def mined_fingerprint(root: str, part: dict[str, str]) -> str:
 
 def eval_sets_fingerprint(plan: ExperimentPlan) -> list[str]:
     """What the evaluation sets read: the input fingerprint of every file-based set, the name of hub sets."""
-    from pipeline.attacks import parse_eval_set
+    from pipeline.eval_sets import parse_eval_set
     from pipeline.sources import source_fingerprint
 
     sets = [parse_eval_set(text, plan.profile.evaluate.data_dir) for text in plan.profile.evaluate.sets]

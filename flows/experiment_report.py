@@ -44,7 +44,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def eval_set_names(plan: ExperimentPlan) -> list[str]:
-    from pipeline.attacks import parse_eval_set
+    from pipeline.eval_sets import parse_eval_set
 
     e = plan.profile.evaluate
     return [parse_eval_set(text, e.data_dir).name for text in e.sets]

@@ -1,16 +1,9 @@
-"""Evaluation sets and robustness attacks (docs/methods.md §3): named sets, AddSent/AddOneSent, negation.
+"""Loading evaluation sets and the negation attack (docs/methods.md §3).
 
     python -m pipeline.attacks neg-squad11-eval --data-dir ../shared/data   # attacked / rejected by reason
 
-An evaluation set is named on the command line as
-- a preset resolved under the shared data folder (`PRESETS`): `squad11-eval` and
-  `squad20-eval` (PROTOCOL.md article split, eval titles), `addsent` / `addonesent`
-  (Jia & Liang 2017) and `xquad-<lang>` restricted to the PROTOCOL eval titles of SQuAD 1.1
-  dev, `ropes-dev`;
-- or `NAME=PATH[:FORMAT]` for any SQuAD-format file, ROPES/HotpotQA file or hub id
-  (`pipeline.sources.SourceSpec.from_arg`).
-A name starting with `neg-` applies the negation attack to the set after it
-(`neg-squad11-eval`, `neg-mine=path/to/file.json`).
+Evaluation sets are named and resolved by `pipeline.eval_sets` (presets, `NAME=PATH[:FORMAT]`,
+the `neg-` prefix); `load_eval_set` here loads one and, for `neg-<set>`, attacks it.
 
 Negation attack (Tran et al., EACL 2023; reference: sonqt/unanswerable-robustness
 `src/attack_squad.py`), one attacked example `<id>~neg` per attackable answerable question:
@@ -30,9 +23,6 @@ overlaps the gold), `no_fake_answer`, `no_statement` (no statement rule applies 
 negated question). The same examples unattacked are returned beside the
 attacked ones (`EvalFrames.unattacked`), so `cqa evaluate` reports the EM/F1 drop on the
 same questions; `EvalFrames.audit` keeps the negated question, fake answer and sentence.
-
-`adversarial_base_id("56be...-high-conf-turk1")` gives the original question id, for the
-adversarial (worst case over a question's variants) scores of AddSent/AddOneSent.
 """
 
 from __future__ import annotations
@@ -41,49 +31,19 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
 from pipeline import io, schemas
+from pipeline.eval_sets import EvalSet, parse_eval_set
 from pipeline.rejects import reject, rejects_frame
-from pipeline.sources import SourceSpec, load_source, protocol_eval_titles
+from pipeline.sources import load_source
 from pipeline.statements import join_answer, join_suffix, rule_statement
 
 Token = tuple[str, str, int]  # (text, fine-grained tag, char offset), as pipeline.flips.spacy_tagger gives
 Tagger = Callable[[Sequence[str]], list[list[Token]]]
 
-NEGATION_PREFIX = "neg-"
 STAGE = "negation_attack"
-SQUAD11_DEV = "squad/v1.1/dev-v1.1.json"
-XQUAD_LANGS = ("en", "es", "de", "ar", "hi", "vi")
-_ADV_SUFFIX = re.compile(r"-high-conf(?:-turk\d+)?$|-turk\d+$")
-
-
-@dataclass(frozen=True)
-class Preset:
-    path: str  # file under the shared data folder
-    keep_split: str | None = None  # keep this split of the PROTOCOL article split (None = whole file)
-    eval_titles: bool = False  # keep only the PROTOCOL eval titles of SQuAD 1.1 dev
-    article_split: bool = False  # apply the PROTOCOL article split (then keep `keep_split`)
-
-
-PRESETS: dict[str, Preset] = {
-    "squad11-eval": Preset(SQUAD11_DEV, keep_split="eval", article_split=True),
-    "squad20-eval": Preset("squad/v2.0/dev-v2.0.cs224n-dev-half.json", keep_split="eval", article_split=True),
-    "addsent": Preset("adversarial_squad/sample1k-HCVerifyAll.json", eval_titles=True),
-    "addonesent": Preset("adversarial_squad/sample1k-HCVerifySample.json", eval_titles=True),
-    "ropes-dev": Preset("ropes/dev-v1.0.json"),
-    **{f"xquad-{lang}": Preset(f"xquad/xquad.{lang}.json", eval_titles=True) for lang in XQUAD_LANGS},
-}
-
-
-@dataclass(frozen=True)
-class EvalSet:
-    name: str  # evaluation set name (the `eval_set` partition of predictions/metrics)
-    source: SourceSpec  # what to load
-    keep_split: str | None = None  # keep only this split of the loaded frames
-    negation: bool = False  # apply the negation attack
 
 
 @dataclass
@@ -93,30 +53,6 @@ class EvalFrames:
     rejects: pl.DataFrame  # REJECTS columns (loading + attack)
     unattacked: EvalFrames | None = None  # negation attack: the attacked examples without the attack
     audit: pl.DataFrame | None = None  # negation attack: one row per attacked example (AUDIT_SCHEMA)
-
-
-def parse_eval_set(text: str, data_dir: str | Path | None = None) -> EvalSet:
-    """`squad11-eval`, `neg-addsent`, `name=path[:format]` → EvalSet (ValueError names what was expected)."""
-    negation = text.startswith(NEGATION_PREFIX)
-    rest = text[len(NEGATION_PREFIX):] if negation else text
-    if "=" in rest:
-        src = SourceSpec.from_arg(rest)
-        return EvalSet(f"{NEGATION_PREFIX}{src.dataset}" if negation else src.dataset, src, None, negation)
-    preset = PRESETS.get(rest)
-    if preset is None:
-        raise ValueError(f"eval set {text!r}: expected NAME=PATH[:FORMAT] or a preset ({', '.join(PRESETS)}), "
-                         f"optionally prefixed with {NEGATION_PREFIX!r}")
-    if data_dir is None:
-        raise ValueError(f"eval set {text!r}: the preset needs the shared data folder (--data-dir)")
-    base = Path(data_dir)
-    path = base / preset.path
-    if not path.is_file():
-        raise ValueError(f"eval set {text!r}: file {path} not found (is --data-dir the shared data folder?)")
-    titles = protocol_eval_titles(base / SQUAD11_DEV) if preset.eval_titles else None
-    name = text.replace(".", "_")
-    src = SourceSpec(dataset=name, path=str(path), restrict_titles=titles,
-                     article_split="protocol" if preset.article_split else None)
-    return EvalSet(name, src, preset.keep_split, negation)
 
 
 def load_eval_set(es: EvalSet, tagger: Tagger | None = None,
@@ -320,11 +256,6 @@ def _frame(rows: list[dict], schema, spec) -> pl.DataFrame:
     if not rows:
         return io.empty_frame(spec)
     return pl.from_arrow(io.to_table(pl.DataFrame(rows, schema=schema) if schema is not None else pl.DataFrame(rows), spec))
-
-
-def adversarial_base_id(example_id: str) -> str:
-    """Original question id of an AddSent/AddOneSent variant (`<id>-high-conf-turk1` → `<id>`)."""
-    return _ADV_SUFFIX.sub("", example_id)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -9,9 +9,8 @@ import polars as pl
 import pytest
 
 from pipeline import io, schemas
-from pipeline.attacks import (
-    PRESETS, adversarial_base_id, entity_pool, fake_answer, insert_not, load_eval_set, negation_attack, parse_eval_set,
-)
+from pipeline.attacks import entity_pool, fake_answer, insert_not, load_eval_set, negation_attack
+from pipeline.eval_sets import PRESETS, Preset, adversarial_base_id, parse_eval_set
 
 
 def _tokens(question: str, tags: str) -> list[tuple[str, str, int]]:
@@ -180,6 +179,15 @@ def test_parse_eval_set_forms(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not found"):
         parse_eval_set("addsent", tmp_path)
     assert {"squad11-eval", "addsent", "addonesent", "xquad-de", "ropes-dev"} <= set(PRESETS)
+
+
+def test_presets_declare_which_sets_are_adversarial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sorted(n for n, p in PRESETS.items() if p.adversarial) == ["addonesent", "addsent"]
+    (tmp_path / "adv.json").write_text('{"version": "1.1", "data": []}')
+    monkeypatch.setitem(PRESETS, "my-adv", Preset("adv.json", adversarial=True))  # a new preset: one entry, no name rule
+    assert parse_eval_set("my-adv", tmp_path).adversarial
+    assert not parse_eval_set("neg-my-adv", tmp_path).adversarial  # `<id>~neg` ids are no variants of one question
+    assert not parse_eval_set("addsent=some/file.json").adversarial  # a file set named like a preset is not one
 
 
 def test_adversarial_base_id() -> None:
