@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--max-length", type=int, default=384)
     p.add_argument("--stride", type=int, default=128)
+    p.add_argument("--keep", type=Path, help="also copy the pack here (e.g. for benchmarks/bench_gpu.py)")
+    p.add_argument("--model", default="minilm", help="model.name packed (tiny: its seeded init travels too)")
     args = p.parse_args(argv)
     data = args.data_dir / SQUAD_DEV
     if not data.is_file():
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         root, out = Path(tmp) / "artifacts", Path(tmp) / "pack"
         write_artifacts(root, data)
         cfg = load_config(REPO / "training" / "configs" / "mle.yaml", [
-            f"data.root={root}", "data.dataset=squad11", "data.split=train", "model.name=minilm",
+            f"data.root={root}", "data.dataset=squad11", "data.split=train", f"model.name={args.model}",
             f"features.max_length={args.max_length}", f"features.stride={args.stride}", "device=cpu"])
         part = {"dataset": "squad11", "split": "eval"}
         eval_set = eval_set_from_frames("squad11-eval", io.read(root, schemas.EXAMPLES, part),
@@ -69,11 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  windows: {part_size('features/'):.2f} MiB gzipped ({w['raw_bytes'] / mib:.2f} MiB raw, "
               f"{w['raw_bytes'] / files[w['file']]:.1f}x)")
         print(f"  examples: {part_size('examples/'):.2f} MiB, eval sets: {part_size('eval/'):.2f} MiB, "
-              f"model (tokenizer + config.json, no weights): {part_size('model/'):.2f} MiB")
+              f"model/ ({'with' if manifest['model']['weights'] else 'no'} weights): {part_size('model/'):.2f} MiB")
         scale = SQUAD_TRAIN_QUESTIONS / n_train
         print(f"ESTIMATE (scaled by questions, not measured) for SQuAD 1.1 train ({SQUAD_TRAIN_QUESTIONS} questions): "
               f"~{w['n_windows'] * scale:,.0f} windows, ~{w['raw_bytes'] * scale / mib:.0f} MiB raw, "
               f"~{(part_size('features/') + part_size('examples/')) * scale + part_size('model/'):.0f} MiB packed")
+        if args.keep:
+            import shutil
+
+            shutil.copytree(out, args.keep)
+            print(f"pack kept: {args.keep}")
     return 0
 
 

@@ -162,6 +162,27 @@ def test_portable_train_runs_with_the_mining_stack_hidden(packed):
     assert full["top3_em"] == pytest.approx(summary["top3_em"])
 
 
+@pytest.mark.slow
+def test_gpu_bench_runs_with_the_mining_stack_hidden(packed, tmp_path):
+    """scripts/gpu-bench.sh's benchmark, CPU-sized: every loop runs from the pack; our fp32 loop's losses equal
+    the plain HF-style loop's on the same trimmed batches (dropout 0, same init, same lr per step)."""
+    report, out = tmp_path / "imports.json", tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(BLOCKED), str(report), "-m", "benchmarks.bench_gpu", "--pack", str(packed["pack"]),
+         "--small", "--device", "cpu", "--steps", "6", "--warmup", "2", "--batch-windows", "8", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    imported = set(json.loads(report.read_text())["imported"])
+    assert not imported & {"spacy", "prefect", "polars", "pydantic", "pyarrow", "scipy", "flows"}
+    (shape,) = json.loads(out.read_text())["results"]
+    r = shape["results"]
+    assert set(r) == {"plain-fp32", "plain-bf16", "plain-fp32-trim", "ours-fp32", "ours-bf16", "ours-bf16-loop-batches"}
+    assert all(len(v["losses"]) == 6 and v["windows_per_s"] > 0 for v in r.values())
+    assert r["ours-fp32"]["losses"] == pytest.approx(r["plain-fp32-trim"]["losses"], abs=1e-5)
+    assert r["plain-fp32"]["tokens_per_window"] == 64 >= r["ours-fp32"]["tokens_per_window"]  # the samples fill their windows
+    assert "target (GPU) ours-bf16 >= 2x plain-fp32" in result.stdout
+
+
 def _env() -> dict:
     import os
 
