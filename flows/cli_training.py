@@ -62,7 +62,9 @@ def pack_command(config: ConfigOpt, out: OutOpt, overrides: SetOpt = None, eval_
     from training.portable import MAX_MIB, PackError, eval_set_from_frames, pack
 
     with failing_cleanly(verbose, expected=(ConfigError,), code=2):
-        cfg = load_config(config, overrides or [])
+        # every check but the device's, which is the GPU machine's (training.portable.run_config checks it there)
+        load_config(config, [*(overrides or []), "device=cpu"])
+        cfg = load_config(config, overrides or [], validate=False)
     with failing_cleanly(verbose, expected=(ConfigError, PackError, ValueError, FileNotFoundError), code=1):
         sets = []
         if eval_sets:

@@ -345,6 +345,9 @@ def run_config(pack: str | Path, *, out: str | Path | None = None, model: str | 
     cfg = load_config(pack / "config.yaml", fixed + list(overrides), validate=False)
     check_device(cfg.device)
     check_losses(cfg)
+    if cfg.init_from is not None and not (Path(cfg.init_from) / "model.safetensors").is_file():
+        raise PackError(f"init_from: {cfg.init_from!r} holds no model.safetensors on this machine (a pack carries no "
+                        "init_from weights); bring that checkpoint here and pass --set init_from=FOLDER")
     return cfg
 
 
@@ -381,6 +384,9 @@ def evaluate_pack(pack: str | Path, run: str | Path, *, sets: list[str] | None =
     for name in names:
         path = pack / manifest["eval_sets"][name]["file"]
         rows = _read_json_gz(path)
+        if rule == "none" and any(not r["answers"] for r in rows):
+            print(f"warning: {name} has unanswerable questions but the run decodes with null rule 'none' (it never "
+                  "abstains, so its NoAns score is 0 by construction); pass --null-rule", file=sys.stderr)
         examples = [TrainExample(r["example_id"], r["context"], r["question"],
                                  tuple((int(a["start"]), int(a["end"])) for a in r["answers"])) for r in rows]
         began = time.perf_counter()

@@ -95,6 +95,22 @@ def test_a_pack_serves_only_the_data_config_it_was_made_with(packed):
         load_examples(same.data, split="test", max_topk=20)
 
 
+def test_the_device_is_checked_where_the_run_is(train_root, tmp_path):
+    """A GPU config packs on this CPU machine; on a machine without CUDA the run is refused, naming the field."""
+    from training.config import ConfigError
+    from training.portable import run_config
+
+    overrides = _overrides(train_root, tmp_path / "runs") + ["device=cuda"]
+    _cli_pack(CONFIG, overrides, tmp_path / "pack")
+    assert read_manifest(tmp_path / "pack")["config"]["device"] == "cuda"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"device: 'cuda', but torch sees no CUDA GPU"):
+            run_config(tmp_path / "pack")
+    assert run_config(tmp_path / "pack", overrides=["device=cpu"]).device == "cpu"
+    with pytest.raises(PackError, match=r"init_from: '/nowhere' holds no model.safetensors on this machine"):
+        run_config(tmp_path / "pack", overrides=["device=cpu", "init_from=/nowhere"])
+
+
 def test_a_pack_over_the_travel_limit_is_refused(train_root, tmp_path):
     cfg = load_config(CONFIG, _overrides(train_root, tmp_path / "runs"))
     with pytest.raises(PackError, match=r"over the 1 MiB travel limit \(largest: model/model.safetensors"):
