@@ -263,10 +263,10 @@ def report(res: dict, steps: int) -> str:
     ref, trim = rs.get("plain-fp32"), rs.get("plain-fp32-trim")
     n = min(LOSS_STEPS, steps)
     nan = float("nan")
-    lines = [f"shape {res['shape']} ({res['params'] / 1e6:.1f}M parameters); max |loss - loss of plain-fp32| and of "
-             f"plain-fp32-trim over the first {n} steps",
-             f"  {'loop':<24}{'windows/s':>11}{'x plain-fp32':>14}{'tokens/window':>15}{'vs plain-fp32':>15}"
-             f"{'vs plain-fp32-trim':>20}"]
+    lines = [(f"shape {res['shape']} ({res['params'] / 1e6:.1f}M parameters); max |loss - loss of plain-fp32| and of "
+              f"plain-fp32-trim over the first {n} steps"),
+             (f"  {'loop':<24}{'windows/s':>11}{'x plain-fp32':>14}{'tokens/window':>15}{'vs plain-fp32':>15}"
+              f"{'vs plain-fp32-trim':>20}")]
     for loop, r in rs.items():
         ratio = r["windows_per_s"] / ref["windows_per_s"] if ref else nan
         d_ref = _max_diff(r["losses"], ref["losses"], n) if ref else nan

@@ -95,7 +95,7 @@ def _flip_examples(d: DataConfig, contexts: dict[str, str]) -> list[TrainExample
 
 
 def _synthetic_examples(d: DataConfig) -> list[TrainExample]:
-    pl, io, schemas = _artifacts()
+    _, io, schemas = _artifacts()
     syn = io.read(d.root, schemas.SYNTHETIC, {"dataset": d.dataset, "split": d.split})
     return [
         TrainExample(r["example_id"], r["context"], r["question"], _spans(r["answers"]),
@@ -106,7 +106,7 @@ def _synthetic_examples(d: DataConfig) -> list[TrainExample]:
 
 def synthetic_placement(d: DataConfig) -> str:
     """`replace` or `add`: the placement the `synthetic` partition of `d` was mined with (manifest `config.placement`)."""
-    pl, io, schemas = _artifacts()
+    _, io, schemas = _artifacts()
     part = {"dataset": d.dataset, "split": d.split}
     key = io.partition_key(schemas.SYNTHETIC, part)
     entry = io.partition_entry(d.root, schemas.SYNTHETIC, part)
@@ -123,7 +123,7 @@ def synthetic_placement(d: DataConfig) -> str:
 
 def _place_synthetic(examples: list[TrainExample], synthetic: list[TrainExample], placement: str) -> list[TrainExample]:
     """`add`: the synthetic examples after the others. `replace`: each one where its parent was, the parent dropped."""
-    pl, io, schemas = _artifacts()
+    _, io, _ = _artifacts()
     if placement == "add":
         return examples + synthetic
     by_parent: dict[str, list[TrainExample]] = {}
@@ -173,7 +173,8 @@ def locate_bundle_answer(source_context: str, span: Span, context: str, question
        the question ("more" of "Will Tom get more or less rain?").
     3. Else `NO_SPAN`: the answer is not in this member's context.
     """
-    from pipeline.sources.locate import ContextPart, locate_answer  # pipeline.sources needs polars (not on a GPU box)
+    # here, not at the top: pipeline.sources imports polars, which a GPU machine lacks (training.portable)
+    from pipeline.sources.locate import ContextPart, locate_answer
 
     start, end = span
     if end <= len(context) and source_context[:end] == context[:end]:
@@ -274,7 +275,7 @@ def load_examples(d: DataConfig, *, split: str | None = None, max_topk: int = 20
 
     if is_pack(d.root):
         return load_packed_examples(d, split=split, max_topk=max_topk)
-    pl, io, schemas = _artifacts()
+    _, io, schemas = _artifacts()
     split = split or d.split
     examples = _base_examples(d, split)
     is_train = split == d.split

@@ -257,8 +257,15 @@ def pack(cfg, out: str | Path, eval_sets: list[PackedEvalSet] = (), *, with_weig
 
     from training.config import config_yaml
     from training.data import load_examples
-    from training.features import FEATURES_DIR, META_FILE, WINDOWS_FILE, cache_key, examples_fingerprint, \
-        featurize_cached, io_fingerprint
+    from training.features import (
+        FEATURES_DIR,
+        META_FILE,
+        WINDOWS_FILE,
+        cache_key,
+        examples_fingerprint,
+        featurize_cached,
+        io_fingerprint,
+    )
     from training.model import load_tokenizer
 
     out = Path(out)
@@ -398,10 +405,9 @@ def evaluate_pack(pack: str | Path, run: str | Path, *, sets: list[str] | None =
         folder = run / "eval" / name
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "predictions.jsonl", "w", encoding="utf-8") as f:
-            for q, p in by_id.items():
-                f.write(json.dumps({"example_id": q, "prediction": p.text, "start": p.start, "end": p.end,
+            f.writelines(json.dumps({"example_id": q, "prediction": p.text, "start": p.start, "end": p.end,
                                     "score": p.score, "null_score": p.null_score, "em": per_q["em"][q],
-                                    "f1": per_q["f1"][q]}, ensure_ascii=False) + "\n")
+                                    "f1": per_q["f1"][q]}, ensure_ascii=False) + "\n" for q, p in by_id.items())
         (folder / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         results[name] = summary
     return results

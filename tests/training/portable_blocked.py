@@ -18,8 +18,9 @@ import importlib.metadata as md
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = {"training", "pipeline", "benchmarks"}  # this project's code, which travels with the working tree
