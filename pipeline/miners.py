@@ -64,8 +64,9 @@ class Miner:
 
     def __post_init__(self) -> None:
         bad = [i for i in self.inputs if i not in INPUTS]
-        if bad or not self.outputs:
-            raise ValueError(f"Miner: inputs {bad} not among {list(INPUTS)}, or no outputs ({self.outputs})")
+        if bad or not self.outputs or any(s.partition_by != ("dataset", "split") for s in self.outputs):
+            raise ValueError(f"Miner: inputs {bad} not among {list(INPUTS)}, or no outputs, or an output not partitioned "
+                             f"by dataset/split ({[(s.name, s.partition_by) for s in self.outputs]})")
 
 
 def per_context_id(examples: pl.DataFrame, *rest: Any) -> dict[str, str]:

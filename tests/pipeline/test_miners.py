@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import polars as pl
@@ -184,13 +185,16 @@ def test_a_toy_miner_added_through_the_registry_alone_is_skipped_on_an_unchanged
     assert io.read(root, NEAR_MISS, PART)["status"].unique().to_list() == ["b"]
 
 
-def test_a_miner_must_declare_known_inputs_and_an_output():
+def test_a_miner_must_declare_known_inputs_and_dataset_split_outputs():
     with pytest.raises(ValueError, match="inputs \\['frames'\\]"):
         Miner((NEAR_MISS,), ("frames",), _toy, ToyConfig)
+    with pytest.raises(ValueError, match="'index', \\('nlp',\\)"):
+        Miner((INDEX,), ("examples",), _toy, ToyConfig)
 
 
 def test_mined_artifacts_are_the_load_outputs_and_every_registered_output(monkeypatch):
     assert {s.name for s in mined_artifacts()} == {"examples", "contexts", "rejects", "near_miss", "bundles", "flips",
                                                    "synthetic"}
-    monkeypatch.setitem(MINERS, "toy", Miner((INDEX,), ("examples",), _toy, ToyConfig))
-    assert INDEX in mined_artifacts()
+    toy_out = dataclasses.replace(NEAR_MISS, name="toy_out")
+    monkeypatch.setitem(MINERS, "toy", Miner((toy_out,), ("examples",), _toy, ToyConfig))
+    assert toy_out in mined_artifacts()
