@@ -7,6 +7,7 @@ are installed (no spaCy, Prefect, Polars, pydantic, pyarrow, scipy).
     # GPU machine (the source tree and pack/ travel; nothing is installed but the train extra):
     python -m training.portable train pack/ --out runs [--set optim.max_steps=2000] [--model /path/to/weights]
     python -m training.portable evaluate pack/ runs/<run_name>        # again, or for another checkpoint
+    torchrun --nproc_per_node 4 -m training.portable train pack/ --model /path/to/weights   # DDP, rank 0 evaluates
 
 `train` runs the real loop (`training.loop.train`) with `data.root` set to the pack: the loop's
 `load_examples` reads the pack's examples (`load_packed_examples`, JSON, no Parquet) and its
@@ -430,8 +431,10 @@ def train_pack(pack: str | Path, *, out: str | Path | None = None, model: str | 
     cfg = run_config(pack, out=out, model=model, overrides=list(overrides))
     unpack_windows(pack)
     run_dir = train(cfg, resume=resume)
-    results = evaluate_pack(pack, run_dir, device=cfg.device) if evaluate and read_manifest(pack)["eval_sets"] else {}
-    return run_dir, results
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 evaluates (and prints)
+    if not (evaluate and main_rank and read_manifest(pack)["eval_sets"]):
+        return run_dir, {}
+    return run_dir, evaluate_pack(pack, run_dir, device=cfg.device)
 
 
 def _print_summary(results: dict[str, dict]) -> None:
