@@ -101,8 +101,11 @@ def test_the_device_is_checked_where_the_run_is(train_root, tmp_path):
     from training.portable import run_config
 
     overrides = _overrides(train_root, tmp_path / "runs") + ["device=cuda"]
-    _cli_pack(CONFIG, overrides, tmp_path / "pack")
-    assert read_manifest(tmp_path / "pack")["config"]["device"] == "cuda"
+    sample = REPO / "data" / "samples" / "squad11_sample.json"
+    _cli_pack(CONFIG, overrides, tmp_path / "pack", "--eval-set", f"smp={sample}:squad", "--limit", "3")
+    manifest = read_manifest(tmp_path / "pack")
+    assert manifest["config"]["device"] == "cuda"
+    assert manifest["eval_sets"] == {"smp": {"file": "eval/smp.json.gz", "n_examples": 3}}  # a cqa evaluate --set
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match=r"device: 'cuda', but torch sees no CUDA GPU"):
             run_config(tmp_path / "pack")
