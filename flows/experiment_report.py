@@ -65,6 +65,27 @@ def _scores(preds: pl.DataFrame, eval_set: str, run: str, metric: str) -> dict[s
     return dict(zip(frame["example_id"].to_list(), (frame[metric].cast(pl.Float64) * 100.0).to_list(), strict=True))
 
 
+# A run that abstains on (almost) every question scores the set's unanswerable share whatever it
+# learnt: a difference against it measures abstention, not the method. Its comparisons say so.
+ABSTAIN_ALL = 0.99
+
+
+def abstain_shares(preds: pl.DataFrame) -> dict[tuple[str, str], float]:
+    """(eval set, run) -> share of questions answered with the empty string (the null answer)."""
+    if "prediction" not in preds.columns:
+        return {}
+    empty = pl.col("prediction").fill_null("").str.strip_chars() == ""
+    frame = preds.group_by("eval_set", "run").agg(empty.mean().alias("share"))
+    return {(r["eval_set"], r["run"]): float(r["share"]) for r in frame.iter_rows(named=True)}
+
+
+def abstain_note(shares: dict[tuple[str, str], float], eval_set: str, runs: dict[str, str]) -> str | None:
+    """`not comparable: ...` when a run of the comparison (label -> run name) abstains on ≥ 99%."""
+    hits = [f"{label} abstains on {shares[(eval_set, run)]:.0%}" for label, run in runs.items()
+            if shares.get((eval_set, run), 0.0) >= ABSTAIN_ALL]
+    return "not comparable: " + "; ".join(hits) + " (the score is the unanswerable share)" if hits else None
+
+
 # The verdict in words (training.metrics.seeds verdicts, for a metric where higher is better).
 VERDICT_WORDS = {"helps": "gain", "hurts": "loss", "no measurable difference": "no measurable gain",
                  "seed-dependent": "seed-dependent (interval excludes 0, seeds disagree in sign)"}
@@ -115,6 +136,7 @@ def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int,
     from training.metrics.seeds import seed_comparison
 
     claims = {m.name: m.claim for m in plan.profile.methods if m.claim}
+    shares = abstain_shares(preds)
     rows = []
     for es in eval_set_names(plan):
         for group in plan.method_groups:
@@ -134,6 +156,9 @@ def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int,
                     forest.append({"method": label, "seed": "pooled", "delta": c.pooled.estimate, "lo": c.pooled.low,
                                    "hi": c.pooled.high})
                 verdict = VERDICT_WORDS.get(c.verdict, c.verdict) + (" (single seed)" if c.single_seed else "")
+                runs = {f"`{plan.run(group, s).name}`": plan.run(group, s).name for s in plan.seeds}
+                runs |= {f"`{plan.control_for(s).name}`": plan.control_for(s).name for s in plan.seeds}
+                verdict = abstain_note(shares, es, runs) or verdict
                 rows.append([es, f"`{group}` − `{plan.control_group}`", metric.upper(),
                              " ".join(f"s{s}: {d:+.2f}" for s, d in zip(c.seeds, c.per_seed, strict=True)),
                              _pm(c.mean, c.sd, signed=True), f"{c.pooled.estimate:+.2f} [{c.pooled.low:+.2f}, {c.pooled.high:+.2f}]",
@@ -234,7 +259,10 @@ def comparison_rows(plan: ExperimentPlan, order: list[str], n_resamples: int, fo
                  for d in diffs.iter_rows(named=True)]
     slices = [[r["eval_set"], r["slice"], f"`{r['run']}`", r["metric"].upper(), _interval(r), r["n"]]
               for r in slice_frame(metrics).iter_rows(named=True)]
-    return (topk_ks(metrics), summary_rows(metrics), diff_rows, slices,
+    shares = abstain_shares(preds)
+    summary = [[*r[:5], f"{shares[(r[0], r[1])]:.0%}" if (r[0], r[1]) in shares else "–", *r[5:]]
+               for r in summary_rows(metrics)]
+    return (topk_ks(metrics), summary, diff_rows, slices,
             seed_rows(plan, preds, n_resamples, forest) + per_seed_rows(plan, metrics), spread_rows(plan, metrics))
 
 
@@ -283,7 +311,8 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
     lines += _table(["run", "role", "seed", "starts from", "losses (name × weight)", "budget", "null rule (evaluation)", "train s"],
                     run_table(plan, state))
     lines += ["## EM / F1 (95% bootstrap intervals)", ""]
-    lines += _table(["eval set", "run", "n", "EM", "F1"] + [f"top-{k} EM" for k in ks], metric_rows)
+    lines += ["`abstains`: share of questions the run answered with the null answer (its own null rule).", ""]
+    lines += _table(["eval set", "run", "n", "EM", "F1", "abstains"] + [f"top-{k} EM" for k in ks], metric_rows)
     lines += ["## Each run minus its seed's control (paired bootstrap, 95%)", "",
               "Same questions resampled for both runs; `p_not_better`: share of resamples with difference ≤ 0.", ""]
     lines += _table(["eval set", "runs", "metric", "difference [95% CI]", "p_not_better", "n"], diff_rows)

@@ -300,3 +300,34 @@ def test_per_seed_rows_compare_consistency_and_attack_drop_per_seed(tmp_path: Pa
     # no values for hard-aacl: a row that says so, never a silently missing one or a made-up number
     missing = [r for r in table if "hard-aacl" in r[1]]
     assert missing and all(r[3] == "no value for seed(s) [1, 2]" and r[7] == "not compared" for r in missing)
+
+
+def test_a_run_that_abstains_on_every_question_is_not_compared(tmp_path: Path) -> None:
+    """On SQuAD 2.0, a run answering "" everywhere scores the unanswerable share (paper 3 at CPU scale:
+    53.33 EM), so "+51.83 EM, gain" against a control that always answers measures abstention, not the
+    method: the verdict must say so instead of "gain"."""
+    import polars as pl
+
+    from flows.experiment_report import abstain_shares, seed_rows
+
+    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "seeds=[1]",
+                                                      "evaluate.sets=[s=data/samples/squad11_sample.json]"]))
+    questions = [f"q{i}" for i in range(10)]
+    unanswerable = set(questions[:6])  # gold "" for 6 of 10 questions
+    rows = []
+    for r in plan.continuations:
+        abstains = r.group == "hinge"  # the method abstains everywhere; control and hard-aacl answer "x"
+        for q in questions:
+            pred = "" if abstains else "x"
+            em = float(pred == "" and q in unanswerable)
+            rows.append({"eval_set": "s", "run": r.name, "example_id": q, "prediction": pred, "em": em, "f1": em})
+    preds = pl.DataFrame(rows)
+    shares = abstain_shares(preds)
+    assert shares[("s", plan.run("hinge", 1).name)] == 1.0 and shares[("s", plan.control_for(1).name)] == 0.0
+    table = seed_rows(plan, preds, n_resamples=20)
+    hinge = [r for r in table if r[1] == "`hinge` − `hinge-control`"]
+    # 6/10 correct abstentions vs 0/10: +60 EM per seed, and still not a gain
+    assert hinge and all(r[3] == "s1: +60.00" for r in hinge)
+    assert all(r[7].startswith("not comparable: `hinge-s1` abstains on 100%") for r in hinge), hinge
+    aacl = [r for r in table if r[1] == "`hard-aacl` − `hinge-control`"]
+    assert aacl and all(r[7] == "no measurable gain (single seed)" for r in aacl)  # the check can pass a comparison
