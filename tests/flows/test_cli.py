@@ -47,7 +47,7 @@ def test_unknown_config_key_fails_before_any_work(tmp_path: Path) -> None:
     root = tmp_path / "artifacts"
     result = runner.invoke(app, ["build-bundles", "--config", str(config), "--root", str(root)])
     assert result.exit_code == 2
-    assert "unknown key(s) ['nearmiss']" in _text(result) and "near_miss" in _text(result)
+    assert "nearmiss: unknown key; expected one of" in _text(result) and "near_miss" in _text(result)
     assert not root.exists()
 
 
