@@ -73,9 +73,11 @@ def real_config(data: Path, out: Path, articles: int | None) -> Path:
         squad = out / f"squad11-dev-first{articles}.json"
         squad.write_text(json.dumps(doc), encoding="utf-8")
     cfg = {
-        "sources": [{"dataset": "squad11", "path": str(squad), "format": "squad"},
-                    {"dataset": "ropes", "path": str(data / "ropes/dev-v1.0.json"), "format": "ropes", "split": "dev"},
-                    {"dataset": "ropes", "path": str(data / "ropes/train-v1.0.json"), "format": "ropes", "split": "train"}],
+        "sources": [
+            {"dataset": "squad11", "path": str(squad), "format": "squad"},
+            {"dataset": "ropes", "path": str(data / "ropes/dev-v1.0.json"), "format": "ropes", "split": "dev"},
+            {"dataset": "ropes", "path": str(data / "ropes/train-v1.0.json"), "format": "ropes", "split": "train"},
+        ],
         "near_miss": {"datasets": ["squad11"]},
         "ropes_bundles": {"datasets": ["ropes"]},
         "flips": {"datasets": ["squad11", "ropes"]},
@@ -89,8 +91,9 @@ def real_config(data: Path, out: Path, articles: int | None) -> Path:
 def build(code: Path, config: Path, root: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(config), str(root)], cwd=code, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(config), str(root)], cwd=code, env=env, capture_output=True, text=True
+    )
     sys.stdout.write(proc.stdout)
     if proc.returncode:
         raise SystemExit(f"build with {code} failed:\n{proc.stderr[-4000:]}")
@@ -110,27 +113,36 @@ def partition_hashes(root: Path, anonymise: str | None = None) -> dict[str, dict
         for part in io.partitions(root, spec):
             df = io.read(root, spec, part).drop(list(spec.partition_by))
             texts = (json.dumps(r, sort_keys=True, default=str) for r in df.iter_rows(named=True))
-            rows = [hashlib.sha256((t.replace(anonymise, "<dir>") if anonymise else t).encode()).hexdigest() for t in texts]
+            rows = [
+                hashlib.sha256((t.replace(anonymise, "<dir>") if anonymise else t).encode()).hexdigest() for t in texts
+            ]
             out[f"{spec.name}/{io.partition_key(spec, part)}"] = {
-                "rows": df.height, "ordered": hashlib.sha256("".join(rows).encode()).hexdigest()[:16],
-                "unordered": hashlib.sha256("".join(sorted(rows)).encode()).hexdigest()[:16]}
+                "rows": df.height,
+                "ordered": hashlib.sha256("".join(rows).encode()).hexdigest()[:16],
+                "unordered": hashlib.sha256("".join(sorted(rows)).encode()).hexdigest()[:16],
+            }
     return out
 
 
 def worktree(rev: str, out: Path) -> Path:
     path = out / f"code-{rev}"
     if not path.exists():
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True
+        )
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rev", default="ab27ab1", help="the other revision (default: the commit before the miner refactor)")
+    p.add_argument(
+        "--rev", default="ab27ab1", help="the other revision (default: the commit before the miner refactor)"
+    )
     p.add_argument("--out", default="/tmp/artifact-identity", help="worktree, roots and result go here")
     p.add_argument("--real", metavar="DIR", help="shared data folder: SQuAD 1.1 dev + ROPES instead of the samples")
-    p.add_argument("--squad-articles", type=int, default=None, help="with --real: the first N SQuAD 1.1 dev articles only")
+    p.add_argument(
+        "--squad-articles", type=int, default=None, help="with --real: the first N SQuAD 1.1 dev articles only"
+    )
     p.add_argument("--no-build", action="store_true", help="compare the roots of a previous run under --out")
     args = p.parse_args(argv)
     out = Path(args.out).resolve()
@@ -144,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_build:
             if root.exists():
                 import shutil
+
                 shutil.rmtree(root)
             print(f"== building with {label} code ({code})", flush=True)
             result[f"{label}_seconds"] = round(build(code, config, root), 1)
@@ -154,14 +167,25 @@ def main(argv: list[str] | None = None) -> int:
         a, b = hashes["old"].get(k), hashes["new"].get(k)
         if a is None or b is None or a["unordered"] != b["unordered"] or a["rows"] != b["rows"]:
             diffs.append({"partition": k, "old": a, "new": b})
-        print(f"{k:60s} {str((a or {}).get('rows')):>7} rows  unordered {'=' if a and b and a['unordered'] == b['unordered'] else '≠'}"
-              f"  ordered {'=' if a and b and a['ordered'] == b['ordered'] else '≠'}")
-    result.update(partitions=len(keys), differing=diffs, ordered_equal=sum(
-        1 for k in keys if k in hashes["old"] and k in hashes["new"] and hashes["old"][k]["ordered"] == hashes["new"][k]["ordered"]),
-        hashes=hashes["new"])
+        print(
+            f"{k:60s} {str((a or {}).get('rows')):>7} rows  unordered {'=' if a and b and a['unordered'] == b['unordered'] else '≠'}"
+            f"  ordered {'=' if a and b and a['ordered'] == b['ordered'] else '≠'}"
+        )
+    result.update(
+        partitions=len(keys),
+        differing=diffs,
+        ordered_equal=sum(
+            1
+            for k in keys
+            if k in hashes["old"] and k in hashes["new"] and hashes["old"][k]["ordered"] == hashes["new"][k]["ordered"]
+        ),
+        hashes=hashes["new"],
+    )
     (out / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"{len(keys)} partitions, {len(diffs)} differ, {result['ordered_equal']} equal in order too; "
-          f"old {result.get('old_seconds')} s, new {result.get('new_seconds')} s; {out / 'result.json'}")
+    print(
+        f"{len(keys)} partitions, {len(diffs)} differ, {result['ordered_equal']} equal in order too; "
+        f"old {result.get('old_seconds')} s, new {result.get('new_seconds')} s; {out / 'result.json'}"
+    )
     return 1 if diffs else 0
 
 

@@ -38,8 +38,15 @@ def _time(fn, repeat: int) -> tuple[float, float, object]:
 
 
 def _ours(win: Windows, null: bool):
-    return decode_nbest(win.start_logits, win.end_logits, win.context_mask, win.offsets, win.window_example,
-                        win.contexts, null_rule="cls_threshold" if null else "none")
+    return decode_nbest(
+        win.start_logits,
+        win.end_logits,
+        win.context_mask,
+        win.offsets,
+        win.window_example,
+        win.contexts,
+        null_rule="cls_threshold" if null else "none",
+    )
 
 
 def main() -> None:
@@ -52,8 +59,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     win = synthetic_windows(args.examples, seq_len=args.seq_len, long_share=0.015, seed=0)
-    print(f"inputs: {len(win.contexts):,} examples, {len(win.window_example):,} windows x {args.seq_len} "
-          f"tokens (built in {time.perf_counter() - t0:.1f}s)")
+    print(
+        f"inputs: {len(win.contexts):,} examples, {len(win.window_example):,} windows x {args.seq_len} "
+        f"tokens (built in {time.perf_counter() - t0:.1f}s)"
+    )
     c_ref, w_ref, ref = _time(lambda: hf_postprocess_reference(win, version_2_with_negative=args.null), 1)
     c_ours, w_ours, ours = _time(lambda: _ours(win, args.null), args.repeat)
     c_all, w_all, _ = _time(lambda: [list(p.nbest) for p in _ours(win, args.null)], args.repeat)
@@ -62,8 +71,10 @@ def main() -> None:
     print(f"{'reference (HF postprocess_qa_predictions loop)':48s} {c_ref:8.2f} {w_ref:8.2f}")
     print(f"{'decode_nbest (vectorised)':48s} {c_ours:8.2f} {w_ours:8.2f}")
     print(f"{'decode_nbest + every n-best text built':48s} {c_all:8.2f} {w_all:8.2f}")
-    print(f"speed ratio (cpu): {c_ref / c_ours:.1f}x, with n-best texts {c_ref / c_all:.1f}x; "
-          f"same answers: {same:,}/{len(ours):,}")
+    print(
+        f"speed ratio (cpu): {c_ref / c_ours:.1f}x, with n-best texts {c_ref / c_all:.1f}x; "
+        f"same answers: {same:,}/{len(ours):,}"
+    )
 
 
 if __name__ == "__main__":

@@ -64,29 +64,46 @@ def main(argv: list[str] | None = None) -> None:
     cfg = InferenceConfig(batch_windows=args.batch_windows)
     exs = examples_from_frames(examples, frames.contexts)
     preds = clock.run("featurize + forward + decode", predict, loaded.model, loaded.tokenizer, exs, cfg)
-    out = clock.run("metrics + bootstrap", evaluate_predictions, examples,
-                    dict(zip(examples["example_id"].to_list(), preds, strict=True)), run=loaded.run_id)
+    out = clock.run(
+        "metrics + bootstrap",
+        evaluate_predictions,
+        examples,
+        dict(zip(examples["example_id"].to_list(), preds, strict=True)),
+        run=loaded.run_id,
+    )
     if args.report:
         from training.report import write_report
 
         metrics = out["metrics"].with_columns(eval_set=pl.lit("squad11-eval"))
         predictions = out["predictions"].with_columns(eval_set=pl.lit("squad11-eval"), run=pl.lit(loaded.run_id))
-        path = clock.run("report", write_report, args.report, metrics, predictions,
-                         {"model": args.model, "questions": examples.height})
+        path = clock.run(
+            "report",
+            write_report,
+            args.report,
+            metrics,
+            predictions,
+            {"model": args.model, "questions": examples.height},
+        )
         print(f"report: {path}")
 
     n = examples.height
-    print(f"model {args.model} ({loaded.source}), {n} questions, torch threads {torch.get_num_threads()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"model {args.model} ({loaded.source}), {n} questions, torch threads {torch.get_num_threads()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'phase':<30} {'wall s':>8} {'cpu s':>8}")
     for name, wall, cpu in clock.rows:
         print(f"{name:<30} {wall:8.2f} {cpu:8.2f}")
     eval_rows = [r for r in clock.rows if r[0] not in ("load eval set", "load model")]
     wall, cpu = sum(r[1] for r in eval_rows), sum(r[2] for r in eval_rows)
-    print(f"evaluation per 1,000 questions: {1000 * wall / n:.1f} s wall, {1000 * cpu / n:.1f} s CPU "
-          f"(model already loaded; CPU seconds summed over threads)")
+    print(
+        f"evaluation per 1,000 questions: {1000 * wall / n:.1f} s wall, {1000 * cpu / n:.1f} s CPU "
+        f"(model already loaded; CPU seconds summed over threads)"
+    )
     s = out["summary"]
-    print(f"EM {s['em']:.2f}  F1 {s['f1']:.2f}  top-10 EM {s.get('top10_em', float('nan')):.2f}  (untrained head: near zero)")
+    print(
+        f"EM {s['em']:.2f}  F1 {s['f1']:.2f}  top-10 EM {s.get('top10_em', float('nan')):.2f}  (untrained head: near zero)"
+    )
 
 
 if __name__ == "__main__":

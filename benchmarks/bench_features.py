@@ -48,9 +48,16 @@ def protocol_train_examples(data: Path) -> list[TrainExample]:
         articles = json.load(f)["data"]
     split = protocol_split(a["title"] for a in articles)
     return [
-        TrainExample(qa["id"], p["context"], qa["question"],
-                     tuple(dict.fromkeys((a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa["answers"])))
-        for art in articles if split[art["title"]] == TRAIN for p in art["paragraphs"] for qa in p["qas"]
+        TrainExample(
+            qa["id"],
+            p["context"],
+            qa["question"],
+            tuple(dict.fromkeys((a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa["answers"])),
+        )
+        for art in articles
+        if split[art["title"]] == TRAIN
+        for p in art["paragraphs"]
+        for qa in p["qas"]
     ]
 
 
@@ -79,7 +86,9 @@ def cpu_timed(fn, *args):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("CQA_SHARED_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("CQA_SHARED_DATA", REPO.parent / "shared" / "data"))
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=384)
     parser.add_argument("--stride", type=int, default=128)
@@ -93,9 +102,11 @@ def main() -> int:
     tokenizer.padding_side = "right"
     cfg = FeatureConfig(max_length=args.max_length, stride=args.stride)
     kwargs = tokenizer_arguments(cfg)
-    print(f"{len(examples)} questions (PROTOCOL train articles of SQuAD 1.1 dev), windows {cfg.max_length}/{cfg.stride}, "
-          f"{_CHUNK}-example chunks, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-          f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset')}")
+    print(
+        f"{len(examples)} questions (PROTOCOL train articles of SQuAD 1.1 dev), windows {cfg.max_length}/{cfg.stride}, "
+        f"{_CHUNK}-example chunks, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+        f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset')}"
+    )
     featurize(tokenizer, examples[:64], cfg)  # warm-up (template probe, allocator)
     bare_s, feat_s, bare_c, feat_c = [], [], [], []
     for _ in range(args.repeats):
@@ -110,12 +121,22 @@ def main() -> int:
     t_plain, _ = timed(bare, tokenizer, examples, plain, _CHUNK)
     t_one, _ = timed(bare, tokenizer, examples, kwargs, len(examples))
     b, f = min(bare_s), min(feat_s)
-    print(f"bare tokenizer call      : {b:7.2f} s  {windows / b:8.0f} windows/s   (runs: {', '.join(f'{x:.2f}' for x in bare_s)})")
-    print(f"featurize                : {f:7.2f} s  {windows / f:8.0f} windows/s   (runs: {', '.join(f'{x:.2f}' for x in feat_s)})")
-    print(f"ratio featurize / bare   : {b / f:7.2f}x  (throughput, wall, best runs; target >= 0.8)   [{windows} windows]")
-    print(f"  in CPU time            : {min(bare_c) / min(feat_c):7.2f}x  (bare {min(bare_c):.2f} s, featurize {min(feat_c):.2f} s)")
-    print(f"  reference: bare call without return_special_tokens_mask {t_plain:.2f} s; "
-          f"with it, in one call over all pairs {t_one:.2f} s")
+    print(
+        f"bare tokenizer call      : {b:7.2f} s  {windows / b:8.0f} windows/s   (runs: {', '.join(f'{x:.2f}' for x in bare_s)})"
+    )
+    print(
+        f"featurize                : {f:7.2f} s  {windows / f:8.0f} windows/s   (runs: {', '.join(f'{x:.2f}' for x in feat_s)})"
+    )
+    print(
+        f"ratio featurize / bare   : {b / f:7.2f}x  (throughput, wall, best runs; target >= 0.8)   [{windows} windows]"
+    )
+    print(
+        f"  in CPU time            : {min(bare_c) / min(feat_c):7.2f}x  (bare {min(bare_c):.2f} s, featurize {min(feat_c):.2f} s)"
+    )
+    print(
+        f"  reference: bare call without return_special_tokens_mask {t_plain:.2f} s; "
+        f"with it, in one call over all pairs {t_one:.2f} s"
+    )
     with tempfile.TemporaryDirectory() as root:
         t_miss, (_, hit) = timed(featurize_cached, tokenizer, examples, cfg, root)
         assert not hit
@@ -128,7 +149,9 @@ def main() -> int:
         from tests.training.features_reference import reference_featurize
 
         t_ref, _ = timed(reference_featurize, tokenizer, examples, cfg)
-        print(f"before issue 14 (per-window sequence_ids, reference copy): {t_ref:.2f} s, ratio to bare {b / t_ref:.2f}x")
+        print(
+            f"before issue 14 (per-window sequence_ids, reference copy): {t_ref:.2f} s, ratio to bare {b / t_ref:.2f}x"
+        )
     return 0
 
 

@@ -50,9 +50,14 @@ def print_table(j: FlipJudgement) -> None:
     print(f"{'rule':<10}" + "".join(f"{c:>17}" for c in cols))
     for rule in RULE_NAMES:
         c, r = j.counts[rule], j.rates(rule)
-        vals = [c["flips"], c["judged"], f"{pct(r['answer_precision'])} ({c['answer_right']})",
-                f"{pct(r['unjudged_share'])} ({c['unjudged']})", c["partner_parents"],
-                f"{pct(r['partner_recall'])} ({c['partner_hits']})"]
+        vals = [
+            c["flips"],
+            c["judged"],
+            f"{pct(r['answer_precision'])} ({c['answer_right']})",
+            f"{pct(r['unjudged_share'])} ({c['unjudged']})",
+            c["partner_parents"],
+            f"{pct(r['partner_recall'])} ({c['partner_hits']})",
+        ]
         print(f"{rule:<10}" + "".join(f"{v:>17}" for v in vals))
     if j.unflipped_partner_parents:
         print("partner parents with no flip, by reason:", dict(j.unflipped_partner_parents.most_common()))
@@ -66,10 +71,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="folder holding ropes/*.json")
     ap.add_argument("--splits", nargs="+", default=["train", "dev"], choices=["train", "dev"])
-    ap.add_argument("--ropes-context", default=SourceSpec("x", "x").ropes_context, choices=ROPES_CONTEXTS,
-                    help="the loader's ropes_context (default: the loader's default)")
-    ap.add_argument("--show-misses", nargs="*", default=[], choices=RULE_NAMES, metavar="RULE",
-                    help="print the partner misses of these rules")
+    ap.add_argument(
+        "--ropes-context",
+        default=SourceSpec("x", "x").ropes_context,
+        choices=ROPES_CONTEXTS,
+        help="the loader's ropes_context (default: the loader's default)",
+    )
+    ap.add_argument(
+        "--show-misses",
+        nargs="*",
+        default=[],
+        choices=RULE_NAMES,
+        metavar="RULE",
+        help="print the partner misses of these rules",
+    )
     ap.add_argument("--show-wrong", action="store_true", help="print judged flips whose answer is wrong")
     ap.add_argument("--show-unjudged", type=int, default=0, metavar="N", help="print N random unjudged flips")
     ap.add_argument("--seed", type=int, default=13, help="seed of the unjudged sample")
@@ -82,12 +97,16 @@ def main() -> int:
     unjudged: list[dict] = []
     for split, path in files:
         t0 = time.perf_counter()
-        loaded = load_source(SourceSpec("ropes", str(path), format="ropes", split=split, ropes_context=args.ropes_context))
+        loaded = load_source(
+            SourceSpec("ropes", str(path), format="ropes", split=split, ropes_context=args.ropes_context)
+        )
         res = flips(loaded.examples, loaded.contexts, FlipConfig())
         j = judge_flips(res, loaded.examples)
         skips = dict(sorted((k, v) for k, v in res.counts.items() if not k.startswith("flip:")))
-        print(f"\nROPES {split} (ropes_context={args.ropes_context}): {loaded.examples.height} questions; "
-              f"skips: {skips}  [{time.perf_counter() - t0:.1f}s]")
+        print(
+            f"\nROPES {split} (ropes_context={args.ropes_context}): {loaded.examples.height} questions; "
+            f"skips: {skips}  [{time.perf_counter() - t0:.1f}s]"
+        )
         print_table(j)
         for rule in args.show_misses:
             cases = [m for m in j.misses if m["rule"] == rule]
@@ -100,7 +119,9 @@ def main() -> int:
         if args.show_wrong:
             print(f"\njudged flips with a wrong answer ({split}, {len(j.wrong)}):")
             for w in j.wrong:
-                print(f"  [{w['rule']}] {w['question'].strip()}  flip answer {w['answer']!r}, human {w['human_answers']}")
+                print(
+                    f"  [{w['rule']}] {w['question'].strip()}  flip answer {w['answer']!r}, human {w['human_answers']}"
+                )
         unjudged.extend({**u, "split": split} for u in j.unjudged)
     if args.show_unjudged:
         sample = random.Random(args.seed).sample(unjudged, min(args.show_unjudged, len(unjudged)))
@@ -108,8 +129,10 @@ def main() -> int:
         print("| # | split | rule | question | flip | answer → flip answer |")
         print("| --- | --- | --- | --- | --- | --- |")
         for k, u in enumerate(sample, 1):
-            print(f"| {k} | {u['split']} | {u['rule']} | {cell(u['parent_question'])} | {cell(u['question'])} "
-                  f"| {cell(u['parent_answer'])} → {cell(u['answer'])} |")
+            print(
+                f"| {k} | {u['split']} | {u['rule']} | {cell(u['parent_question'])} | {cell(u['question'])} "
+                f"| {cell(u['parent_answer'])} → {cell(u['answer'])} |"
+            )
     return 0
 
 

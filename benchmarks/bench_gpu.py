@@ -66,8 +66,11 @@ def load_pack(pack: Path, overrides: list[str]):
     from training.portable import read_manifest, run_config, unpack_windows
 
     manifest = read_manifest(pack)
-    cfg = run_config(pack, model=str(Path(pack).resolve() / manifest["model"]["folder"]),  # its tokenizer
-                     overrides=["losses=[{name: mle}]", *overrides])
+    cfg = run_config(
+        pack,
+        model=str(Path(pack).resolve() / manifest["model"]["folder"]),  # its tokenizer
+        overrides=["losses=[{name: mle}]", *overrides],
+    )
     unpack_windows(pack)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.name, use_fast=True)
     examples = load_examples(cfg.data, max_topk=cfg.features.max_topk)
@@ -91,7 +94,7 @@ def bucketed_batches(features, batch_windows: int, seed: int, n: int, pool: int)
         per_pool = max(1, pool * batch_windows // max(1, int(counts.mean())))
         epoch: list[list[int]] = []
         for lo in range(0, len(order), per_pool):
-            chunk = sorted(order[lo:lo + per_pool].tolist(), key=lambda i: int(longest[i]))
+            chunk = sorted(order[lo : lo + per_pool].tolist(), key=lambda i: int(longest[i]))
             current, used = [], 0
             for i in chunk:
                 if current and used + counts[i] > batch_windows:
@@ -158,8 +161,9 @@ def plain_run(encoder, features, batches, lrs, cfg, device, dtype, trim: bool = 
     from benchmarks.bench_train_parity import param_groups
 
     model = encoder.to(device).train()
-    opt = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas,
-                            eps=cfg.optim.eps)
+    opt = torch.optim.AdamW(
+        param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps
+    )
     a = features.arrays
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions") if k in a]
     losses, seconds, windows, tokens = [], [], [], 0
@@ -210,7 +214,9 @@ def ours_run(encoder, features, batches, cfg, steps, device, dtype, compile_mode
         seconds.append(time.perf_counter() - began)
         losses.append(row["loss"])
         windows.append(row["windows"])
-        longest = int(features.arrays["attention_mask"][np.concatenate([features.windows_of(i) for i in ids])].sum(1).max())
+        longest = int(
+            features.arrays["attention_mask"][np.concatenate([features.windows_of(i) for i in ids])].sum(1).max()
+        )
         tokens += row["windows"] * min(features.arrays["input_ids"].shape[1], -(-longest // 8) * 8)  # collate's length
     return {"losses": losses, "seconds": seconds, "windows": windows, "tokens_per_window": tokens / sum(windows)}
 
@@ -220,12 +226,20 @@ def bench_shape(name: str, cfg, features, vocab: int, args, device, started: flo
     from transformers import AutoModelForQuestionAnswering, BertConfig
 
     torch.manual_seed(args.seed)
-    config = BertConfig(vocab_size=vocab, max_position_embeddings=512, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0, **SHAPES[name])
+    config = BertConfig(
+        vocab_size=vocab,
+        max_position_embeddings=512,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **SHAPES[name],
+    )
     base = AutoModelForQuestionAnswering.from_config(config)
     steps = args.steps
-    shared = (bucketed_batches(features, cfg.optim.batch_windows, args.seed, steps, args.pool) if args.batching == "bucketed"
-              else loop_batches(features, cfg.optim.batch_windows, args.seed, steps))
+    shared = (
+        bucketed_batches(features, cfg.optim.batch_windows, args.seed, steps, args.pool)
+        if args.batching == "bucketed"
+        else loop_batches(features, cfg.optim.batch_windows, args.seed, steps)
+    )
     lrs = our_lrs(cfg, steps)
     bf16 = torch.bfloat16
     runs = {
@@ -234,12 +248,20 @@ def bench_shape(name: str, cfg, features, vocab: int, args, device, started: flo
         "plain-fp32-trim": lambda: plain_run(copy.deepcopy(base), features, shared, lrs, cfg, device, None, trim=True),
         "ours-fp32": lambda: ours_run(copy.deepcopy(base), features, shared, cfg, steps, device, None),
         "ours-bf16": lambda: ours_run(copy.deepcopy(base), features, shared, cfg, steps, device, bf16),
-        "ours-bf16-loop-batches": lambda: ours_run(copy.deepcopy(base), features,
-                                                   loop_batches(features, cfg.optim.batch_windows, args.seed, steps),
-                                                   cfg, steps, device, bf16),
+        "ours-bf16-loop-batches": lambda: ours_run(
+            copy.deepcopy(base),
+            features,
+            loop_batches(features, cfg.optim.batch_windows, args.seed, steps),
+            cfg,
+            steps,
+            device,
+            bf16,
+        ),
     }
     if args.compile:
-        runs["ours-bf16-compile"] = lambda: ours_run(copy.deepcopy(base), features, shared, cfg, steps, device, bf16, True)
+        runs["ours-bf16-compile"] = lambda: ours_run(
+            copy.deepcopy(base), features, shared, cfg, steps, device, bf16, True
+        )
     out: dict = {"shape": name, "params": sum(p.numel() for p in base.parameters()), "results": {}, "skipped": []}
     for loop, fn in runs.items():
         if time.perf_counter() - started > args.budget_s:
@@ -263,21 +285,31 @@ def report(res: dict, steps: int) -> str:
     ref, trim = rs.get("plain-fp32"), rs.get("plain-fp32-trim")
     n = min(LOSS_STEPS, steps)
     nan = float("nan")
-    lines = [(f"shape {res['shape']} ({res['params'] / 1e6:.1f}M parameters); max |loss - loss of plain-fp32| and of "
-              f"plain-fp32-trim over the first {n} steps"),
-             (f"  {'loop':<24}{'windows/s':>11}{'x plain-fp32':>14}{'tokens/window':>15}{'vs plain-fp32':>15}"
-              f"{'vs plain-fp32-trim':>20}")]
+    lines = [
+        (
+            f"shape {res['shape']} ({res['params'] / 1e6:.1f}M parameters); max |loss - loss of plain-fp32| and of "
+            f"plain-fp32-trim over the first {n} steps"
+        ),
+        (
+            f"  {'loop':<24}{'windows/s':>11}{'x plain-fp32':>14}{'tokens/window':>15}{'vs plain-fp32':>15}"
+            f"{'vs plain-fp32-trim':>20}"
+        ),
+    ]
     for loop, r in rs.items():
         ratio = r["windows_per_s"] / ref["windows_per_s"] if ref else nan
         d_ref = _max_diff(r["losses"], ref["losses"], n) if ref else nan
         d_trim = _max_diff(r["losses"], trim["losses"], n) if trim and loop != "ours-bf16-loop-batches" else nan
-        lines.append(f"  {loop:<24}{r['windows_per_s']:>11.1f}{ratio:>13.2f}x{r['tokens_per_window']:>15.1f}"
-                     f"{d_ref:>15.2e}{d_trim:>20.2e}")
+        lines.append(
+            f"  {loop:<24}{r['windows_per_s']:>11.1f}{ratio:>13.2f}x{r['tokens_per_window']:>15.1f}"
+            f"{d_ref:>15.2e}{d_trim:>20.2e}"
+        )
     if ref and "ours-bf16" in rs:
         ratio = rs["ours-bf16"]["windows_per_s"] / ref["windows_per_s"]
         lines.append(f"  target (GPU) ours-bf16 >= 2x plain-fp32: {ratio:.2f}x ({'met' if ratio >= 2 else 'NOT met'})")
-    lines.append("  (the padded loops' loss is a softmax over all max_length positions, padding included, as HF's "
-                 "is; a trimmed batch has fewer: compare equal shapes in the last column)")
+    lines.append(
+        "  (the padded loops' loss is a softmax over all max_length positions, padding included, as HF's "
+        "is; a trimmed batch has fewer: compare equal shapes in the last column)"
+    )
     if res["skipped"]:
         lines.append(f"  skipped (time budget): {', '.join(res['skipped'])}")
     return "\n".join(lines)
@@ -286,11 +318,15 @@ def report(res: dict, steps: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pack", type=Path, required=True, help="a `cqa pack` folder (its training windows)")
-    p.add_argument("--shape", action="append", choices=sorted(SHAPES), help="model shape(s); default minilm-l6, bert-base")
+    p.add_argument(
+        "--shape", action="append", choices=sorted(SHAPES), help="model shape(s); default minilm-l6, bert-base"
+    )
     p.add_argument("--small", action="store_true", help="the 2-layer hidden-32 shape only (CPU proof)")
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--warmup", type=int, default=10, help="steps left out of the timing (allocator, autotuning, compile)")
+    p.add_argument(
+        "--warmup", type=int, default=10, help="steps left out of the timing (allocator, autotuning, compile)"
+    )
     p.add_argument("--batch-windows", type=int, default=32)
     p.add_argument("--batching", choices=("bucketed", "loop"), default="bucketed")
     p.add_argument("--pool", type=int, default=32, help="batches per length-sorting pool (bucketed)")
@@ -304,12 +340,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     shapes = ["small"] if args.small else (args.shape or ["minilm-l6", "bert-base"])
-    cfg, features, vocab = load_pack(args.pack, [f"optim.batch_windows={args.batch_windows}", f"optim.max_steps={args.steps}",
-                                                 f"device={device}"])
+    cfg, features, vocab = load_pack(
+        args.pack, [f"optim.batch_windows={args.batch_windows}", f"optim.max_steps={args.steps}", f"device={device}"]
+    )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device {name}, torch {torch.__version__}; {features.n_windows} windows of {features.arrays['input_ids'].shape[1]} "
-          f"tokens from {args.pack}; batches of <= {args.batch_windows} windows ({args.batching}), {args.steps} steps, "
-          f"timing after {args.warmup}")
+    print(
+        f"device {name}, torch {torch.__version__}; {features.n_windows} windows of {features.arrays['input_ids'].shape[1]} "
+        f"tokens from {args.pack}; batches of <= {args.batch_windows} windows ({args.batching}), {args.steps} steps, "
+        f"timing after {args.warmup}"
+    )
     results = []
     for shape in shapes:
         res = bench_shape(shape, cfg, features, vocab, args, device, started)
@@ -317,8 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({"device": name, "args": {k: str(v) for k, v in vars(args).items()},
-                                         "results": results}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {"device": name, "args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1
+            )
+        )
     return 0
 
 

@@ -108,10 +108,14 @@ def main() -> int:
         raw_after = time_raw(nlp, texts, cfg)
         assert stats.n_new == n, stats
         raw, raw_cpu = (raw_before[0] + raw_after[0]) / 2, (raw_before[1] + raw_after[1]) / 2
-        print(f"raw nlp.pipe   : {n / raw:8.1f} contexts/s {chars / raw:10,.0f} chars/s  "
-              f"(wall {raw_before[0]:.1f}s, {raw_after[0]:.1f}s; CPU {raw_before[1]:.1f}s, {raw_after[1]:.1f}s)")
-        print(f"build_index    : {n / stats.seconds:8.1f} contexts/s {chars / stats.seconds:10,.0f} chars/s  "
-              f"(wall {stats.seconds:.1f}s; CPU {build_cpu:.1f}s)")
+        print(
+            f"raw nlp.pipe   : {n / raw:8.1f} contexts/s {chars / raw:10,.0f} chars/s  "
+            f"(wall {raw_before[0]:.1f}s, {raw_after[0]:.1f}s; CPU {raw_before[1]:.1f}s, {raw_after[1]:.1f}s)"
+        )
+        print(
+            f"build_index    : {n / stats.seconds:8.1f} contexts/s {chars / stats.seconds:10,.0f} chars/s  "
+            f"(wall {stats.seconds:.1f}s; CPU {build_cpu:.1f}s)"
+        )
         print(f"ratio build/raw: wall {raw / stats.seconds:.3f}  (goal >= 0.9)")
         if cfg.n_process == 1:  # CPU time is robust to other load on a shared machine
             print(f"ratio build/raw: CPU  {raw_cpu / build_cpu:.3f}")

@@ -69,13 +69,23 @@ def run(workers: int, source: Path, root: Path, chunk_size: int, batch_size: int
 
     flow = with_task_runner(build_index_flow, "dask", workers=workers)
     t0 = time.perf_counter()
-    out = flow(config=None, root=str(root), sources=[f"squad11={source}:squad"],
-               overrides=[f"index.chunk_size={chunk_size}", f"index.batch_size={batch_size}"])
+    out = flow(
+        config=None,
+        root=str(root),
+        sources=[f"squad11={source}:squad"],
+        overrides=[f"index.chunk_size={chunk_size}", f"index.batch_size={batch_size}"],
+    )
     wall = time.perf_counter() - t0
     (index,) = [r for r in out["stages"] if r["stage"] == "index"]
-    return {"wall": wall, "index_s": index["seconds"], "new": index["stats"]["new"], "parts": index["stats"]["parts"],
-            "workers": index["stats"]["workers"], "parse_s": index["stats"]["parse_s"],
-            "parse_cpu_s": index["stats"]["parse_cpu_s"]}
+    return {
+        "wall": wall,
+        "index_s": index["seconds"],
+        "new": index["stats"]["new"],
+        "parts": index["stats"]["parts"],
+        "workers": index["stats"]["workers"],
+        "parse_s": index["stats"]["parse_s"],
+        "parse_cpu_s": index["stats"]["parse_cpu_s"],
+    }
 
 
 def main() -> int:
@@ -119,21 +129,31 @@ def measure(args: argparse.Namespace) -> int:
         for workers in (1, 2):
             roots[workers] = Path(tmp) / f"workers-{workers}"
             results[workers] = r = run(workers, source, roots[workers], args.chunk_size, args.batch_size)
-            print(f"{workers} worker(s): index {r['index_s']:6.1f} s ({r['new'] / r['index_s']:6.1f} contexts/s), "
-                  f"flow wall {r['wall']:6.1f} s; {r['new']} contexts in {r['parts']} part files, "
-                  f"parsed by {r['workers']} process(es); spaCy seconds summed over chunks {r['parse_s']:.1f} "
-                  f"(/ index seconds = {r['parse_s'] / r['index_s']:.2f} chunks parsing at once on average), "
-                  f"their CPU seconds {r['parse_cpu_s']:.1f}")
+            print(
+                f"{workers} worker(s): index {r['index_s']:6.1f} s ({r['new'] / r['index_s']:6.1f} contexts/s), "
+                f"flow wall {r['wall']:6.1f} s; {r['new']} contexts in {r['parts']} part files, "
+                f"parsed by {r['workers']} process(es); spaCy seconds summed over chunks {r['parse_s']:.1f} "
+                f"(/ index seconds = {r['parse_s'] / r['index_s']:.2f} chunks parsing at once on average), "
+                f"their CPU seconds {r['parse_cpu_s']:.1f}"
+            )
         rows = {w: io.read(root, INDEX).sort("context_id") for w, root in roots.items()}
         same_rows = rows[1].equals(rows[2])
-        same_parts = ({p.name for p in io.partition_files(roots[1], INDEX)} == {p.name for p in io.partition_files(roots[2], INDEX)})
+        same_parts = {p.name for p in io.partition_files(roots[1], INDEX)} == {
+            p.name for p in io.partition_files(roots[2], INDEX)
+        }
     one, two = results[1], results[2]
     parts = one["parts"]
-    print(f"ratio 1 worker / 2 workers: index {one['index_s'] / two['index_s']:.2f}x, flow wall {one['wall'] / two['wall']:.2f}x "
-          f"(bound by the chunks: {parts} chunks over 2 workers -> at most {parts / math.ceil(parts / 2):.2f}x)")
-    print(f"spaCy CPU seconds 2 workers / 1 worker: {two['parse_cpu_s'] / one['parse_cpu_s']:.2f} (1.00 = no work added by "
-          "splitting; the wall ratio above is then set by the free cores)")
-    print(f"same index rows (all columns): {'yes' if same_rows else 'NO'}; same part files: {'yes' if same_parts else 'NO'}")
+    print(
+        f"ratio 1 worker / 2 workers: index {one['index_s'] / two['index_s']:.2f}x, flow wall {one['wall'] / two['wall']:.2f}x "
+        f"(bound by the chunks: {parts} chunks over 2 workers -> at most {parts / math.ceil(parts / 2):.2f}x)"
+    )
+    print(
+        f"spaCy CPU seconds 2 workers / 1 worker: {two['parse_cpu_s'] / one['parse_cpu_s']:.2f} (1.00 = no work added by "
+        "splitting; the wall ratio above is then set by the free cores)"
+    )
+    print(
+        f"same index rows (all columns): {'yes' if same_rows else 'NO'}; same part files: {'yes' if same_parts else 'NO'}"
+    )
     print(f"load average after: {load_average()}")
     return 0 if same_rows and same_parts else 1
 

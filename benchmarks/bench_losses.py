@@ -50,8 +50,14 @@ class Encoder(nn.Module):
         from transformers import AutoModel, BertConfig, BertModel
 
         if model == "tiny":
-            config = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                                intermediate_size=128, max_position_embeddings=512)
+            config = BertConfig(
+                vocab_size=1000,
+                hidden_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=128,
+                max_position_embeddings=512,
+            )
             self.bert = BertModel(config)
         else:
             path = model
@@ -92,9 +98,18 @@ def timed_pair(run, baseline, reps: int, device: str) -> tuple[float, float]:
 
 
 def make_batch(cfg: BenchConfig, vocab: int) -> dict[str, Tensor]:
-    batch, _ = synthetic_batch(num_windows=cfg.windows, length=cfg.length, num_slots=20, question_length=16,
-                               windows_per_question=2, num_negatives=4, num_answers=4, vocab=vocab - 10, seed=0,
-                               dtype=torch.float32)
+    batch, _ = synthetic_batch(
+        num_windows=cfg.windows,
+        length=cfg.length,
+        num_slots=20,
+        question_length=16,
+        windows_per_question=2,
+        num_negatives=4,
+        num_answers=4,
+        vocab=vocab - 10,
+        seed=0,
+        dtype=torch.float32,
+    )
     return {k: v.to(cfg.device) for k, v in batch.items()}
 
 
@@ -146,10 +161,11 @@ def report(cfg: BenchConfig, rows: list[Row]) -> str:
     """The table; ``+% step`` = (loss − mle) loss-only time as a share of the measured MLE step,
     which stays readable when the step timings themselves drown in machine noise."""
     mle_step = next((step[1] for name, _, step in rows if name == "mle" and step is not None), None)
-    lines = [f"model={cfg.model} device={cfg.device} W={cfg.windows} L={cfg.length} reps={cfg.reps} "
-             f"threads={torch.get_num_threads()}  (ratio = median(loss) / median(mle), timed alternately)",
-             f"{'loss':<16}{'loss ms':>10}{'mle ms':>9}{'× mle':>8}{'step ms':>11}{'mle ms':>10}{'× mle':>8}"
-             f"{'+% step':>9}"]
+    lines = [
+        f"model={cfg.model} device={cfg.device} W={cfg.windows} L={cfg.length} reps={cfg.reps} "
+        f"threads={torch.get_num_threads()}  (ratio = median(loss) / median(mle), timed alternately)",
+        f"{'loss':<16}{'loss ms':>10}{'mle ms':>9}{'× mle':>8}{'step ms':>11}{'mle ms':>10}{'× mle':>8}{'+% step':>9}",
+    ]
     for name, loss_t, step_t in rows:
         cells = []
         for pair, width in ((loss_t, 10), (step_t, 11)):

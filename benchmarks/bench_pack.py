@@ -46,12 +46,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         root, out = Path(tmp) / "artifacts", Path(tmp) / "pack"
         write_artifacts(root, data)
-        cfg = load_config(REPO / "training" / "configs" / "mle.yaml", [
-            f"data.root={root}", "data.dataset=squad11", "data.split=train", f"model.name={args.model}",
-            f"features.max_length={args.max_length}", f"features.stride={args.stride}", "device=cpu"])
+        cfg = load_config(
+            REPO / "training" / "configs" / "mle.yaml",
+            [
+                f"data.root={root}",
+                "data.dataset=squad11",
+                "data.split=train",
+                f"model.name={args.model}",
+                f"features.max_length={args.max_length}",
+                f"features.stride={args.stride}",
+                "device=cpu",
+            ],
+        )
         part = {"dataset": "squad11", "split": "eval"}
-        eval_set = eval_set_from_frames("squad11-eval", io.read(root, schemas.EXAMPLES, part),
-                                        io.read(root, schemas.CONTEXTS, part))
+        eval_set = eval_set_from_frames(
+            "squad11-eval", io.read(root, schemas.EXAMPLES, part), io.read(root, schemas.CONTEXTS, part)
+        )
         began = time.perf_counter()
         manifest = pack(cfg, out, [eval_set])
         seconds = time.perf_counter() - began
@@ -64,18 +74,28 @@ def main(argv: list[str] | None = None) -> int:
         def part_size(prefix: str) -> float:
             return sum(v for k, v in files.items() if k.startswith(prefix)) / mib
 
-        print(f"SQuAD 1.1 dev PROTOCOL train articles: {n_train} questions -> {w['n_windows']} windows at "
-              f"{args.max_length}/{args.stride}; eval set {eval_set.name}: {len(eval_set.examples)} questions")
-        print(f"pack: {total / mib:.2f} MiB (travel limit {MAX_MIB:g} MiB), written in {seconds:.1f} s "
-              f"(featurizing through the window cache: a miss here)")
-        print(f"  windows: {part_size('features/'):.2f} MiB gzipped ({w['raw_bytes'] / mib:.2f} MiB raw, "
-              f"{w['raw_bytes'] / files[w['file']]:.1f}x)")
-        print(f"  examples: {part_size('examples/'):.2f} MiB, eval sets: {part_size('eval/'):.2f} MiB, "
-              f"model/ ({'with' if manifest['model']['weights'] else 'no'} weights): {part_size('model/'):.2f} MiB")
+        print(
+            f"SQuAD 1.1 dev PROTOCOL train articles: {n_train} questions -> {w['n_windows']} windows at "
+            f"{args.max_length}/{args.stride}; eval set {eval_set.name}: {len(eval_set.examples)} questions"
+        )
+        print(
+            f"pack: {total / mib:.2f} MiB (travel limit {MAX_MIB:g} MiB), written in {seconds:.1f} s "
+            f"(featurizing through the window cache: a miss here)"
+        )
+        print(
+            f"  windows: {part_size('features/'):.2f} MiB gzipped ({w['raw_bytes'] / mib:.2f} MiB raw, "
+            f"{w['raw_bytes'] / files[w['file']]:.1f}x)"
+        )
+        print(
+            f"  examples: {part_size('examples/'):.2f} MiB, eval sets: {part_size('eval/'):.2f} MiB, "
+            f"model/ ({'with' if manifest['model']['weights'] else 'no'} weights): {part_size('model/'):.2f} MiB"
+        )
         scale = SQUAD_TRAIN_QUESTIONS / n_train
-        print(f"ESTIMATE (scaled by questions, not measured) for SQuAD 1.1 train ({SQUAD_TRAIN_QUESTIONS} questions): "
-              f"~{w['n_windows'] * scale:,.0f} windows, ~{w['raw_bytes'] * scale / mib:.0f} MiB raw, "
-              f"~{(part_size('features/') + part_size('examples/')) * scale + part_size('model/'):.0f} MiB packed")
+        print(
+            f"ESTIMATE (scaled by questions, not measured) for SQuAD 1.1 train ({SQUAD_TRAIN_QUESTIONS} questions): "
+            f"~{w['n_windows'] * scale:,.0f} windows, ~{w['raw_bytes'] * scale / mib:.0f} MiB raw, "
+            f"~{(part_size('features/') + part_size('examples/')) * scale + part_size('model/'):.0f} MiB packed"
+        )
         if args.keep:
             import shutil
 

@@ -51,8 +51,11 @@ def natural_pairs(examples: pl.DataFrame) -> set[frozenset[str]]:
     keyed = examples.join(situations(examples), on="example_id")
     out: set[frozenset[str]] = set()
     for _, g in keyed.group_by(["situation"]):
-        rows = [(eid, question_tokens(q, "reference-code"), normalize(ans[0]["text"]))
-                for eid, q, ans in g.select("example_id", "question", "answers").iter_rows() if ans]
+        rows = [
+            (eid, question_tokens(q, "reference-code"), normalize(ans[0]["text"]))
+            for eid, q, ans in g.select("example_id", "question", "answers").iter_rows()
+            if ans
+        ]
         for (e1, t1, a1), (e2, t2, a2) in itertools.combinations(rows, 2):
             if t1 == t2 and a1 != a2:
                 out.add(frozenset((e1, e2)))
@@ -84,16 +87,22 @@ def report(examples: pl.DataFrame, mode: str, natural: set[frozenset[str]], publ
     member = Counter(e for g in groups for e in g)
     pairs = pair_set(groups)
     out = {
-        "groups": sum(hist.values()), "by size": dict(sorted(hist.items())),
-        "written bundles": len(groups), "covered": len(member), "in >1 group": sum(1 for v in member.values() if v > 1),
+        "groups": sum(hist.values()),
+        "by size": dict(sorted(hist.items())),
+        "written bundles": len(groups),
+        "covered": len(member),
+        "in >1 group": sum(1 for v in member.values() if v > 1),
         "natural pairs in one bundle": f"{len(natural & pairs)} of {len(natural)}",
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if mode == "paper":
         text = dict(zip(examples["example_id"].to_list(), examples["question"].to_list()))
         cfg = BundleConfig(mode="paper")
-        edges = sum(1 for a, b in (tuple(p) for p in natural)
-                    if similarity(question_tokens(text[a], "paper"), question_tokens(text[b], "paper"), "paper") >= cfg.jaccard)
+        edges = sum(
+            1
+            for a, b in (tuple(p) for p in natural)
+            if similarity(question_tokens(text[a], "paper"), question_tokens(text[b], "paper"), "paper") >= cfg.jaccard
+        )
         out["natural pairs with paper Jaccard ≥ threshold"] = edges
     if mode == "reference-code":
         out["repeated groups"] = stats.get("duplicate_groups", 0)

@@ -42,7 +42,6 @@ from pipeline.spacy_index import parse_contexts  # noqa: E402
 from pipeline.synthetic import SyntheticConfig, gold_entity, synthetic, synthetic_stats  # noqa: E402
 
 
-
 def overlap_label(doc, start: int, end: int) -> str | None:
     """spaCy label of the entity of `doc` that overlaps [start, end) most (None: no overlap)."""
     best, overlap = None, 0
@@ -52,8 +51,10 @@ def overlap_label(doc, start: int, end: int) -> str | None:
             best, overlap = ent.label_, o
     return best
 
-def measure(name: str, examples: pl.DataFrame, contexts: pl.DataFrame, nlp, icfg: IndexConfig,
-            cfg: SyntheticConfig, show: int) -> None:
+
+def measure(
+    name: str, examples: pl.DataFrame, contexts: pl.DataFrame, nlp, icfg: IndexConfig, cfg: SyntheticConfig, show: int
+) -> None:
     t0 = time.perf_counter()
     recs = parse_contexts(nlp, contexts["context"].to_list(), icfg)
     index = pl.DataFrame([{"context_id": c, **r} for c, r in zip(contexts["context_id"].to_list(), recs)])
@@ -61,8 +62,10 @@ def measure(name: str, examples: pl.DataFrame, contexts: pl.DataFrame, nlp, icfg
     res = synthetic(examples, contexts, index, cfg)
     stats = synthetic_stats(res, cfg)
     n = len(res.rows)
-    print(f"\n== {name}: {contexts.height} contexts, {examples.height} questions "
-          f"(index {t_index:.0f} s, mining {time.perf_counter() - t0 - t_index:.0f} s)")
+    print(
+        f"\n== {name}: {contexts.height} contexts, {examples.height} questions "
+        f"(index {t_index:.0f} s, mining {time.perf_counter() - t0 - t_index:.0f} s)"
+    )
     print(f"augmented {n} of {stats['answerable']} answerable (share {stats['share']}), eligible {stats['eligible']}")
     print("skips:", stats["skips"])
     print("substitute source:", stats["substitutes"], " type match:", stats["type_match"])
@@ -84,21 +87,27 @@ def measure(name: str, examples: pl.DataFrame, contexts: pl.DataFrame, nlp, icfg
         e = s + len(row["inserted_answer"]["text"])
         best = overlap_label(doc, s, e)
         retag["same" if best == gold_label[row["example_id"]] else ("none" if best is None else "other")] += 1
-    print(f"label agreement re-tagged (NER on the inserted sentence): {retag['same']}/{n} = {retag['same'] / n:.1%} "
-          f"(other label {retag['other']}, no entity {retag['none']})")
+    print(
+        f"label agreement re-tagged (NER on the inserted sentence): {retag['same']}/{n} = {retag['same'] / n:.1%} "
+        f"(other label {retag['other']}, no entity {retag['none']})"
+    )
     in_ctx = Counter()
     for row, doc in zip(res.rows, nlp.pipe([row["context"] for row in res.rows], batch_size=32)):
         s, e = row["inserted_answer"]["start"], row["inserted_answer"]["end"]
         best = overlap_label(doc, s, e)
         in_ctx["same" if best == gold_label[row["example_id"]] else ("none" if best is None else "other")] += 1
-    print(f"label agreement re-tagged (NER on the augmented context): {in_ctx['same']}/{n} = {in_ctx['same'] / n:.1%} "
-          f"(other label {in_ctx['other']}, no entity {in_ctx['none']})")
+    print(
+        f"label agreement re-tagged (NER on the augmented context): {in_ctx['same']}/{n} = {in_ctx['same'] / n:.1%} "
+        f"(other label {in_ctx['other']}, no entity {in_ctx['none']})"
+    )
     rules = Counter(row["rule"] for row in res.rows)
     print("rules:", {k: f"{v} ({v / n:.0%})" for k, v in rules.most_common()})
     print("quoting-fallback sentences:", sum(1 for s in sentences if s.startswith("The answer to")))
     for row in random.Random(0).sample(res.rows, min(show, n)):
-        print(f"- [{row['rule']}] Q: {row['question'].strip()} | gold {by_id[row['parent_id']]['answers'][0]['text']!r} "
-              f"({gold_label[row['example_id']]}) | S: {row['inserted_text'].strip()}")
+        print(
+            f"- [{row['rule']}] Q: {row['question'].strip()} | gold {by_id[row['parent_id']]['answers'][0]['text']!r} "
+            f"({gold_label[row['example_id']]}) | S: {row['inserted_text'].strip()}"
+        )
 
 
 def main() -> None:
@@ -108,8 +117,10 @@ def main() -> None:
     ap.add_argument("--show", type=int, default=0)
     ap.add_argument("--sets", nargs="+", default=["squad20-train", "squad11-dev"])
     args = ap.parse_args()
-    files = {"squad20-train": ("squad20", args.data / "squad" / "v2.0" / "dev-v2.0.cs224n-dev-half.json", "protocol"),
-             "squad11-dev": ("squad11", args.data / "squad" / "v1.1" / "dev-v1.1.json", None)}
+    files = {
+        "squad20-train": ("squad20", args.data / "squad" / "v2.0" / "dev-v2.0.cs224n-dev-half.json", "protocol"),
+        "squad11-dev": ("squad11", args.data / "squad" / "v1.1" / "dev-v1.1.json", None),
+    }
     icfg = IndexConfig()
     nlp = None
     cfg = SyntheticConfig(share=0.2, seed=13)

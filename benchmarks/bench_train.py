@@ -57,17 +57,31 @@ def synthetic_examples(n_bundles: int, chars: int = 3000) -> list[TrainExample]:
     for b in range(n_bundles):
         names = [f"Person{b}x{i}" for i in range(4)]
         filler = " ".join(WORDS[(b + i) % len(WORDS)] for i in range(chars // 6))
-        context = f"{names[0]} met {names[1]} in {1900 + b}. " + filler + f" Later {names[2]} and {names[3]} left in {2000 - b}."
+        context = (
+            f"{names[0]} met {names[1]} in {1900 + b}. "
+            + filler
+            + f" Later {names[2]} and {names[3]} left in {2000 - b}."
+        )
         spans = [(context.index(n), context.index(n) + len(n)) for n in names]
         answers = (spans[0], spans[2])
         for q in range(2):
             gold = answers[q]
             topk = (gold, spans[1], spans[3])
-            out.append(TrainExample(
-                f"b{b}q{q}", context, f"Who was mentioned {'first' if q == 0 else 'later'} in story {b}?", (gold,),
-                negatives=(spans[1], spans[3]), bundle_id=f"b{b}", bundle_answers=answers, bundle_gold=q, bundle_question=q,
-                topk=topk, topk_is_gold=(True, False, False),
-            ))
+            out.append(
+                TrainExample(
+                    f"b{b}q{q}",
+                    context,
+                    f"Who was mentioned {'first' if q == 0 else 'later'} in story {b}?",
+                    (gold,),
+                    negatives=(spans[1], spans[3]),
+                    bundle_id=f"b{b}",
+                    bundle_answers=answers,
+                    bundle_gold=q,
+                    bundle_question=q,
+                    topk=topk,
+                    topk_is_gold=(True, False, False),
+                )
+            )
     return out
 
 
@@ -91,7 +105,9 @@ def time_pair(step_a, step_b, steps: int, warmup: int) -> tuple[float, float]:
     return statistics.median(a), statistics.median(b)
 
 
-def bench_model(name: str, device: str, steps: int, warmup: int, batch_windows: int, losses: list[str]) -> dict[str, float]:
+def bench_model(
+    name: str, device: str, steps: int, warmup: int, batch_windows: int, losses: list[str]
+) -> dict[str, float]:
     dev = torch.device(device)
     dtype = amp_dtype("auto", dev)
     features_cfg = FeatureConfig(max_length=384, stride=128, max_topk=3)
@@ -104,8 +120,13 @@ def bench_model(name: str, device: str, steps: int, warmup: int, batch_windows: 
 
     def trainer_for(variant: list[tuple[str, float, dict]]) -> Trainer:
         model = copy.deepcopy(base_crf if any(n == "crf_nll" for n, _, _ in variant) else base)
-        specs = tuple(LossSpec(name=n, weight=w, params={**p, **({"num_slots": 3} if n == "hard_learning" else {})}) for n, w, p in variant)
-        cfg = TrainConfig(losses=specs, features=features_cfg, optim=OptimConfig(batch_windows=batch_windows, max_steps=1000))
+        specs = tuple(
+            LossSpec(name=n, weight=w, params={**p, **({"num_slots": 3} if n == "hard_learning" else {})})
+            for n, w, p in variant
+        )
+        cfg = TrainConfig(
+            losses=specs, features=features_cfg, optim=OptimConfig(batch_windows=batch_windows, max_steps=1000)
+        )
         objective: Objective = build_objective(cfg, model)
         for m in objective.modules:
             m.to(dev)
@@ -121,8 +142,13 @@ def bench_model(name: str, device: str, steps: int, warmup: int, batch_windows: 
         t = {k: v.to(dev) for k, v in collate(feats, plain_sampler.next_batch()).tensors.items()}
         ctx = torch.autocast(dev.type, dtype=dtype) if dtype else torch.autocast("cpu", enabled=False)
         with ctx:
-            out = plain_model(input_ids=t["input_ids"], attention_mask=t["attention_mask"], token_type_ids=t.get("token_type_ids"),
-                              start_positions=t["start_positions"], end_positions=t["end_positions"])
+            out = plain_model(
+                input_ids=t["input_ids"],
+                attention_mask=t["attention_mask"],
+                token_type_ids=t.get("token_type_ids"),
+                start_positions=t["start_positions"],
+                end_positions=t["end_positions"],
+            )
         out.loss.backward()
         plain_opt.step()
         plain_opt.zero_grad(set_to_none=True)
@@ -138,8 +164,10 @@ def bench_model(name: str, device: str, steps: int, warmup: int, batch_windows: 
 
 
 def report(name: str, r: dict[str, float]) -> None:
-    print(f"\n{name}: median s/step   plain HF loop {r['plain']:.4f}   ours (mle) {r['mle']:.4f}   "
-          f"ours/plain {r['mle'] / r['plain']:.3f}  (target <= 1.05)")
+    print(
+        f"\n{name}: median s/step   plain HF loop {r['plain']:.4f}   ours (mle) {r['mle']:.4f}   "
+        f"ours/plain {r['mle'] / r['plain']:.3f}  (target <= 1.05)"
+    )
     for loss, t in r.items():
         if loss not in ("plain", "mle") and ":" not in loss:
             ratio = t / r[f"{loss}:mle"]
@@ -159,7 +187,17 @@ def main() -> None:
     models = args.models or (["tiny"] if args.quick else ["tiny", "minilm"])
     steps = args.steps or (3 if args.quick else 10)
     for name in models:
-        report(name, bench_model(name, args.device, steps, warmup=1 if args.quick else 2, batch_windows=args.batch_windows, losses=args.losses))
+        report(
+            name,
+            bench_model(
+                name,
+                args.device,
+                steps,
+                warmup=1 if args.quick else 2,
+                batch_windows=args.batch_windows,
+                losses=args.losses,
+            ),
+        )
 
 
 if __name__ == "__main__":

@@ -88,11 +88,23 @@ def train_config(args, root: Path, runs: Path, seed: int):
     from training.config import load_config
 
     overrides = [
-        f"data.root={root}", "data.dataset=squad11", "data.split=train", f"output_dir={runs}", f"run_name=ours-s{seed}",
-        f"seed={seed}", f"model.name={args.model}", f"features.max_length={args.max_length}", f"features.stride={args.stride}",
-        f"optim.max_steps={args.steps}", f"optim.lr={args.lr}", f"optim.warmup_ratio={args.warmup_ratio}",
-        f"optim.batch_windows={args.batch_windows}", f"optim.clip={args.clip}", "checkpoint_every=null",
-        f"device={args.device}", "log_every=1",
+        f"data.root={root}",
+        "data.dataset=squad11",
+        "data.split=train",
+        f"output_dir={runs}",
+        f"run_name=ours-s{seed}",
+        f"seed={seed}",
+        f"model.name={args.model}",
+        f"features.max_length={args.max_length}",
+        f"features.stride={args.stride}",
+        f"optim.max_steps={args.steps}",
+        f"optim.lr={args.lr}",
+        f"optim.warmup_ratio={args.warmup_ratio}",
+        f"optim.batch_windows={args.batch_windows}",
+        f"optim.clip={args.clip}",
+        "checkpoint_every=null",
+        f"device={args.device}",
+        "log_every=1",
     ] + ([f"model.hidden_dropout={args.hidden_dropout}"] if args.hidden_dropout is not None else [])
     return load_config(REPO / "training" / "configs" / "mle.yaml", overrides)
 
@@ -114,7 +126,10 @@ def score(model, tokenizer, ex_frame, examples, args) -> dict[str, float]:
 
     model.eval()
     preds = predict(model, tokenizer, examples, InferenceConfig(max_length=args.max_length, stride=args.stride))
-    golds = {r["example_id"]: [a["text"] for a in r["answers"]] for r in ex_frame.select("example_id", "answers").iter_rows(named=True)}
+    golds = {
+        r["example_id"]: [a["text"] for a in r["answers"]]
+        for r in ex_frame.select("example_id", "answers").iter_rows(named=True)
+    }
     out = squad_v1(golds, {e.example_id: p.text for e, p in zip(examples, preds, strict=True)})
     return {"em": float(out["exact_match"]), "f1": float(out["f1"])}
 
@@ -134,8 +149,11 @@ def window_tensors(features) -> dict:
     import torch
 
     a = features.arrays
-    return {k: torch.from_numpy(a[k].astype("int64")) for k in
-            ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions") if k in a}
+    return {
+        k: torch.from_numpy(a[k].astype("int64"))
+        for k in ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+        if k in a
+    }
 
 
 def packed_batches(window_example, batch_windows: int, gen) -> list:
@@ -169,8 +187,17 @@ def replay_batches(features, cfg, seed: int):
         yield {k: t[k].long() for k in keys if k in t}
 
 
-def plain_loop(encoder, tensors: dict, cfg, seed: int, device, batching: str = "windows",
-               window_example=None, features=None, lrs: list[float] | None = None) -> list[float]:
+def plain_loop(
+    encoder,
+    tensors: dict,
+    cfg,
+    seed: int,
+    device,
+    batching: str = "windows",
+    window_example=None,
+    features=None,
+    lrs: list[float] | None = None,
+) -> list[float]:
     """The reference loop: shuffled windows, HF's span loss, AdamW, linear schedule, clipping.
 
     `batching`: `windows` (any 16 windows padded to max_length), `trim` (the same batches trimmed
@@ -185,7 +212,11 @@ def plain_loop(encoder, tensors: dict, cfg, seed: int, device, batching: str = "
     gen = torch.Generator().manual_seed(seed)
     model = encoder.to(device).train()
     opt = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=o.lr, betas=o.betas, eps=o.eps)
-    sched = None if lrs is not None else get_linear_schedule_with_warmup(opt, int(o.warmup_ratio * o.max_steps), o.max_steps)
+    sched = (
+        None
+        if lrs is not None
+        else get_linear_schedule_with_warmup(opt, int(o.warmup_ratio * o.max_steps), o.max_steps)
+    )
     n = tensors["input_ids"].shape[0]
     order, pos, losses = torch.randperm(n, generator=gen), 0, []
     packed, k = (packed_batches(window_example, o.batch_windows, gen) if batching == "packed" else None), 0
@@ -204,7 +235,7 @@ def plain_loop(encoder, tensors: dict, cfg, seed: int, device, batching: str = "
         else:
             if pos + o.batch_windows > n:
                 order, pos = torch.randperm(n, generator=gen), 0
-            ids = order[pos:pos + o.batch_windows]
+            ids = order[pos : pos + o.batch_windows]
             pos += o.batch_windows
             batch = {key: v[ids] for key, v in tensors.items()}
         if batching == "trim":
@@ -238,12 +269,27 @@ def hf_trainer(encoder, tensors: dict, cfg, seed: int, device, workdir: Path) ->
             return {k: v[i] for k, v in tensors.items()}
 
     args = TrainingArguments(
-        output_dir=str(workdir), max_steps=o.max_steps, per_device_train_batch_size=o.batch_windows,
-        learning_rate=o.lr, weight_decay=o.weight_decay, adam_beta1=o.betas[0], adam_beta2=o.betas[1],
-        adam_epsilon=o.eps, lr_scheduler_type="linear", warmup_steps=int(o.warmup_ratio * o.max_steps),
-        max_grad_norm=o.clip if o.clip else 1e9, logging_steps=1, save_strategy="no", report_to="none", seed=seed,
-        data_seed=seed, use_cpu=device.type == "cpu", dataloader_num_workers=0, disable_tqdm=True,
-        remove_unused_columns=False, optim="adamw_torch",
+        output_dir=str(workdir),
+        max_steps=o.max_steps,
+        per_device_train_batch_size=o.batch_windows,
+        learning_rate=o.lr,
+        weight_decay=o.weight_decay,
+        adam_beta1=o.betas[0],
+        adam_beta2=o.betas[1],
+        adam_epsilon=o.eps,
+        lr_scheduler_type="linear",
+        warmup_steps=int(o.warmup_ratio * o.max_steps),
+        max_grad_norm=o.clip if o.clip else 1e9,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device.type == "cpu",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        optim="adamw_torch",
     )
     trainer = Trainer(model=encoder, args=args, train_dataset=Windows())
     trainer.remove_callback(PrinterCallback)  # one dict printed per step otherwise
@@ -263,8 +309,11 @@ def run_seed(args, root: Path, work: Path, seed: int, ex_frame, eval_exs) -> dic
     from training.model import load_model
 
     cfg = train_config(args, root, work / "runs", seed)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     out: dict = {"seed": seed}
     torch.manual_seed(seed)
     init, tok = load_model(cfg.model, device="cpu", seed=seed)  # the init `train` builds for this seed
@@ -285,11 +334,25 @@ def run_seed(args, root: Path, work: Path, seed: int, ex_frame, eval_exs) -> dic
         else:
             encoder = copy.deepcopy(init.encoder)
             if loop.startswith("plain"):
-                batching = {"plain": "windows", "plain-trim": "trim", "plain-packed": "packed", "plain-replay": "replay"}[loop]
+                batching = {
+                    "plain": "windows",
+                    "plain-trim": "trim",
+                    "plain-packed": "packed",
+                    "plain-replay": "replay",
+                }[loop]
                 if batching == "replay" and "ours" not in out:
                     raise SystemExit("bench_train_parity: plain-replay replays ours: put `ours` before it in --loops")
-                losses = plain_loop(encoder, tensors, cfg, seed, device, batching, features.window_example, features,
-                                    lrs=ours_lrs if batching == "replay" else None)
+                losses = plain_loop(
+                    encoder,
+                    tensors,
+                    cfg,
+                    seed,
+                    device,
+                    batching,
+                    features.window_example,
+                    features,
+                    lrs=ours_lrs if batching == "replay" else None,
+                )
             else:
                 losses = hf_trainer(encoder, tensors, cfg, seed, device, work / f"hf-s{seed}")
             model = copy.deepcopy(init)
@@ -298,8 +361,11 @@ def run_seed(args, root: Path, work: Path, seed: int, ex_frame, eval_exs) -> dic
         seconds = time.perf_counter() - t0
         metrics = score(model, tok, ex_frame, eval_exs, args)
         out[loop] = {"loss": losses, "seconds": round(seconds, 1), **metrics}
-        print(f"seed {seed} {loop:5s}: {len(losses)} steps in {seconds:.0f} s, loss@end(10) "
-              f"{statistics.fmean(losses[-10:]):.3f}, EM {metrics['em']:.2f} F1 {metrics['f1']:.2f}", flush=True)
+        print(
+            f"seed {seed} {loop:5s}: {len(losses)} steps in {seconds:.0f} s, loss@end(10) "
+            f"{statistics.fmean(losses[-10:]):.3f}, EM {metrics['em']:.2f} F1 {metrics['f1']:.2f}",
+            flush=True,
+        )
     return out
 
 
@@ -315,10 +381,13 @@ def _ms(values: list[float]) -> str:
 def summarize(results: dict) -> str:
     meta, seeds = results["meta"], results["seeds"]
     loops = [lp for lp in LOOPS if all(lp in s for s in seeds)]
-    lines = [f"# parity: {meta['model']}, {meta['steps']} steps, lr {meta['lr']:g}, warm-up {meta['warmup_ratio']:g}, "
-             f"batch {meta['batch_windows']} windows, max_length {meta['max_length']}/stride {meta['stride']}, "
-             f"seeds {[s['seed'] for s in seeds]}, {seeds[0]['windows']} train windows, "
-             f"eval {meta['eval_n']} questions ({meta['date']})", ""]
+    lines = [
+        f"# parity: {meta['model']}, {meta['steps']} steps, lr {meta['lr']:g}, warm-up {meta['warmup_ratio']:g}, "
+        f"batch {meta['batch_windows']} windows, max_length {meta['max_length']}/stride {meta['stride']}, "
+        f"seeds {[s['seed'] for s in seeds]}, {seeds[0]['windows']} train windows, "
+        f"eval {meta['eval_n']} questions ({meta['date']})",
+        "",
+    ]
     steps = report_steps(meta["steps"])
     lines.append("training loss, mean of the 10 steps ending at step k: mean ± sd over seeds [per seed]")
     lines.append("| loop | " + " | ".join(f"step {k}" for k in steps) + " |")
@@ -326,26 +395,36 @@ def summarize(results: dict) -> str:
     for lp in loops:
         cells = []
         for k in steps:
-            per = [statistics.fmean(s[lp]["loss"][k - 10:k]) for s in seeds]
+            per = [statistics.fmean(s[lp]["loss"][k - 10 : k]) for s in seeds]
             cells.append(f"{_ms(per)} [{' '.join(f'{v:.2f}' for v in per)}]")
         lines.append(f"| {lp} | " + " | ".join(cells) + " |")
-    lines += ["", "| loop | EM mean ± sd | EM range | F1 mean ± sd | per seed EM | s/run |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| loop | EM mean ± sd | EM range | F1 mean ± sd | per seed EM | s/run |",
+        "|---|---|---|---|---|---|",
+    ]
     em = {lp: [s[lp]["em"] for s in seeds] for lp in loops}
     f1 = {lp: [s[lp]["f1"] for s in seeds] for lp in loops}
     for lp in loops:
-        lines.append(f"| {lp} | {_ms(em[lp])} | {min(em[lp]):.2f}–{max(em[lp]):.2f} | {_ms(f1[lp])} | "
-                     f"{' '.join(f'{v:.2f}' for v in em[lp])} | {statistics.fmean(s[lp]['seconds'] for s in seeds):.0f} |")
+        lines.append(
+            f"| {lp} | {_ms(em[lp])} | {min(em[lp]):.2f}–{max(em[lp]):.2f} | {_ms(f1[lp])} | "
+            f"{' '.join(f'{v:.2f}' for v in em[lp])} | {statistics.fmean(s[lp]['seconds'] for s in seeds):.0f} |"
+        )
     if "ours" in loops:
         lines.append("")
         w = [s.get("ours_windows_per_step") for s in seeds if s.get("ours_windows_per_step")]
         if w:
-            lines.append(f"ours: {statistics.fmean(w):.2f} windows per step on average (whole examples packed, ≤ {meta['batch_windows']})")
+            lines.append(
+                f"ours: {statistics.fmean(w):.2f} windows per step on average (whole examples packed, ≤ {meta['batch_windows']})"
+            )
         for other in [lp for lp in loops if lp != "ours"]:
             gap = statistics.fmean(em["ours"]) - statistics.fmean(em[other])
             paired = [a - b for a, b in zip(em["ours"], em[other])]
             spread = max(statistics.stdev(em[other]) if len(seeds) > 1 else 0.0, 0.0)
-            lines.append(f"mean EM ours − {other}: {gap:+.2f} (per seed {' '.join(f'{d:+.2f}' for d in paired)}; "
-                         f"{other}'s seed sd {spread:.2f})")
+            lines.append(
+                f"mean EM ours − {other}: {gap:+.2f} (per seed {' '.join(f'{d:+.2f}' for d in paired)}; "
+                f"{other}'s seed sd {spread:.2f})"
+            )
     return "\n".join(lines)
 
 
@@ -360,8 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-ratio", type=float, default=0.0)
     p.add_argument("--batch-windows", type=int, default=16)
     p.add_argument("--clip", type=float, default=1.0)
-    p.add_argument("--hidden-dropout", type=float, default=None,
-                   help="hidden dropout of every loop (default: the model's own, 0.1); 0 leaves no random stream")
+    p.add_argument(
+        "--hidden-dropout",
+        type=float,
+        default=None,
+        help="hidden dropout of every loop (default: the model's own, 0.1); 0 leaves no random stream",
+    )
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--stride", type=int, default=64)
     p.add_argument("--eval-limit", type=int, default=1000, help="first N PROTOCOL eval questions (0: all 3,634)")
@@ -383,9 +466,23 @@ def main(argv: list[str] | None = None) -> int:
         root = work / "artifacts"
         write_artifacts(root, args.data)
         ex_frame, eval_exs = eval_examples(root, args.eval_limit or None)
-        meta = {k: getattr(args, k) for k in ("model", "steps", "lr", "warmup_ratio", "batch_windows", "clip", "max_length", "stride",
-                                              "hidden_dropout")}
-        meta.update(eval_n=len(eval_exs), date=dt.date.today().isoformat(), loops=args.loops, command=" ".join(sys.argv))
+        meta = {
+            k: getattr(args, k)
+            for k in (
+                "model",
+                "steps",
+                "lr",
+                "warmup_ratio",
+                "batch_windows",
+                "clip",
+                "max_length",
+                "stride",
+                "hidden_dropout",
+            )
+        }
+        meta.update(
+            eval_n=len(eval_exs), date=dt.date.today().isoformat(), loops=args.loops, command=" ".join(sys.argv)
+        )
         results = {"meta": meta, "seeds": []}
         for seed in args.seeds:
             results["seeds"].append(run_seed(args, root, work, seed, ex_frame, eval_exs))

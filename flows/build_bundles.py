@@ -25,8 +25,16 @@ from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.build_index import (DEFAULT_CONFIG, LOCK_TIMEOUT_S, WORKERS, exclusive, load_and_index, loaded_partitions,
-                               raise_if_failed, resolve_config)
+from flows.build_index import (
+    DEFAULT_CONFIG,
+    LOCK_TIMEOUT_S,
+    WORKERS,
+    exclusive,
+    load_and_index,
+    loaded_partitions,
+    raise_if_failed,
+    resolve_config,
+)
 from flows.progress import ensure_reporting
 from flows.report import publish
 from pipeline.build_config import BuildConfig
@@ -59,7 +67,9 @@ def task_runner(runner: str | None = None, workers: int = WORKERS, address: str 
 def mine_task(root: str, miner: str, dataset: str, split: str, cfg: BuildConfig, force: bool = False) -> dict[str, Any]:
     """Run one registered miner on one dataset/split partition."""
     r = run_miner(root, miner, dataset, split, cfg, force=force)
-    get_run_logger().info("%s %s/%s: %d rows, %d rejects%s", miner, dataset, split, r.rows, r.rejects, " (skipped)" if r.skipped else "")
+    get_run_logger().info(
+        "%s %s/%s: %d rows, %d rejects%s", miner, dataset, split, r.rows, r.rejects, " (skipped)" if r.skipped else ""
+    )
     return r.as_row()
 
 
@@ -107,6 +117,7 @@ def write_audit(cfg: BuildConfig) -> str:
 def with_task_runner(f: Flow, runner: str = "threads", workers: int = WORKERS, address: str | None = None) -> Flow:
     """The flow with another task runner: `threads` or `dask` (a local cluster, or the one at `address`)."""
     return f.with_options(task_runner=task_runner(runner, workers, address))
+
 
 if __name__ == "__main__":
     out = build_bundles_flow()

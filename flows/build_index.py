@@ -66,11 +66,29 @@ def load_task(root: str, spec: SourceSpec, force: bool = False) -> list[dict[str
         reports = run_load(root, spec, force=force)
     except SourceError as e:
         get_run_logger().error("load %s: source could not be read, left out of this build: %s", spec.dataset, e)
-        return [{"stage": "load", "dataset": spec.dataset, "split": spec.split, "rows": 0, "rejects": 0,
-                 "seconds": round(time.perf_counter() - t0, 3), "skipped": False, "path": spec.path, "stats": {},
-                 "failed": str(e)}]
+        return [
+            {
+                "stage": "load",
+                "dataset": spec.dataset,
+                "split": spec.split,
+                "rows": 0,
+                "rejects": 0,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "skipped": False,
+                "path": spec.path,
+                "stats": {},
+                "failed": str(e),
+            }
+        ]
     for r in reports:
-        get_run_logger().info("load %s/%s: %d examples, %d rejects%s", r.dataset, r.split, r.rows, r.rejects, " (skipped)" if r.skipped else "")
+        get_run_logger().info(
+            "load %s/%s: %d examples, %d rejects%s",
+            r.dataset,
+            r.split,
+            r.rows,
+            r.rejects,
+            " (skipped)" if r.skipped else "",
+        )
     return [r.as_row() for r in reports]
 
 
@@ -80,7 +98,9 @@ def index_chunk_task(out_root: str, chunk: IndexChunk, cfg: IndexConfig) -> dict
     return run_index_chunk(out_root, chunk, cfg)
 
 
-def index_partitions(root: str, parts: list[dict[str, str]], cfg: IndexConfig, out_root: str | None = None) -> list[dict[str, Any]]:
+def index_partitions(
+    root: str, parts: list[dict[str, str]], cfg: IndexConfig, out_root: str | None = None
+) -> list[dict[str, Any]]:
     """Index the new contexts of `parts` (dataset/split dicts) as chunk tasks; one report row per partition.
 
     Must run inside a flow (the chunks go to its task runner). Every chunk is waited for:
@@ -130,14 +150,35 @@ def index_partitions(root: str, parts: list[dict[str, str]], cfg: IndexConfig, o
         raise failures[0]
     rows = []
     for n, (part, plan, planned_s) in enumerate(plans):
-        logger.info("index %s/%s: %d contexts, %d new in %d part(s)", part["dataset"], part["split"], plan.n_contexts,
-                    plan.n_new, len(plan.chunks))
+        logger.info(
+            "index %s/%s: %d contexts, %d new in %d part(s)",
+            part["dataset"],
+            part["split"],
+            plan.n_contexts,
+            plan.n_new,
+            len(plan.chunks),
+        )
         seconds = done_at.get(n, t0 + planned_s) - t0
-        rows.append(StageReport("index", part["dataset"], part["split"], rows=plan.n_contexts, seconds=seconds,
-                                skipped=plan.n_new == 0, path=plan.path,
-                                stats={"partition": plan.partition, "new": plan.n_new, "cached": plan.n_cached,
-                                       "parts": len(plan.chunks), "workers": len(workers[n]),
-                                       "parse_s": round(parse_s[n][0], 2), "parse_cpu_s": round(parse_s[n][1], 2)}).as_row())
+        rows.append(
+            StageReport(
+                "index",
+                part["dataset"],
+                part["split"],
+                rows=plan.n_contexts,
+                seconds=seconds,
+                skipped=plan.n_new == 0,
+                path=plan.path,
+                stats={
+                    "partition": plan.partition,
+                    "new": plan.n_new,
+                    "cached": plan.n_cached,
+                    "parts": len(plan.chunks),
+                    "workers": len(workers[n]),
+                    "parse_s": round(parse_s[n][0], 2),
+                    "parse_cpu_s": round(parse_s[n][1], 2),
+                },
+            ).as_row()
+        )
     return rows
 
 
@@ -160,8 +201,12 @@ def load_and_index(cfg: BuildConfig, force: bool = False, only_read: bool = Fals
     to_index = []
     for part in loaded_partitions(reports):
         if only_read and not index_read(cfg, part["dataset"]):
-            get_run_logger().info("index %s/%s: not indexed, no selected miner reads the index of %s",
-                                  part["dataset"], part["split"], part["dataset"])
+            get_run_logger().info(
+                "index %s/%s: not indexed, no selected miner reads the index of %s",
+                part["dataset"],
+                part["split"],
+                part["dataset"],
+            )
             continue
         to_index.append(part)
     reports += index_partitions(cfg.root, to_index, cfg.index, staging)
@@ -200,11 +245,19 @@ def loaded_partitions(reports: list[dict[str, Any]]) -> list[dict[str, str]]:
 def exclusive(root: str, what: str, timeout_s: float | None):
     """The run lock of an artifact root (`pipeline.run_lock`), logging who holds it while waiting."""
     logger = get_run_logger()
-    return run_lock(root, timeout_s=timeout_s, what=what,
-                    on_wait=lambda h: logger.warning("waiting for the run lock of %s: %s", root, h.describe() if h else "holder unknown"))
+    return run_lock(
+        root,
+        timeout_s=timeout_s,
+        what=what,
+        on_wait=lambda h: logger.warning(
+            "waiting for the run lock of %s: %s", root, h.describe() if h else "holder unknown"
+        ),
+    )
 
 
-def resolve_config(config: str | None, root: str | None, sources: list[str] | None, overrides: list[str] | None) -> BuildConfig:
+def resolve_config(
+    config: str | None, root: str | None, sources: list[str] | None, overrides: list[str] | None
+) -> BuildConfig:
     """Flow parameters -> validated `BuildConfig` (fails before any work)."""
     return load_build_config(config, overrides or [], root=root, sources=sources or [])
 

@@ -30,11 +30,11 @@ app = typer.Typer(
 )
 
 COMMAND_MODULES = (
-    cli_mining,    # build-index, build-bundles, show, rejects
-    cli_bundles,   # bundles-show
-    cli_audit,     # audit
+    cli_mining,  # build-index, build-bundles, show, rejects
+    cli_bundles,  # bundles-show
+    cli_audit,  # audit
     cli_training,  # train
-    cli_eval,      # sample-topk, evaluate
+    cli_eval,  # sample-topk, evaluate
     cli_experiment,  # experiment
 )
 

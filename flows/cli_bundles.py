@@ -34,7 +34,9 @@ def bundle_summary(bundles: pl.DataFrame) -> Table:
     for (kind, mode), g in bundles.group_by(["kind", "mode"], maintain_order=True):
         sizes = g.group_by("bundle_id").len()["len"].value_counts().sort("len")
         hist = ", ".join(f"{s}: {c}" for s, c in sizes.iter_rows())
-        table.add_row(kind, mode, str(g["bundle_id"].n_unique()), str(g.height), hist, str(len(check_unique_answers(g))))
+        table.add_row(
+            kind, mode, str(g["bundle_id"].n_unique()), str(g.height), hist, str(len(check_unique_answers(g)))
+        )
     return table
 
 
@@ -47,7 +49,9 @@ def print_bundles(bundles: pl.DataFrame, n: int, seed: int) -> None:
         console.print(f"[bold]{bid}[/] ({kind}, {mode}, context {g['context_id'][0]})", highlight=False)
         for q, a, role in zip(g["question"].to_list(), g["answer"].to_list(), g["role"].to_list()):
             tag = "" if role == "original" else f" [dim]({role})[/]"
-            console.print(f"  Q: {q}{tag}\n     → {a['text']!r} @ {a['start']}:{a['end']}", highlight=False, soft_wrap=True)
+            console.print(
+                f"  Q: {q}{tag}\n     → {a['text']!r} @ {a['start']}:{a['end']}", highlight=False, soft_wrap=True
+            )
 
 
 def mine_file(path: Path, mode: str) -> pl.DataFrame:
@@ -59,8 +63,11 @@ def mine_file(path: Path, mode: str) -> pl.DataFrame:
     frames = []
     for m in modes:
         df, stats = ropes_bundles(loaded.examples, BundleConfig(mode=m), source=str(path))
-        err.print(f"{m}: {stats['questions']} questions, {stats['bundles']} bundles, "
-                  f"{stats['questions_in_bundles']} questions in bundles, {len(stats['rejects'])} rejected", highlight=False)
+        err.print(
+            f"{m}: {stats['questions']} questions, {stats['bundles']} bundles, "
+            f"{stats['questions_in_bundles']} questions in bundles, {len(stats['rejects'])} rejected",
+            highlight=False,
+        )
         frames.append(df)
     return pl.concat(frames, how="vertical")
 
@@ -70,7 +77,9 @@ def bundles_show(
     dataset: Annotated[str | None, typer.Option("--dataset", help="dataset partition (default: all)")] = None,
     split: Annotated[str | None, typer.Option("--split", help="split partition (default: all)")] = None,
     kind: Annotated[str | None, typer.Option("--kind", help="only this kind: ropes-mined, flip, topk")] = None,
-    source: Annotated[Path | None, typer.Option("--source", help="mine from this ROPES JSON instead of reading the artifact")] = None,
+    source: Annotated[
+        Path | None, typer.Option("--source", help="mine from this ROPES JSON instead of reading the artifact")
+    ] = None,
     mode: Annotated[str, typer.Option("--mode", help="with --source: paper, reference-code or both")] = "both",
     n: Annotated[int, typer.Option("--n", help="random bundles to print")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="seed of the random choice")] = 0,

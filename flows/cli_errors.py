@@ -44,8 +44,9 @@ def unexpected(e: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def failing_cleanly(verbose: bool, expected: tuple[type[BaseException], ...] = (), code: int = 1,
-                    unexpected_code: int = 1) -> Iterator[None]:
+def failing_cleanly(
+    verbose: bool, expected: tuple[type[BaseException], ...] = (), code: int = 1, unexpected_code: int = 1
+) -> Iterator[None]:
     """Turn exceptions into one `error:` line: `expected` ones exit with `code`, any other with
     `unexpected_code`; with `verbose` an unexpected one propagates with its traceback."""
     try:

@@ -23,7 +23,9 @@ from flows.progress import reporting
 RootOpt = Annotated[str, typer.Option("--root", help="artifact root")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="`cpu`, `cuda`, `cuda:1`, ...")]
 BatchOpt = Annotated[int, typer.Option("--batch-windows", help="windows per forward pass")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")
+]
 
 
 def _fail(e: Exception) -> None:
@@ -49,8 +51,12 @@ def sample_topk_command(
     dataset: Annotated[str, typer.Option(help="examples partition: dataset")] = "squad11",
     split: Annotated[str, typer.Option(help="examples partition: split")] = "train",
     k: Annotated[int, typer.Option(help="spans per question (hard learning: 20; top-k bundles: 2)")] = 20,
-    mode: Annotated[str, typer.Option(help="`plain` (top-k spans) or `diverse` (k distinct starts, best end each)")] = "plain",
-    force_gold: Annotated[bool, typer.Option(help="store the gold at the last rank when missing (hard-learning view)")] = False,
+    mode: Annotated[
+        str, typer.Option(help="`plain` (top-k spans) or `diverse` (k distinct starts, best end each)")
+    ] = "plain",
+    force_gold: Annotated[
+        bool, typer.Option(help="store the gold at the last rank when missing (hard-learning view)")
+    ] = False,
     batch_windows: BatchOpt = 16,
     device: DeviceOpt = "cpu",
     force: Annotated[bool, typer.Option(help="rewrite even when inputs and settings are unchanged")] = False,
@@ -61,7 +67,10 @@ def sample_topk_command(
 
     try:
         check_arguments(checkpoint, root, k, mode)
-        with _prepare(device, verbose), reporting():  # progress bars on a terminal, Prefect progress artifacts in the run
+        with (
+            _prepare(device, verbose),
+            reporting(),
+        ):  # progress bars on a terminal, Prefect progress artifacts in the run
             path = sample_topk_flow(checkpoint, root, dataset, split, k, mode, batch_windows, force_gold, device, force)
     except (ValueError, FileNotFoundError) as e:
         _fail(e)
@@ -70,16 +79,40 @@ def sample_topk_command(
 
 def evaluate_command(
     checkpoints: Annotated[list[str], typer.Argument(help="run folders, model folders, or `tiny` / `minilm`")],
-    eval_sets: Annotated[list[str], typer.Option("--set", help="preset (squad11-eval, addsent, xquad-de, ...), NAME=PATH[:FORMAT], or neg-<set>; repeatable")],
+    eval_sets: Annotated[
+        list[str],
+        typer.Option(
+            "--set", help="preset (squad11-eval, addsent, xquad-de, ...), NAME=PATH[:FORMAT], or neg-<set>; repeatable"
+        ),
+    ],
     root: RootOpt = "data/artifacts",
     data_dir: Annotated[str, typer.Option("--data-dir", help="shared data folder for the presets")] = "../shared/data",
     limit: Annotated[int | None, typer.Option(help="first N questions of each set (smoke runs)")] = None,
-    null_rule: Annotated[str, typer.Option(help="default null rule, for runs whose training config sets no `decoding.null_rule`: `none`, `cls_threshold` (SQuAD 2.0) or `negative_score`")] = "none",
+    null_rule: Annotated[
+        str,
+        typer.Option(
+            help="default null rule, for runs whose training config sets no `decoding.null_rule`: `none`, `cls_threshold` (SQuAD 2.0) or `negative_score`"
+        ),
+    ] = "none",
     null_threshold: Annotated[float, typer.Option(help="threshold of the default null rule")] = 0.0,
-    run_null_rule: Annotated[list[str] | None, typer.Option("--run-null-rule", help="RUN=RULE[:THRESHOLD] for one checkpoint (its argument or run id); beats its training config; repeatable")] = None,
+    run_null_rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--run-null-rule",
+            help="RUN=RULE[:THRESHOLD] for one checkpoint (its argument or run id); beats its training config; repeatable",
+        ),
+    ] = None,
     n_resamples: Annotated[int, typer.Option(help="bootstrap resamples")] = 1000,
-    bundles: Annotated[str | None, typer.Option(help="DATASET/SPLIT of a `bundles` partition (e.g. ropes/dev): consistency + joint inference")] = None,
-    near_miss_baseline: Annotated[str | None, typer.Option(help="one of the checkpoints: its predictions define the near-miss slice (METHODS §1); every run is scored on it")] = None,
+    bundles: Annotated[
+        str | None,
+        typer.Option(help="DATASET/SPLIT of a `bundles` partition (e.g. ropes/dev): consistency + joint inference"),
+    ] = None,
+    near_miss_baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="one of the checkpoints: its predictions define the near-miss slice (METHODS §1); every run is scored on it"
+        ),
+    ] = None,
     batch_windows: BatchOpt = 16,
     device: DeviceOpt = "cpu",
     verbose: VerboseOpt = False,
@@ -91,8 +124,21 @@ def evaluate_command(
         overrides = parse_run_null_rules(run_null_rule or [])
         check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles, overrides)
         with _prepare(device, verbose), reporting():
-            path = evaluate_flow(checkpoints, eval_sets, root, data_dir, limit, batch_windows, null_rule, null_threshold,
-                                 n_resamples, device, bundles, near_miss_baseline, overrides)
+            path = evaluate_flow(
+                checkpoints,
+                eval_sets,
+                root,
+                data_dir,
+                limit,
+                batch_windows,
+                null_rule,
+                null_threshold,
+                n_resamples,
+                device,
+                bundles,
+                near_miss_baseline,
+                overrides,
+            )
     except (ValueError, FileNotFoundError) as e:
         _fail(e)
     print(path)

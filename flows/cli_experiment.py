@@ -17,11 +17,23 @@ import typer
 
 
 def experiment_command(
-    profile: Annotated[str, typer.Option("--profile", "-p", help="flows/profiles/<name>.yaml (cpu-smoke, squad-protocol) or a YAML path")] = "cpu-smoke",
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="profile override KEY=VALUE, dotted keys (workdir=/tmp/x, evaluate.limit=200); repeatable")] = None,
+    profile: Annotated[
+        str,
+        typer.Option("--profile", "-p", help="flows/profiles/<name>.yaml (cpu-smoke, squad-protocol) or a YAML path"),
+    ] = "cpu-smoke",
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="profile override KEY=VALUE, dotted keys (workdir=/tmp/x, evaluate.limit=200); repeatable"
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="run every stage even if its inputs are unchanged")] = False,
-    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="seconds to wait for another experiment on the same folder")] = 3600.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")] = False,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", help="seconds to wait for another experiment on the same folder")
+    ] = 3600.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")
+    ] = False,
 ) -> None:
     """Mine → baseline → sample-topk → methods + α=0 control (equal budget) → evaluate → comparison report."""
     from flows.cli_errors import error_line, fail

@@ -33,17 +33,33 @@ err = Console(stderr=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="build config YAML (sources, index, miners)")]
 RootOpt = Annotated[str | None, typer.Option("--root", help="artifact root (default: the config's `root`)")]
-SourceOpt = Annotated[list[str] | None, typer.Option("--source", "-s", help="NAME=PATH[:FORMAT]; repeatable; replaces the config's sources")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="config override KEY=VALUE, dotted keys (index.batch_size=32); repeatable")]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", "-s", help="NAME=PATH[:FORMAT]; repeatable; replaces the config's sources"),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="config override KEY=VALUE, dotted keys (index.batch_size=32); repeatable"),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="rebuild every stage even if its inputs are unchanged")]
 RunnerOpt = Annotated[str, typer.Option("--runner", help="task runner: threads or dask")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="parallel tasks (threads or Dask workers)")]
-LockOpt = Annotated[float, typer.Option("--lock-timeout", help="seconds to wait for another build on the same root (0 = fail at once)")]
-FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="stop the build at the first source that cannot be read (default: leave it out, build the rest, exit 1)")]
+LockOpt = Annotated[
+    float, typer.Option("--lock-timeout", help="seconds to wait for another build on the same root (0 = fail at once)")
+]
+FailFastOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fail-fast",
+        help="stop the build at the first source that cannot be read (default: leave it out, build the rest, exit 1)",
+    ),
+]
 ShowRootOpt = Annotated[Path, typer.Option("--root", help="artifact root")]
 
 
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs and the traceback of an unexpected failure")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs and the traceback of an unexpected failure")
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -52,7 +68,13 @@ def _fail(message: str, code: int = 2) -> None:
     fail(message, code)  # one line, markup escaped
 
 
-_SHORT = {"rejects": "rej", "negatives_per_example": "neg/ex", "with_negative": "≥1 neg", "seconds": "s", "skipped": "skip"}
+_SHORT = {
+    "rejects": "rej",
+    "negatives_per_example": "neg/ex",
+    "with_negative": "≥1 neg",
+    "seconds": "s",
+    "skipped": "skip",
+}
 
 
 def _stage_table(rows: list[dict[str, Any]]) -> Table:
@@ -69,9 +91,19 @@ def _stage_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _run_build(flow_name: str, config: Path, root: str | None, source: list[str] | None, overrides: list[str] | None,
-               force: bool, runner: str, workers: int, lock_timeout: float = 600.0, fail_fast: bool = False,
-               verbose: bool = False) -> None:
+def _run_build(
+    flow_name: str,
+    config: Path,
+    root: str | None,
+    source: list[str] | None,
+    overrides: list[str] | None,
+    force: bool,
+    runner: str,
+    workers: int,
+    lock_timeout: float = 600.0,
+    fail_fast: bool = False,
+    verbose: bool = False,
+) -> None:
     if lock_timeout < 0:
         _fail(f"--lock-timeout: got {lock_timeout:g}, expected seconds >= 0 (0 = do not wait for another build)")
     if workers < 1:
@@ -87,8 +119,14 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
     from pipeline.sources.spec import SourcesFailed
 
     overrides = [*(overrides or []), *(["fail_fast=true"] if fail_fast else [])]
-    params = {"config": str(config), "root": root, "sources": source or [], "overrides": overrides or [], "force": force,
-              "lock_timeout_s": lock_timeout}
+    params = {
+        "config": str(config),
+        "root": root,
+        "sources": source or [],
+        "overrides": overrides or [],
+        "force": force,
+        "lock_timeout_s": lock_timeout,
+    }
     try:
         cfg = resolve_config(params["config"], root, params["sources"], params["overrides"])
         f = with_task_runner(build_bundles_flow if flow_name == "build-bundles" else build_index_flow, runner, workers)
@@ -117,18 +155,32 @@ def _run_build(flow_name: str, config: Path, root: str | None, source: list[str]
 
 
 def build_index(
-    config: ConfigOpt = DEFAULT_CONFIG, root: RootOpt = None, source: SourceOpt = None, set_: SetOpt = None,
-    force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4, lock_timeout: LockOpt = 600.0,
-    fail_fast: FailFastOpt = False, verbose: VerboseOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    root: RootOpt = None,
+    source: SourceOpt = None,
+    set_: SetOpt = None,
+    force: ForceOpt = False,
+    runner: RunnerOpt = "threads",
+    workers: WorkersOpt = 4,
+    lock_timeout: LockOpt = 600.0,
+    fail_fast: FailFastOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Load the sources and build the spaCy index (incremental)."""
     _run_build("build-index", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast, verbose)
 
 
 def build_bundles(
-    config: ConfigOpt = DEFAULT_CONFIG, root: RootOpt = None, source: SourceOpt = None, set_: SetOpt = None,
-    force: ForceOpt = False, runner: RunnerOpt = "threads", workers: WorkersOpt = 4, lock_timeout: LockOpt = 600.0,
-    fail_fast: FailFastOpt = False, verbose: VerboseOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    root: RootOpt = None,
+    source: SourceOpt = None,
+    set_: SetOpt = None,
+    force: ForceOpt = False,
+    runner: RunnerOpt = "threads",
+    workers: WorkersOpt = 4,
+    lock_timeout: LockOpt = 600.0,
+    fail_fast: FailFastOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Load, index, and run every selected miner (near_miss, ...); skips unchanged partitions."""
     _run_build("build-bundles", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast, verbose)
@@ -147,13 +199,21 @@ def show(
     man = io.read_manifest(root, spec)
     parts = [p for p in io.partitions(root, spec) if dataset is None or p.get("dataset") == dataset]
     if not parts:
-        _fail(f"artifact '{artifact}' has no partitions under {root}" + (f" for dataset {dataset!r}" if dataset else ""), 1)
+        _fail(
+            f"artifact '{artifact}' has no partitions under {root}" + (f" for dataset {dataset!r}" if dataset else ""),
+            1,
+        )
     table = Table(title=f"{artifact} (schema v{man.get('schema_version')}) at {io.artifact_dir(root, spec)}")
     for col in ("partition", "rows", "created_at", "writers"):
         table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold", min_width=5)
     for p in parts:
         e = man["partitions"][io.partition_key(spec, p)]
-        table.add_row(io.partition_key(spec, p), str(e.get("rows")), str(e.get("created_at")), ", ".join(e.get("writers", {})) or "-")
+        table.add_row(
+            io.partition_key(spec, p),
+            str(e.get("rows")),
+            str(e.get("created_at")),
+            ", ".join(e.get("writers", {})) or "-",
+        )
     console.print(table)
     first_key = io.partition_key(spec, parts[0])
     first = man["partitions"][first_key]

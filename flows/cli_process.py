@@ -64,8 +64,11 @@ def supervise() -> None:
         return
     if os.name != "posix" or os.environ.get(OFF_ENV) or not started_as_cqa():
         return
-    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid()),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        SUPERVISOR_ENV: str(os.getpid()),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     child = subprocess.Popen([sys.executable, "-m", "flows.cli", *sys.argv[1:]], env=env, process_group=0)
     for sig in FORWARDED:
         signal.signal(sig, lambda s, _frame: _forward(child.pid, s))

@@ -25,12 +25,17 @@ import typer
 from flows.cli_errors import failing_cleanly
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="training config YAML (training/configs/*.yaml)")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override KEY=VALUE, dotted keys (optim.lr=3e-5, losses.1.weight=0); repeatable")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override KEY=VALUE, dotted keys (optim.lr=3e-5, losses.1.weight=0); repeatable"),
+]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue from the run folder's newest complete checkpoint")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show the traceback of an unexpected failure")]
 
 
-def train_command(config: ConfigOpt, overrides: SetOpt = None, resume: ResumeOpt = False, verbose: VerboseOpt = False) -> None:
+def train_command(
+    config: ConfigOpt, overrides: SetOpt = None, resume: ResumeOpt = False, verbose: VerboseOpt = False
+) -> None:
     """Train a QA model as the config says; prints the run folder."""
     from training.config import ConfigError, load_config
 
@@ -45,17 +50,40 @@ def train_command(config: ConfigOpt, overrides: SetOpt = None, resume: ResumeOpt
 
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="new folder for the pack")]
-EvalSetOpt = Annotated[list[str] | None, typer.Option("--eval-set", help="evaluation set to pack, as `cqa evaluate --set` names it (squad11-eval, NAME=PATH[:FORMAT]); repeatable")]
-EvalSplitOpt = Annotated[list[str] | None, typer.Option("--eval-split", help="pack this split of data.dataset's artifacts (examples + contexts) as an evaluation set; repeatable")]
+EvalSetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--eval-set",
+        help="evaluation set to pack, as `cqa evaluate --set` names it (squad11-eval, NAME=PATH[:FORMAT]); repeatable",
+    ),
+]
+EvalSplitOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--eval-split",
+        help="pack this split of data.dataset's artifacts (examples + contexts) as an evaluation set; repeatable",
+    ),
+]
 DataDirOpt = Annotated[str, typer.Option("--data-dir", help="folder of the evaluation-set presets")]
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="first N questions of each evaluation set")]
-WeightsOpt = Annotated[bool, typer.Option("--with-weights", help="pack model.name's weights too (tiny's seeded init always travels)")]
+WeightsOpt = Annotated[
+    bool, typer.Option("--with-weights", help="pack model.name's weights too (tiny's seeded init always travels)")
+]
 MaxMibOpt = Annotated[float, typer.Option("--max-mib", help="refuse a pack bigger than this (the travel limit)")]
 
 
-def pack_command(config: ConfigOpt, out: OutOpt, overrides: SetOpt = None, eval_sets: EvalSetOpt = None,
-                 eval_splits: EvalSplitOpt = None, data_dir: DataDirOpt = "../shared/data", limit: LimitOpt = None,
-                 with_weights: WeightsOpt = False, max_mib: MaxMibOpt = 64.0, verbose: VerboseOpt = False) -> None:
+def pack_command(
+    config: ConfigOpt,
+    out: OutOpt,
+    overrides: SetOpt = None,
+    eval_sets: EvalSetOpt = None,
+    eval_splits: EvalSplitOpt = None,
+    data_dir: DataDirOpt = "../shared/data",
+    limit: LimitOpt = None,
+    with_weights: WeightsOpt = False,
+    max_mib: MaxMibOpt = 64.0,
+    verbose: VerboseOpt = False,
+) -> None:
     """Pack what `cqa train` and evaluation need (windows, examples, eval sets, config, tokenizer) into a small
     folder, for `python -m training.portable train PACK` on a machine without the mining stack (training/portable.py)."""
     from training.config import ConfigError, load_config
@@ -74,23 +102,33 @@ def pack_command(config: ConfigOpt, out: OutOpt, overrides: SetOpt = None, eval_
             for text in eval_sets:
                 es = parse_eval_set(text, data_dir)
                 frames = load_eval_set(es)
-                sets.append(eval_set_from_frames(es.name, frames.examples.head(limit) if limit else frames.examples,
-                                                 frames.contexts))
+                sets.append(
+                    eval_set_from_frames(
+                        es.name, frames.examples.head(limit) if limit else frames.examples, frames.contexts
+                    )
+                )
         for split in eval_splits or []:
             from pipeline import io, schemas
 
             part = {"dataset": cfg.data.dataset, "split": split}
             examples = io.read(cfg.data.root, schemas.EXAMPLES, part)
-            sets.append(eval_set_from_frames(f"{cfg.data.dataset}-{split}", examples.head(limit) if limit else examples,
-                                             io.read(cfg.data.root, schemas.CONTEXTS, part)))
+            sets.append(
+                eval_set_from_frames(
+                    f"{cfg.data.dataset}-{split}",
+                    examples.head(limit) if limit else examples,
+                    io.read(cfg.data.root, schemas.CONTEXTS, part),
+                )
+            )
         manifest = pack(cfg, out, sets, with_weights=with_weights, max_mib=max_mib)
     mib = manifest["bytes"] / 2**20
     splits = ", ".join(f"{k} {v['n_examples']}" for k, v in manifest["splits"].items())
     sets_line = ", ".join(f"{k} {v['n_examples']}" for k, v in manifest["eval_sets"].items()) or "none"
     weights = "packed" if manifest["model"]["weights"] else "NOT packed (pass --model on the GPU machine)"
-    print(f"pack: {mib:.2f} MiB (limit {max_mib:g}; default {MAX_MIB:g}), "
-          f"{sum(w['n_windows'] for w in manifest['windows'])} windows, examples: {splits}; eval sets: {sets_line}; "
-          f"model weights {weights}")
+    print(
+        f"pack: {mib:.2f} MiB (limit {max_mib:g}; default {MAX_MIB:g}), "
+        f"{sum(w['n_windows'] for w in manifest['windows'])} windows, examples: {splits}; eval sets: {sets_line}; "
+        f"model weights {weights}"
+    )
     print(out)
 
 

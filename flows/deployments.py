@@ -95,30 +95,82 @@ class Deployment:
 
 BUILD = "flows/build_bundles.py:build_bundles_flow"
 DEPLOYMENTS: tuple[Deployment, ...] = (
-    Deployment(build_bundles_flow, BUILD, "default", MINING_POOL,
-               "Load sources, index with spaCy, run every miner (skips unchanged partitions).", serial=True, tags=("mining",)),
-    Deployment(build_bundles_flow, BUILD, "nightly", MINING_POOL,
-               "Scheduled re-mining of the default build config (CQA_REMINE_CRON).", scheduled=True, serial=True,
-               tags=("mining", "scheduled")),
-    Deployment(build_index_flow, "flows/build_index.py:build_index_flow", "default", MINING_POOL,
-               "Load sources and build the spaCy index.", tags=("mining",)),
-    Deployment(sample_topk_flow, "flows/sample_topk.py:sample_topk_flow", "default", GPU_POOL,
-               "A checkpoint's k best spans per question -> the topk artifact.", tags=("gpu",)),
-    Deployment(train_flow, "flows/train.py:train_flow", "default", GPU_POOL,
-               "Train a QA model from a training config (child process; torchrun for several GPUs).", tags=("gpu",)),
-    Deployment(evaluate_flow, "flows/evaluate.py:evaluate_flow", "default", GPU_POOL,
-               "Evaluate checkpoints on evaluation sets -> predictions, metrics, report.", tags=("gpu",)),
-    Deployment(experiment_flow, "flows/experiment.py:experiment_flow", "default", GPU_POOL,
-               "The whole study: mine, baseline, top-k, methods + alpha=0 control, evaluate, report.", serial=True,
-               tags=("gpu", "experiment")),
+    Deployment(
+        build_bundles_flow,
+        BUILD,
+        "default",
+        MINING_POOL,
+        "Load sources, index with spaCy, run every miner (skips unchanged partitions).",
+        serial=True,
+        tags=("mining",),
+    ),
+    Deployment(
+        build_bundles_flow,
+        BUILD,
+        "nightly",
+        MINING_POOL,
+        "Scheduled re-mining of the default build config (CQA_REMINE_CRON).",
+        scheduled=True,
+        serial=True,
+        tags=("mining", "scheduled"),
+    ),
+    Deployment(
+        build_index_flow,
+        "flows/build_index.py:build_index_flow",
+        "default",
+        MINING_POOL,
+        "Load sources and build the spaCy index.",
+        tags=("mining",),
+    ),
+    Deployment(
+        sample_topk_flow,
+        "flows/sample_topk.py:sample_topk_flow",
+        "default",
+        GPU_POOL,
+        "A checkpoint's k best spans per question -> the topk artifact.",
+        tags=("gpu",),
+    ),
+    Deployment(
+        train_flow,
+        "flows/train.py:train_flow",
+        "default",
+        GPU_POOL,
+        "Train a QA model from a training config (child process; torchrun for several GPUs).",
+        tags=("gpu",),
+    ),
+    Deployment(
+        evaluate_flow,
+        "flows/evaluate.py:evaluate_flow",
+        "default",
+        GPU_POOL,
+        "Evaluate checkpoints on evaluation sets -> predictions, metrics, report.",
+        tags=("gpu",),
+    ),
+    Deployment(
+        experiment_flow,
+        "flows/experiment.py:experiment_flow",
+        "default",
+        GPU_POOL,
+        "The whole study: mine, baseline, top-k, methods + alpha=0 control, evaluate, report.",
+        serial=True,
+        tags=("gpu", "experiment"),
+    ),
 )
 
 
 def deployments() -> list[RunnerDeployment]:
     """Every deployment of the project, ready for `prefect.serve`."""
-    return [d.flow.to_deployment(name=d.name, cron=d.cron, concurrency_limit=d.concurrency_limit, tags=list(d.tags),
-                                 description=d.description, parameters=dict(d.parameters))
-            for d in DEPLOYMENTS]
+    return [
+        d.flow.to_deployment(
+            name=d.name,
+            cron=d.cron,
+            concurrency_limit=d.concurrency_limit,
+            tags=list(d.tags),
+            description=d.description,
+            parameters=dict(d.parameters),
+        )
+        for d in DEPLOYMENTS
+    ]
 
 
 def deploy_to_pools(pool: str | None = None, source: str | Path = REPO) -> list[UUID]:
@@ -126,17 +178,31 @@ def deploy_to_pools(pool: str | None = None, source: str | Path = REPO) -> list[
     ids = []
     for d in DEPLOYMENTS:
         f = Flow.from_source(source=str(source), entrypoint=d.entrypoint)
-        ids.append(f.deploy(name=d.name, work_pool_name=pool or d.pool, cron=d.cron, concurrency_limit=d.concurrency_limit,
-                            tags=list(d.tags), description=d.description, parameters=dict(d.parameters),
-                            build=False, push=False, print_next_steps=False))
+        ids.append(
+            f.deploy(
+                name=d.name,
+                work_pool_name=pool or d.pool,
+                cron=d.cron,
+                concurrency_limit=d.concurrency_limit,
+                tags=list(d.tags),
+                description=d.description,
+                parameters=dict(d.parameters),
+                build=False,
+                push=False,
+                print_next_steps=False,
+            )
+        )
     return ids
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m flows.deployments", description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--register", action="store_true",
-                       help=f"register every deployment on its own pool ({MINING_POOL} / {GPU_POOL}) instead of serving")
+    group.add_argument(
+        "--register",
+        action="store_true",
+        help=f"register every deployment on its own pool ({MINING_POOL} / {GPU_POOL}) instead of serving",
+    )
     group.add_argument("--pool", help="register every deployment on this one work pool instead of serving")
     args = parser.parse_args(argv)
     if args.register or args.pool:

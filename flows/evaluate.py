@@ -23,7 +23,6 @@ and returns the report path. Tasks pass paths and names, never frames.
 from __future__ import annotations
 
 import dataclasses
-
 import datetime as dt
 import re
 import time
@@ -45,7 +44,9 @@ UNATTACKED = "~unattacked"  # suffix of the set holding the attacked examples un
 
 
 @task(name="prepare-eval-set")
-def prepare_eval_set(es: EvalSet, inputs_root: str, limit: int | None, exclude_titles: list[str] | None = None) -> list[str]:
+def prepare_eval_set(
+    es: EvalSet, inputs_root: str, limit: int | None, exclude_titles: list[str] | None = None
+) -> list[str]:
     """Load (and attack) one evaluation set into `<inputs_root>/examples|contexts|rejects`; returns the set names written.
 
     A negation set `neg-x` also writes `neg-x~unattacked` (the same examples without the
@@ -57,29 +58,47 @@ def prepare_eval_set(es: EvalSet, inputs_root: str, limit: int | None, exclude_t
     frames = load_eval_set(es)
     examples, rejects, leak = exclude_training_articles(frames.examples, frames.rejects, exclude_titles)
     if leak:
-        get_run_logger().warning("eval set %s: %d question(s) on %d training article(s) not scored (%s)", es.name,
-                                 sum(leak.values()), len(leak), ", ".join(sorted(leak)))
+        get_run_logger().warning(
+            "eval set %s: %d question(s) on %d training article(s) not scored (%s)",
+            es.name,
+            sum(leak.values()),
+            len(leak),
+            ", ".join(sorted(leak)),
+        )
     examples = examples.head(limit) if limit else examples
-    config = {"source": es.source.as_dict(), "negation": es.negation, "limit": limit,
-              "exclude_titles": sorted(set(exclude_titles or []))}
+    config = {
+        "source": es.source.as_dict(),
+        "negation": es.negation,
+        "limit": limit,
+        "exclude_titles": sorted(set(exclude_titles or [])),
+    }
     frames = dataclasses.replace(frames, rejects=rejects)
     _write_set(inputs_root, es.name, examples, frames.contexts, frames.rejects, config)
     names = [es.name]
     if frames.unattacked is not None:
         kept = [i.removesuffix(NEG_SUFFIX) for i in examples["example_id"].to_list()]
         clean = frames.unattacked.examples.filter(pl.col("example_id").is_in(kept))
-        _write_set(inputs_root, es.name + UNATTACKED, clean, frames.unattacked.contexts, frames.unattacked.rejects, config)
+        _write_set(
+            inputs_root, es.name + UNATTACKED, clean, frames.unattacked.contexts, frames.unattacked.rejects, config
+        )
         frames.audit.filter(pl.col("example_id").is_in(examples["example_id"].implode())).write_parquet(
-            Path(inputs_root) / f"negation-{es.name}.parquet")
+            Path(inputs_root) / f"negation-{es.name}.parquet"
+        )
         names.append(es.name + UNATTACKED)
     reasons = frames.rejects.group_by("reason").len().sort("len", descending=True).iter_rows()
-    get_run_logger().info("eval set %s: %d examples, %d rejected (%s)", es.name, examples.height, frames.rejects.height,
-                          ", ".join(f"{r}: {n}" for r, n in reasons) or "none")
+    get_run_logger().info(
+        "eval set %s: %d examples, %d rejected (%s)",
+        es.name,
+        examples.height,
+        frames.rejects.height,
+        ", ".join(f"{r}: {n}" for r, n in reasons) or "none",
+    )
     return names
 
 
-def exclude_training_articles(examples: pl.DataFrame, rejects: pl.DataFrame, titles: list[str] | None
-                              ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+def exclude_training_articles(
+    examples: pl.DataFrame, rejects: pl.DataFrame, titles: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """Drop the questions on these (non-empty) article titles into `rejects` (`article_in_training_data`).
 
     Returns the kept examples, the rejects with one row per dropped question, and the count per title."""
@@ -91,16 +110,25 @@ def exclude_training_articles(examples: pl.DataFrame, rejects: pl.DataFrame, tit
     leak = examples.filter(pl.col("title").is_in(wanted))
     if not leak.height:
         return examples, rejects, {}
-    rows = [reject("evaluate", r["source_file"], r["example_id"], "title", "article_in_training_data",
-                   f"title {r['title']!r} is an article of the training partition")
-            for r in leak.select("source_file", "example_id", "title").iter_rows(named=True)]
+    rows = [
+        reject(
+            "evaluate",
+            r["source_file"],
+            r["example_id"],
+            "title",
+            "article_in_training_data",
+            f"title {r['title']!r} is an article of the training partition",
+        )
+        for r in leak.select("source_file", "example_id", "title").iter_rows(named=True)
+    ]
     rejects = pl.concat([rejects, rejects_frame(rows)], how="vertical_relaxed")
     counts = dict(leak.group_by("title").len().iter_rows())
     return examples.filter(~pl.col("example_id").is_in(leak["example_id"].implode())), rejects, counts
 
 
-def _write_set(inputs_root: str, name: str, examples: pl.DataFrame, contexts: pl.DataFrame, rejects: pl.DataFrame,
-               config: dict) -> None:
+def _write_set(
+    inputs_root: str, name: str, examples: pl.DataFrame, contexts: pl.DataFrame, rejects: pl.DataFrame, config: dict
+) -> None:
     contexts = contexts.filter(pl.col("context_id").is_in(examples["context_id"].implode()))
     part = {"dataset": name, "split": SET_SPLIT}
     io.write_partition(inputs_root, schemas.EXAMPLES, examples, part, config=config)
@@ -115,9 +143,19 @@ def n_unanswerable(inputs_root: str, name: str) -> int:
 
 
 @task(name="evaluate-checkpoint")
-def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str, root: str, batch_windows: int,
-                        null_rule: str, null_threshold: float, n_resamples: int, device: str,
-                        bundles: str | None = None, adversarial: list[str] | None = None) -> list[str]:
+def evaluate_checkpoint(
+    checkpoint: str,
+    set_names: list[str],
+    inputs_root: str,
+    root: str,
+    batch_windows: int,
+    null_rule: str,
+    null_threshold: float,
+    n_resamples: int,
+    device: str,
+    bundles: str | None = None,
+    adversarial: list[str] | None = None,
+) -> list[str]:
     """Run one checkpoint on every prepared set; writes its predictions, returns the metric files it wrote.
 
     `adversarial`: the sets whose preset declares them adversarial (`EvalSet.adversarial`), which
@@ -132,8 +170,14 @@ def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str,
     logger = get_run_logger()
     loaded = load_checkpoint(checkpoint, device=device)
     f = loaded.features
-    cfg = InferenceConfig(batch_windows=batch_windows, max_length=f.max_length, stride=f.stride,
-                          max_answer_len=f.max_answer_len, null_rule=null_rule, null_threshold=null_threshold)
+    cfg = InferenceConfig(
+        batch_windows=batch_windows,
+        max_length=f.max_length,
+        stride=f.stride,
+        max_answer_len=f.max_answer_len,
+        null_rule=null_rule,
+        null_threshold=null_threshold,
+    )
     bundle_rows = read_bundles(root, bundles)
     metrics_of: dict[str, pl.DataFrame] = {}
     preds_of: dict[str, pl.DataFrame] = {}
@@ -145,19 +189,44 @@ def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str,
             continue
         t0 = time.perf_counter()
         base_id = adversarial_base_id if name in (adversarial or ()) else None
-        preds, metrics = evaluate_run(loaded, examples.drop("dataset", "split"), contexts, cfg, base_id=base_id,
-                                      bundles=bundle_rows, n_resamples=n_resamples)
+        preds, metrics = evaluate_run(
+            loaded,
+            examples.drop("dataset", "split"),
+            contexts,
+            cfg,
+            base_id=base_id,
+            bundles=bundle_rows,
+            n_resamples=n_resamples,
+        )
         seconds = time.perf_counter() - t0
-        io.write_partition(root, schemas.PREDICTIONS, preds, {"eval_set": name, "run": loaded.run_id},
-                           config={"checkpoint": loaded.source, **cfg.__dict__}, timings={"evaluate": seconds})
+        io.write_partition(
+            root,
+            schemas.PREDICTIONS,
+            preds,
+            {"eval_set": name, "run": loaded.run_id},
+            config={"checkpoint": loaded.source, **cfg.__dict__},
+            timings={"evaluate": seconds},
+        )
         metrics_of[name], preds_of[name] = metrics, preds
-        logger.info("%s on %s (null rule %s): %d questions in %.1f s (%.2f s per 1,000)", loaded.run_id, name,
-                    null_rule, examples.height, seconds, 1000 * seconds / max(1, examples.height))
+        logger.info(
+            "%s on %s (null rule %s): %d questions in %.1f s (%.2f s per 1,000)",
+            loaded.run_id,
+            name,
+            null_rule,
+            examples.height,
+            seconds,
+            1000 * seconds / max(1, examples.height),
+        )
     out = []
     for name, metrics in metrics_of.items():
         if name + UNATTACKED in preds_of:
-            drop = attack_drop_rows(loaded.run_id, preds_of[name], preds_of[name + UNATTACKED],
-                                    lambda i: i.removesuffix(NEG_SUFFIX), n_resamples)
+            drop = attack_drop_rows(
+                loaded.run_id,
+                preds_of[name],
+                preds_of[name + UNATTACKED],
+                lambda i: i.removesuffix(NEG_SUFFIX),
+                n_resamples,
+            )
             metrics = pl.concat([metrics, pl.DataFrame(drop, schema=metrics.schema)])
         path = Path(inputs_root) / f"metrics-{name}-{loaded.run_id}.parquet"
         metrics.with_columns(pl.lit(name).alias("eval_set")).write_parquet(path)
@@ -166,8 +235,9 @@ def evaluate_checkpoint(checkpoint: str, set_names: list[str], inputs_root: str,
 
 
 @task(name="near-miss-slice")
-def near_miss_slice_task(root: str, inputs_root: str, set_names: list[str], baseline: str, runs: list[str],
-                         n_resamples: int) -> list[str]:
+def near_miss_slice_task(
+    root: str, inputs_root: str, set_names: list[str], baseline: str, runs: list[str], n_resamples: int
+) -> list[str]:
     """EM/F1 of every run on the near-miss slice that `baseline`'s predictions define (docs/methods.md §1).
 
     The eval contexts are added to the spaCy index under `root` (incremental: contexts
@@ -188,14 +258,23 @@ def near_miss_slice_task(root: str, inputs_root: str, set_names: list[str], base
         build_index(root, contexts, cfg)
         index = read_index(root, cfg, contexts["context_id"].to_list())
         preds = {r: io.read(root, schemas.PREDICTIONS, {"eval_set": name, "run": r}) for r in runs}
-        base = {p["example_id"]: _Span(p["prediction"], p["start"], p["end"]) for p in preds[baseline].iter_rows(named=True)}
+        base = {
+            p["example_id"]: _Span(p["prediction"], p["start"], p["end"]) for p in preds[baseline].iter_rows(named=True)
+        }
         slice_rows = near_miss_slice(examples, contexts, index, base)
         metrics = near_miss_slice_metrics(slice_rows, preds, n_resamples=n_resamples)
-        logger.info("near-miss slice of %s (baseline %s): %d of %d questions", name, baseline,
-                    int(slice_rows["in_slice"].sum()), slice_rows.height)
+        logger.info(
+            "near-miss slice of %s (baseline %s): %d of %d questions",
+            name,
+            baseline,
+            int(slice_rows["in_slice"].sum()),
+            slice_rows.height,
+        )
         path = Path(inputs_root) / f"metrics-{name}-near-miss.parquet"
         metrics.with_columns(pl.lit(name).alias("eval_set")).write_parquet(path)
-        slice_rows.write_parquet(Path(inputs_root) / f"near-miss-slice-{name}.parquet")  # auditable: reason per question
+        slice_rows.write_parquet(
+            Path(inputs_root) / f"near-miss-slice-{name}.parquet"
+        )  # auditable: reason per question
         out.append(str(path))
     return out
 
@@ -213,7 +292,9 @@ def read_bundles(root: str, bundles: str | None) -> pl.DataFrame | None:
     dataset, _, split = bundles.partition("/")
     part = {"dataset": dataset, "split": split}
     if not split or not io.partition_files(root, schemas.BUNDLES, part):
-        raise FileNotFoundError(f"evaluate: bundles={bundles!r}: expected DATASET/SPLIT of a `bundles` partition under {root}")
+        raise FileNotFoundError(
+            f"evaluate: bundles={bundles!r}: expected DATASET/SPLIT of a `bundles` partition under {root}"
+        )
     return io.read(root, schemas.BUNDLES, part)
 
 
@@ -226,7 +307,9 @@ def write_metrics(root: str, metric_files: list[str]) -> list[str]:
         part = {"eval_set": name}
         old = io.read(root, schemas.METRICS, part) if io.partition_entry(root, schemas.METRICS, part) else None
         if old is not None:
-            rows = pl.concat([old.filter(~pl.col("run").is_in(rows["run"].unique().implode())), rows], how="vertical_relaxed")
+            rows = pl.concat(
+                [old.filter(~pl.col("run").is_in(rows["run"].unique().implode())), rows], how="vertical_relaxed"
+            )
         done.append(str(io.write_partition(root, schemas.METRICS, rows.drop("eval_set"), part)))
     return done
 
@@ -240,7 +323,11 @@ def evaluation_report(root: str, report_dir: str, pairs: list[tuple[str, str]], 
 
     sets = list(dict.fromkeys(s for s, _ in pairs))
     wanted = pl.DataFrame(pairs, schema=["eval_set", "run"], orient="row")
-    metrics = io.read(root, schemas.METRICS).filter(pl.col("eval_set").is_in(sets)).join(wanted, on=["eval_set", "run"], how="semi")
+    metrics = (
+        io.read(root, schemas.METRICS)
+        .filter(pl.col("eval_set").is_in(sets))
+        .join(wanted, on=["eval_set", "run"], how="semi")
+    )
     preds = pl.concat([io.read(root, schemas.PREDICTIONS, {"eval_set": s, "run": r}) for s, r in pairs])
     meta = {**meta, "evaluation time": "; ".join(_timing(root, s, r) for s, r in pairs)}
     path = write_report(report_dir, metrics, preds, meta, n_resamples=n_resamples)
@@ -265,7 +352,9 @@ def check_checkpoints(checkpoints: list[str]) -> list[str]:
     ids = [ref if ref in ALIASES else run_id_of(ref, checkpoint_folder(ref)) for ref in checkpoints]
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
-        raise ValueError(f"evaluate: several checkpoints have the run id {clashes} (the `run` partition): rename a folder")
+        raise ValueError(
+            f"evaluate: several checkpoints have the run id {clashes} (the `run` partition): rename a folder"
+        )
     return ids
 
 
@@ -305,8 +394,9 @@ def run_null_rule(ref: str) -> NullChoice | None:
     return None
 
 
-def resolve_null_rules(checkpoints: list[str], null_rule: str, null_threshold: float,
-                       run_null_rules: dict[str, str] | None = None) -> dict[str, NullChoice]:
+def resolve_null_rules(
+    checkpoints: list[str], null_rule: str, null_threshold: float, run_null_rules: dict[str, str] | None = None
+) -> dict[str, NullChoice]:
     """Run id → the null rule it is evaluated with, checked before any work.
 
     Per run, the first that applies: `run_null_rules[<checkpoint or run id>]`
@@ -321,8 +411,10 @@ def resolve_null_rules(checkpoints: list[str], null_rule: str, null_threshold: f
     overrides = dict(run_null_rules or {})
     unknown = [k for k in overrides if k not in checkpoints and k not in ids]
     if unknown:
-        raise ValueError(f"evaluate: run_null_rules names {unknown}, which are not among the checkpoints {checkpoints} "
-                         f"(run ids {ids})")
+        raise ValueError(
+            f"evaluate: run_null_rules names {unknown}, which are not among the checkpoints {checkpoints} "
+            f"(run ids {ids})"
+        )
     out = {}
     for ref, run in zip(checkpoints, ids, strict=True):
         text = overrides.get(ref, overrides.get(run))
@@ -335,15 +427,26 @@ def resolve_null_rules(checkpoints: list[str], null_rule: str, null_threshold: f
 
 def null_rule_warnings(choices: dict[str, NullChoice], unanswerable: dict[str, int]) -> list[str]:
     """One warning per (run, set) where the rule `none` meets a set with unanswerable questions."""
-    return [f"null rule `none` for run {run} on {name}, which has {n} unanswerable question(s): the run never "
-            f"abstains, so its NoAns score is 0 by construction (set `decoding.null_rule` in its training config "
-            f"or pass --run-null-rule {run}=cls_threshold / negative_score)"
-            for run, c in choices.items() if c.rule == "none" for name, n in unanswerable.items() if n > 0]
+    return [
+        f"null rule `none` for run {run} on {name}, which has {n} unanswerable question(s): the run never "
+        f"abstains, so its NoAns score is 0 by construction (set `decoding.null_rule` in its training config "
+        f"or pass --run-null-rule {run}=cls_threshold / negative_score)"
+        for run, c in choices.items()
+        if c.rule == "none"
+        for name, n in unanswerable.items()
+        if n > 0
+    ]
 
 
-def check_arguments(checkpoints: list[str], eval_sets: list[str], data_dir: str, null_rule: str,
-                    root: str = "data/artifacts", bundles: str | None = None,
-                    run_null_rules: dict[str, str] | None = None) -> list[EvalSet]:
+def check_arguments(
+    checkpoints: list[str],
+    eval_sets: list[str],
+    data_dir: str,
+    null_rule: str,
+    root: str = "data/artifacts",
+    bundles: str | None = None,
+    run_null_rules: dict[str, str] | None = None,
+) -> list[EvalSet]:
     """Everything that can fail before work: null rules, evaluation sets, checkpoints, bundles partition."""
     from training.decoding import NULL_RULES
 
@@ -362,11 +465,22 @@ def check_arguments(checkpoints: list[str], eval_sets: list[str], data_dir: str,
 
 
 @flow(name="evaluate")
-def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "data/artifacts",
-                  data_dir: str = "../shared/data", limit: int | None = None, batch_windows: int = 16,
-                  null_rule: str = "none", null_threshold: float = 0.0, n_resamples: int = 1000,
-                  device: str = "cpu", bundles: str | None = None, near_miss_baseline: str | None = None,
-                  run_null_rules: dict[str, str] | None = None, exclude_titles: list[str] | None = None) -> str:
+def evaluate_flow(
+    checkpoints: list[str],
+    eval_sets: list[str],
+    root: str = "data/artifacts",
+    data_dir: str = "../shared/data",
+    limit: int | None = None,
+    batch_windows: int = 16,
+    null_rule: str = "none",
+    null_threshold: float = 0.0,
+    n_resamples: int = 1000,
+    device: str = "cpu",
+    bundles: str | None = None,
+    near_miss_baseline: str | None = None,
+    run_null_rules: dict[str, str] | None = None,
+    exclude_titles: list[str] | None = None,
+) -> str:
     """Evaluate every checkpoint on every set; returns the report path.
 
     Null rule per run (`resolve_null_rules`): `run_null_rules` (checkpoint or run id →
@@ -390,7 +504,9 @@ def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "dat
     run_ids = check_checkpoints(checkpoints)
     choices = resolve_null_rules(checkpoints, null_rule, null_threshold, run_null_rules)
     if near_miss_baseline is not None and near_miss_baseline not in checkpoints:
-        raise ValueError(f"evaluate: near_miss_baseline={near_miss_baseline!r} must be one of the checkpoints {checkpoints}")
+        raise ValueError(
+            f"evaluate: near_miss_baseline={near_miss_baseline!r} must be one of the checkpoints {checkpoints}"
+        )
     logger = get_run_logger()
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -400,17 +516,38 @@ def evaluate_flow(checkpoints: list[str], eval_sets: list[str], root: str = "dat
     warnings = null_rule_warnings(choices, {n: n_unanswerable(inputs_root, n) for n in names})
     for w in warnings:
         logger.warning(w)
-    metric_files = [p for ref, run in zip(checkpoints, run_ids, strict=True) for p in evaluate_checkpoint(
-        ref, names, inputs_root, root, batch_windows, choices[run].rule, choices[run].threshold, n_resamples, device,
-        bundles, [es.name for es in sets if es.adversarial])]
+    metric_files = [
+        p
+        for ref, run in zip(checkpoints, run_ids, strict=True)
+        for p in evaluate_checkpoint(
+            ref,
+            names,
+            inputs_root,
+            root,
+            batch_windows,
+            choices[run].rule,
+            choices[run].threshold,
+            n_resamples,
+            device,
+            bundles,
+            [es.name for es in sets if es.adversarial],
+        )
+    ]
     if not metric_files:
         raise ValueError(f"evaluate: nothing to evaluate: every set is empty ({', '.join(names)}; see their rejects)")
     pairs = [(pl.read_parquet(p)["eval_set"][0], pl.read_parquet(p)["run"][0]) for p in metric_files]
-    meta = {"checkpoints": ", ".join(checkpoints), "eval sets": ", ".join(names), "limit": limit,
-            "null rule": "; ".join(f"{run}: `{c.rule}` (threshold {c.threshold}; from {c.source})" for run, c in choices.items()),
-            "artifact root": f"`{root}`",
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "wall time (s)": round(time.perf_counter() - t0, 1), "warnings": warnings}
+    meta = {
+        "checkpoints": ", ".join(checkpoints),
+        "eval sets": ", ".join(names),
+        "limit": limit,
+        "null rule": "; ".join(
+            f"{run}: `{c.rule}` (threshold {c.threshold}; from {c.source})" for run, c in choices.items()
+        ),
+        "artifact root": f"`{root}`",
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall time (s)": round(time.perf_counter() - t0, 1),
+        "warnings": warnings,
+    }
     if near_miss_baseline is not None:
         baseline_id = run_ids[checkpoints.index(near_miss_baseline)]
         metric_files += near_miss_slice_task(root, inputs_root, names, baseline_id, run_ids, n_resamples)

@@ -63,7 +63,9 @@ class StageBook:
     def previous(self, name: str) -> dict[str, Any] | None:
         return self.state.get(name)
 
-    def run(self, name: str, inputs: dict[str, Any], action: Callable[[], Any], output_fp: Callable[[Any], str]) -> tuple[Any, str]:
+    def run(
+        self, name: str, inputs: dict[str, Any], action: Callable[[], Any], output_fp: Callable[[Any], str]
+    ) -> tuple[Any, str]:
         """Run `action` unless stage `name` already ran on the same inputs and its outputs are intact."""
         fp = io.fingerprint(inputs)
         prior = self.state.get(name)
@@ -82,8 +84,14 @@ class StageBook:
         result = action()
         seconds = round(time.perf_counter() - t0, 2)
         out_fp = output_fp(result)
-        self.state[name] = {"fingerprint": fp, "status": "done", "result": result, "output_fingerprint": out_fp,
-                            "seconds": seconds, "finished": _now()}
+        self.state[name] = {
+            "fingerprint": fp,
+            "status": "done",
+            "result": result,
+            "output_fingerprint": out_fp,
+            "seconds": seconds,
+            "finished": _now(),
+        }
         self._save()
         self.log.append({"stage": name, "status": "ran", "seconds": seconds})
         return result, out_fp
@@ -143,8 +151,10 @@ def eval_bundles_fingerprint(plan: ExperimentPlan) -> str | None:
     dataset, _, split = plan.profile.evaluate.bundles.partition("/")
     entry = io.partition_entry(plan.root, schemas.BUNDLES, {"dataset": dataset, "split": split})
     if entry is None:
-        raise FileNotFoundError(f"evaluate.bundles={plan.profile.evaluate.bundles!r}: no bundles partition under {plan.root} "
-                                "(does the build mine that split?)")
+        raise FileNotFoundError(
+            f"evaluate.bundles={plan.profile.evaluate.bundles!r}: no bundles partition under {plan.root} "
+            "(does the build mine that split?)"
+        )
     return io.fingerprint(entry)
 
 
@@ -177,8 +187,12 @@ def _train(run: RunPlan, resume_fp: str, prior: dict[str, Any] | None) -> str:
     from training.checkpoint import latest_checkpoint
 
     run_dir = Path(run.train.run_dir)
-    resume = bool(prior and prior.get("status") == "running" and prior["fingerprint"] == resume_fp
-                  and latest_checkpoint(run_dir) is not None)
+    resume = bool(
+        prior
+        and prior.get("status") == "running"
+        and prior["fingerprint"] == resume_fp
+        and latest_checkpoint(run_dir) is not None
+    )
     if run_dir.exists() and not resume:
         shutil.rmtree(run_dir)  # a run of another config (or a finished one being redone): start clean
     get_run_logger().info("train %s (%s)%s", run.name, run.role, " resuming its latest checkpoint" if resume else "")
@@ -199,24 +213,37 @@ def _run_null_rules(plan: ExperimentPlan) -> dict[str, str] | None:
     return {k: v for k, v in out.items() if v is not None} or None
 
 
-def _topk_stage(book: StageBook, plan: ExperimentPlan, baseline: RunPlan, baseline_dir: str,
-                upstream: dict[str, str]) -> str:
+def _topk_stage(
+    book: StageBook, plan: ExperimentPlan, baseline: RunPlan, baseline_dir: str, upstream: dict[str, str]
+) -> str:
     """sample-topk with one baseline into `topk/<dataset>/<split>/model=<baseline>` (stage `sample-topk:<baseline>`)."""
     from flows.sample_topk import sample_topk_flow
 
     p, t, part = plan.profile, plan.profile.topk, plan.topk_partition(baseline)
     assert t is not None
     _, fp = book.run(
-        f"sample-topk:{baseline.name}", {"topk": to_plain(t), "partition": part, **upstream},
-        lambda: sample_topk_flow(baseline_dir, plan.root, p.dataset, p.split, k=t.k, mode=t.mode,
-                                 batch_windows=t.batch_windows, force_gold=t.force_gold, device=p.device),
-        topk_fingerprint(plan.root, part))
+        f"sample-topk:{baseline.name}",
+        {"topk": to_plain(t), "partition": part, **upstream},
+        lambda: sample_topk_flow(
+            baseline_dir,
+            plan.root,
+            p.dataset,
+            p.split,
+            k=t.k,
+            mode=t.mode,
+            batch_windows=t.batch_windows,
+            force_gold=t.force_gold,
+            device=p.device,
+        ),
+        topk_fingerprint(plan.root, part),
+    )
     return fp
 
 
 @flow(name="experiment")
-def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = None, force: bool = False,
-                    lock_timeout_s: float = 3600.0) -> str:
+def experiment_flow(
+    profile: str = "cpu-smoke", overrides: list[str] | None = None, force: bool = False, lock_timeout_s: float = 3600.0
+) -> str:
     """Mine → baseline → sample-topk → methods + α=0 control (equal budget) → evaluate → report; returns the report path."""
     from flows.build_bundles import build_bundles_flow
     from flows.evaluate import evaluate_flow
@@ -226,13 +253,25 @@ def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = No
     plan = plan_experiment(load_profile(profile, overrides or []))  # every config checked before any work
     workdir, root, p = plan.workdir, plan.root, plan.profile
     workdir.mkdir(parents=True, exist_ok=True)
-    with run_lock(workdir, timeout_s=lock_timeout_s, what=f"experiment {p.name}", name=".experiment.lock",
-                  on_wait=lambda h: logger.info("another experiment holds %s (%s): waiting", workdir, h and h.describe())):
+    with run_lock(
+        workdir,
+        timeout_s=lock_timeout_s,
+        what=f"experiment {p.name}",
+        name=".experiment.lock",
+        on_wait=lambda h: logger.info("another experiment holds %s (%s): waiting", workdir, h and h.describe()),
+    ):
         book = StageBook(workdir, force)
-        _, mined = book.run("mine", {"build": plan.build.resolved(), "sources": plan.source_fingerprints},
-                            lambda: build_bundles_flow(config=plan.build_config_path, root=root, sources=list(p.build.sources) or None,
-                                                       overrides=list(p.build.overrides))["report"],
-                            lambda _: mined_fingerprint(root, {"dataset": p.dataset, "split": p.split}))
+        _, mined = book.run(
+            "mine",
+            {"build": plan.build.resolved(), "sources": plan.source_fingerprints},
+            lambda: build_bundles_flow(
+                config=plan.build_config_path,
+                root=root,
+                sources=list(p.build.sources) or None,
+                overrides=list(p.build.overrides),
+            )["report"],
+            lambda _: mined_fingerprint(root, {"dataset": p.dataset, "split": p.split}),
+        )
         runs: dict[str, tuple[str, str]] = {}
         upstreams: dict[str, dict[str, str]] = {}
         for baseline in plan.baselines:
@@ -247,18 +286,37 @@ def experiment_flow(profile: str = "cpu-smoke", overrides: list[str] | None = No
         baseline_dir = runs[plan.baselines[0].name][0]  # the near-miss slice is defined by the first seed's baseline
         e = p.evaluate
         eval_report, eval_fp = book.run(
-            "evaluate", {"evaluate": to_plain(e), "inputs": eval_sets_fingerprint(plan),
-                         "bundles": eval_bundles_fingerprint(plan), "runs": {n: runs[n][1] for n in order}},
-            lambda: evaluate_flow([runs[n][0] for n in order], list(e.sets), root=root, data_dir=e.data_dir, limit=e.limit,
-                                  batch_windows=e.batch_windows, null_rule=e.null_rule, null_threshold=e.null_threshold,
-                                  n_resamples=e.n_resamples, device=p.device, run_null_rules=_run_null_rules(plan),
-                                  bundles=e.bundles, exclude_titles=train_titles(plan) if e.exclude_train_titles else None,
-                                  near_miss_baseline=baseline_dir if e.near_miss_slice else None),
-            lambda path: io.file_sha256(path))
+            "evaluate",
+            {
+                "evaluate": to_plain(e),
+                "inputs": eval_sets_fingerprint(plan),
+                "bundles": eval_bundles_fingerprint(plan),
+                "runs": {n: runs[n][1] for n in order},
+            },
+            lambda: evaluate_flow(
+                [runs[n][0] for n in order],
+                list(e.sets),
+                root=root,
+                data_dir=e.data_dir,
+                limit=e.limit,
+                batch_windows=e.batch_windows,
+                null_rule=e.null_rule,
+                null_threshold=e.null_threshold,
+                n_resamples=e.n_resamples,
+                device=p.device,
+                run_null_rules=_run_null_rules(plan),
+                bundles=e.bundles,
+                exclude_titles=train_titles(plan) if e.exclude_train_titles else None,
+                near_miss_baseline=baseline_dir if e.near_miss_slice else None,
+            ),
+            lambda path: io.file_sha256(path),
+        )
         report, _ = book.run(
-            "report", {"evaluate": eval_fp, "runs": {n: runs[n][1] for n in order}, "profile": to_plain(p)},
+            "report",
+            {"evaluate": eval_fp, "runs": {n: runs[n][1] for n in order}, "profile": to_plain(p)},
             lambda: str(write_experiment_report(plan, order, eval_report, book.state)),
-            lambda path: io.file_sha256(path))
+            lambda path: io.file_sha256(path),
+        )
         _publish(report, book.log)
         logger.info("experiment %s: report %s", p.name, report)
         return report
@@ -269,8 +327,11 @@ def _publish(report: str, log: list[dict[str, Any]]) -> None:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     create_table_artifact(table=log, key="experiment-stages", description="experiment: stages run or skipped")
-    create_markdown_artifact(markdown=Path(report).read_text(encoding="utf-8"), key="experiment-report",
-                             description=f"experiment comparison report ({report})")
+    create_markdown_artifact(
+        markdown=Path(report).read_text(encoding="utf-8"),
+        key="experiment-report",
+        description=f"experiment comparison report ({report})",
+    )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,19 @@ PROFILES = REPO / "flows" / "profiles"
 # Fields that must be equal across the continuation runs (the "equal budget").
 # `optim.epochs` counts only when `optim.max_steps` is unset. The control copies its method's
 # config (learning rate and schedule included) by construction.
-BUDGET_FIELDS = ("init_from", "seed", "model.name", "data.dataset", "data.split", "data.max_examples",
-                 "data.filter_min_context_chars", "optim.max_steps", "optim.epochs", "optim.batch_windows",
-                 "optim.grad_accum")
+BUDGET_FIELDS = (
+    "init_from",
+    "seed",
+    "model.name",
+    "data.dataset",
+    "data.split",
+    "data.max_examples",
+    "data.filter_min_context_chars",
+    "optim.max_steps",
+    "optim.epochs",
+    "optim.batch_windows",
+    "optim.grad_accum",
+)
 
 
 class ProfileError(ConfigModelError):
@@ -74,7 +84,9 @@ class BuildStage(Checked):
 
 @_frozen
 class RunSpec(Checked):
-    name: str = constrained(pattern=r"^[A-Za-z0-9][\w.-]*$")  # run folder `<workdir>/runs/<name>`, the `run` in predictions
+    name: str = constrained(
+        pattern=r"^[A-Za-z0-9][\w.-]*$"
+    )  # run folder `<workdir>/runs/<name>`, the `run` in predictions
     config: str  # training config YAML (relative to the repository)
     overrides: tuple[str, ...] = ()  # training config overrides of this run only
     claim: str = ""  # the paper's reported gain for this method, shown beside the measured one (a claim to test)
@@ -105,17 +117,25 @@ class ControlSpec(Checked):
 
 @_frozen
 class EvaluateStage(Checked):
-    sets: tuple[str, ...] = constrained(min_length=1)  # evaluation sets (flows/evaluate.py: presets, NAME=PATH, neg-<set>)
+    sets: tuple[str, ...] = constrained(
+        min_length=1
+    )  # evaluation sets (flows/evaluate.py: presets, NAME=PATH, neg-<set>)
     data_dir: str = "../shared/data"  # folder the presets resolve under
     limit: int | None = constrained(None, ge=1)  # first N questions per set (None: all)
     n_resamples: int = constrained(1000, ge=10)  # bootstrap resamples of every interval
-    null_rule: str = constrained("none", check=_known_rule)  # default null rule (training.decoding), for runs whose training config sets no `decoding.null_rule`
+    null_rule: str = constrained(
+        "none", check=_known_rule
+    )  # default null rule (training.decoding), for runs whose training config sets no `decoding.null_rule`
     null_threshold: float = 0.0  # threshold of that default rule
-    null_rules: dict[str, str] = constrained(default_factory=dict, check=_known_rules)  # run name -> RULE[:THRESHOLD], beats the run's training config
+    null_rules: dict[str, str] = constrained(
+        default_factory=dict, check=_known_rules
+    )  # run name -> RULE[:THRESHOLD], beats the run's training config
     batch_windows: int = constrained(16, ge=1)  # windows per forward pass
     near_miss_slice: bool = True  # add the near-miss slice (docs/methods.md §1), judged by the baseline's predictions
     bundles: str | None = None  # `DATASET/SPLIT` of a bundles partition (`ropes/dev`): consistency + joint inference
-    exclude_train_titles: bool = True  # never score a question on an article of the training partition (see flows.evaluate);
+    exclude_train_titles: bool = (
+        True  # never score a question on an article of the training partition (see flows.evaluate);
+    )
     # turn off only where titles name no article (ROPES: `ropes-<situation index>`, repeated across its files)
 
 
@@ -136,8 +156,12 @@ class ExperimentProfile(Checked):
     methods: tuple[RunSpec, ...] = constrained(min_length=1)  # the methods compared to the control
     control: ControlSpec  # the α = 0 continuation control
     evaluate: EvaluateStage  # the evaluation stage
-    seeds: tuple[int, ...] = constrained((13, 14, 15), min_length=1, check=_distinct_seeds)  # every run once per seed (`seed` of each training config)
-    baseline_per_seed: bool = True  # one baseline per seed; false: every seed's continuations start from the first seed's baseline
+    seeds: tuple[int, ...] = constrained(
+        (13, 14, 15), min_length=1, check=_distinct_seeds
+    )  # every run once per seed (`seed` of each training config)
+    baseline_per_seed: bool = (
+        True  # one baseline per seed; false: every seed's continuations start from the first seed's baseline
+    )
 
 
 def profile_path(profile: str) -> Path:
@@ -270,15 +294,17 @@ def _check_budget(runs: tuple[RunPlan, ...], skip: tuple[str, ...] = ()) -> None
             if f in skip or (f == "optim.epochs" and run.train.optim.max_steps is not None):
                 continue  # steps decide (max_steps was compared just before)
             if get(run.train, f) != get(ref.train, f):
-                raise ProfileError(f"unequal budget: {f} is {get(run.train, f)!r} in run {run.name!r} but "
-                                   f"{get(ref.train, f)!r} in {ref.name!r}; put it in the profile's `continuation`")
+                raise ProfileError(
+                    f"unequal budget: {f} is {get(run.train, f)!r} in run {run.name!r} but "
+                    f"{get(ref.train, f)!r} in {ref.name!r}; put it in the profile's `continuation`"
+                )
 
 
 def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
     """Resolve and check everything a run of the profile needs; raises ProfileError naming the field."""
+    from flows.build_index import resolve_config
     from pipeline.build_config import BuildConfigError
     from pipeline.sources import source_fingerprint
-    from flows.build_index import resolve_config
 
     workdir = Path(p.workdir).resolve()
     root = str(Path(p.root).resolve()) if p.root else str(workdir / "artifacts")
@@ -290,7 +316,9 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
     names = [p.baseline.name] + [m.name for m in p.methods]
     c = p.control
     if c.config is None and c.of is None:
-        raise ProfileError("control: give `of` (the α = 0 control of that method) or `config` (an explicit control run)")
+        raise ProfileError(
+            "control: give `of` (the α = 0 control of that method) or `config` (an explicit control run)"
+        )
     if c.config is not None and c.of is not None:
         raise ProfileError(f"control: `of` ({c.of!r}) and `config` ({c.config!r}) exclude each other")
     if c.config is not None and not c.name:
@@ -303,8 +331,13 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
         raise ProfileError(f"control.of: {c.of!r} is not a method; methods: {sorted(of)}")
     _check_no_seed_override(p)
     _check_devices(p)
-    base = [f"data.root={root}", f"data.dataset={p.dataset}", f"data.split={p.split}",
-            f"output_dir={workdir / 'runs'}", *p.common]
+    base = [
+        f"data.root={root}",
+        f"data.dataset={p.dataset}",
+        f"data.split={p.split}",
+        f"output_dir={workdir / 'runs'}",
+        *p.common,
+    ]
     src = of[c.of] if c.of is not None else None
     baselines: list[RunPlan] = []
     methods: list[RunPlan] = []
@@ -317,10 +350,15 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
         cont = [f"init_from={workdir / 'runs' / b / 'model'}", *p.continuation]
         these = [_seeded_run(m, "method", f"methods.{i}", [*seeded, *cont], seed, b) for i, m in enumerate(p.methods)]
         if src is not None:
-            zero = [f"losses.{i}.weight=0" for i, s in enumerate(these[p.methods.index(src)].train.losses)
-                    if s.name not in c.keep]
+            zero = [
+                f"losses.{i}.weight=0"
+                for i, s in enumerate(these[p.methods.index(src)].train.losses)
+                if s.name not in c.keep
+            ]
             if not zero and not c.overrides:
-                raise ProfileError(f"control.keep: {list(c.keep)} keeps every loss of {src.name!r}: the control would equal it")
+                raise ProfileError(
+                    f"control.keep: {list(c.keep)} keeps every loss of {src.name!r}: the control would equal it"
+                )
             spec = RunSpec(name=control_name, config=src.config, overrides=(*src.overrides, *zero, *c.overrides))
         else:
             spec = RunSpec(name=control_name, config=c.config, overrides=c.overrides)
@@ -342,26 +380,42 @@ def _check_devices(p: ExperimentProfile) -> None:
     """The profile's device (sample-topk, evaluate) and a `device=` in `common` exist on this machine, before any work."""
     from training.config import ConfigError, check_device
 
-    devices = {"device": p.device, **{f"common ({o})": o.split("=", 1)[1].strip() for o in p.common
-                                      if o.split("=", 1)[0].strip() == "device" and "=" in o}}
-    for field, name in devices.items():
+    devices = {
+        "device": p.device,
+        **{
+            f"common ({o})": o.split("=", 1)[1].strip()
+            for o in p.common
+            if o.split("=", 1)[0].strip() == "device" and "=" in o
+        },
+    }
+    for where, name in devices.items():
         try:
-            check_device(name, field)
+            check_device(name, where)
         except ConfigError as e:
             raise ProfileError(str(e)) from None
 
 
 def _check_no_seed_override(p: ExperimentProfile) -> None:
     """`seeds` sets every run's seed; a `seed=` override elsewhere would silently break the pairing."""
-    lists = {"common": p.common, "continuation": p.continuation, "baseline.overrides": p.baseline.overrides,
-             **{f"methods.{i}.overrides": m.overrides for i, m in enumerate(p.methods)}}
-    for field, overrides in lists.items():
+    lists = {
+        "common": p.common,
+        "continuation": p.continuation,
+        "baseline.overrides": p.baseline.overrides,
+        **{f"methods.{i}.overrides": m.overrides for i, m in enumerate(p.methods)},
+    }
+    for where, overrides in lists.items():
         if any(o.split("=", 1)[0].strip() == "seed" for o in overrides):
-            raise ProfileError(f"{field}: sets `seed`; the profile's `seeds` list sets every run's seed (got {list(p.seeds)})")
+            raise ProfileError(
+                f"{where}: sets `seed`; the profile's `seeds` list sets every run's seed (got {list(p.seeds)})"
+            )
 
 
-def _seeded_run(spec: RunSpec, role: str, field: str, overrides: list[str], seed: int, baseline: str | None = None) -> RunPlan:
+def _seeded_run(
+    spec: RunSpec, role: str, field: str, overrides: list[str], seed: int, baseline: str | None = None
+) -> RunPlan:
     """`spec` resolved for one seed: run folder `<name>-s<seed>`, `seed=<seed>`; top-k methods read `baseline`'s spans."""
     name = seeded_name(spec.name, seed)
-    run = _resolve_run(dataclasses.replace(spec, name=name), role, field, [*overrides, f"run_name={name}"], baseline or name)
+    run = _resolve_run(
+        dataclasses.replace(spec, name=name), role, field, [*overrides, f"run_name={name}"], baseline or name
+    )
     return dataclasses.replace(run, group=spec.name, seed=seed)

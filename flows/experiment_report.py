@@ -39,8 +39,12 @@ def _budget(run: RunPlan) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
-            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows), ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+        *("| " + " | ".join(str(c) for c in r) + " |" for r in rows),
+        "",
+    ]
 
 
 def eval_set_names(plan: ExperimentPlan) -> list[str]:
@@ -56,7 +60,9 @@ def run_table(plan: ExperimentPlan, state: dict[str, Any]) -> list[list[Any]]:
     for run in (*plan.baselines, *plan.controls, *plan.methods):
         start = Path(run.train.init_from).parent.name if run.train.init_from else f"{run.train.model.name} (fresh)"
         seconds = state.get(f"train:{run.name}", {}).get("seconds", "–")
-        rows.append([f"`{run.name}`", run.role, run.seed, start, _losses(run), _budget(run), rules.get(run.name, "–"), seconds])
+        rows.append(
+            [f"`{run.name}`", run.role, run.seed, start, _losses(run), _budget(run), rules.get(run.name, "–"), seconds]
+        )
     return rows
 
 
@@ -81,14 +87,21 @@ def abstain_shares(preds: pl.DataFrame) -> dict[tuple[str, str], float]:
 
 def abstain_note(shares: dict[tuple[str, str], float], eval_set: str, runs: dict[str, str]) -> str | None:
     """`not comparable: ...` when a run of the comparison (label -> run name) abstains on ≥ 99%."""
-    hits = [f"{label} abstains on {shares[(eval_set, run)]:.0%}" for label, run in runs.items()
-            if shares.get((eval_set, run), 0.0) >= ABSTAIN_ALL]
+    hits = [
+        f"{label} abstains on {shares[(eval_set, run)]:.0%}"
+        for label, run in runs.items()
+        if shares.get((eval_set, run), 0.0) >= ABSTAIN_ALL
+    ]
     return "not comparable: " + "; ".join(hits) + " (the score is the unanswerable share)" if hits else None
 
 
 # The verdict in words (training.metrics.seeds verdicts, for a metric where higher is better).
-VERDICT_WORDS = {"helps": "gain", "hurts": "loss", "no measurable difference": "no measurable gain",
-                 "seed-dependent": "seed-dependent (interval excludes 0, seeds disagree in sign)"}
+VERDICT_WORDS = {
+    "helps": "gain",
+    "hurts": "loss",
+    "no measurable difference": "no measurable gain",
+    "seed-dependent": "seed-dependent (interval excludes 0, seeds disagree in sign)",
+}
 # Metrics compared per seed only (one value per run, no per-question pairing): bundle consistency
 # and joint inference (per bundle slice), the drop under an attack (lower is better).
 PER_SEED_METRICS = ("consistency", "joint_em", "joint_consistency", "drop_em", "drop_f1")
@@ -106,8 +119,8 @@ def control_description(plan: ExperimentPlan) -> str:
 
 def null_rules(plan: ExperimentPlan) -> dict[str, str]:
     """Run name → the null rule its evaluation used (`RULE:THRESHOLD (from where)`), as flows.evaluate resolves it."""
-    from flows.experiment import _run_null_rules
     from flows.evaluate import resolve_null_rules
+    from flows.experiment import _run_null_rules
 
     runs = (*plan.baselines, *plan.controls, *plan.methods)
     dirs = [str(r.train.run_dir) for r in runs]
@@ -130,8 +143,9 @@ def _pm(mean: float, sd: float | None, signed: bool = False) -> str:
     return f"{m} (single seed)" if sd is None else f"{m} ± {sd:.2f}"
 
 
-def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int,
-              forest: list[dict[str, Any]] | None = None) -> list[list[Any]]:
+def seed_rows(
+    plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int, forest: list[dict[str, Any]] | None = None
+) -> list[list[Any]]:
     """The lead table: per eval set, method and metric, method − control per seed, mean ± sd, pooled bootstrap."""
     from training.metrics.seeds import seed_comparison
 
@@ -145,24 +159,55 @@ def seed_rows(plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int,
                 control = {s: _scores(preds, es, plan.control_for(s).name, metric) for s in plan.seeds}
                 lacking = [s for s in plan.seeds if not method[s] or not control[s]]
                 if lacking:  # say so in the table: a silently missing row would read as "no result"
-                    rows.append([es, f"`{group}` − `{plan.control_group}`", metric.upper(),
-                                 f"no predictions for seed(s) {lacking}", "–", "–", "–", "not compared", "", 0])
+                    rows.append(
+                        [
+                            es,
+                            f"`{group}` − `{plan.control_group}`",
+                            metric.upper(),
+                            f"no predictions for seed(s) {lacking}",
+                            "–",
+                            "–",
+                            "–",
+                            "not compared",
+                            "",
+                            0,
+                        ]
+                    )
                     continue
                 c = seed_comparison(method, control, n_resamples=n_resamples)
                 if forest is not None and metric == "em":  # seeds as points (no per-seed interval), pooled with its CI
                     label = f"{group} ({es})"
-                    forest += [{"method": label, "seed": s, "delta": d, "lo": d, "hi": d}
-                               for s, d in zip(c.seeds, c.per_seed, strict=True)]
-                    forest.append({"method": label, "seed": "pooled", "delta": c.pooled.estimate, "lo": c.pooled.low,
-                                   "hi": c.pooled.high})
+                    forest += [
+                        {"method": label, "seed": s, "delta": d, "lo": d, "hi": d}
+                        for s, d in zip(c.seeds, c.per_seed, strict=True)
+                    ]
+                    forest.append(
+                        {
+                            "method": label,
+                            "seed": "pooled",
+                            "delta": c.pooled.estimate,
+                            "lo": c.pooled.low,
+                            "hi": c.pooled.high,
+                        }
+                    )
                 verdict = VERDICT_WORDS.get(c.verdict, c.verdict) + (" (single seed)" if c.single_seed else "")
                 runs = {f"`{plan.run(group, s).name}`": plan.run(group, s).name for s in plan.seeds}
                 runs |= {f"`{plan.control_for(s).name}`": plan.control_for(s).name for s in plan.seeds}
                 verdict = abstain_note(shares, es, runs) or verdict
-                rows.append([es, f"`{group}` − `{plan.control_group}`", metric.upper(),
-                             " ".join(f"s{s}: {d:+.2f}" for s, d in zip(c.seeds, c.per_seed, strict=True)),
-                             _pm(c.mean, c.sd, signed=True), f"{c.pooled.estimate:+.2f} [{c.pooled.low:+.2f}, {c.pooled.high:+.2f}]",
-                             f"{c.pooled.p_not_better:.3f}", verdict, claims.get(group, "–") if metric == "em" else "", c.n])
+                rows.append(
+                    [
+                        es,
+                        f"`{group}` − `{plan.control_group}`",
+                        metric.upper(),
+                        " ".join(f"s{s}: {d:+.2f}" for s, d in zip(c.seeds, c.per_seed, strict=True)),
+                        _pm(c.mean, c.sd, signed=True),
+                        f"{c.pooled.estimate:+.2f} [{c.pooled.low:+.2f}, {c.pooled.high:+.2f}]",
+                        f"{c.pooled.p_not_better:.3f}",
+                        verdict,
+                        claims.get(group, "–") if metric == "em" else "",
+                        c.n,
+                    ]
+                )
     return rows
 
 
@@ -176,10 +221,14 @@ def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]
         here = metrics.filter((pl.col("eval_set") == es) & pl.col("metric").is_in(PER_SEED_METRICS))
         for (metric, slice_name), _ in here.group_by(["metric", "slice"], maintain_order=True):
             for group in plan.method_groups:
+
                 def value(name: str) -> float | None:
-                    hit = here.filter((pl.col("run") == name) & (pl.col("metric") == metric) & (pl.col("slice") == slice_name))
+                    hit = here.filter(
+                        (pl.col("run") == name) & (pl.col("metric") == metric) & (pl.col("slice") == slice_name)
+                    )
                     v = float(hit["value"][0]) if hit.height else None
                     return None if v is None or v != v else v  # NaN: no bundle of the set
+
                 diffs = {}
                 for seed in plan.seeds:
                     m, c = value(plan.run(group, seed).name), value(plan.control_for(seed).name)
@@ -188,8 +237,20 @@ def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]
                 label = metric + ("" if slice_name == "all" else f" [{slice_name}]")
                 if not diffs:  # the metric exists for this set but not for this pair: say so, never drop the row
                     lacking = [s for s in plan.seeds if s not in diffs]
-                    rows.append([es, f"`{group}` − `{plan.control_group}`", label, f"no value for seed(s) {lacking}",
-                                 "–", "–", "–", "not compared", "", 0])
+                    rows.append(
+                        [
+                            es,
+                            f"`{group}` − `{plan.control_group}`",
+                            label,
+                            f"no value for seed(s) {lacking}",
+                            "–",
+                            "–",
+                            "–",
+                            "not compared",
+                            "",
+                            0,
+                        ]
+                    )
                     continue
                 vals = list(diffs.values())
                 better = (lambda d: d < 0) if metric.startswith("drop_") else (lambda d: d > 0)
@@ -203,10 +264,23 @@ def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]
                     verdict = "seeds disagree (no interval)"
                 sd = statistics.stdev(vals) if len(vals) > 1 else None
                 gaps = [s for s in plan.seeds if s not in diffs]
-                per = " ".join(f"s{s}: {d:+.2f}" for s, d in diffs.items()) + (f" (no value for seed(s) {gaps})" if gaps else "")
-                rows.append([es, f"`{group}` − `{plan.control_group}`", label, per,
-                             _pm(statistics.fmean(vals), sd, signed=True), "per seed only", "–", verdict,
-                             claims.get(group, "–") if metric in ("consistency", "drop_em") else "", len(vals)])
+                per = " ".join(f"s{s}: {d:+.2f}" for s, d in diffs.items()) + (
+                    f" (no value for seed(s) {gaps})" if gaps else ""
+                )
+                rows.append(
+                    [
+                        es,
+                        f"`{group}` − `{plan.control_group}`",
+                        label,
+                        per,
+                        _pm(statistics.fmean(vals), sd, signed=True),
+                        "per seed only",
+                        "–",
+                        verdict,
+                        claims.get(group, "–") if metric in ("consistency", "drop_em") else "",
+                        len(vals),
+                    ]
+                )
     return rows
 
 
@@ -214,56 +288,104 @@ def spread_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]]:
     """The baseline's and the control's EM/F1 per seed, mean ± sd and range (the ruler's own noise)."""
     from training.metrics.seeds import spread
 
-    groups = [(plan.baselines[0].group, {b.seed: b.name for b in plan.baselines}),
-              (plan.control_group, {c.seed: c.name for c in plan.controls})]
+    groups = [
+        (plan.baselines[0].group, {b.seed: b.name for b in plan.baselines}),
+        (plan.control_group, {c.seed: c.name for c in plan.controls}),
+    ]
     rows = []
     for es in eval_set_names(plan):
         for group, names in groups:
             for metric in ("em", "f1"):
                 vals = {}
                 for seed, name in names.items():
-                    hit = metrics.filter((pl.col("eval_set") == es) & (pl.col("run") == name) & (pl.col("metric") == metric)
-                                         & (pl.col("slice") == "all"))
+                    hit = metrics.filter(
+                        (pl.col("eval_set") == es)
+                        & (pl.col("run") == name)
+                        & (pl.col("metric") == metric)
+                        & (pl.col("slice") == "all")
+                    )
                     if hit.height:
                         vals[seed] = float(hit["value"][0])
                 if not vals:
                     continue
                 mean, sd, lo, hi = spread(vals)
-                rows.append([es, f"`{group}`", metric.upper(), " ".join(f"s{s}: {v:.2f}" for s, v in vals.items()),
-                             _pm(mean, sd), f"{lo:.2f}–{hi:.2f}"])
+                rows.append(
+                    [
+                        es,
+                        f"`{group}`",
+                        metric.upper(),
+                        " ".join(f"s{s}: {v:.2f}" for s, v in vals.items()),
+                        _pm(mean, sd),
+                        f"{lo:.2f}–{hi:.2f}",
+                    ]
+                )
     return rows
 
 
-def comparison_rows(plan: ExperimentPlan, order: list[str], n_resamples: int, forest: list | None = None) -> tuple[list[int], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]]]:
+def comparison_rows(
+    plan: ExperimentPlan, order: list[str], n_resamples: int, forest: list | None = None
+) -> tuple[list[int], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]], list[list[Any]]]:
     """(top-k ks, EM/F1 rows, paired differences vs each seed's control, slice rows, seed rows, spread rows)
     from the `metrics` and `predictions` artifacts."""
     from training.report import paired_differences, slice_frame, summary_rows, topk_ks
 
     sets = eval_set_names(plan)
     metrics = io.read(plan.root, schemas.METRICS).filter(pl.col("eval_set").is_in(sets) & pl.col("run").is_in(order))
-    metrics = metrics.sort(pl.col("eval_set").replace_strict({s: i for i, s in enumerate(sets)}, return_dtype=pl.Int32),
-                           pl.col("run").replace_strict({r: i for i, r in enumerate(order)}, return_dtype=pl.Int32),
-                           maintain_order=True)
-    preds = pl.concat([io.read(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})
-                       for s in sets for r in order if io.partition_files(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})],
-                      how="vertical_relaxed")
+    metrics = metrics.sort(
+        pl.col("eval_set").replace_strict({s: i for i, s in enumerate(sets)}, return_dtype=pl.Int32),
+        pl.col("run").replace_strict({r: i for i, r in enumerate(order)}, return_dtype=pl.Int32),
+        maintain_order=True,
+    )
+    preds = pl.concat(
+        [
+            io.read(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})
+            for s in sets
+            for r in order
+            if io.partition_files(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})
+        ],
+        how="vertical_relaxed",
+    )
     per_seed = []
     for seed in plan.seeds:  # each seed's runs against that seed's control (control first)
-        names = [plan.control_for(seed).name] + [r.name for r in plan.methods if r.seed == seed] + [plan.baseline_for(seed).name]
+        names = (
+            [plan.control_for(seed).name]
+            + [r.name for r in plan.methods if r.seed == seed]
+            + [plan.baseline_for(seed).name]
+        )
         frame = preds.filter(pl.col("run").is_in(names)).sort(
-            pl.col("run").replace_strict({r: i for i, r in enumerate(names)}, return_dtype=pl.Int32), maintain_order=True)
+            pl.col("run").replace_strict({r: i for i, r in enumerate(names)}, return_dtype=pl.Int32),
+            maintain_order=True,
+        )
         per_seed.append(paired_differences(frame, n_resamples=n_resamples))
     diffs = pl.concat(per_seed)
-    diff_rows = [[d["eval_set"], f"`{d['run']}` − `{d['baseline']}`", d["metric"].upper(),
-                  f"{d['difference']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]", f"{d['p_not_better']:.3f}", d["n"]]
-                 for d in diffs.iter_rows(named=True)]
-    slices = [[r["eval_set"], r["slice"], f"`{r['run']}`", r["metric"].upper(), _interval(r), r["n"]]
-              for r in slice_frame(metrics).iter_rows(named=True)]
+    diff_rows = [
+        [
+            d["eval_set"],
+            f"`{d['run']}` − `{d['baseline']}`",
+            d["metric"].upper(),
+            f"{d['difference']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]",
+            f"{d['p_not_better']:.3f}",
+            d["n"],
+        ]
+        for d in diffs.iter_rows(named=True)
+    ]
+    slices = [
+        [r["eval_set"], r["slice"], f"`{r['run']}`", r["metric"].upper(), _interval(r), r["n"]]
+        for r in slice_frame(metrics).iter_rows(named=True)
+    ]
     shares = abstain_shares(preds)
-    summary = [[*r[:5], f"{shares[(r[0], r[1])]:.0%}" if (r[0], r[1]) in shares else "–", *r[5:]]
-               for r in summary_rows(metrics)]
-    return (topk_ks(metrics), summary, diff_rows, slices,
-            seed_rows(plan, preds, n_resamples, forest) + per_seed_rows(plan, metrics), spread_rows(plan, metrics))
+    summary = [
+        [*r[:5], f"{shares[(r[0], r[1])]:.0%}" if (r[0], r[1]) in shares else "–", *r[5:]]
+        for r in summary_rows(metrics)
+    ]
+    return (
+        topk_ks(metrics),
+        summary,
+        diff_rows,
+        slices,
+        seed_rows(plan, preds, n_resamples, forest) + per_seed_rows(plan, metrics),
+        spread_rows(plan, metrics),
+    )
 
 
 def _interval(r: dict[str, Any]) -> str:
@@ -278,28 +400,55 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
     out = plan.workdir / "report"
     out.mkdir(parents=True, exist_ok=True)
     forest: list[dict[str, Any]] = []
-    ks, metric_rows, diff_rows, slice_rows, seed_table, spread_table = comparison_rows(plan, order, p.evaluate.n_resamples, forest)
-    base = "one baseline per seed" if p.baseline_per_seed else f"one baseline (`{plan.baselines[0].name}`) for every seed"
-    seeds_line = (f"- seeds: {', '.join(str(s) for s in plan.seeds)} ({base}); every continuation starts from its seed's baseline"
-                  if not plan.single_seed else
-                  f"- **single seed ({plan.seeds[0]})**: the seed's share of every difference is not measured; "
-                  "use `seeds: [13, 14, 15]` (the default) before drawing a conclusion")
-    lines = [f"# Experiment `{p.name}`", "", p.description.strip(), "",
-             f"- finished: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
-             f"- experiment folder: `{plan.workdir}`; artifact root: `{plan.root}`",
-             f"- training partition: `{p.dataset}/{p.split}`; evaluation sets: {', '.join(eval_set_names(plan))}",
-             seeds_line,
-             f"- equal budget: every method and the control start from their seed's baseline `{plan.baselines[0].group}` with "
-             f"the same {', '.join(f'`{o}`' for o in p.continuation) or 'config budget'}; the control `{plan.control_group}` "
-             f"is {control_description(plan)}", "",
-             f"## Result: each method minus the control `{plan.control_group}`, over {len(plan.seeds)} seed(s)", "",
-             "Per seed: the method and the control of that seed (same baseline, data, steps and seed; only the loss "
-             "differs). Pooled: paired bootstrap over questions of the seed-averaged scores (95%); a method gains only "
-             "when that interval excludes 0. `sd`: standard deviation of the per-seed differences. Consistency, joint "
-             "inference and attack drops (lower is better) are one number per run: compared per seed only, without an "
-             "interval. `paper claims`: the gain the paper reports at its own scale, a claim to test, not a target.", ""]
-    lines += _table(["eval set", "runs", "metric", "per seed", "mean ± sd", "pooled [95% CI]", "p_not_better",
-                     "verdict", "paper claims", "n"], seed_table)
+    ks, metric_rows, diff_rows, slice_rows, seed_table, spread_table = comparison_rows(
+        plan, order, p.evaluate.n_resamples, forest
+    )
+    base = (
+        "one baseline per seed" if p.baseline_per_seed else f"one baseline (`{plan.baselines[0].name}`) for every seed"
+    )
+    seeds_line = (
+        f"- seeds: {', '.join(str(s) for s in plan.seeds)} ({base}); every continuation starts from its seed's baseline"
+        if not plan.single_seed
+        else f"- **single seed ({plan.seeds[0]})**: the seed's share of every difference is not measured; "
+        "use `seeds: [13, 14, 15]` (the default) before drawing a conclusion"
+    )
+    lines = [
+        f"# Experiment `{p.name}`",
+        "",
+        p.description.strip(),
+        "",
+        f"- finished: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
+        f"- experiment folder: `{plan.workdir}`; artifact root: `{plan.root}`",
+        f"- training partition: `{p.dataset}/{p.split}`; evaluation sets: {', '.join(eval_set_names(plan))}",
+        seeds_line,
+        f"- equal budget: every method and the control start from their seed's baseline `{plan.baselines[0].group}` with "
+        f"the same {', '.join(f'`{o}`' for o in p.continuation) or 'config budget'}; the control `{plan.control_group}` "
+        f"is {control_description(plan)}",
+        "",
+        f"## Result: each method minus the control `{plan.control_group}`, over {len(plan.seeds)} seed(s)",
+        "",
+        "Per seed: the method and the control of that seed (same baseline, data, steps and seed; only the loss "
+        "differs). Pooled: paired bootstrap over questions of the seed-averaged scores (95%); a method gains only "
+        "when that interval excludes 0. `sd`: standard deviation of the per-seed differences. Consistency, joint "
+        "inference and attack drops (lower is better) are one number per run: compared per seed only, without an "
+        "interval. `paper claims`: the gain the paper reports at its own scale, a claim to test, not a target.",
+        "",
+    ]
+    lines += _table(
+        [
+            "eval set",
+            "runs",
+            "metric",
+            "per seed",
+            "mean ± sd",
+            "pooled [95% CI]",
+            "p_not_better",
+            "verdict",
+            "paper claims",
+            "n",
+        ],
+        seed_table,
+    )
     if forest:
         from flows.plots import forest_plot
 
@@ -308,18 +457,31 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
     lines += ["## The ruler's noise: baseline and control over seeds", ""]
     lines += _table(["eval set", "run", "metric", "per seed", "mean ± sd", "range"], spread_table)
     lines += ["## Runs", ""]
-    lines += _table(["run", "role", "seed", "starts from", "losses (name × weight)", "budget", "null rule (evaluation)", "train s"],
-                    run_table(plan, state))
+    lines += _table(
+        ["run", "role", "seed", "starts from", "losses (name × weight)", "budget", "null rule (evaluation)", "train s"],
+        run_table(plan, state),
+    )
     lines += ["## EM / F1 (95% bootstrap intervals)", ""]
     lines += ["`abstains`: share of questions the run answered with the null answer (its own null rule).", ""]
     lines += _table(["eval set", "run", "n", "EM", "F1", "abstains"] + [f"top-{k} EM" for k in ks], metric_rows)
-    lines += ["## Each run minus its seed's control (paired bootstrap, 95%)", "",
-              "Same questions resampled for both runs; `p_not_better`: share of resamples with difference ≤ 0.", ""]
+    lines += [
+        "## Each run minus its seed's control (paired bootstrap, 95%)",
+        "",
+        "Same questions resampled for both runs; `p_not_better`: share of resamples with difference ≤ 0.",
+        "",
+    ]
     lines += _table(["eval set", "runs", "metric", "difference [95% CI]", "p_not_better", "n"], diff_rows)
     if slice_rows:
-        lines += ["## Slices (near-miss: the baseline's prediction is in the gold's sentence, same coarse type, other text)", ""]
+        lines += [
+            "## Slices (near-miss: the baseline's prediction is in the gold's sentence, same coarse type, other text)",
+            "",
+        ]
         lines += _table(["eval set", "slice", "run", "metric", "value [95% CI]", "n"], slice_rows)
-    stages = [[name, s["seconds"], s["finished"]] for name, s in state.items() if name != "report" and s.get("status") == "done"]
+    stages = [
+        [name, s["seconds"], s["finished"]]
+        for name, s in state.items()
+        if name != "report" and s.get("status") == "done"
+    ]
     lines += ["## Stages (last completed run of each; a re-run skips unchanged ones)", ""]
     lines += _table(["stage", "seconds", "finished"], stages)
     png = Path(eval_report).parent / "em_f1.png"
@@ -332,4 +494,3 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
     tmp.write_text("\n".join(lines), encoding="utf-8")
     tmp.replace(path)
     return path
-

@@ -27,8 +27,10 @@ def forest_layout(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if missing:
             raise ValueError(f"forest_plot: row {i} ({dict(r)}) lacks {missing}")
         if not float(r["lo"]) <= float(r["delta"]) <= float(r["hi"]):
-            raise ValueError(f"forest_plot: row {i} ({r['method']}, seed {r['seed']}): delta {r['delta']} "
-                             f"is not inside its interval [{r['lo']}, {r['hi']}]")
+            raise ValueError(
+                f"forest_plot: row {i} ({r['method']}, seed {r['seed']}): delta {r['delta']} "
+                f"is not inside its interval [{r['lo']}, {r['hi']}]"
+            )
         methods.setdefault(str(r["method"]), []).append(r)
     out = []
     for method, group in methods.items():
@@ -36,12 +38,22 @@ def forest_layout(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         pooled = [r for r in group if r["seed"] == POOLED]
         for r in [*seeds, *pooled]:
             label = f"{method} (pooled)" if r["seed"] == POOLED else f"{method} seed {r['seed']}"
-            out.append({"label": label, "pooled": r["seed"] == POOLED, "delta": float(r["delta"]),
-                        "lo": float(r["lo"]), "hi": float(r["hi"]), "method": method})
+            out.append(
+                {
+                    "label": label,
+                    "pooled": r["seed"] == POOLED,
+                    "delta": float(r["delta"]),
+                    "lo": float(r["lo"]),
+                    "hi": float(r["hi"]),
+                    "method": method,
+                }
+            )
     return out
 
 
-def forest_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str = "Δ EM vs control (95% interval)") -> Path:
+def forest_plot(
+    rows: Sequence[Mapping[str, Any]], path: str | Path, title: str = "Δ EM vs control (95% interval)"
+) -> Path:
     """Write the forest plot PNG to `path` and return it."""
     import matplotlib
 

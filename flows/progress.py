@@ -23,8 +23,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from pipeline.progress import Reporter, ReporterFactory, set_reporter_factory
@@ -52,10 +60,18 @@ class TerminalBars:
         with self._lock:
             if self._progress is None:
                 self._progress = Progress(
-                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TaskProgressColumn(),
                     RateColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=self.console, transient=False, refresh_per_second=4)
+                    TimeElapsedColumn(),
+                    TextColumn("ETA"),
+                    TimeRemainingColumn(),
+                    console=self.console,
+                    transient=False,
+                    refresh_per_second=4,
+                )
                 self._progress.start()
             self._active += 1
             return self._progress.add_task(description, total=total)
@@ -87,8 +103,9 @@ class _TerminalReporter:
 class PrefectProgressReporter:
     """Counts reported to a Prefect progress artifact (percent), updated every `step` points."""
 
-    def __init__(self, description: str, total: int, create: Callable[..., Any], update: Callable[..., Any],
-                 step: float = 5.0) -> None:
+    def __init__(
+        self, description: str, total: int, create: Callable[..., Any], update: Callable[..., Any], step: float = 5.0
+    ) -> None:
         self.total, self.done, self.step, self.update = total, 0, step, update
         self.key = re.sub(r"[^a-z0-9-]+", "-", f"progress-{description}".lower()).strip("-")
         self.description = description
@@ -108,7 +125,9 @@ class PrefectProgressReporter:
 
     def _send(self, pct: float) -> None:
         self.sent = pct
-        self.update(self.id, progress=round(min(pct, 100.0), 2), description=f"{self.description}: {self.done}/{self.total}")
+        self.update(
+            self.id, progress=round(min(pct, 100.0), 2), description=f"{self.description}: {self.done}/{self.total}"
+        )
 
 
 class _Both:
@@ -141,7 +160,9 @@ def reporter_factory(console: Console | None = None, prefect: bool = True) -> Re
         if prefect and in_prefect_run():
             from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-            reporters.append(PrefectProgressReporter(description, total, create_progress_artifact, update_progress_artifact))
+            reporters.append(
+                PrefectProgressReporter(description, total, create_progress_artifact, update_progress_artifact)
+            )
         return _Both(reporters)
 
     return make

@@ -19,7 +19,17 @@ import polars as pl
 from pipeline import io
 from pipeline.schemas import REJECTS
 
-TABLE_COLUMNS = ("stage", "dataset", "split", "rows", "rejects", "negatives_per_example", "with_negative", "seconds", "skipped")
+TABLE_COLUMNS = (
+    "stage",
+    "dataset",
+    "split",
+    "rows",
+    "rejects",
+    "negatives_per_example",
+    "with_negative",
+    "seconds",
+    "skipped",
+)
 
 
 def table_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -27,17 +37,19 @@ def table_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in reports:
         stats = r.get("stats") or {}
-        rows.append({
-            "stage": r["stage"],
-            "dataset": r["dataset"],
-            "split": r["split"],
-            "rows": int(r.get("rows", 0)),
-            "rejects": int(r.get("rejects", 0)),
-            "negatives_per_example": stats.get("negatives_per_example", ""),
-            "with_negative": stats.get("with_negative", ""),
-            "seconds": round(float(r.get("seconds", 0.0)), 2),
-            "skipped": bool(r.get("skipped", False)),
-        })
+        rows.append(
+            {
+                "stage": r["stage"],
+                "dataset": r["dataset"],
+                "split": r["split"],
+                "rows": int(r.get("rows", 0)),
+                "rejects": int(r.get("rejects", 0)),
+                "negatives_per_example": stats.get("negatives_per_example", ""),
+                "with_negative": stats.get("with_negative", ""),
+                "seconds": round(float(r.get("seconds", 0.0)), 2),
+                "skipped": bool(r.get("skipped", False)),
+            }
+        )
     return rows
 
 
@@ -45,7 +57,9 @@ def stage_totals(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Time, rows and rejects per stage, summed over partitions."""
     totals: dict[str, dict[str, Any]] = {}
     for r in reports:
-        t = totals.setdefault(r["stage"], {"stage": r["stage"], "partitions": 0, "skipped": 0, "rows": 0, "rejects": 0, "seconds": 0.0})
+        t = totals.setdefault(
+            r["stage"], {"stage": r["stage"], "partitions": 0, "skipped": 0, "rows": 0, "rejects": 0, "seconds": 0.0}
+        )
         t["partitions"] += 1
         t["skipped"] += int(bool(r.get("skipped")))
         t["rows"] += int(r.get("rows", 0))
@@ -75,8 +89,9 @@ def _md_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def report_markdown(flow_name: str, reports: Sequence[Mapping[str, Any]], root: str | Path,
-                    config: Mapping[str, Any], seconds: float) -> str:
+def report_markdown(
+    flow_name: str, reports: Sequence[Mapping[str, Any]], root: str | Path, config: Mapping[str, Any], seconds: float
+) -> str:
     """The markdown report of one flow run."""
     parts = sorted({(r["dataset"], r["split"]) for r in reports if r["stage"] != "index"})
     rej = rejects_by_reason(root, [{"dataset": d, "split": s} for d, s in parts])
@@ -99,7 +114,9 @@ def report_markdown(flow_name: str, reports: Sequence[Mapping[str, Any]], root: 
         "",
         _md_table(rej),
     ]
-    failed = [{"dataset": r["dataset"], "source": r.get("path", ""), "error": r["failed"]} for r in reports if r.get("failed")]
+    failed = [
+        {"dataset": r["dataset"], "source": r.get("path", ""), "error": r["failed"]} for r in reports if r.get("failed")
+    ]
     if failed:  # a source that could not be read was left out of this build
         lines += ["## Sources that could not be read", "", _md_table(failed)]
     return "\n".join(lines)
@@ -115,8 +132,14 @@ def write_report(root: str | Path, flow_name: str, markdown: str) -> Path:
     return path
 
 
-def publish(flow_name: str, reports: Sequence[Mapping[str, Any]], root: str | Path,
-            config: Mapping[str, Any], seconds: float, audit: str | Path | None = None) -> Path:
+def publish(
+    flow_name: str,
+    reports: Sequence[Mapping[str, Any]],
+    root: str | Path,
+    config: Mapping[str, Any],
+    seconds: float,
+    audit: str | Path | None = None,
+) -> Path:
     """Create the Prefect table + markdown artifacts of this run and write the report file, with
     histogram PNGs beside it (`flows.report_plots`) and a link to the audit site when one was written."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -129,6 +152,10 @@ def publish(flow_name: str, reports: Sequence[Mapping[str, Any]], root: str | Pa
     if extra:
         markdown = markdown + "\n" + extra
         path.write_text(markdown, encoding="utf-8")
-    create_table_artifact(table=table_rows(reports), key=f"{flow_name}-stages", description=f"{flow_name}: stages by partition")
-    create_markdown_artifact(markdown=markdown, key=f"{flow_name}-report", description=f"{flow_name} run report ({path})")
+    create_table_artifact(
+        table=table_rows(reports), key=f"{flow_name}-stages", description=f"{flow_name}: stages by partition"
+    )
+    create_markdown_artifact(
+        markdown=markdown, key=f"{flow_name}-report", description=f"{flow_name} run report ({path})"
+    )
     return path

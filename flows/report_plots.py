@@ -36,7 +36,11 @@ def negatives_histograms(reports: Sequence[Mapping[str, Any]]) -> dict[str, list
 def bundle_size_histograms(reports: Sequence[Mapping[str, Any]], root: str | Path) -> dict[str, list[tuple[int, int]]]:
     """kind/mode -> (members, bundles) over the `bundles` partitions the run's bundle stages cover."""
     parts = sorted({(r["dataset"], r["split"]) for r in reports if r["stage"] in BUNDLE_STAGES})
-    frames = [io.read(root, BUNDLES, p) for p in ({"dataset": d, "split": s} for d, s in parts) if io.partition_entry(root, BUNDLES, p)]
+    frames = [
+        io.read(root, BUNDLES, p)
+        for p in ({"dataset": d, "split": s} for d, s in parts)
+        if io.partition_entry(root, BUNDLES, p)
+    ]
     frames = [f for f in frames if f.height]
     if not frames:
         return {}
@@ -68,6 +72,10 @@ def plots_markdown(plots: Sequence[tuple[str, str]], audit: str | Path | None = 
     if plots:
         lines += ["## Plots", ""] + [f"![{title}]({file})\n" for title, file in plots]
     if audit is not None:
-        lines += ["## Audit site", "", f"[{audit}]({Path(audit).resolve().as_uri()}): open it in a browser "
-                  "(`cqa audit` rewrites it)", ""]
+        lines += [
+            "## Audit site",
+            "",
+            f"[{audit}]({Path(audit).resolve().as_uri()}): open it in a browser (`cqa audit` rewrites it)",
+            "",
+        ]
     return "\n".join(lines)

@@ -33,14 +33,26 @@ def _weights_fingerprint(ref: str) -> str:
 def _examples_fingerprint(root: str, part: dict[str, str]) -> str:
     entries = [io.partition_entry(root, spec, part) for spec in (schemas.EXAMPLES, schemas.CONTEXTS)]
     if any(e is None for e in entries):
-        raise FileNotFoundError(f"sample-topk: artifact root {root} has no examples/contexts partition "
-                                f"dataset={part['dataset']}/split={part['split']} (run `cqa build-index` first)")
+        raise FileNotFoundError(
+            f"sample-topk: artifact root {root} has no examples/contexts partition "
+            f"dataset={part['dataset']}/split={part['split']} (run `cqa build-index` first)"
+        )
     return io.fingerprint([e.get("inputs_fingerprint", e.get("created_at")) for e in entries])
 
 
 @task(name="write-topk")
-def write_topk(checkpoint: str, root: str, dataset: str, split: str, k: int, mode: str, batch_windows: int,
-               force_gold: bool, device: str, force: bool) -> str:
+def write_topk(
+    checkpoint: str,
+    root: str,
+    dataset: str,
+    split: str,
+    k: int,
+    mode: str,
+    batch_windows: int,
+    force_gold: bool,
+    device: str,
+    force: bool,
+) -> str:
     """Decode one partition and write its `topk` partition; returns the partition folder."""
     from training.inference import InferenceConfig, load_checkpoint
     from training.topk import sample_topk
@@ -49,22 +61,48 @@ def write_topk(checkpoint: str, root: str, dataset: str, split: str, k: int, mod
     part = {"dataset": dataset, "split": split}
     loaded = load_checkpoint(checkpoint, device=device)
     out_part = {**part, "model": loaded.run_id}
-    config = {"k": k, "mode": mode, "force_gold": force_gold, "max_length": loaded.features.max_length,
-              "stride": loaded.features.stride, "max_answer_len": loaded.features.max_answer_len}
+    config = {
+        "k": k,
+        "mode": mode,
+        "force_gold": force_gold,
+        "max_length": loaded.features.max_length,
+        "stride": loaded.features.stride,
+        "max_answer_len": loaded.features.max_answer_len,
+    }
     inputs = {"examples": _examples_fingerprint(root, part), "weights": _weights_fingerprint(checkpoint)}
     if not force and io.is_up_to_date(root, schemas.TOPK, out_part, io.inputs_fingerprint(inputs, config)):
         logger.info("topk %s is up to date: skipped", io.partition_key(schemas.TOPK, out_part))
         return str(io.partition_dir(root, schemas.TOPK, out_part))
     t0 = time.perf_counter()
-    cfg = InferenceConfig(batch_windows=batch_windows, max_length=loaded.features.max_length,
-                          stride=loaded.features.stride, max_answer_len=loaded.features.max_answer_len)
+    cfg = InferenceConfig(
+        batch_windows=batch_windows,
+        max_length=loaded.features.max_length,
+        stride=loaded.features.stride,
+        max_answer_len=loaded.features.max_answer_len,
+    )
     contexts = io.read(root, schemas.CONTEXTS, part)
-    frame = sample_topk(loaded.model, loaded.tokenizer, io.read(root, schemas.EXAMPLES, part).drop("dataset", "split"),
-                        contexts, k, mode, cfg, force_gold)
+    frame = sample_topk(
+        loaded.model,
+        loaded.tokenizer,
+        io.read(root, schemas.EXAMPLES, part).drop("dataset", "split"),
+        contexts,
+        k,
+        mode,
+        cfg,
+        force_gold,
+    )
     seconds = time.perf_counter() - t0
     io.check_spans(schemas.TOPK, frame, contexts, io.partition_key(schemas.TOPK, out_part))  # every span reads its text
-    path = io.write_partition(root, schemas.TOPK, frame, out_part, config=config, inputs=inputs,
-                              timings={"sample_topk": seconds}, extra={"checkpoint": loaded.source})
+    path = io.write_partition(
+        root,
+        schemas.TOPK,
+        frame,
+        out_part,
+        config=config,
+        inputs=inputs,
+        timings={"sample_topk": seconds},
+        extra={"checkpoint": loaded.source},
+    )
     logger.info("wrote %d topk rows to %s in %.1f s", frame.height, path, seconds)
     return str(path)
 
@@ -82,9 +120,18 @@ def check_arguments(checkpoint: str, root: str, k: int, mode: str) -> None:
 
 
 @flow(name="sample-topk")
-def sample_topk_flow(checkpoint: str, root: str = "data/artifacts", dataset: str = "squad11", split: str = "train",
-                     k: int = 20, mode: str = "plain", batch_windows: int = 16, force_gold: bool = False,
-                     device: str = "cpu", force: bool = False) -> str:
+def sample_topk_flow(
+    checkpoint: str,
+    root: str = "data/artifacts",
+    dataset: str = "squad11",
+    split: str = "train",
+    k: int = 20,
+    mode: str = "plain",
+    batch_windows: int = 16,
+    force_gold: bool = False,
+    device: str = "cpu",
+    force: bool = False,
+) -> str:
     """Write the checkpoint's top-k spans of `dataset/split`; returns the `topk` partition folder."""
     from flows.progress import ensure_reporting
 

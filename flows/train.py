@@ -27,7 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 def train_command_line(config: str, overrides: list[str], resume: bool, nproc_per_node: int) -> list[str]:
     """The child process's argv: plain python, or torchrun for several processes."""
     if nproc_per_node > 1:
-        head = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc_per_node}", "-m", "flows.cli_training"]
+        head = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={nproc_per_node}",
+            "-m",
+            "flows.cli_training",
+        ]
     else:
         head = [sys.executable, "-m", "flows.cli_training"]
     args = ["--config", config] + [a for o in overrides for a in ("--set", o)]
@@ -45,7 +52,9 @@ def failure_summary(stderr: str) -> str:
     return errors[-1] if errors else (lines[-1] if lines else "no output")
 
 
-def launch_training(config: str, overrides: list[str], resume: bool = False, nproc_per_node: int = 1, logger=None) -> str:
+def launch_training(
+    config: str, overrides: list[str], resume: bool = False, nproc_per_node: int = 1, logger=None
+) -> str:
     """Validate the config here, run the CLI in a child process, return the absolute run folder."""
     from training.config import load_config
 

@@ -55,9 +55,12 @@ class EvalFrames:
     audit: pl.DataFrame | None = None  # negation attack: one row per attacked example (AUDIT_SCHEMA)
 
 
-def load_eval_set(es: EvalSet, tagger: Tagger | None = None,
-                  entities: Callable[[pl.DataFrame], dict[str, list[dict]]] | None = None,
-                  negation: NegationConfig | None = None) -> EvalFrames:
+def load_eval_set(
+    es: EvalSet,
+    tagger: Tagger | None = None,
+    entities: Callable[[pl.DataFrame], dict[str, list[dict]]] | None = None,
+    negation: NegationConfig | None = None,
+) -> EvalFrames:
     """Load the set's source (and attack it); frames carry the artifact columns only.
 
     `tagger` (questions → tokens) and `entities` (contexts frame → context_id → entities)
@@ -67,8 +70,11 @@ def load_eval_set(es: EvalSet, tagger: Tagger | None = None,
     ex, ctx, rej = result.examples, result.contexts, result.rejects
     if es.keep_split is not None:
         ex, ctx = ex.filter(pl.col("split") == es.keep_split), ctx.filter(pl.col("split") == es.keep_split)
-    frames = EvalFrames(ex.select(schemas.EXAMPLES.column_names), ctx.select(schemas.CONTEXTS.column_names).unique("context_id", keep="first", maintain_order=True),
-                        rej.select(schemas.REJECTS.column_names))
+    frames = EvalFrames(
+        ex.select(schemas.EXAMPLES.column_names),
+        ctx.select(schemas.CONTEXTS.column_names).unique("context_id", keep="first", maintain_order=True),
+        rej.select(schemas.REJECTS.column_names),
+    )
     if not es.negation:
         return frames
     cfg = negation or NegationConfig()
@@ -78,8 +84,13 @@ def load_eval_set(es: EvalSet, tagger: Tagger | None = None,
         tagger = spacy_tagger(cfg.spacy_model)
     ents = entities(frames.contexts) if entities is not None else spacy_entities(frames.contexts, cfg.spacy_model)
     out = negation_attack(frames.examples, frames.contexts, tagger, ents, cfg)
-    return EvalFrames(out.attacked.examples, out.attacked.contexts, pl.concat([frames.rejects, out.attacked.rejects]),
-                      unattacked=out.unattacked, audit=out.audit)
+    return EvalFrames(
+        out.attacked.examples,
+        out.attacked.contexts,
+        pl.concat([frames.rejects, out.attacked.rejects]),
+        unattacked=out.unattacked,
+        audit=out.audit,
+    )
 
 
 # Negation attack (Tran et al., EACL 2023) -------------------------------------------------
@@ -92,7 +103,9 @@ _ALREADY_NEGATED = re.compile(r"\bnot\b|n't\b|\bnever\b", re.IGNORECASE)
 @dataclass(frozen=True)
 class NegationConfig:
     seed: int = 13  # seeds the pick of each fake answer (by example id)
-    spacy_model: str = "en_core_web_sm"  # tagger of the questions (pipeline.flips) and NER of the contexts (pipeline.nlp)
+    spacy_model: str = (
+        "en_core_web_sm"  # tagger of the questions (pipeline.flips) and NER of the contexts (pipeline.nlp)
+    )
 
 
 def insert_not(question: str, tokens: Sequence[Token]) -> str | None:
@@ -124,12 +137,13 @@ def entity_pool(contexts: dict[str, str], entities: dict[str, Sequence[dict]]) -
     for cid, ents in entities.items():
         text = contexts.get(cid)
         for ent in ents if text is not None else ():
-            pool.setdefault(ent["label"], set()).add((text[ent["start"]:ent["end"]].strip(), cid))
+            pool.setdefault(ent["label"], set()).add((text[ent["start"] : ent["end"]].strip(), cid))
     return {label: sorted(v) for label, v in pool.items()}
 
 
-def fake_answer(ex: dict, context: str, entities: Sequence[dict], pool: dict[str, list[tuple[str, str]]],
-                seed: int) -> tuple[str | None, str, str]:
+def fake_answer(
+    ex: dict, context: str, entities: Sequence[dict], pool: dict[str, list[tuple[str, str]]], seed: int
+) -> tuple[str | None, str, str]:
     """(fake answer, label, reason): an answer of the gold's entity type that differs from every gold.
 
     Type: the spaCy label of the context entity overlapping the first gold answer most.
@@ -152,15 +166,20 @@ def fake_answer(ex: dict, context: str, entities: Sequence[dict], pool: dict[str
     norms = {normalize(a["text"]) for a in ex["answers"]}
     inside = gold["start"] <= ent["start"] and ent["end"] <= gold["end"]
     candidates = []
-    ent_text = context[ent["start"]:ent["end"]]
+    ent_text = context[ent["start"] : ent["end"]]
     for text, cid in pool.get(ent["label"], []):
         if cid == ex["context_id"]:
             continue
-        text = strip_possessive(text, gold["text"])  # the same shape checks as synthetic answer spans (docs/methods.md §3.1)
+        text = strip_possessive(
+            text, gold["text"]
+        )  # the same shape checks as synthetic answer spans (docs/methods.md §3.1)
         if not text or not shape_fits(ent_text, text, ent["label"]):
             continue
-        fake = (gold["text"][:ent["start"] - gold["start"]] + text + gold["text"][ent["end"] - gold["start"]:]).strip() \
-            if inside else text
+        fake = (
+            (gold["text"][: ent["start"] - gold["start"]] + text + gold["text"][ent["end"] - gold["start"] :]).strip()
+            if inside
+            else text
+        )
         if fake and _distinct(norms, fake) and fake not in candidates:
             candidates.append(fake)
     if not candidates:
@@ -185,8 +204,13 @@ class NegationResult:
     audit: pl.DataFrame  # per attacked example: negated question, fake answer, its label, statement rule, distractor
 
 
-def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagger,
-                    entities: dict[str, Sequence[dict]], cfg: NegationConfig = NegationConfig()) -> NegationResult:
+def negation_attack(
+    examples: pl.DataFrame,
+    contexts: pl.DataFrame,
+    tagger: Tagger,
+    entities: dict[str, Sequence[dict]],
+    cfg: NegationConfig = NegationConfig(),
+) -> NegationResult:
     """Attack every answerable question that has an adjective and a typed gold (see the module docstring)."""
     text = dict(zip(contexts["context_id"].to_list(), contexts["context"].to_list(), strict=True))
     pool = entity_pool(text, dict(entities))
@@ -203,13 +227,18 @@ def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagg
             continue
         negated = insert_not(r["question"], toks)
         if negated is None:
-            rejects.append(reject(*where, "question", "no_adjective", f"no adjective (outside 'how ADJ') in {r['question']!r}"))
+            rejects.append(
+                reject(*where, "question", "no_adjective", f"no adjective (outside 'how ADJ') in {r['question']!r}")
+            )
             continue
         ctx = text[r["context_id"]]
         fake, label, reason = fake_answer(r, ctx, entities.get(r["context_id"], ()), pool, cfg.seed)
         if fake is None:
-            detail = (f"no context entity overlaps the gold {r['answers'][0]['text']!r}" if reason == "untyped_answer"
-                      else f"no {label} entity of another context differs from the gold {r['answers'][0]['text']!r}")
+            detail = (
+                f"no context entity overlaps the gold {r['answers'][0]['text']!r}"
+                if reason == "untyped_answer"
+                else f"no {label} entity of another context differs from the gold {r['answers'][0]['text']!r}"
+            )
             rejects.append(reject(*where, "answers", reason, detail))
             continue
         planned.append((r, ctx, negated, fake, label))
@@ -218,8 +247,16 @@ def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagg
     for (r, ctx, negated, fake, label), toks in zip(planned, neg_tokens, strict=True):
         restated = rule_statement(negated, toks)
         if restated is None:
-            rejects.append(reject(STAGE, r["source_file"], r["example_id"], "question", "no_statement",
-                                  f"no statement rule restates the negated question {negated!r}"))
+            rejects.append(
+                reject(
+                    STAGE,
+                    r["source_file"],
+                    r["example_id"],
+                    "question",
+                    "no_statement",
+                    f"no statement rule restates the negated question {negated!r}",
+                )
+            )
             continue
         rule, prefix, suffix = restated
         prefix, fake = join_answer(prefix, fake)  # "founded in" + "In 2001" -> "founded in 2001"
@@ -227,35 +264,76 @@ def negation_attack(examples: pl.DataFrame, contexts: pl.DataFrame, tagger: Tagg
         sentence = prefix + fake + suffix
         attacked = ctx + " " + sentence
         cid = io.text_id(attacked)
-        out_ctx.setdefault(cid, {"context_id": cid, "context": attacked, "title": r["title"], "lang": r["lang"],
-                                 "n_chars": len(attacked)})
+        out_ctx.setdefault(
+            cid,
+            {"context_id": cid, "context": attacked, "title": r["title"], "lang": r["lang"], "n_chars": len(attacked)},
+        )
         for a in r["answers"]:  # appended at the end: every gold span keeps its offsets
-            if attacked[a["start"]:a["end"]] != a["text"]:
-                raise ValueError(f"negation attack: example {r['example_id']!r} field answers: span {a} does not match its context")
+            if attacked[a["start"] : a["end"]] != a["text"]:
+                raise ValueError(
+                    f"negation attack: example {r['example_id']!r} field answers: span {a} does not match its context"
+                )
         out_ex.append({**r, "example_id": f"{r['example_id']}{NEG_SUFFIX}", "context_id": cid})
         clean_ex.append(r)
-        clean_ctx.setdefault(r["context_id"], {"context_id": r["context_id"], "context": ctx, "title": r["title"],
-                                               "lang": r["lang"], "n_chars": len(ctx)})
-        audit.append({"example_id": out_ex[-1]["example_id"], "question": r["question"], "negated_question": negated,
-                      "gold": r["answers"][0]["text"], "fake_answer": fake, "label": label, "rule": rule,
-                      "distractor": sentence, "distractor_start": len(ctx) + 1})
+        clean_ctx.setdefault(
+            r["context_id"],
+            {
+                "context_id": r["context_id"],
+                "context": ctx,
+                "title": r["title"],
+                "lang": r["lang"],
+                "n_chars": len(ctx),
+            },
+        )
+        audit.append(
+            {
+                "example_id": out_ex[-1]["example_id"],
+                "question": r["question"],
+                "negated_question": negated,
+                "gold": r["answers"][0]["text"],
+                "fake_answer": fake,
+                "label": label,
+                "rule": rule,
+                "distractor": sentence,
+                "distractor_start": len(ctx) + 1,
+            }
+        )
     rej = rejects_frame(rejects)
-    return NegationResult(EvalFrames(_frame(out_ex, examples.schema, schemas.EXAMPLES), _frame(list(out_ctx.values()), None, schemas.CONTEXTS), rej),
-                          EvalFrames(_frame(clean_ex, examples.schema, schemas.EXAMPLES), _frame(list(clean_ctx.values()), None, schemas.CONTEXTS),
-                                     io.empty_frame(schemas.REJECTS)),
-                          pl.DataFrame(audit, schema=AUDIT_SCHEMA))
+    return NegationResult(
+        EvalFrames(
+            _frame(out_ex, examples.schema, schemas.EXAMPLES),
+            _frame(list(out_ctx.values()), None, schemas.CONTEXTS),
+            rej,
+        ),
+        EvalFrames(
+            _frame(clean_ex, examples.schema, schemas.EXAMPLES),
+            _frame(list(clean_ctx.values()), None, schemas.CONTEXTS),
+            io.empty_frame(schemas.REJECTS),
+        ),
+        pl.DataFrame(audit, schema=AUDIT_SCHEMA),
+    )
 
 
 NEG_SUFFIX = "~neg"
-AUDIT_SCHEMA = {"example_id": pl.String, "question": pl.String, "negated_question": pl.String, "gold": pl.String,
-                "fake_answer": pl.String, "label": pl.String, "rule": pl.String, "distractor": pl.String,
-                "distractor_start": pl.Int64}
+AUDIT_SCHEMA = {
+    "example_id": pl.String,
+    "question": pl.String,
+    "negated_question": pl.String,
+    "gold": pl.String,
+    "fake_answer": pl.String,
+    "label": pl.String,
+    "rule": pl.String,
+    "distractor": pl.String,
+    "distractor_start": pl.Int64,
+}
 
 
 def _frame(rows: list[dict], schema, spec) -> pl.DataFrame:
     if not rows:
         return io.empty_frame(spec)
-    return pl.from_arrow(io.to_table(pl.DataFrame(rows, schema=schema) if schema is not None else pl.DataFrame(rows), spec))
+    return pl.from_arrow(
+        io.to_table(pl.DataFrame(rows, schema=schema) if schema is not None else pl.DataFrame(rows), spec)
+    )
 
 
 def main(argv: Sequence[str]) -> int:
@@ -267,7 +345,9 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     for text in args.sets:
         frames = load_eval_set(parse_eval_set(text, args.data_dir))
-        print(f"{text}: {frames.examples.height} examples, {frames.contexts.height} contexts, {frames.rejects.height} rejected")
+        print(
+            f"{text}: {frames.examples.height} examples, {frames.contexts.height} contexts, {frames.rejects.height} rejected"
+        )
         if frames.rejects.height:
             by_reason = frames.rejects.group_by("stage", "reason").len().sort("len", descending=True)
             print("  rejected by reason: " + ", ".join(f"{s}/{r}: {n}" for s, r, n in by_reason.iter_rows()))

@@ -30,14 +30,25 @@ from typing import Any
 import polars as pl
 
 from pipeline import io
-from pipeline.audit_samples import (bundles_page, context_texts, flips_page, frame, near_miss_page, questions,
-                                    seeded_sample, synthetic_page)
+from pipeline.audit_samples import (
+    bundles_page,
+    context_texts,
+    flips_page,
+    frame,
+    near_miss_page,
+    questions,
+    seeded_sample,
+    synthetic_page,
+)
 from pipeline.highlight import Mark, segments
-from pipeline.schemas import ARTIFACTS, EXAMPLES, CONTEXTS, METRICS, PREDICTIONS, REJECTS, TOPK
+from pipeline.schemas import ARTIFACTS, CONTEXTS, EXAMPLES, METRICS, PREDICTIONS, REJECTS, TOPK
 
 TEMPLATES = Path(__file__).parent / "templates" / "audit"
 MINER_PAGES: dict[str, Callable[..., dict[str, Any] | None]] = {
-    "near_miss": near_miss_page, "bundles": bundles_page, "flips": flips_page, "synthetic": synthetic_page,
+    "near_miss": near_miss_page,
+    "bundles": bundles_page,
+    "flips": flips_page,
+    "synthetic": synthetic_page,
 }
 EVAL_SPLIT = "eval"  # split of the prepared evaluation sets (flows.evaluate.SET_SPLIT)
 
@@ -58,8 +69,13 @@ def environment():
     """The Jinja2 environment: templates from the package, autoescape on for every page."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["tojson_short"] = lambda v, n=300: _short_json(v, n)
     return env
 
@@ -88,10 +104,20 @@ def artifact_rows(root: str | Path, dataset: str | None) -> list[dict[str, Any]]
             e = man["partitions"][io.partition_key(spec, part)]
             writers = e.get("writers") or e.get("kinds") or {}
             inputs = e.get("inputs") or {w: v.get("inputs") for w, v in writers.items() if v.get("inputs")}
-            rows.append({"artifact": spec.name, "partition": io.partition_key(spec, part), "rows": e.get("rows"),
-                         "version": e.get("schema_version"), "code_version": spec.version,
-                         "created_at": e.get("created_at", ""), "inputs": inputs, "writers": sorted(writers),
-                         "config": e.get("config", {}), "source_file": e.get("source_file", "")})
+            rows.append(
+                {
+                    "artifact": spec.name,
+                    "partition": io.partition_key(spec, part),
+                    "rows": e.get("rows"),
+                    "version": e.get("schema_version"),
+                    "code_version": spec.version,
+                    "created_at": e.get("created_at", ""),
+                    "inputs": inputs,
+                    "writers": sorted(writers),
+                    "config": e.get("config", {}),
+                    "source_file": e.get("source_file", ""),
+                }
+            )
     return rows
 
 
@@ -103,8 +129,16 @@ def rejects_summary(root: str | Path, dataset: str | None, examples: int = 3) ->
     out = []
     keys = ["dataset", "split", "stage", "reason"]
     for key, g in sorted(df.group_by(keys), key=lambda t: t[0]):
-        out.append({**dict(zip(keys, key)), "count": g.height,
-                    "examples": g.sort("record_id").head(examples).select("record_id", "field", "detail", "source_file").to_dicts()})
+        out.append(
+            {
+                **dict(zip(keys, key)),
+                "count": g.height,
+                "examples": g.sort("record_id")
+                .head(examples)
+                .select("record_id", "field", "detail", "source_file")
+                .to_dicts(),
+            }
+        )
     return out
 
 
@@ -128,10 +162,21 @@ def topk_page(root: str | Path, part: dict[str, str], n: int, seed: int) -> dict
             marks = [Mark(a["start"], a["end"], "gold", "gold") for a in q.get("answers", [])]
             marks.append(Mark(spans[0]["span"]["start"], spans[0]["span"]["end"], "pred", "rank 0"))
             segs = segments(text, marks)
-        samples.append({"example_id": eid, "question": q.get("question"), "answers": q.get("answers", []),
-                        "spans": spans, "segments": segs})
-    stats = {"questions": ids.height, "rows": df.height, "gold_at_0": round(float(df.filter(pl.col("rank") == 0)["is_gold"].mean() or 0), 4),
-             "gold_in_k": round(float(df.group_by("example_id").agg(pl.col("is_gold").any())["is_gold"].mean() or 0), 4)}
+        samples.append(
+            {
+                "example_id": eid,
+                "question": q.get("question"),
+                "answers": q.get("answers", []),
+                "spans": spans,
+                "segments": segs,
+            }
+        )
+    stats = {
+        "questions": ids.height,
+        "rows": df.height,
+        "gold_at_0": round(float(df.filter(pl.col("rank") == 0)["is_gold"].mean() or 0), 4),
+        "gold_in_k": round(float(df.group_by("example_id").agg(pl.col("is_gold").any())["is_gold"].mean() or 0), 4),
+    }
     return {"part": part, "stats": stats, "samples": samples}
 
 
@@ -162,8 +207,14 @@ def eval_page(root: str | Path, part: dict[str, str], n: int, seed: int) -> dict
         m = io.scan(root, METRICS).filter((pl.col("eval_set") == part["eval_set"]) & (pl.col("run") == part["run"]))
         metrics = m.sort("slice", "metric").collect().to_dicts()
     inputs = eval_inputs_root(root, part["eval_set"])
-    result = {"part": part, "metrics": metrics, "inputs": str(inputs) if inputs else None, "slices": [],
-              "n_predictions": preds.height, "em": round(float(preds["em"].mean() or 0) * 100, 2)}
+    result = {
+        "part": part,
+        "metrics": metrics,
+        "inputs": str(inputs) if inputs else None,
+        "slices": [],
+        "n_predictions": preds.height,
+        "em": round(float(preds["em"].mean() or 0) * 100, 2),
+    }
     if inputs is None:
         return result
     ipart = {"dataset": part["eval_set"], "split": EVAL_SPLIT}
@@ -198,16 +249,41 @@ def miner_plots(name: str, data: dict[str, Any], img: Path) -> list[dict[str, st
 
     specs: list[tuple[str, str, dict, str]] = []
     if name == "near_miss":
-        specs.append(("near_miss_negatives.png", "negatives per example",
-                      {f"{s['dataset']}/{s['split']}": s["histogram"] for s in data["stats"]}, "negatives"))
+        specs.append(
+            (
+                "near_miss_negatives.png",
+                "negatives per example",
+                {f"{s['dataset']}/{s['split']}": s["histogram"] for s in data["stats"]},
+                "negatives",
+            )
+        )
     elif name == "bundles":
-        specs.append(("bundle_sizes.png", "bundle size per kind and mode",
-                      {f"{s['kind']}/{s['mode']}": s["histogram"] for s in data["stats"]}, "members per bundle"))
+        specs.append(
+            (
+                "bundle_sizes.png",
+                "bundle size per kind and mode",
+                {f"{s['kind']}/{s['mode']}": s["histogram"] for s in data["stats"]},
+                "members per bundle",
+            )
+        )
     elif name == "flips":
-        specs.append(("flip_rules.png", "flips per rule", {f"{s['dataset']}/{s['split']}": s["rules"] for s in data["stats"]}, "rule"))
+        specs.append(
+            (
+                "flip_rules.png",
+                "flips per rule",
+                {f"{s['dataset']}/{s['split']}": s["rules"] for s in data["stats"]},
+                "rule",
+            )
+        )
     elif name == "synthetic":
-        specs.append(("synthetic_rules.png", "synthetic sentences per rule",
-                      {f"{s['dataset']}/{s['split']}": [(k, c) for k, c, _ in s["rules"]] for s in data["stats"]}, "rule"))
+        specs.append(
+            (
+                "synthetic_rules.png",
+                "synthetic sentences per rule",
+                {f"{s['dataset']}/{s['split']}": [(k, c) for k, c, _ in s["rules"]] for s in data["stats"]},
+                "rule",
+            )
+        )
     out = []
     for file, title, groups, xlabel in specs:
         groups = {k: v for k, v in groups.items() if v}
@@ -220,8 +296,9 @@ def miner_plots(name: str, data: dict[str, Any], img: Path) -> list[dict[str, st
 # the site --------------------------------------------------------------------------
 
 
-def build_site(root: str | Path, out: str | Path | None = None, dataset: str | None = None, n: int = 30,
-               seed: int = 0) -> AuditSite:
+def build_site(
+    root: str | Path, out: str | Path | None = None, dataset: str | None = None, n: int = 30, seed: int = 0
+) -> AuditSite:
     """Write the audit site of `root` into `out` (default `<root>/audit`); returns its pages."""
     t0 = time.perf_counter()
     root = Path(root)

@@ -25,7 +25,9 @@ def histogram_png(groups: Mapping[str, Sequence[tuple[Any, int]]], path: str | P
 
     if not groups or not any(groups.values()):
         raise ValueError(f"histogram_png: nothing to plot for {title!r}")
-    values = sorted({v for pairs in groups.values() for v, _ in pairs}, key=lambda v: (not isinstance(v, (int, float)), v))
+    values = sorted(
+        {v for pairs in groups.values() for v, _ in pairs}, key=lambda v: (not isinstance(v, (int, float)), v)
+    )
     pos = {v: i for i, v in enumerate(values)}
     width = 0.8 / len(groups)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(values) * max(1, len(groups) / 2) + 2), 3.2), dpi=100)
@@ -33,7 +35,12 @@ def histogram_png(groups: Mapping[str, Sequence[tuple[Any, int]]], path: str | P
         xs = [pos[v] - 0.4 + width * (j + 0.5) for v, _ in pairs]
         ax.bar(xs, [c for _, c in pairs], width=width, label=label)
     labels = [str(v) for v in values]
-    ax.set_xticks(range(len(values)), labels, rotation=30 if max(map(len, labels)) > 4 else 0, ha="right" if max(map(len, labels)) > 4 else "center")
+    ax.set_xticks(
+        range(len(values)),
+        labels,
+        rotation=30 if max(map(len, labels)) > 4 else 0,
+        ha="right" if max(map(len, labels)) > 4 else "center",
+    )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
     ax.set_title(title)

@@ -48,7 +48,12 @@ def context_texts(root: str | Path, keys: Iterable[tuple[str, str, str]]) -> dic
     if not keys:
         return {}
     ids = sorted({k[2] for k in keys})
-    rows = io.scan(root, CONTEXTS).filter(pl.col("context_id").is_in(ids)).select("dataset", "split", "context_id", "context").collect()
+    rows = (
+        io.scan(root, CONTEXTS)
+        .filter(pl.col("context_id").is_in(ids))
+        .select("dataset", "split", "context_id", "context")
+        .collect()
+    )
     return {(d, s, c): t for d, s, c, t in rows.iter_rows() if (d, s, c) in keys}
 
 
@@ -58,16 +63,26 @@ def questions(root: str | Path, keys: Iterable[tuple[str, str, str]]) -> dict[tu
     if not keys:
         return {}
     ids = sorted({k[2] for k in keys})
-    rows = io.scan(root, EXAMPLES).filter(pl.col("example_id").is_in(ids)).select(
-        "dataset", "split", "example_id", "question", "answers", "title").collect()
-    return {(r["dataset"], r["split"], r["example_id"]): r for r in rows.iter_rows(named=True) if (r["dataset"], r["split"], r["example_id"]) in keys}
+    rows = (
+        io.scan(root, EXAMPLES)
+        .filter(pl.col("example_id").is_in(ids))
+        .select("dataset", "split", "example_id", "question", "answers", "title")
+        .collect()
+    )
+    return {
+        (r["dataset"], r["split"], r["example_id"]): r
+        for r in rows.iter_rows(named=True)
+        if (r["dataset"], r["split"], r["example_id"]) in keys
+    }
 
 
 def _context(texts: Mapping, row: Mapping[str, Any]) -> str:
     key = (row["dataset"], row["split"], row["context_id"])
     if key not in texts:
-        raise io.ArtifactError(f"audit: context {row['context_id']} of {row['dataset']}/{row['split']} "
-                               f"(example {row.get('example_id')}) is not in `contexts`")
+        raise io.ArtifactError(
+            f"audit: context {row['context_id']} of {row['dataset']}/{row['split']} "
+            f"(example {row.get('example_id')}) is not in `contexts`"
+        )
     return texts[key]
 
 
@@ -92,10 +107,16 @@ def near_miss_page(root: str | Path, dataset: str | None, n: int, seed: int) -> 
     df = frame(root, NEAR_MISS, dataset)
     if df is None:
         return None
-    stats = by_partition(df, lambda g: {
-        "rows": g.height, "with_negative": round(float((g["n_negatives"] > 0).mean()), 4) if g.height else 0.0,
-        "negatives_per_example": round(float(g["n_negatives"].cast(pl.Float64).mean()), 3) if g.height else 0.0,
-        "histogram": counts(g["n_negatives"]), "status": counts(g["status"])})
+    stats = by_partition(
+        df,
+        lambda g: {
+            "rows": g.height,
+            "with_negative": round(float((g["n_negatives"] > 0).mean()), 4) if g.height else 0.0,
+            "negatives_per_example": round(float(g["n_negatives"].cast(pl.Float64).mean()), 3) if g.height else 0.0,
+            "histogram": counts(g["n_negatives"]),
+            "status": counts(g["status"]),
+        },
+    )
     ok = df.filter(pl.col("n_negatives") > 0)
     picked = seeded_sample(ok, n, seed, ["dataset", "split", "example_id"])
     texts = context_texts(root, [(r["dataset"], r["split"], r["context_id"]) for r in picked.iter_rows(named=True)])
@@ -107,7 +128,9 @@ def near_miss_page(root: str | Path, dataset: str | None, n: int, seed: int) -> 
         marks.append(Mark(r["gold"]["start"], r["gold"]["end"], "gold", f"gold ({r['gold_label']})"))
         marks += [Mark(x["start"], x["end"], "negative", f"negative ({x['label']})") for x in r["negatives"]]
         q = qs.get((r["dataset"], r["split"], r["example_id"]), {})
-        samples.append({**r, "question": q.get("question", "(question not found in examples)"), "segments": segments(text, marks)})
+        samples.append(
+            {**r, "question": q.get("question", "(question not found in examples)"), "segments": segments(text, marks)}
+        )
     return {"stats": stats, "samples": samples, "pool": ok.height, "total": df.height}
 
 
@@ -121,8 +144,15 @@ def bundles_page(root: str | Path, dataset: str | None, n: int, seed: int) -> di
     sizes = df.group_by("dataset", "split", "kind", "mode", "bundle_id").len("size")
     stats = []
     for (kind, mode), g in sorted(sizes.group_by(["kind", "mode"]), key=lambda t: t[0]):
-        stats.append({"kind": kind, "mode": mode, "bundles": g.height, "members": int(g["size"].sum()),
-                      "histogram": counts(g["size"])})
+        stats.append(
+            {
+                "kind": kind,
+                "mode": mode,
+                "bundles": g.height,
+                "members": int(g["size"].sum()),
+                "histogram": counts(g["size"]),
+            }
+        )
     ids = sizes.select("dataset", "split", "bundle_id").unique()
     picked = seeded_sample(ids, n, seed, ["dataset", "split", "bundle_id"])
     members = df.join(picked, on=["dataset", "split", "bundle_id"], how="semi")
@@ -135,10 +165,23 @@ def bundles_page(root: str | Path, dataset: str | None, n: int, seed: int) -> di
         for cid in dict.fromkeys(r["context_id"] for r in rows):
             mine = [r for r in rows if r["context_id"] == cid]
             text = _context(texts, mine[0])
-            marks = [Mark(r["answer"]["start"], r["answer"]["end"], f"member-{r['colour']}", r["question"]) for r in mine]
-            contexts.append({"context_id": cid, "members": [r["colour"] for r in mine], "segments": segments(text, marks)})
-        samples.append({"bundle_id": bid, "dataset": d, "split": s, "kind": rows[0]["kind"], "mode": rows[0]["mode"],
-                        "members": rows, "contexts": contexts})
+            marks = [
+                Mark(r["answer"]["start"], r["answer"]["end"], f"member-{r['colour']}", r["question"]) for r in mine
+            ]
+            contexts.append(
+                {"context_id": cid, "members": [r["colour"] for r in mine], "segments": segments(text, marks)}
+            )
+        samples.append(
+            {
+                "bundle_id": bid,
+                "dataset": d,
+                "split": s,
+                "kind": rows[0]["kind"],
+                "mode": rows[0]["mode"],
+                "members": rows,
+                "contexts": contexts,
+            }
+        )
     return {"stats": stats, "samples": samples, "total": ids.height}
 
 
@@ -149,15 +192,22 @@ def flips_page(root: str | Path, dataset: str | None, n: int, seed: int) -> dict
     df = frame(root, FLIPS, dataset)
     if df is None:
         return None
-    stats = by_partition(df, lambda g: {"rows": g.height, "parents": g["parent_id"].n_unique(), "rules": counts(g["rule"])})
+    stats = by_partition(
+        df, lambda g: {"rows": g.height, "parents": g["parent_id"].n_unique(), "rules": counts(g["rule"])}
+    )
     skips = _manifest_stats(root, FLIPS, dataset, "skips")
-    judged = [{"dataset": s["dataset"], "split": s["split"], "rules": flip_judgement(root, df, s["dataset"], s["split"])} for s in stats]
+    judged = [
+        {"dataset": s["dataset"], "split": s["split"], "rules": flip_judgement(root, df, s["dataset"], s["split"])}
+        for s in stats
+    ]
     picked = seeded_sample(df, n, seed, ["dataset", "split", "example_id"])
     texts = context_texts(root, [(r["dataset"], r["split"], r["context_id"]) for r in picked.iter_rows(named=True)])
     samples = []
     for r in picked.iter_rows(named=True):
-        marks = [Mark(r["parent_answer"]["start"], r["parent_answer"]["end"], "parent", "parent's answer"),
-                 Mark(r["answer"]["start"], r["answer"]["end"], "flip", "flip's answer")]
+        marks = [
+            Mark(r["parent_answer"]["start"], r["parent_answer"]["end"], "parent", "parent's answer"),
+            Mark(r["answer"]["start"], r["answer"]["end"], "flip", "flip's answer"),
+        ]
         samples.append({**r, "segments": segments(_context(texts, r), marks)})
     return {"stats": stats, "skips": skips, "judged": judged, "samples": samples, "total": df.height}
 
@@ -173,14 +223,21 @@ def flip_judgement(root: str | Path, flips: pl.DataFrame, dataset: str, split: s
     examples = io.read(root, EXAMPLES, part).drop("dataset", "split")
     rejects = []
     if io.partition_entry(root, REJECTS, part):
-        rejects = io.read(root, REJECTS, part).filter(pl.col("stage") == "flips").select("record_id", "reason").to_dicts()
+        rejects = (
+            io.read(root, REJECTS, part).filter(pl.col("stage") == "flips").select("record_id", "reason").to_dicts()
+        )
     judgement = judge_flips(FlipResult(rows=rows, rejects=rejects), examples)
     out = []
     for rule, c in judgement.counts.items():
         if c["flips"]:
             rates = judgement.rates(rule)
-            out.append({"rule": rule, **{k: int(c[k]) for k in ("flips", "judged", "answer_right", "partner_parents", "partner_hits")},
-                        **{k: None if v is None else round(v, 3) for k, v in rates.items()}})
+            out.append(
+                {
+                    "rule": rule,
+                    **{k: int(c[k]) for k in ("flips", "judged", "answer_right", "partner_parents", "partner_hits")},
+                    **{k: None if v is None else round(v, 3) for k, v in rates.items()},
+                }
+            )
     return out
 
 
@@ -212,7 +269,11 @@ def synthetic_page(root: str | Path, dataset: str | None, n: int, seed: int) -> 
     for r in picked.iter_rows(named=True):
         text, a = r["context"], r["insert_offset"]
         marks = [Mark(a, a + len(r["inserted_text"]), "inserted", f"inserted by rule {r['rule']}")]
-        marks += [Mark(x["start"], x["end"], "gold", "original gold answer") for x in r["answers"] if x != r["inserted_answer"]]
+        marks += [
+            Mark(x["start"], x["end"], "gold", "original gold answer")
+            for x in r["answers"]
+            if x != r["inserted_answer"]
+        ]
         ia = r["inserted_answer"]
         marks.append(Mark(ia["start"], ia["end"], "inserted-answer", "inserted (second gold) answer"))
         samples.append({**r, "segments": segments(text, marks)})

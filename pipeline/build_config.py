@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config_model import (
-    Checked, ConfigModelError, apply_overrides, check_keys, constrained, from_mapping, read_mapping, to_plain,
+    Checked,
+    ConfigModelError,
+    apply_overrides,
+    check_keys,
+    constrained,
+    from_mapping,
+    read_mapping,
+    to_plain,
 )
 from pipeline.miners import MINERS
 from pipeline.near_miss import NearMissConfig
@@ -53,20 +60,20 @@ class BuildConfigError(ConfigModelError):
 @dataclass(frozen=True, kw_only=True)
 class AuditConfig(Checked):
     n: int = constrained(30, ge=1)  # random samples per page of the audit site
-    seed: int = 0                   # seed of those samples
+    seed: int = 0  # seed of those samples
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    root: str                                # artifact root folder (absolute after loading)
-    sources: tuple[SourceSpec, ...]          # inputs to load, one `dataset` partition each
-    index: IndexConfig                       # spaCy model and pipe settings of the index
-    miners: tuple[str, ...]                  # registered miners to run, in order
-    miner_configs: dict[str, Any]            # miner name -> its parsed config object
+    root: str  # artifact root folder (absolute after loading)
+    sources: tuple[SourceSpec, ...]  # inputs to load, one `dataset` partition each
+    index: IndexConfig  # spaCy model and pipe settings of the index
+    miners: tuple[str, ...]  # registered miners to run, in order
+    miner_configs: dict[str, Any]  # miner name -> its parsed config object
     miner_sections: dict[str, dict[str, Any]]  # miner name -> its resolved settings as a plain mapping
     miner_datasets: dict[str, tuple[str, ...] | None]  # miner name -> datasets it runs on (None: all)
-    fail_fast: bool = False                  # stop the whole build at the first source that cannot be read
-    audit: AuditConfig | None = None         # write the audit site after build-bundles (None: do not)
+    fail_fast: bool = False  # stop the whole build at the first source that cannot be read
+    audit: AuditConfig | None = None  # write the audit site after build-bundles (None: do not)
 
     @property
     def near_miss(self) -> NearMissConfig:
@@ -85,8 +92,13 @@ class BuildConfig:
             "miners": list(self.miners),
             **({"fail_fast": True} if self.fail_fast else {}),  # only when set: default fingerprints stay as they were
             **({"audit": to_plain(self.audit)} if self.audit else {}),
-            **{name: {**to_plain(cfg), **({"datasets": list(self.miner_datasets[name])} if self.miner_datasets.get(name) else {})}
-               for name, cfg in self.miner_configs.items()},
+            **{
+                name: {
+                    **to_plain(cfg),
+                    **({"datasets": list(self.miner_datasets[name])} if self.miner_datasets.get(name) else {}),
+                }
+                for name, cfg in self.miner_configs.items()
+            },
         }
 
 
@@ -157,7 +169,9 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
     written = [(s.dataset, split) for s in sources for split in _output_splits(s)]
     dupes = sorted({f"{d}/{sp}" for d, sp in written if written.count((d, sp)) > 1})
     if dupes:
-        raise BuildConfigError(f"sources: partition(s) {dupes} written by two sources; give each source its own `dataset` or `split`")
+        raise BuildConfigError(
+            f"sources: partition(s) {dupes} written by two sources; give each source its own `dataset` or `split`"
+        )
     index = config_from_mapping(IndexConfig, raw.get("index"), "index")
     _check_model(index)
     miners = raw.get("miners", list(MINERS))

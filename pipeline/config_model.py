@@ -81,8 +81,19 @@ def constrained(
     check: Callable[[Any, str], None] | None = None,
 ) -> Any:
     """A dataclass field with constraints (no default given: a required field)."""
-    meta = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("min_length", min_length),
-                               ("pattern", pattern), ("check", check)) if v is not None}
+    meta = {
+        k: v
+        for k, v in (
+            ("ge", ge),
+            ("gt", gt),
+            ("le", le),
+            ("lt", lt),
+            ("min_length", min_length),
+            ("pattern", pattern),
+            ("check", check),
+        )
+        if v is not None
+    }
     return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
 
 
@@ -139,7 +150,9 @@ def describe(hint: Any) -> str:
     if hint in _SIMPLE:
         return _SIMPLE[hint]
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return f"a list of {describe(args[0]).removeprefix('a ').removeprefix('an ')}s" if args[0] in _SIMPLE else "a list"
+        return (
+            f"a list of {describe(args[0]).removeprefix('a ').removeprefix('an ')}s" if args[0] in _SIMPLE else "a list"
+        )
     if origin is tuple and args:
         return f"a list of {len(args)}"
     if origin in (tuple, list, Sequence) or hint in (tuple, list):
@@ -229,8 +242,12 @@ def _constrain(meta: Mapping[str, Any], value: Any, where: str, problems: list[s
     """Check the field's declared constraints; False (with a problem line, showing `given`) on the first that fails."""
     if value is None or not meta:
         return True
-    bounds = (("ge", ">=", lambda v, b: v >= b), ("gt", ">", lambda v, b: v > b),
-              ("le", "<=", lambda v, b: v <= b), ("lt", "<", lambda v, b: v < b))
+    bounds = (
+        ("ge", ">=", lambda v, b: v >= b),
+        ("gt", ">", lambda v, b: v > b),
+        ("le", "<=", lambda v, b: v <= b),
+        ("lt", "<", lambda v, b: v < b),
+    )
     for key, sign, ok in bounds:
         if key in meta and not ok(value, meta[key]):
             problems.append(f"{where}: got {given!r}, expected {sign} {meta[key]}")
@@ -285,8 +302,9 @@ def _build(cls: type, values: Mapping[str, Any], where: str, problems: list[str]
         return _BAD
 
 
-def from_mapping(cls: type, values: Mapping[str, Any] | None, *, where: str = "",
-                 error: type[ConfigModelError] = ConfigModelError) -> Any:
+def from_mapping(
+    cls: type, values: Mapping[str, Any] | None, *, where: str = "", error: type[ConfigModelError] = ConfigModelError
+) -> Any:
     """The dataclass `cls` built from a mapping (None: every default); `error` lists every problem."""
     problems: list[str] = []
     if values is None:
@@ -299,8 +317,13 @@ def from_mapping(cls: type, values: Mapping[str, Any] | None, *, where: str = ""
     return out
 
 
-def check_keys(values: Mapping[str, Any], allowed: Sequence[str], *, where: str = "",
-               error: type[ConfigModelError] = ConfigModelError) -> None:
+def check_keys(
+    values: Mapping[str, Any],
+    allowed: Sequence[str],
+    *,
+    where: str = "",
+    error: type[ConfigModelError] = ConfigModelError,
+) -> None:
     """Reject keys of a hand-parsed section that are not in `allowed`, in the same format."""
     unknown = [k for k in values if k not in allowed]
     if unknown:
@@ -310,8 +333,9 @@ def check_keys(values: Mapping[str, Any], allowed: Sequence[str], *, where: str 
 # Files -----------------------------------------------------------------------------------------
 
 
-def read_mapping(path: str | PurePath, *, what: str = "config",
-                 error: type[ConfigModelError] = ConfigModelError) -> dict[str, Any]:
+def read_mapping(
+    path: str | PurePath, *, what: str = "config", error: type[ConfigModelError] = ConfigModelError
+) -> dict[str, Any]:
     """A YAML file whose top level is a mapping (an empty file: `{}`); `error` names the file and the position otherwise."""
     p = Path(path)
     if not p.is_file():
@@ -347,8 +371,9 @@ def parse_scalar(text: str) -> Any:
         return text
 
 
-def apply_overrides(raw: Mapping[str, Any] | None, overrides: Sequence[str], *,
-                    error: type[ConfigModelError] = ConfigModelError) -> dict[str, Any]:
+def apply_overrides(
+    raw: Mapping[str, Any] | None, overrides: Sequence[str], *, error: type[ConfigModelError] = ConfigModelError
+) -> dict[str, Any]:
     """A copy of `raw` with `dotted.key=value` overrides applied in order.
 
     Keys are dotted (`optim.lr=3e-5`); a number indexes into a list (`losses.0.weight=0`,
@@ -382,7 +407,10 @@ def apply_overrides(raw: Mapping[str, Any] | None, overrides: Sequence[str], *,
                     node[part] = {}
                 nxt = node[part]
             if nxt is None:
-                _raise(error, [f"override {key.strip()!r}: '{here}' is null, not a section; set it whole, e.g. {here}={{...}}"])
+                _raise(
+                    error,
+                    [f"override {key.strip()!r}: '{here}' is null, not a section; set it whole, e.g. {here}={{...}}"],
+                )
             if not isinstance(nxt, (dict, list)):
                 _raise(error, [f"override {key.strip()!r}: '{here}' is {nxt!r}, not a section"])
             node = nxt
@@ -411,6 +439,15 @@ def field_type(cls: type, name: str) -> Any:
 
 
 __all__ = [
-    "Checked", "ConfigModelError", "apply_overrides", "check_keys", "constrained", "describe", "field_type",
-    "from_mapping", "parse_scalar", "read_mapping", "to_plain",
+    "Checked",
+    "ConfigModelError",
+    "apply_overrides",
+    "check_keys",
+    "constrained",
+    "describe",
+    "field_type",
+    "from_mapping",
+    "parse_scalar",
+    "read_mapping",
+    "to_plain",
 ]

@@ -63,14 +63,16 @@ class EvalSet:
 def parse_eval_set(text: str, data_dir: str | Path | None = None) -> EvalSet:
     """`squad11-eval`, `neg-addsent`, `name=path[:format]` → EvalSet (ValueError names what was expected)."""
     negation = text.startswith(NEGATION_PREFIX)
-    rest = text[len(NEGATION_PREFIX):] if negation else text
+    rest = text[len(NEGATION_PREFIX) :] if negation else text
     if "=" in rest:
         src = SourceSpec.from_arg(rest)
         return EvalSet(f"{NEGATION_PREFIX}{src.dataset}" if negation else src.dataset, src, None, negation)
     preset = PRESETS.get(rest)
     if preset is None:
-        raise ValueError(f"eval set {text!r}: expected NAME=PATH[:FORMAT] or a preset ({', '.join(PRESETS)}), "
-                         f"optionally prefixed with {NEGATION_PREFIX!r}")
+        raise ValueError(
+            f"eval set {text!r}: expected NAME=PATH[:FORMAT] or a preset ({', '.join(PRESETS)}), "
+            f"optionally prefixed with {NEGATION_PREFIX!r}"
+        )
     if data_dir is None:
         raise ValueError(f"eval set {text!r}: the preset needs the shared data folder (--data-dir)")
     base = Path(data_dir)
@@ -79,8 +81,9 @@ def parse_eval_set(text: str, data_dir: str | Path | None = None) -> EvalSet:
         raise ValueError(f"eval set {text!r}: file {path} not found (is --data-dir the shared data folder?)")
     titles = protocol_eval_titles(base / SQUAD11_DEV) if preset.eval_titles else None
     name = text.replace(".", "_")
-    src = SourceSpec(dataset=name, path=str(path), restrict_titles=titles,
-                     article_split="protocol" if preset.article_split else None)
+    src = SourceSpec(
+        dataset=name, path=str(path), restrict_titles=titles, article_split="protocol" if preset.article_split else None
+    )
     # the negation attack's ids (`<id>~neg`) are no variants of each other: no worst-variant score
     return EvalSet(name, src, preset.keep_split, negation, preset.adversarial and not negation)
 

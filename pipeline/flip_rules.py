@@ -49,7 +49,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-
 Span = tuple[int, int]
 Token = tuple[str, str, int]  # (text, fine-grained tag, char offset)
 
@@ -60,23 +59,66 @@ def getLemma(word: str, upos: str) -> tuple[str, ...]:
 
     return lemminflect.getLemma(word, upos=upos)
 
+
 # Symmetric antonym pairs; `fewer` maps to `more` (asymmetric, as in docs/methods.md).
 _PAIRS = [
-    ("more", "less"), ("most", "least"), ("older", "younger"), ("oldest", "youngest"),
-    ("earlier", "later"), ("earliest", "latest"), ("larger", "smaller"), ("largest", "smallest"),
-    ("bigger", "smaller"), ("biggest", "smallest"), ("higher", "lower"), ("highest", "lowest"),
-    ("first", "last"), ("shorter", "longer"), ("shortest", "longest"), ("closer", "further"),
-    ("closest", "furthest"), ("nearer", "farther"), ("harder", "easier"), ("hardest", "easiest"),
-    ("faster", "slower"), ("fastest", "slowest"), ("stronger", "weaker"), ("strongest", "weakest"),
-    ("warmer", "cooler"), ("hotter", "colder"), ("hottest", "coldest"), ("heavier", "lighter"),
-    ("heaviest", "lightest"), ("wider", "narrower"), ("deeper", "shallower"), ("thicker", "thinner"),
-    ("better", "worse"), ("best", "worst"), ("richer", "poorer"), ("louder", "quieter"),
-    ("brighter", "dimmer"), ("increase", "decrease"), ("increases", "decreases"),
-    ("increased", "decreased"), ("increasing", "decreasing"), ("gain", "lose"),
-    ("before", "after"), ("greater", "smaller"), ("safer", "riskier"), ("cheaper", "costlier"),
-    ("accelerate", "decelerate"), ("positive", "negative"), ("raise", "lower"),
-    ("taller", "shorter"), ("tallest", "shortest"), ("likely", "unlikely"), ("slowly", "quickly"),
-    ("warmest", "coolest"), ("denser", "lighter"), ("cooler", "warmer"), ("colder", "warmer"),
+    ("more", "less"),
+    ("most", "least"),
+    ("older", "younger"),
+    ("oldest", "youngest"),
+    ("earlier", "later"),
+    ("earliest", "latest"),
+    ("larger", "smaller"),
+    ("largest", "smallest"),
+    ("bigger", "smaller"),
+    ("biggest", "smallest"),
+    ("higher", "lower"),
+    ("highest", "lowest"),
+    ("first", "last"),
+    ("shorter", "longer"),
+    ("shortest", "longest"),
+    ("closer", "further"),
+    ("closest", "furthest"),
+    ("nearer", "farther"),
+    ("harder", "easier"),
+    ("hardest", "easiest"),
+    ("faster", "slower"),
+    ("fastest", "slowest"),
+    ("stronger", "weaker"),
+    ("strongest", "weakest"),
+    ("warmer", "cooler"),
+    ("hotter", "colder"),
+    ("hottest", "coldest"),
+    ("heavier", "lighter"),
+    ("heaviest", "lightest"),
+    ("wider", "narrower"),
+    ("deeper", "shallower"),
+    ("thicker", "thinner"),
+    ("better", "worse"),
+    ("best", "worst"),
+    ("richer", "poorer"),
+    ("louder", "quieter"),
+    ("brighter", "dimmer"),
+    ("increase", "decrease"),
+    ("increases", "decreases"),
+    ("increased", "decreased"),
+    ("increasing", "decreasing"),
+    ("gain", "lose"),
+    ("before", "after"),
+    ("greater", "smaller"),
+    ("safer", "riskier"),
+    ("cheaper", "costlier"),
+    ("accelerate", "decelerate"),
+    ("positive", "negative"),
+    ("raise", "lower"),
+    ("taller", "shorter"),
+    ("tallest", "shortest"),
+    ("likely", "unlikely"),
+    ("slowly", "quickly"),
+    ("warmest", "coolest"),
+    ("denser", "lighter"),
+    ("cooler", "warmer"),
+    ("colder", "warmer"),
     ("drier", "wetter"),
 ]
 ANTONYMS: dict[str, str] = {}
@@ -92,8 +134,10 @@ COMPARATIVE_WORDS: frozenset[str] = frozenset(ANTONYMS)
 # "closer to" would become "further to" word by word, and "less likely consume more food"
 # should flip "likely", not "more".
 _PHRASE_PAIRS = [
-    ("more likely", "less likely"), ("most likely", "least likely"),
-    ("closer to", "farther from"), ("close to", "far from"),
+    ("more likely", "less likely"),
+    ("most likely", "least likely"),
+    ("closer to", "farther from"),
+    ("close to", "far from"),
 ]
 PHRASE_ANTONYMS: dict[str, str] = {}
 for _a, _b in _PHRASE_PAIRS:
@@ -135,7 +179,7 @@ def _with_article(question: str, start: int, replacement: str) -> tuple[int, str
     if not m:
         return start, replacement
     article = "an" if replacement[:1].lower() in "aeiou" else "a"
-    return m.start(1), keep_case(m.group(1), article) + question[m.end(1):start] + replacement
+    return m.start(1), keep_case(m.group(1), article) + question[m.end(1) : start] + replacement
 
 
 def antonym(question: str, options: Sequence[Span], tokens: Sequence[Token] | None = None) -> str | None:
@@ -161,7 +205,12 @@ def antonym(question: str, options: Sequence[Span], tokens: Sequence[Token] | No
     words = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(question)]
     for key, target in ANTONYMS.items():
         for word, start, end in words:
-            if word.lower() == key and _outside(start, end, options) and start != after_options and start not in adverbs:
+            if (
+                word.lower() == key
+                and _outside(start, end, options)
+                and start != after_options
+                and start not in adverbs
+            ):
                 at, text = _with_article(question, start, keep_case(word, target))
                 return question[:at] + text + question[end:]
     return None
@@ -177,8 +226,10 @@ def antonym_phrases(a: str, b: str) -> bool:
     if PHRASE_ANTONYMS.get(" ".join(wa)) == " ".join(wb) or PHRASE_ANTONYMS.get(" ".join(wb)) == " ".join(wa):
         return True
     diff = [(x, y) for x, y in zip(wa, wb) if x != y]
-    return bool(diff) and all(ANTONYMS.get(x) == y or ANTONYMS.get(y) == x
-                              or (x in COMPARATIVE_WORDS and y in COMPARATIVE_WORDS) for x, y in diff)
+    return bool(diff) and all(
+        ANTONYMS.get(x) == y or ANTONYMS.get(y) == x or (x in COMPARATIVE_WORDS and y in COMPARATIVE_WORDS)
+        for x, y in diff
+    )
 
 
 def options_are_comparatives(question: str, options: Sequence[Span]) -> bool:
@@ -249,8 +300,11 @@ def negation(question: str, options: Sequence[Span], tokens: Sequence[Token]) ->
     first_option = min((s for s, _ in options), default=len(question))
     clause = 0  # offset where the negatable clause starts
     if _CONDITION.match(question):
-        finite_at = [off for text, tag, off in tokens
-                     if off < first_option and (tag in ("VBZ", "VBP", "VBD", "MD") or text.lower() in _AUX)]
+        finite_at = [
+            off
+            for text, tag, off in tokens
+            if off < first_option and (tag in ("VBZ", "VBP", "VBD", "MD") or text.lower() in _AUX)
+        ]
         commas = [m.start() for m in re.finditer(",", question[:first_option])]
         closing = [c for c in commas if any(off > c for off in finite_at)]
         if not closing:
@@ -265,23 +319,53 @@ def negation(question: str, options: Sequence[Span], tokens: Sequence[Token]) ->
         finite = tag in ("VBZ", "VBP", "VBD", "MD") or text.lower() in _AUX
         if not finite:
             continue
-        if i == start and not (text.lower() in _DO | _MODALS and i + 1 < len(tokens) and tokens[i + 1][1] in _SUBJECT_START):
+        if i == start and not (
+            text.lower() in _DO | _MODALS and i + 1 < len(tokens) and tokens[i + 1][1] in _SUBJECT_START
+        ):
             return None  # an opening "Is"/"Has" (or "Will A or B ...?") has no place for the "not"
         found = _negated(tokens, i, first_option)
         if found is None:
             return None
         j, rep = found
         t_text, _, t_off = tokens[j]
-        return question[:t_off] + rep + question[t_off + len(t_text):]
+        return question[:t_off] + rep + question[t_off + len(t_text) :]
     return None
 
 
 _TOKEN = re.compile(r"'s(?!\w)|\w+")
 _FINITE_TAGS = ("VB", "VBD", "VBP", "VBZ", "MD")
 # Words a core never starts or ends with (they belong to the surrounding frame).
-_FRAME_WORDS = frozenset({"'s", "the", "a", "an", "in", "on", "at", "of", "to", "for", "with", "by",
-                          "from", "and", "or", "than", "that", "if", "as", "into", "during", "after",
-                          "before", "his", "her", "their", "its"})
+_FRAME_WORDS = frozenset(
+    {
+        "'s",
+        "the",
+        "a",
+        "an",
+        "in",
+        "on",
+        "at",
+        "of",
+        "to",
+        "for",
+        "with",
+        "by",
+        "from",
+        "and",
+        "or",
+        "than",
+        "that",
+        "if",
+        "as",
+        "into",
+        "during",
+        "after",
+        "before",
+        "his",
+        "her",
+        "their",
+        "its",
+    }
+)
 _MAX_CORE = 5
 _CORE_STOP = _AUX | {"be", "been", "being"}  # never inside a core
 _COMPARISON_WORDS = COMPARATIVE_WORDS | {w for p in PHRASE_ANTONYMS for w in p.split()}  # end a fallback X
@@ -295,13 +379,20 @@ def _same(a: str, b: str) -> bool:
     a, b = a.lower(), b.lower()
     if a == b:
         return True
-    return min(len(a), len(b)) >= 5 and len(a) == len(b) and sorted(a) == sorted(b) and sum(x != y for x, y in zip(a, b)) <= 2
+    return (
+        min(len(a), len(b)) >= 5
+        and len(a) == len(b)
+        and sorted(a) == sorted(b)
+        and sum(x != y for x, y in zip(a, b)) <= 2
+    )
 
 
 def _side(question: str, start: int, end: int, verbs: set[int]) -> list[tuple[str, int, int, bool, bool]]:
     """(text, start, end, is an auxiliary, tagged as a finite verb) of the tokens in question[start:end]."""
-    return [(m.group(0), start + m.start(), start + m.end(), m.group(0).lower() in _CORE_STOP, start + m.start() in verbs)
-            for m in _TOKEN.finditer(question[start:end])]
+    return [
+        (m.group(0), start + m.start(), start + m.end(), m.group(0).lower() in _CORE_STOP, start + m.start() in verbs)
+        for m in _TOKEN.finditer(question[start:end])
+    ]
 
 
 _PRONOUNS = frozenset({"it", "they", "he", "she", "this", "that", "there", "these", "those", "we", "you", "i"})
@@ -323,7 +414,7 @@ def _best_cores(region: list, y: list) -> tuple[tuple, int, int, int, int] | Non
     shared words, the end of Y, an auxiliary or a frame word ("than patient B does", "than
     plant A in the future"); unless Y ends there, so does an X core (or at a tagged verb)."""
     n, m = len(region), len(y)
-    left = [[0] * (m + 1) for _ in range(n + 1)]   # words shared just before region[i] and y[j]
+    left = [[0] * (m + 1) for _ in range(n + 1)]  # words shared just before region[i] and y[j]
     for i in range(1, n + 1):
         for j in range(1, m + 1):
             if _same(region[i - 1][0], y[j - 1][0]):
@@ -348,7 +439,12 @@ def _best_cores(region: list, y: list) -> tuple[tuple, int, int, int, int] | Non
                     y_end = j2 + r == m
                     if r == 0 and not y_end and not (y[j2][3] or _frame(y[j2][0])):
                         continue  # the Y core stops mid-phrase
-                    if r == 0 and i2 < n and not y_end and not (region[i2][3] or region[i2][4] or _frame(region[i2][0])):
+                    if (
+                        r == 0
+                        and i2 < n
+                        and not y_end
+                        and not (region[i2][3] or region[i2][4] or _frame(region[i2][0]))
+                    ):
                         continue  # so does the X core ("Namib" of "Namib Desert")
                     # words of Y neither core nor shared: those before, and those after unless
                     # they open a phrase of their own ("'s temperature", "in the future")
@@ -374,7 +470,7 @@ def _fallback_cores(regions: list[list], y: list) -> tuple[int, int, int, int, i
     after = regions[1]
     cut = max((k for k, t in enumerate(after) if _frame(t[0])), default=None)
     if cut is not None and cut + 1 < len(after) and after[cut + 1][0][:1].isupper() and y[0][0][:1].isupper():
-        if _core_ok(after[cut + 1:]):
+        if _core_ok(after[cut + 1 :]):
             return 1, cut + 1, len(after), 0, j2
     region = regions[0]
     aux = next((k for k, t in enumerate(region) if t[3]), None)
@@ -382,7 +478,7 @@ def _fallback_cores(regions: list[list], y: list) -> tuple[int, int, int, int, i
         return None
     stop = lambda t: t[3] or t[4] or _frame(t[0]) or t[0].lower() in _COMPARISON_WORDS  # noqa: E731
     i2 = next((k for k in range(aux + 2, len(region)) if stop(region[k])), len(region))
-    if not _core_ok(region[aux + 1:i2]) or region[aux + 1][0].lower() in _PRONOUNS:
+    if not _core_ok(region[aux + 1 : i2]) or region[aux + 1][0].lower() in _PRONOUNS:
         return None
     return 0, aux + 1, i2, 0, j2
 

@@ -63,7 +63,9 @@ class FlipConfig:
     def __post_init__(self) -> None:
         bad = [r for r in self.rules if r not in RULE_NAMES]
         if bad or not self.rules:
-            raise ValueError(f"FlipConfig.rules: unknown rule(s) {bad}; expected a non-empty subset of {list(RULE_NAMES)}")
+            raise ValueError(
+                f"FlipConfig.rules: unknown rule(s) {bad}; expected a non-empty subset of {list(RULE_NAMES)}"
+            )
 
 
 _COMP = "|".join(sorted(flip_rules.COMPARATIVE_WORDS, key=len, reverse=True))
@@ -71,8 +73,13 @@ OPTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("comma", re.compile(r",\s*(?P<a>[^,?:]+?)\s+or\s+(?P<b>[^,?:]+?)\s*(?:,|\?|\.|$)")),
     ("colon", re.compile(r":\s*(?P<a>[^,?:]+?)\s+or\s+(?P<b>[^,?:]+?)\s*(?:\?|\.|$)")),
     ("comparative_pair", re.compile(rf"\b(?P<a>{_COMP})\s+or\s+(?P<b>{_COMP})\b", re.I)),
-    ("comparative", re.compile(
-        rf"^.*\b(?:{_COMP})\s+(?:(?:in|on|at|for|to|by|with|from|the)\s+)*(?P<a>[^,?:]+?)\s+or\s+(?P<b>[^,?:]+?)\s*(?:\?|\.|$)", re.I)),
+    (
+        "comparative",
+        re.compile(
+            rf"^.*\b(?:{_COMP})\s+(?:(?:in|on|at|for|to|by|with|from|the)\s+)*(?P<a>[^,?:]+?)\s+or\s+(?P<b>[^,?:]+?)\s*(?:\?|\.|$)",
+            re.I,
+        ),
+    ),
 )
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
 
@@ -83,17 +90,17 @@ def _phrase_pair(question: str) -> list[Span] | None:
     farther from", "more quickly or more slowly"); longest first. Single words are the
     `comparative_pair` pattern's."""
     for m in reversed(list(re.finditer(r"\s+or\s+", question))):
-        before = list(re.finditer(r"[\w']+", question[:m.start()]))
-        after = list(re.finditer(r"[\w']+", question[m.end():]))
+        before = list(re.finditer(r"[\w']+", question[: m.start()]))
+        after = list(re.finditer(r"[\w']+", question[m.end() :]))
         for k in (3, 2):
             if len(before) < k or len(after) < k:
                 continue
             a = (before[-k].start(), m.start())
             b = (m.end(), m.end() + after[k - 1].end())
             # the words must be contiguous with " or " (no punctuation inside a phrase)
-            if re.search(r"[^\w\s']", question[a[0]:a[1]] + question[b[0]:b[1]]):
+            if re.search(r"[^\w\s']", question[a[0] : a[1]] + question[b[0] : b[1]]):
                 continue
-            if flip_rules.antonym_phrases(question[a[0]:a[1]], question[b[0]:b[1]]):
+            if flip_rules.antonym_phrases(question[a[0] : a[1]], question[b[0] : b[1]]):
                 return [a, b]
     return None
 
@@ -113,7 +120,7 @@ def option_candidates(question: str) -> list[tuple[str, list[Span]]]:
         if matches:
             m = matches[-1]
             a, b = (m.start("a"), m.end("a")), (m.start("b"), m.end("b"))
-            if question[a[0]:a[1]].strip() and question[b[0]:b[1]].strip():
+            if question[a[0] : a[1]].strip() and question[b[0] : b[1]].strip():
                 out.append((name, [a, b]))
     return out
 
@@ -145,8 +152,9 @@ def _word_spans(text: str, needle: str) -> list[Span]:
     return spans
 
 
-def locate_option(context: str, option: str, near: int, trim_left: bool, min_words: int = 1,
-                  avoid: Span | None = None) -> Span | None:
+def locate_option(
+    context: str, option: str, near: int, trim_left: bool, min_words: int = 1, avoid: Span | None = None
+) -> Span | None:
     """Span of the option in the context, closest to `near`; when not found, words are
     trimmed from the option's outer edge, keeping at least `min_words` words. Occurrences
     inside `avoid` (the question itself, when the context holds it: `ropes_context:
@@ -160,7 +168,7 @@ def locate_option(context: str, option: str, near: int, trim_left: bool, min_wor
     for allow_inside in (False, True):
         # inside the question every candidate occurs: take the shortest (an option the
         # pattern over-extended, "prevalent in Lucy's lake", is cut to the gold's length)
-        for cand in (candidates[::-1] if allow_inside else candidates):
+        for cand in candidates[::-1] if allow_inside else candidates:
             if not cand:
                 continue
             spans = [sp for sp in _word_spans(context, cand) if allow_inside or not inside(sp)]
@@ -181,10 +189,10 @@ def _which_option(answer: str, options: Sequence[str], exact_only: bool = False)
 
 @dataclass
 class FlipResult:
-    rows: list[dict[str, Any]] = field(default_factory=list)      # FLIPS rows
-    bundles: list[dict[str, Any]] = field(default_factory=list)   # BUNDLES rows (kind `flip`)
-    rejects: list[dict[str, str]] = field(default_factory=list)   # REJECTS rows
-    counts: Counter = field(default_factory=Counter)              # outcome → count
+    rows: list[dict[str, Any]] = field(default_factory=list)  # FLIPS rows
+    bundles: list[dict[str, Any]] = field(default_factory=list)  # BUNDLES rows (kind `flip`)
+    rejects: list[dict[str, str]] = field(default_factory=list)  # REJECTS rows
+    counts: Counter = field(default_factory=Counter)  # outcome → count
 
 
 @lru_cache(maxsize=2)
@@ -202,14 +210,17 @@ def _load_tagger_nlp(model: str):
 
 def spacy_tagger(model: str) -> Tagger:
     """A batch tagger for questions: [(text, tag, char offset)] per question (model cached)."""
+
     def tag(questions: Sequence[str]) -> list[list[flip_rules.Token]]:
         nlp = _load_tagger_nlp(model)
         return [[(t.text, t.tag_, t.idx) for t in doc] for doc in nlp.pipe(questions, batch_size=256)]
+
     return tag
 
 
-def flip_question(question: str, options: Sequence[Span], rules: Sequence[str],
-                  tokens: Sequence[flip_rules.Token] | None) -> tuple[str, str] | None:
+def flip_question(
+    question: str, options: Sequence[Span], rules: Sequence[str], tokens: Sequence[flip_rules.Token] | None
+) -> tuple[str, str] | None:
     """(rule, flipped question) of the first rule that applies, or None.
 
     When the options are themselves a contrast pair ("more or less … than Y"), `np_swap` is
@@ -249,22 +260,36 @@ def _prepare(ex: dict[str, Any], context: str | None) -> tuple[dict[str, Any] | 
     other = 1 - idx
     other_text = options[other]
     gold_words, option_words = normalize(gold["text"]).split(), normalize(options[idx]).split()
-    if pattern == "comparative_phrase" and 0 < len(gold_words) < len(option_words) and option_words[:len(gold_words)] == gold_words:
-        other_text = " ".join(other_text.split()[:len(gold_words)])  # gold "farther" of "farther from" → "closer"
+    if (
+        pattern == "comparative_phrase"
+        and 0 < len(gold_words) < len(option_words)
+        and option_words[: len(gold_words)] == gold_words
+    ):
+        other_text = " ".join(other_text.split()[: len(gold_words)])  # gold "farther" of "farther from" → "closer"
     at = context.rfind(question.strip())
-    span = locate_option(context, other_text, gold["start"], trim_left=(other == 0),
-                         min_words=len(_ARTICLE.sub("", options[idx]).split()),
-                         avoid=(at, at + len(question.strip())) if at >= 0 else None)
+    span = locate_option(
+        context,
+        other_text,
+        gold["start"],
+        trim_left=(other == 0),
+        min_words=len(_ARTICLE.sub("", options[idx]).split()),
+        avoid=(at, at + len(question.strip())) if at >= 0 else None,
+    )
     if span is None:
         return None, "other_option_not_in_context"
-    if normalize(context[span[0]:span[1]]) == normalize(gold["text"]):
+    if normalize(context[span[0] : span[1]]) == normalize(gold["text"]):
         return None, "answer_not_an_option"
     return {"pattern": pattern, "spans": spans, "options": options, "other": span, "gold": gold}, None
 
 
-def flips(examples: pl.DataFrame, contexts: pl.DataFrame, cfg: FlipConfig = FlipConfig(),
-          tagger: Tagger | None = None, source: str = "examples",
-          skip_groups: set[str] | frozenset[str] = frozenset()) -> FlipResult:
+def flips(
+    examples: pl.DataFrame,
+    contexts: pl.DataFrame,
+    cfg: FlipConfig = FlipConfig(),
+    tagger: Tagger | None = None,
+    source: str = "examples",
+    skip_groups: set[str] | frozenset[str] = frozenset(),
+) -> FlipResult:
     """Flip every "A or B" question of `examples` (EXAMPLES columns; CONTEXTS for the text).
 
     Returns FLIPS rows, BUNDLES rows (kind `flip`), REJECTS rows and outcome counts.
@@ -279,7 +304,11 @@ def flips(examples: pl.DataFrame, contexts: pl.DataFrame, cfg: FlipConfig = Flip
         if prep is None:
             result.counts[reason] += 1
             if reason != "not_a_choice":
-                field_ = "answers" if reason in ("no_answer", "answer_not_an_option", "other_option_not_in_context") else "question"
+                field_ = (
+                    "answers"
+                    if reason in ("no_answer", "answer_not_an_option", "other_option_not_in_context")
+                    else "question"
+                )
                 result.rejects.append(reject("flips", source, ex["example_id"], field_, reason, ex["question"]))
             continue
         if ex["context_id"] in skip_groups:
@@ -293,7 +322,9 @@ def flips(examples: pl.DataFrame, contexts: pl.DataFrame, cfg: FlipConfig = Flip
         out = flip_question(ex["question"], prep["spans"], cfg.rules, toks)
         if out is None:
             result.counts["no_rule_applies"] += 1
-            result.rejects.append(reject("flips", source, ex["example_id"], "question", "no_rule_applies", ex["question"]))
+            result.rejects.append(
+                reject("flips", source, ex["example_id"], "question", "no_rule_applies", ex["question"])
+            )
             continue
         rule, flipped = out
         result.counts[f"flip:{rule}"] += 1
@@ -301,8 +332,9 @@ def flips(examples: pl.DataFrame, contexts: pl.DataFrame, cfg: FlipConfig = Flip
     return result
 
 
-def mine_flips(examples: pl.DataFrame, contexts: pl.DataFrame, partition: str, cfg: FlipConfig,
-               previous: Any) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, dict[str, Any]]:
+def mine_flips(
+    examples: pl.DataFrame, contexts: pl.DataFrame, partition: str, cfg: FlipConfig, previous: Any
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, dict[str, Any]]:
     """The registered miner (`pipeline.miners`): `flips` rows and `flip` bundles of one partition.
 
     Contexts whose fingerprint is unchanged (`previous.unchanged`, reuse per context_id) keep
@@ -316,9 +348,13 @@ def mine_flips(examples: pl.DataFrame, contexts: pl.DataFrame, partition: str, c
         rows = pl.concat([rows, previous.rows[FLIPS.name].filter(keep)], how="vertical")
         bundles = pl.concat([bundles, previous.rows[BUNDLES.name].filter(keep)], how="vertical")
     rows, bundles = rows.sort("example_id"), bundles.sort("kind", "bundle_id", "example_id")
-    stats = {"flips": rows.height, "per_rule": dict(sorted(Counter(rows["rule"].to_list()).items())),
-             "skips": {k: v for k, v in sorted(res.counts.items()) if not k.startswith("flip:")},
-             "groups_reused": len(reuse), "groups_flipped": examples["context_id"].n_unique() - len(reuse)}
+    stats = {
+        "flips": rows.height,
+        "per_rule": dict(sorted(Counter(rows["rule"].to_list()).items())),
+        "skips": {k: v for k, v in sorted(res.counts.items()) if not k.startswith("flip:")},
+        "groups_reused": len(reuse),
+        "groups_flipped": examples["context_id"].n_unique() - len(reuse),
+    }
     return {FLIPS.name: rows, BUNDLES.name: bundles}, rejects_frame(res.rejects), stats
 
 
@@ -327,17 +363,43 @@ def _emit(result: FlipResult, ex: dict[str, Any], prep: dict[str, Any], rule: st
     answer = {"text": context[s:e], "start": s, "end": e}
     gold = {"text": prep["gold"]["text"], "start": prep["gold"]["start"], "end": prep["gold"]["end"]}
     flip_id = f"{ex['example_id']}~flip:{rule}"
-    result.rows.append({
-        "example_id": flip_id, "parent_id": ex["example_id"], "context_id": ex["context_id"], "rule": rule,
-        "question": flipped, "parent_question": ex["question"], "options": prep["options"],
-        "answer": answer, "parent_answer": gold,
-    })
+    result.rows.append(
+        {
+            "example_id": flip_id,
+            "parent_id": ex["example_id"],
+            "context_id": ex["context_id"],
+            "rule": rule,
+            "question": flipped,
+            "parent_question": ex["question"],
+            "options": prep["options"],
+            "answer": answer,
+            "parent_answer": gold,
+        }
+    )
     bundle_id = "flip-" + fingerprint({"kind": "flip", "members": [ex["example_id"], flip_id]})
     common = {"bundle_id": bundle_id, "kind": "flip", "mode": rule, "context_id": ex["context_id"]}
-    result.bundles.append({**common, "example_id": ex["example_id"], "question": ex["question"], "answer": gold,
-                           "role": "original", "rule": None, "parent_id": None})
-    result.bundles.append({**common, "example_id": flip_id, "question": flipped, "answer": answer,
-                           "role": "generated", "rule": rule, "parent_id": ex["example_id"]})
+    result.bundles.append(
+        {
+            **common,
+            "example_id": ex["example_id"],
+            "question": ex["question"],
+            "answer": gold,
+            "role": "original",
+            "rule": None,
+            "parent_id": None,
+        }
+    )
+    result.bundles.append(
+        {
+            **common,
+            "example_id": flip_id,
+            "question": flipped,
+            "answer": answer,
+            "role": "generated",
+            "rule": rule,
+            "parent_id": ex["example_id"],
+        }
+    )
 
 
 def main(argv: Sequence[str]) -> None:
@@ -354,6 +416,7 @@ if __name__ == "__main__":
 
 # --- Measurement against the human questions (benchmarks/bench_flips.py, docs/methods.md §2.1) ---
 
+
 def question_key(text: str) -> str:
     """A question as compared with human questions: lower case, single spaces, no final "?"."""
     return " ".join(text.lower().split()).rstrip("?").rstrip()
@@ -368,6 +431,7 @@ def partner_words(text: str, stop: frozenset[str]) -> frozenset[str]:
 class FlipJudgement:
     """Per rule: `counts` (flips, judged, answer_right, unjudged, partner_parents, partner_hits)
     and the cases behind them (`wrong`, `misses`, `unjudged`: dicts with the questions)."""
+
     counts: dict[str, Counter]
     wrong: list[dict[str, Any]] = field(default_factory=list)
     misses: list[dict[str, Any]] = field(default_factory=list)
@@ -377,9 +441,11 @@ class FlipJudgement:
     def rates(self, rule: str) -> dict[str, float | None]:
         c = self.counts[rule]
         div = lambda a, b: a / b if b else None  # noqa: E731
-        return {"answer_precision": div(c["answer_right"], c["judged"]),
-                "partner_recall": div(c["partner_hits"], c["partner_parents"]),
-                "unjudged_share": div(c["unjudged"], c["flips"])}
+        return {
+            "answer_precision": div(c["answer_right"], c["judged"]),
+            "partner_recall": div(c["partner_hits"], c["partner_parents"]),
+            "unjudged_share": div(c["unjudged"], c["flips"]),
+        }
 
 
 def judge_flips(result: FlipResult, examples: pl.DataFrame) -> FlipJudgement:
@@ -406,9 +472,11 @@ def judge_flips(result: FlipResult, examples: pl.DataFrame) -> FlipJudgement:
             groups.setdefault(sit[r["example_id"]], []).append(r)
     partners: dict[str, set[str]] = {}
     for rows in groups.values():
-        keyed = [(r["example_id"], partner_words(r["question"], stop), normalize(r["answers"][0]["text"])) for r in rows]
+        keyed = [
+            (r["example_id"], partner_words(r["question"], stop), normalize(r["answers"][0]["text"])) for r in rows
+        ]
         for n, (ia, wa, aa) in enumerate(keyed):
-            for ib, wb, ab in keyed[n + 1:]:
+            for ib, wb, ab in keyed[n + 1 :]:
                 if wa == wb and aa != ab:
                     partners.setdefault(ia, set()).add(ib)
                     partners.setdefault(ib, set()).add(ia)
@@ -419,8 +487,13 @@ def judge_flips(result: FlipResult, examples: pl.DataFrame) -> FlipJudgement:
         c["flips"] += 1
         parent, key = row["parent_id"], question_key(row["question"])
         flipped.add(parent)
-        case = {"rule": row["rule"], "parent_question": row["parent_question"], "question": row["question"],
-                "parent_answer": row["parent_answer"]["text"], "answer": row["answer"]["text"]}
+        case = {
+            "rule": row["rule"],
+            "parent_question": row["parent_question"],
+            "question": row["question"],
+            "parent_answer": row["parent_answer"]["text"],
+            "answer": row["answer"]["text"],
+        }
         same = [h for h in humans.get(sit[parent], {}).get(key, []) if h != parent]
         if same:
             c["judged"] += 1

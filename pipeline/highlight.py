@@ -23,14 +23,14 @@ from dataclasses import dataclass
 class Mark:
     start: int
     end: int
-    kind: str          # css-safe name: `gold`, `negative`, `inserted`, `member-0`, ...
-    note: str = ""     # tooltip text (e.g. the spaCy label of a negative)
+    kind: str  # css-safe name: `gold`, `negative`, `inserted`, `member-0`, ...
+    note: str = ""  # tooltip text (e.g. the spaCy label of a negative)
 
 
 @dataclass(frozen=True)
 class Segment:
     text: str
-    kinds: tuple[str, ...]   # kinds of the marks covering this piece, in the order given
+    kinds: tuple[str, ...]  # kinds of the marks covering this piece, in the order given
     notes: tuple[str, ...] = ()
 
 
@@ -38,7 +38,9 @@ def segments(text: str, marks: Sequence[Mark]) -> list[Segment]:
     """Pieces of `text` cut at every mark boundary; concatenated they give `text` back."""
     for m in marks:
         if not (0 <= m.start <= m.end <= len(text)):
-            raise ValueError(f"highlight: span {m.kind} [{m.start}, {m.end}) lies outside a text of {len(text)} characters")
+            raise ValueError(
+                f"highlight: span {m.kind} [{m.start}, {m.end}) lies outside a text of {len(text)} characters"
+            )
     cuts = sorted({0, len(text), *(m.start for m in marks), *(m.end for m in marks)})
     out: list[Segment] = []
     for a, b in zip(cuts, cuts[1:]):

@@ -132,7 +132,9 @@ def to_table(df: pl.DataFrame | pa.Table, spec: ArtifactSpec) -> pa.Table:
                 f"artifact '{spec.name}', column '{col.name}': cannot store {arr.type} as {col.type}: {e}"
             ) from e
         if not col.nullable and arr.null_count:
-            raise ArtifactError(f"artifact '{spec.name}', column '{col.name}': {arr.null_count} null value(s) in a non-null column")
+            raise ArtifactError(
+                f"artifact '{spec.name}', column '{col.name}': {arr.null_count} null value(s) in a non-null column"
+            )
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=spec.schema)
 
@@ -174,14 +176,21 @@ def check_spans(spec: ArtifactSpec, df: pl.DataFrame, contexts: pl.DataFrame | N
             spans = spans.explode("_span")
         spans = spans.drop_nulls("_span").unnest("_span").join(ctx, on="_row", how="left")
         bad = spans.filter(
-            pl.col("context").is_null() | pl.col("text").is_null() | pl.col("start").is_null() | pl.col("end").is_null()
+            pl.col("context").is_null()
+            | pl.col("text").is_null()
+            | pl.col("start").is_null()
+            | pl.col("end").is_null()
             | (pl.col("start") < 0)
             | (pl.col("end") != pl.col("start") + pl.col("text").str.len_chars())
             | (pl.col("context").str.slice(pl.col("start").clip(0), pl.col("text").str.len_chars()) != pl.col("text"))
         )
         if bad.height:
             r = bad.row(0, named=True)
-            reads = "no context" if r["context"] is None else repr(r["context"][max(r["start"] or 0, 0):r["end"] or 0][:80])
+            reads = (
+                "no context"
+                if r["context"] is None
+                else repr(r["context"][max(r["start"] or 0, 0) : r["end"] or 0][:80])
+            )
             raise ArtifactError(
                 f"artifact '{spec.name}' {where}: {bad.height} span(s) in column '{col}' do not read their text at their "
                 f"offsets; first: {key} {r['_key']!r}: text {str(r['text'])[:80]!r} at [{r['start']}:{r['end']}], "
@@ -227,12 +236,16 @@ def read_manifest(root: str | Path, spec: ArtifactSpec) -> dict[str, Any]:
         with open(path, encoding="utf-8") as f:
             man = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{path}: the manifest of artifact '{spec.name}' is not valid JSON ({e}); its data files are "
-                            f"kept, but nothing can tell which are current: move the folder {path.parent} aside and "
-                            "rebuild that artifact (e.g. `cqa build-bundles --force`)") from None
+        raise ArtifactError(
+            f"{path}: the manifest of artifact '{spec.name}' is not valid JSON ({e}); its data files are "
+            f"kept, but nothing can tell which are current: move the folder {path.parent} aside and "
+            "rebuild that artifact (e.g. `cqa build-bundles --force`)"
+        ) from None
     if not isinstance(man, dict) or not isinstance(man.get("partitions", {}), dict):
-        raise ArtifactError(f"{path}: the manifest of artifact '{spec.name}' is not an object with `partitions`; "
-                            f"move the folder {path.parent} aside and rebuild that artifact")
+        raise ArtifactError(
+            f"{path}: the manifest of artifact '{spec.name}' is not an object with `partitions`; "
+            f"move the folder {path.parent} aside and rebuild that artifact"
+        )
     return man
 
 
@@ -261,9 +274,7 @@ def is_up_to_date(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, 
     """True when the partition exists, has the current schema version and was built from these inputs."""
     entry = partition_entry(root, spec, partition)
     return bool(
-        entry
-        and entry.get("schema_version") == spec.version
-        and entry.get("inputs_fingerprint") == inputs_fingerprint
+        entry and entry.get("schema_version") == spec.version and entry.get("inputs_fingerprint") == inputs_fingerprint
     )
 
 
@@ -337,7 +348,9 @@ def write_partition(
         for stale in target.glob("part-*.parquet"):
             if stale != final:
                 stale.unlink()
-        _update_manifest(root, spec, partition_key(spec, partition), _entry(spec, table.num_rows, config, inputs, timings, extra))
+        _update_manifest(
+            root, spec, partition_key(spec, partition), _entry(spec, table.num_rows, config, inputs, timings, extra)
+        )
     return target
 
 
@@ -404,7 +417,9 @@ def _exchange_dirs(a: Path, b: Path) -> bool:
     raise OSError(err, f"renameat2(RENAME_EXCHANGE) {a} <-> {b}: {os.strerror(err)}")
 
 
-def swap_partition(staging_root: str | Path, root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> Path:
+def swap_partition(
+    staging_root: str | Path, root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]
+) -> Path:
     """Replace the partition under `root` with the one built under `staging_root`, atomically.
 
     `staging_root` must be on the same file system (e.g. `<root>/.staging/...`). The live
@@ -460,7 +475,9 @@ def check_version(root: str | Path, spec: ArtifactSpec) -> None:
 def partition_files(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str] | None = None) -> list[Path]:
     """Parquet files of the artifact (optionally of one partition), sorted."""
     base = partition_dir(root, spec, partition) if partition else artifact_dir(root, spec)
-    return sorted(p for p in base.glob("**/part-*.parquet") if not any(s.startswith(".") for s in p.relative_to(base).parts))
+    return sorted(
+        p for p in base.glob("**/part-*.parquet") if not any(s.startswith(".") for s in p.relative_to(base).parts)
+    )
 
 
 def scan(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str] | None = None) -> pl.LazyFrame:

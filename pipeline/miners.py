@@ -51,22 +51,26 @@ class Previous:
     """What a miner with `groups` may reuse from its last run on the partition."""
 
     rows: Mapping[str, pl.DataFrame] = field(default_factory=dict)  # artifact name -> the miner's previous rows
-    unchanged: frozenset[str] = frozenset()  # groups whose fingerprint equals the recorded one (their rows are in `rows`)
+    unchanged: frozenset[str] = (
+        frozenset()
+    )  # groups whose fingerprint equals the recorded one (their rows are in `rows`)
 
 
 @dataclass(frozen=True)
 class Miner:
-    outputs: tuple[ArtifactSpec, ...]   # artifacts it writes (dataset/split partitions), first = the report's rows
-    inputs: tuple[str, ...]             # what `mine` takes, in order, drawn from INPUTS
-    mine: Callable[..., tuple]          # (*inputs, cfg[, previous=]) -> (rows, rejects, stats)
-    config_type: type                   # frozen dataclass of its YAML section (named after the miner)
+    outputs: tuple[ArtifactSpec, ...]  # artifacts it writes (dataset/split partitions), first = the report's rows
+    inputs: tuple[str, ...]  # what `mine` takes, in order, drawn from INPUTS
+    mine: Callable[..., tuple]  # (*inputs, cfg[, previous=]) -> (rows, rejects, stats)
+    config_type: type  # frozen dataclass of its YAML section (named after the miner)
     groups: Callable[..., dict[str, str]] | None = None  # (*inputs, cfg) -> group -> fingerprint: reuse per group
 
     def __post_init__(self) -> None:
         bad = [i for i in self.inputs if i not in INPUTS]
         if bad or not self.outputs or any(s.partition_by != ("dataset", "split") for s in self.outputs):
-            raise ValueError(f"Miner: inputs {bad} not among {list(INPUTS)}, or no outputs, or an output not partitioned "
-                             f"by dataset/split ({[(s.name, s.partition_by) for s in self.outputs]})")
+            raise ValueError(
+                f"Miner: inputs {bad} not among {list(INPUTS)}, or no outputs, or an output not partitioned "
+                f"by dataset/split ({[(s.name, s.partition_by) for s in self.outputs]})"
+            )
 
 
 def per_context_id(examples: pl.DataFrame, *rest: Any) -> dict[str, str]:
@@ -75,17 +79,24 @@ def per_context_id(examples: pl.DataFrame, *rest: Any) -> dict[str, str]:
     `rest`: the miner's other inputs, then its config (the context text is in its content-hash id)."""
     cfg = rest[-1]
     out: dict[str, list[Any]] = {}
-    for cid, eid, q, ans in examples.select("context_id", "example_id", "question", "answers").sort("example_id").iter_rows():
+    for cid, eid, q, ans in (
+        examples.select("context_id", "example_id", "question", "answers").sort("example_id").iter_rows()
+    ):
         out.setdefault(cid, []).append([eid, q, ans])
     return {cid: fingerprint({"cfg": asdict(cfg), "rows": rows}) for cid, rows in out.items()}
 
 
 MINERS: dict[str, Miner] = {
     "near_miss": Miner((NEAR_MISS,), ("examples", "contexts", "index"), mine_near_miss, NearMissConfig),
-    "ropes_bundles": Miner((BUNDLES,), ("examples", "partition"), mine_ropes_bundles, RopesBundlesConfig,
-                           groups=situation_groups),
-    "flips": Miner((FLIPS, BUNDLES), ("examples", "contexts", "partition"), mine_flips, FlipConfig, groups=per_context_id),
-    "synthetic": Miner((SYNTHETIC,), ("examples", "contexts", "index", "nlp", "partition"), mine_synthetic, SyntheticConfig),
+    "ropes_bundles": Miner(
+        (BUNDLES,), ("examples", "partition"), mine_ropes_bundles, RopesBundlesConfig, groups=situation_groups
+    ),
+    "flips": Miner(
+        (FLIPS, BUNDLES), ("examples", "contexts", "partition"), mine_flips, FlipConfig, groups=per_context_id
+    ),
+    "synthetic": Miner(
+        (SYNTHETIC,), ("examples", "contexts", "index", "nlp", "partition"), mine_synthetic, SyntheticConfig
+    ),
 }
 
 

@@ -53,7 +53,7 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 @dataclass(frozen=True)
 class NearMissConfig:
-    max_negatives: int = 4         # keep at most this many negatives per example
+    max_negatives: int = 4  # keep at most this many negatives per example
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_negatives, int) or isinstance(self.max_negatives, bool) or self.max_negatives < 1:
@@ -67,25 +67,25 @@ def normalize_text(text: str) -> str:
 
 
 class Entity(NamedTuple):
-    start: int          # char offset into the context (inclusive)
-    end: int            # char offset (exclusive)
-    label: str          # spaCy label
-    sent: int           # index of the sentence holding `start`
-    coarse: str         # coarse type of `label`
-    text: str           # context[start:end]
+    start: int  # char offset into the context (inclusive)
+    end: int  # char offset (exclusive)
+    label: str  # spaCy label
+    sent: int  # index of the sentence holding `start`
+    coarse: str  # coarse type of `label`
+    text: str  # context[start:end]
 
 
 class ParsedContext(NamedTuple):
-    text: str                   # the context
-    sent_starts: list[int]      # sentence start offsets, ascending
-    sent_ends: list[int]        # matching end offsets
-    entities: list[Entity]      # in document order
+    text: str  # the context
+    sent_starts: list[int]  # sentence start offsets, ascending
+    sent_ends: list[int]  # matching end offsets
+    entities: list[Entity]  # in document order
 
 
 def context_entities(text: str, entities: list[dict]) -> list[Entity]:
     """INDEX entity structs of one context as `Entity` tuples (coarse type and text filled in)."""
     return [
-        Entity(e["start"], e["end"], e["label"], e["sent"], coarse_type(e["label"]), text[e["start"]:e["end"]])
+        Entity(e["start"], e["end"], e["label"], e["sent"], coarse_type(e["label"]), text[e["start"] : e["end"]])
         for e in entities
     ]
 
@@ -115,7 +115,9 @@ def gold_entity(entities: list[Entity], start: int, end: int) -> Entity | None:
     return best
 
 
-def _negatives(ctx: ParsedContext, sent: int, gold: Entity, start: int, end: int, banned: set[str], k: int) -> list[dict]:
+def _negatives(
+    ctx: ParsedContext, sent: int, gold: Entity, start: int, end: int, banned: set[str], k: int
+) -> list[dict]:
     out, seen = [], set(banned)
     for e in ctx.entities:
         if e.sent != sent or e.coarse != gold.coarse or e is gold:
@@ -133,8 +135,16 @@ def _negatives(ctx: ParsedContext, sent: int, gold: Entity, start: int, end: int
 
 
 def _row(example_id: str, context_id: str, status: str, **fields: Any) -> dict[str, Any]:
-    row = {"example_id": example_id, "context_id": context_id, "status": status, "gold": None, "gold_label": None,
-           "gold_coarse": None, "sentence": None, "negatives": []}
+    row = {
+        "example_id": example_id,
+        "context_id": context_id,
+        "status": status,
+        "gold": None,
+        "gold_label": None,
+        "gold_coarse": None,
+        "sentence": None,
+        "negatives": [],
+    }
     row.update(fields)
     row["n_negatives"] = len(row["negatives"])
     return row
@@ -158,7 +168,9 @@ def mine_example(
         return _row(example_id, context_id, "no_gold_entity", gold=gold, sentence=sentence)
     banned = {normalize_text(a["text"]) for a in answers} | {normalize_text(ent.text)}
     negs = _negatives(ctx, sent, ent, start, end, banned, cfg.max_negatives)
-    return _row(example_id, context_id, "ok" if negs else "no_negative", gold=gold, sentence=sentence, negatives=negs, **label)
+    return _row(
+        example_id, context_id, "ok" if negs else "no_negative", gold=gold, sentence=sentence, negatives=negs, **label
+    )
 
 
 def _unusable(
@@ -171,9 +183,13 @@ def _unusable(
         return "context_id", "context_not_indexed", f"context {cid} has no row in the index"
     if answers:
         a, text = answers[0], texts[cid]
-        if text[a["start"]:a["end"]] != a["text"]:
-            found = text[a["start"]:a["end"]]
-            return "answers[0]", "gold_offset_mismatch", f"context[{a['start']}:{a['end']}] is {found!r}, answer text is {a['text']!r}"
+        if text[a["start"] : a["end"]] != a["text"]:
+            found = text[a["start"] : a["end"]]
+            return (
+                "answers[0]",
+                "gold_offset_mismatch",
+                f"context[{a['start']}:{a['end']}] is {found!r}, answer text is {a['text']!r}",
+            )
     return None
 
 
@@ -200,10 +216,17 @@ def near_miss(
     }
     sources = examples["source_file"].to_list() if "source_file" in examples.columns else ["examples"] * examples.height
     rows, rejects = [], []
-    for eid, cid, answers, impossible, src in track(zip(
-        examples["example_id"].to_list(), examples["context_id"].to_list(), examples["answers"].to_list(),
-        examples["is_impossible"].to_list(), sources,
-    ), "near_miss", examples.height):
+    for eid, cid, answers, impossible, src in track(
+        zip(
+            examples["example_id"].to_list(),
+            examples["context_id"].to_list(),
+            examples["answers"].to_list(),
+            examples["is_impossible"].to_list(),
+            sources,
+        ),
+        "near_miss",
+        examples.height,
+    ):
         problem = _unusable(cid, answers, texts, parsed)
         if problem:
             rejects.append(reject(STAGE, src, eid, *problem))
@@ -214,8 +237,9 @@ def near_miss(
     return _rows_frame(rows), rejects_frame(rejects)
 
 
-def mine_near_miss(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame,
-                   cfg: NearMissConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+def mine_near_miss(
+    examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame, cfg: NearMissConfig
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """The registered miner (`pipeline.miners`): `near_miss` rows, rejects and `near_miss_stats`."""
     rows, rejects = near_miss(examples, contexts, index, cfg)
     return rows, rejects, near_miss_stats(rows)

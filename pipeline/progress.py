@@ -20,8 +20,8 @@ T = TypeVar("T")
 
 
 class Reporter(Protocol):
-    def advance(self, n: int = 1) -> None: ...   # n more items done
-    def close(self) -> None: ...                 # the stage finished (or failed)
+    def advance(self, n: int = 1) -> None: ...  # n more items done
+    def close(self) -> None: ...  # the stage finished (or failed)
 
 
 ReporterFactory = Callable[[str, int], Reporter]  # (stage description, total items) -> reporter

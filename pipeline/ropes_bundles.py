@@ -72,21 +72,48 @@ MODES = ("paper", "reference-code")
 # The single-word entries of `sup_replacements` (keys and values) in the public code's
 # scripts/comparison_type.py (commit 2263373); its multi-word entries ("more likely",
 # "closer to", "far from", …) can never equal a whitespace token, so they drop nothing.
-REFERENCE_COMPARATIVES: frozenset[str] = frozenset({
-    "first", "last", "second", "more", "less", "fewer", "most", "least", "older", "younger",
-    "largest", "smallest", "larger", "smaller", "earlier", "later", "shorter", "longer",
-    "further", "closer", "highest", "lowest", "higher", "lower", "drier", "wetter", "harder", "easier",
-})
+REFERENCE_COMPARATIVES: frozenset[str] = frozenset(
+    {
+        "first",
+        "last",
+        "second",
+        "more",
+        "less",
+        "fewer",
+        "most",
+        "least",
+        "older",
+        "younger",
+        "largest",
+        "smallest",
+        "larger",
+        "smaller",
+        "earlier",
+        "later",
+        "shorter",
+        "longer",
+        "further",
+        "closer",
+        "highest",
+        "lowest",
+        "higher",
+        "lower",
+        "drier",
+        "wetter",
+        "harder",
+        "easier",
+    }
+)
 _REF_STOP = REFERENCE_COMPARATIVES | {"the"}
 
 
 @dataclass(frozen=True)
 class BundleConfig:
-    mode: str = "paper"              # `paper` or `reference-code` (see module doc)
-    jaccard: float = 0.8             # paper mode: minimum bag-of-words Jaccard
-    set_f1: float = 0.6              # reference-code mode: best score must reach 1 + set_f1 (public: 1.6)
-    max_size: int | None = None      # paper: bundle size limit (None: none); reference: max_group_size (None: 3)
-    pairs: bool | None = None        # write groups of 3+ as all their 2-question bundles (None: True for reference-code)
+    mode: str = "paper"  # `paper` or `reference-code` (see module doc)
+    jaccard: float = 0.8  # paper mode: minimum bag-of-words Jaccard
+    set_f1: float = 0.6  # reference-code mode: best score must reach 1 + set_f1 (public: 1.6)
+    max_size: int | None = None  # paper: bundle size limit (None: none); reference: max_group_size (None: 3)
+    pairs: bool | None = None  # write groups of 3+ as all their 2-question bundles (None: True for reference-code)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -111,16 +138,18 @@ class BundleConfig:
 class RopesBundlesConfig:
     """The `ropes_bundles` section of a build config: BundleConfig fields shared by the modes."""
 
-    modes: tuple[str, ...] = MODES   # mining modes to run, each written with its `mode` value
-    jaccard: float = 0.8             # paper mode: minimum bag-of-words Jaccard
-    set_f1: float = 0.6              # reference-code mode: minimum token-set F1
-    max_size: int | None = None      # split clusters above this size (None: per mode, see BundleConfig)
-    pairs: bool | None = None        # write clusters as 2×2 bundles (None: per mode)
+    modes: tuple[str, ...] = MODES  # mining modes to run, each written with its `mode` value
+    jaccard: float = 0.8  # paper mode: minimum bag-of-words Jaccard
+    set_f1: float = 0.6  # reference-code mode: minimum token-set F1
+    max_size: int | None = None  # split clusters above this size (None: per mode, see BundleConfig)
+    pairs: bool | None = None  # write clusters as 2×2 bundles (None: per mode)
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in MODES]
         if bad or not self.modes:
-            raise ValueError(f"ropes_bundles.modes: got {list(self.modes)}, expected a non-empty subset of {list(MODES)}")
+            raise ValueError(
+                f"ropes_bundles.modes: got {list(self.modes)}, expected a non-empty subset of {list(MODES)}"
+            )
         self.bundle_configs()  # each mode's BundleConfig checks the shared fields
 
     def bundle_configs(self) -> list[BundleConfig]:
@@ -129,6 +158,7 @@ class RopesBundlesConfig:
 
 
 # --- reference-code mode ---------------------------------------------------------------
+
 
 def reference_question(question: str) -> str:
     """The question as the public driver passes it on: stripped, "?" appended when missing."""
@@ -185,8 +215,9 @@ def reference_score(q_i: frozenset[str], q_j: frozenset[str], a_i: frozenset[str
     return (1 if differ else 0) + _set_f1(q_i, q_j)
 
 
-def reference_links(questions: Sequence[str], answers: Sequence[str], set_f1: float = 0.6
-                    ) -> tuple[list[tuple[int, int]], list[int]]:
+def reference_links(
+    questions: Sequence[str], answers: Sequence[str], set_f1: float = 0.6
+) -> tuple[list[tuple[int, int]], list[int]]:
     """(links, singletons): every question's best-scoring partner(s), in the public code's order.
 
     For i in source order: if i's best score (over j ≠ i) is ≥ 1 + set_f1, one link
@@ -234,7 +265,9 @@ def reference_closure(links: Sequence[tuple[int, int]], answer_key: Sequence[str
     return out
 
 
-def reference_split(groups: Sequence[set[int] | Sequence[int]], max_size: int = 3, fixed_size: int = 2) -> list[list[int]]:
+def reference_split(
+    groups: Sequence[set[int] | Sequence[int]], max_size: int = 3, fixed_size: int = 2
+) -> list[list[int]]:
     """De-duplicate the groups and cut those above `max_size` once, as the public code does.
 
     Size ≤ max_size: kept. Size max_size + 1: first max_size − 1 members and the rest.
@@ -249,8 +282,8 @@ def reference_split(groups: Sequence[set[int] | Sequence[int]], max_size: int = 
         if len(members) <= max(fixed_size, max_size):
             kept.append(sorted(members))
         elif len(members) == max_size + 1:
-            kept.append(sorted(members[:max_size - 1]))
-            tails.append(sorted(members[max_size - 1:]))
+            kept.append(sorted(members[: max_size - 1]))
+            tails.append(sorted(members[max_size - 1 :]))
         else:
             kept.append(sorted(members[:max_size]))
             tails.append(sorted(members[max_size:]))
@@ -270,8 +303,9 @@ def set_order(positions: set[int] | frozenset[int] | Sequence[int]) -> list[int]
     return list(out)
 
 
-def reference_groups(questions: Sequence[str], answers: Sequence[str], set_f1: float = 0.6,
-                     max_size: int = 3) -> list[list[int]]:
+def reference_groups(
+    questions: Sequence[str], answers: Sequence[str], set_f1: float = 0.6, max_size: int = 3
+) -> list[list[int]]:
     """All groups of one paragraph as the public driver forms them, singletons included.
 
     May contain the same group twice (when a cut produces a group that already existed),
@@ -283,8 +317,10 @@ def reference_groups(questions: Sequence[str], answers: Sequence[str], set_f1: f
 
 # --- paper mode ------------------------------------------------------------------------
 
-def pair_by_similarity(n: int, edges: dict[tuple[int, int], float], answer_key: Sequence[str],
-                       max_size: int) -> list[list[int]]:
+
+def pair_by_similarity(
+    n: int, edges: dict[tuple[int, int], float], answer_key: Sequence[str], max_size: int
+) -> list[list[int]]:
     """Bundles from scored edges (i < j, answers differ): greedy best-pair-first, then attach leftovers.
 
     1. Edges in descending score, ties by (i, j): take an edge when neither end is taken.
@@ -316,6 +352,7 @@ def pair_by_similarity(n: int, edges: dict[tuple[int, int], float], answer_key: 
 
 
 # --- per situation ---------------------------------------------------------------------
+
 
 def mine_group(rows: Sequence[dict[str, Any]], cfg: BundleConfig) -> tuple[list[list[int]], Counter]:
     """Bundles (lists of row positions, rows in source order) for the answerable questions of one situation."""
@@ -351,7 +388,8 @@ def mine_group(rows: Sequence[dict[str, Any]], cfg: BundleConfig) -> tuple[list[
         return [list(b) for b in uniq], stats
     toks = [question_tokens(q, "paper") for q in questions]
     edges = {
-        (i, j): similarity(toks[i], toks[j], "paper") for i, j in itertools.combinations(range(len(rows)), 2)
+        (i, j): similarity(toks[i], toks[j], "paper")
+        for i, j in itertools.combinations(range(len(rows)), 2)
         if keys[i] != keys[j] and similarity(toks[i], toks[j], "paper") >= cfg.jaccard
     }
     linked = {m for e in edges for m in e}
@@ -371,13 +409,17 @@ _QAS = re.compile(r"^(.*)\.qas\[(\d+)\]$")
 def situations(examples: pl.DataFrame) -> pl.DataFrame:
     """example_id → situation key and source position (see module doc)."""
     rows = []
-    for eid, cid, sfile, srec in examples.select("example_id", "context_id", "source_file", "source_record").iter_rows():
+    for eid, cid, sfile, srec in examples.select(
+        "example_id", "context_id", "source_file", "source_record"
+    ).iter_rows():
         m = _QAS.match(srec or "")
         if m:
             rows.append((eid, f"{sfile}::{m.group(1)}", int(m.group(2))))
         else:
             rows.append((eid, f"context::{cid}", -1))
-    return pl.DataFrame(rows, schema={"example_id": pl.String, "situation": pl.String, "position": pl.Int64}, orient="row")
+    return pl.DataFrame(
+        rows, schema={"example_id": pl.String, "situation": pl.String, "position": pl.Int64}, orient="row"
+    )
 
 
 def rows_by_situation(examples: pl.DataFrame, bundles: pl.DataFrame, keys: set[str]) -> dict[str, pl.DataFrame]:
@@ -400,12 +442,20 @@ def _grouped(examples: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
 
 def group_fingerprints(examples: pl.DataFrame, cfg: BundleConfig) -> dict[str, str]:
     """situation key → fingerprint of its questions, answers, order and the config (for re-mining)."""
-    conf = {"mode": cfg.mode, "jaccard": cfg.jaccard, "set_f1": cfg.set_f1, "max": cfg.size_limit, "pairs": cfg.as_pairs,
-            "algorithm": 2}
+    conf = {
+        "mode": cfg.mode,
+        "jaccard": cfg.jaccard,
+        "set_f1": cfg.set_f1,
+        "max": cfg.size_limit,
+        "pairs": cfg.as_pairs,
+        "algorithm": 2,
+    }
     out = {}
     for key, g in _grouped(examples):
-        rows = [[eid, q, [a["text"] for a in ans or []]]
-                for eid, q, ans in g.select("example_id", "question", "answers").iter_rows()]
+        rows = [
+            [eid, q, [a["text"] for a in ans or []]]
+            for eid, q, ans in g.select("example_id", "question", "answers").iter_rows()
+        ]
         out[key] = fingerprint({"cfg": conf, "rows": rows})
     return out
 
@@ -417,17 +467,29 @@ def _bundle_rows(rows: Sequence[dict[str, Any]], members: Sequence[int], mode: s
     for i in members:
         r = rows[i]
         a = r["answers"][0]
-        out.append({
-            "bundle_id": bundle_id, "kind": "ropes-mined", "mode": mode, "example_id": r["example_id"],
-            "context_id": r["context_id"], "question": r["question"],
-            "answer": {"text": a["text"], "start": a["start"], "end": a["end"]},
-            "role": "original", "rule": None, "parent_id": None,
-        })
+        out.append(
+            {
+                "bundle_id": bundle_id,
+                "kind": "ropes-mined",
+                "mode": mode,
+                "example_id": r["example_id"],
+                "context_id": r["context_id"],
+                "question": r["question"],
+                "answer": {"text": a["text"], "start": a["start"], "end": a["end"]},
+                "role": "original",
+                "rule": None,
+                "parent_id": None,
+            }
+        )
     return out
 
 
-def ropes_bundles(examples: pl.DataFrame, cfg: BundleConfig = BundleConfig(),
-                  reuse: dict[str, pl.DataFrame] | None = None, source: str = "examples") -> tuple[pl.DataFrame, dict[str, Any]]:
+def ropes_bundles(
+    examples: pl.DataFrame,
+    cfg: BundleConfig = BundleConfig(),
+    reuse: dict[str, pl.DataFrame] | None = None,
+    source: str = "examples",
+) -> tuple[pl.DataFrame, dict[str, Any]]:
     """BUNDLES rows (kind `ropes-mined`) for `examples` (EXAMPLES columns) and the stats.
 
     `reuse` maps situation key (`situations`) → rows of a previous run for situations whose
@@ -466,22 +528,31 @@ def ropes_bundles(examples: pl.DataFrame, cfg: BundleConfig = BundleConfig(),
     in_bundle = df["example_id"].n_unique() if df.height else 0
     answered = examples.height - len(rejects)
     report = {
-        "mode": cfg.mode, "questions": examples.height, "bundles": len(sizes),
-        "questions_in_bundles": in_bundle, "questions_without_partner": answered - in_bundle,
+        "mode": cfg.mode,
+        "questions": examples.height,
+        "bundles": len(sizes),
+        "questions_in_bundles": in_bundle,
+        "questions_without_partner": answered - in_bundle,
         "size_histogram": {str(k): v for k, v in sorted(Counter(sizes).items())},
-        "cluster_histogram": {k[8:]: int(v) for k, v in sorted(stats.items(), key=lambda kv: kv[0]) if k.startswith("cluster:")},
-        **{k: int(v) for k, v in stats.items() if not k.startswith("cluster:")}, "rejects": rejects,
+        "cluster_histogram": {
+            k[8:]: int(v) for k, v in sorted(stats.items(), key=lambda kv: kv[0]) if k.startswith("cluster:")
+        },
+        **{k: int(v) for k, v in stats.items() if not k.startswith("cluster:")},
+        "rejects": rejects,
     }
     return df, report
 
 
 def situation_groups(examples: pl.DataFrame, partition: str, cfg: RopesBundlesConfig) -> dict[str, str]:
     """Reuse per situation and mode (`<mode>::<situation>` -> `group_fingerprints`), for `pipeline.miners`."""
-    return {f"{bc.mode}::{key}": fp for bc in cfg.bundle_configs() for key, fp in group_fingerprints(examples, bc).items()}
+    return {
+        f"{bc.mode}::{key}": fp for bc in cfg.bundle_configs() for key, fp in group_fingerprints(examples, bc).items()
+    }
 
 
-def mine_ropes_bundles(examples: pl.DataFrame, partition: str, cfg: RopesBundlesConfig,
-                       previous: Any) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+def mine_ropes_bundles(
+    examples: pl.DataFrame, partition: str, cfg: RopesBundlesConfig, previous: Any
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """The registered miner (`pipeline.miners`): every mode's `ropes-mined` bundles of one partition.
 
     Situations of a mode whose fingerprint is unchanged (`previous.unchanged`) keep their
@@ -491,7 +562,9 @@ def mine_ropes_bundles(examples: pl.DataFrame, partition: str, cfg: RopesBundles
     frames, stats, rejects = [], {}, {}
     for bc in cfg.bundle_configs():
         same = {k.split("::", 1)[1] for k in previous.unchanged if k.startswith(f"{bc.mode}::")}
-        reuse = rows_by_situation(examples, old.filter(pl.col("mode") == bc.mode), same) if old is not None and same else {}
+        reuse = (
+            rows_by_situation(examples, old.filter(pl.col("mode") == bc.mode), same) if old is not None and same else {}
+        )
         df, st = ropes_bundles(examples, bc, reuse=reuse, source=partition)
         rejects.update((r["record_id"], r) for r in st.pop("rejects"))
         frames.append(df)

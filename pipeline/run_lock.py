@@ -72,16 +72,23 @@ def _try_lock(fd: int) -> bool:
 
 
 def _record_holder(fd: int, what: str) -> LockHolder:
-    holder = LockHolder(os.getpid(), socket.gethostname(),
-                        dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), what)
+    holder = LockHolder(
+        os.getpid(), socket.gethostname(), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), what
+    )
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(holder.__dict__).encode("utf-8"), 0)
     return holder
 
 
 @contextlib.contextmanager
-def run_lock(root: str | Path, *, timeout_s: float | None = 600.0, what: str = "build-bundles",
-             name: str = LOCK_FILE, on_wait=None) -> Iterator[LockHolder]:
+def run_lock(
+    root: str | Path,
+    *,
+    timeout_s: float | None = 600.0,
+    what: str = "build-bundles",
+    name: str = LOCK_FILE,
+    on_wait=None,
+) -> Iterator[LockHolder]:
     """Hold the exclusive run lock of `root` for the `with` block; yields this run's `LockHolder`.
 
     `timeout_s`: seconds to wait for another holder (0 = do not wait, None = wait forever).
@@ -101,8 +108,10 @@ def run_lock(root: str | Path, *, timeout_s: float | None = 600.0, what: str = "
             while not _try_lock(fd):
                 if deadline is not None and time.monotonic() >= deadline:
                     holder = read_holder(path)
-                    raise RunLocked(f"{path}: another run holds the lock ({holder.describe() if holder else 'holder unknown'}); "
-                                    f"gave up after {timeout_s:g} s. Wait for it to finish, or raise the timeout.")
+                    raise RunLocked(
+                        f"{path}: another run holds the lock ({holder.describe() if holder else 'holder unknown'}); "
+                        f"gave up after {timeout_s:g} s. Wait for it to finish, or raise the timeout."
+                    )
                 time.sleep(POLL_S)
         holder = _record_holder(fd, what)
         try:

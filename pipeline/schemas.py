@@ -21,13 +21,9 @@ import pyarrow as pa
 # Reusable nested types --------------------------------------------------------------
 
 SPAN = pa.struct([("text", pa.string()), ("start", pa.int32()), ("end", pa.int32())])
-LABELLED_SPAN = pa.struct(
-    [("text", pa.string()), ("start", pa.int32()), ("end", pa.int32()), ("label", pa.string())]
-)
+LABELLED_SPAN = pa.struct([("text", pa.string()), ("start", pa.int32()), ("end", pa.int32()), ("label", pa.string())])
 SENTENCE = pa.struct([("start", pa.int32()), ("end", pa.int32())])
-ENTITY = pa.struct(
-    [("start", pa.int32()), ("end", pa.int32()), ("label", pa.string()), ("sent", pa.int32())]
-)
+ENTITY = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("label", pa.string()), ("sent", pa.int32())])
 
 
 @dataclass(frozen=True)
@@ -77,14 +73,27 @@ EXAMPLES = ArtifactSpec(
     partition_docs=_DS_SPLIT_DOCS,
     columns=(
         _c("example_id", pa.string(), "source question id where one exists, else `<context_id>:<n>`"),
-        _c("context_id", pa.string(), "content hash of the context text (see `contexts`; ROPES: one context per question by default)"),
+        _c(
+            "context_id",
+            pa.string(),
+            "content hash of the context text (see `contexts`; ROPES: one context per question by default)",
+        ),
         _c("title", pa.string(), "article / page title (empty string when the source has none)"),
         _c("question", pa.string(), "question text as in the source"),
         _c("answers", pa.list_(SPAN), "gold answers: text + char offsets into the context; empty when unanswerable"),
         _c("is_impossible", pa.bool_(), "true for SQuAD 2.0 unanswerable questions"),
-        _c("plausible_answers", pa.list_(SPAN), "SQuAD 2.0 plausible (wrong) answers of unanswerable questions; else empty"),
+        _c(
+            "plausible_answers",
+            pa.list_(SPAN),
+            "SQuAD 2.0 plausible (wrong) answers of unanswerable questions; else empty",
+        ),
         _c("lang", pa.string(), "ISO 639-1 language code of question and context"),
-        _c("question_type", pa.string(), "source question type where given (HotpotQA `comparison`/`bridge`), else null", True),
+        _c(
+            "question_type",
+            pa.string(),
+            "source question type where given (HotpotQA `comparison`/`bridge`), else null",
+            True,
+        ),
         _c("source_file", pa.string(), "file (or hub id) the record came from"),
         _c("source_record", pa.string(), "where in the source: e.g. `data[3].paragraphs[2].qas[5]`"),
     ),
@@ -129,12 +138,18 @@ INDEX = ArtifactSpec(
         "config. Written incrementally: one part file per batch of new contexts."
     ),
     partition_by=("nlp",),
-    partition_docs={"nlp": "`<model name>-<model version>-<8 hex of the index config>`: one partition per spaCy set-up"},
+    partition_docs={
+        "nlp": "`<model name>-<model version>-<8 hex of the index config>`: one partition per spaCy set-up"
+    },
     columns=(
         _c("context_id", pa.string(), "context hash (join with `contexts`)"),
         _c("n_chars", pa.int32(), "length of the context text that was parsed"),
         _c("sentences", pa.list_(SENTENCE), "sentence spans in document order"),
-        _c("entities", pa.list_(ENTITY), "named entities: span, spaCy label, index of the sentence holding the entity start"),
+        _c(
+            "entities",
+            pa.list_(ENTITY),
+            "named entities: span, spaCy label, index of the sentence holding the entity start",
+        ),
     ),
 )
 
@@ -174,7 +189,11 @@ BUNDLES = ArtifactSpec(
         _c("kind", pa.string(), "`ropes-mined`, `flip` or `topk`"),
         _c("mode", pa.string(), "mining mode (`paper`, `reference-code`) or rule family"),
         _c("example_id", pa.string(), "member example (original or generated)"),
-        _c("context_id", pa.string(), "hash of this member's own context: one for all members of a `flip` bundle (the flip keeps its parent's context) and of a ROPES bundle loaded with `ropes_context: shared`; with ROPES's default per-question contexts each member has its own"),
+        _c(
+            "context_id",
+            pa.string(),
+            "hash of this member's own context: one for all members of a `flip` bundle (the flip keeps its parent's context) and of a ROPES bundle loaded with `ropes_context: shared`; with ROPES's default per-question contexts each member has its own",
+        ),
         _c("question", pa.string(), "member question text"),
         _c("answer", SPAN, "member's gold answer: text + char offsets into its own context (`context_id`)"),
         _c("role", pa.string(), "`original` or `generated`"),
@@ -192,7 +211,11 @@ FLIPS = ArtifactSpec(
     columns=(
         _c("example_id", pa.string(), "`<parent_id>~flip:<rule>`: stable across re-mining"),
         _c("parent_id", pa.string(), "original example"),
-        _c("context_id", pa.string(), "context hash (same as the parent; a ROPES `with-question` context ends with the parent's question, not the flip's)"),
+        _c(
+            "context_id",
+            pa.string(),
+            "context hash (same as the parent; a ROPES `with-question` context ends with the parent's question, not the flip's)",
+        ),
         _c("rule", pa.string(), "`antonym`, `negation` or `np_swap`"),
         _c("question", pa.string(), "flipped question"),
         _c("parent_question", pa.string(), "original question"),

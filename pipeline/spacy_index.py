@@ -36,22 +36,22 @@ from pipeline.schemas import INDEX
 
 @dataclass
 class IndexStats:
-    partition: str      # partition value (`nlp=` key) written or reused
-    n_contexts: int     # unique contexts asked for
-    n_new: int          # contexts parsed in this run
-    n_cached: int       # contexts already in the partition (not parsed again)
-    seconds: float      # wall time of the build
-    path: str           # partition folder
-    parts: int = 0      # part files written (one per chunk of new contexts)
+    partition: str  # partition value (`nlp=` key) written or reused
+    n_contexts: int  # unique contexts asked for
+    n_new: int  # contexts parsed in this run
+    n_cached: int  # contexts already in the partition (not parsed again)
+    seconds: float  # wall time of the build
+    path: str  # partition folder
+    parts: int = 0  # part files written (one per chunk of new contexts)
 
 
 @dataclass(frozen=True)
 class IndexChunk:
     """The contexts one task parses and writes as one part file of partition `nlp=<key>`."""
 
-    key: str                  # partition value the part belongs to (model version included)
-    ids: tuple[str, ...]      # context_ids, in the order they are parsed
-    texts: tuple[str, ...]    # their texts (what travels to a worker: chunk_size texts, no frame)
+    key: str  # partition value the part belongs to (model version included)
+    ids: tuple[str, ...]  # context_ids, in the order they are parsed
+    texts: tuple[str, ...]  # their texts (what travels to a worker: chunk_size texts, no frame)
 
     @property
     def part_name(self) -> str:
@@ -62,11 +62,11 @@ class IndexChunk:
 class IndexPlan:
     """What a build of one contexts frame has to do: its new contexts, cut into chunks."""
 
-    partition: str            # `nlp=` value
-    n_contexts: int           # unique contexts asked for
-    n_cached: int             # already indexed (or claimed by an earlier plan of the same run)
+    partition: str  # `nlp=` value
+    n_contexts: int  # unique contexts asked for
+    n_cached: int  # already indexed (or claimed by an earlier plan of the same run)
     chunks: list[IndexChunk]  # the new contexts, in order
-    path: str                 # partition folder
+    path: str  # partition folder
 
     @property
     def n_new(self) -> int:
@@ -77,7 +77,12 @@ def _doc_record(doc: Any) -> dict[str, Any]:
     sents = [{"start": s.start_char, "end": s.end_char} for s in doc.sents]
     starts = [s["start"] for s in sents]
     ents = [
-        {"start": e.start_char, "end": e.end_char, "label": e.label_, "sent": max(bisect_right(starts, e.start_char) - 1, 0)}
+        {
+            "start": e.start_char,
+            "end": e.end_char,
+            "label": e.label_,
+            "sent": max(bisect_right(starts, e.start_char) - 1, 0),
+        }
         for e in doc.ents
     ]
     return {"n_chars": len(doc.text), "sentences": sents, "entities": ents}
@@ -98,7 +103,9 @@ def _check_contexts(contexts: pl.DataFrame) -> None:
         raise ValueError(f"build_index: the contexts frame lacks column(s) {missing}; it has {contexts.columns}")
     nulls = contexts.select(pl.col("context_id").is_null().sum(), pl.col("context").is_null().sum()).row(0)
     if any(nulls):
-        raise ValueError(f"build_index: contexts frame has {nulls[0]} null context_id and {nulls[1]} null context value(s)")
+        raise ValueError(
+            f"build_index: contexts frame has {nulls[0]} null context_id and {nulls[1]} null context value(s)"
+        )
 
 
 def _check_nlp(nlp: Any, cfg: IndexConfig) -> None:
@@ -113,6 +120,7 @@ def _check_nlp(nlp: Any, cfg: IndexConfig) -> None:
 
 def indexed_ids(root: str | Path, key: str) -> set[str]:
     """context_ids already in partition `nlp=<key>` (empty when it does not exist)."""
+
     def ids() -> set[str]:
         if not io.partition_files(root, INDEX, {"nlp": key}):
             return set()
@@ -121,8 +129,7 @@ def indexed_ids(root: str | Path, key: str) -> set[str]:
     return io.retry_vanished(ids)  # a forced rebuild may swap the partition between listing and reading
 
 
-def plan_index(root: str | Path, contexts: pl.DataFrame, cfg: IndexConfig,
-               claimed: Iterable[str] = ()) -> IndexPlan:
+def plan_index(root: str | Path, contexts: pl.DataFrame, cfg: IndexConfig, claimed: Iterable[str] = ()) -> IndexPlan:
     """The chunks of `contexts` not indexed under `cfg` in `root` yet (loads no model).
 
     `claimed`: context_ids that another plan of the same run will index (a context shared by
@@ -135,13 +142,19 @@ def plan_index(root: str | Path, contexts: pl.DataFrame, cfg: IndexConfig,
     skip = indexed_ids(root, key) | set(claimed)
     new = unique.filter(~pl.col("context_id").is_in(list(skip))) if skip else unique
     ids, texts, n = new["context_id"].to_list(), new["context"].to_list(), cfg.contexts_per_chunk()
-    chunks = [IndexChunk(key, tuple(ids[i:i + n]), tuple(texts[i:i + n])) for i in range(0, len(ids), n)]
-    return IndexPlan(partition=key, n_contexts=unique.height, n_cached=unique.height - new.height, chunks=chunks,
-                     path=str(io.partition_dir(root, INDEX, {"nlp": key})))
+    chunks = [IndexChunk(key, tuple(ids[i : i + n]), tuple(texts[i : i + n])) for i in range(0, len(ids), n)]
+    return IndexPlan(
+        partition=key,
+        n_contexts=unique.height,
+        n_cached=unique.height - new.height,
+        chunks=chunks,
+        path=str(io.partition_dir(root, INDEX, {"nlp": key})),
+    )
 
 
-def index_chunks(root: str | Path, chunks: list[IndexChunk], cfg: IndexConfig, nlp: Any = None,
-                 progress: bool = True) -> list[dict[str, Any]]:
+def index_chunks(
+    root: str | Path, chunks: list[IndexChunk], cfg: IndexConfig, nlp: Any = None, progress: bool = True
+) -> list[dict[str, Any]]:
     """Parse the chunks one after another, writing each as its part file as soon as it is parsed.
 
     `progress`: report one step per parsed context to the installed reporter, as one stage
@@ -155,12 +168,16 @@ def index_chunks(root: str | Path, chunks: list[IndexChunk], cfg: IndexConfig, n
     key = cfg.key(info["version"])
     for c in chunks:  # a worker with another model version would write under the wrong key
         if c.key != key:
-            raise ValueError(f"build_index: chunk of partition nlp={c.key} cannot be indexed here: "
-                             f"this process has {info['package']} {info['version']} (nlp={key}); "
-                             "install the same spaCy model version on every worker")
+            raise ValueError(
+                f"build_index: chunk of partition nlp={c.key} cannot be indexed here: "
+                f"this process has {info['package']} {info['version']} (nlp={key}); "
+                "install the same spaCy model version on every worker"
+            )
     nlp = nlp if nlp is not None else load_nlp(cfg)
     _check_nlp(nlp, cfg)
-    docs: Iterator[Any] = (doc for c in chunks for doc in nlp.pipe(c.texts, batch_size=cfg.batch_size, n_process=cfg.n_process))
+    docs: Iterator[Any] = (
+        doc for c in chunks for doc in nlp.pipe(c.texts, batch_size=cfg.batch_size, n_process=cfg.n_process)
+    )
     if progress:
         docs = track(docs, f"index ({cfg.model})", total=sum(len(c.ids) for c in chunks))
     out: list[dict[str, Any]] = []
@@ -171,21 +188,42 @@ def index_chunks(root: str | Path, chunks: list[IndexChunk], cfg: IndexConfig, n
         if len(records) == len(chunk.ids):
             parse_s, cpu_s = time.perf_counter() - t_parse, time.thread_time() - c_parse
             _write_chunk(root, chunk, records, cfg, info, list(nlp.pipe_names))
-            out.append({"part": chunk.part_name, "contexts": len(chunk.ids), "parse_s": round(parse_s, 3),
-                        "parse_cpu_s": round(cpu_s, 3)})
+            out.append(
+                {
+                    "part": chunk.part_name,
+                    "contexts": len(chunk.ids),
+                    "parse_s": round(parse_s, 3),
+                    "parse_cpu_s": round(cpu_s, 3),
+                }
+            )
             chunk, records, t_parse, c_parse = next(pending, None), [], time.perf_counter(), time.thread_time()
     if chunk is not None or records:
-        raise RuntimeError(f"build_index: spaCy returned fewer docs than texts ({len(out)} of {len(chunks)} chunks complete)")
+        raise RuntimeError(
+            f"build_index: spaCy returned fewer docs than texts ({len(out)} of {len(chunks)} chunks complete)"
+        )
     return out
 
 
-def _write_chunk(root: str | Path, chunk: IndexChunk, records: list[dict[str, Any]], cfg: IndexConfig,
-                 info: dict[str, str], pipes: list[str]) -> None:
+def _write_chunk(
+    root: str | Path,
+    chunk: IndexChunk,
+    records: list[dict[str, Any]],
+    cfg: IndexConfig,
+    info: dict[str, str],
+    pipes: list[str],
+) -> None:
     frame = pl.DataFrame({"context_id": list(chunk.ids)}).hstack(pl.DataFrame(records, schema=_RECORD_SCHEMA))
     # the manifest entry holds what every part shares; which chunk finished last (parallel
     # tasks finish in any order) is not recorded, so the entry is the same for any runner
-    io.append_part(root, INDEX, frame, {"nlp": chunk.key}, chunk.part_name, config=cfg.as_dict(),
-                   extra={"spacy_model": info, "pipes": pipes})
+    io.append_part(
+        root,
+        INDEX,
+        frame,
+        {"nlp": chunk.key},
+        chunk.part_name,
+        config=cfg.as_dict(),
+        extra={"spacy_model": info, "pipes": pipes},
+    )
 
 
 def build_index(root: str | Path, contexts: pl.DataFrame, cfg: IndexConfig, nlp: Any = None) -> IndexStats:
@@ -194,8 +232,13 @@ def build_index(root: str | Path, contexts: pl.DataFrame, cfg: IndexConfig, nlp:
     plan = plan_index(root, contexts, cfg)
     parts = index_chunks(root, plan.chunks, cfg, nlp=nlp)
     return IndexStats(
-        partition=plan.partition, n_contexts=plan.n_contexts, n_new=plan.n_new, n_cached=plan.n_cached,
-        seconds=time.perf_counter() - t0, path=plan.path, parts=len(parts),
+        partition=plan.partition,
+        n_contexts=plan.n_contexts,
+        n_new=plan.n_new,
+        n_cached=plan.n_cached,
+        seconds=time.perf_counter() - t0,
+        path=plan.path,
+        parts=len(parts),
     )
 
 

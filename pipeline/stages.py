@@ -46,8 +46,16 @@ from pipeline.miners import MINERS, Previous
 from pipeline.nlp import IndexConfig, load_nlp
 from pipeline.schemas import CONTEXTS, EXAMPLES, INDEX, REJECTS, ArtifactSpec
 from pipeline.sources import SourceSpec, load_source, source_fingerprint
-from pipeline.spacy_index import (IndexChunk, IndexPlan, build_index, index_chunks, index_key, indexed_ids, plan_index,
-                                  read_index)
+from pipeline.spacy_index import (
+    IndexChunk,
+    IndexPlan,
+    build_index,
+    index_chunks,
+    index_key,
+    indexed_ids,
+    plan_index,
+    read_index,
+)
 from pipeline.stage_report import StageReport
 
 # Parts owned by one writer ----------------------------------------------------------------
@@ -78,8 +86,14 @@ def writer_entry(root: str | Path, spec: ArtifactSpec, part: Mapping[str, str], 
     return (entry.get("writers") or {}).get(writer)
 
 
-def write_owned_part(root: str | Path, spec: ArtifactSpec, df: pl.DataFrame, part: Mapping[str, str], writer: str,
-                     record: Mapping[str, Any]) -> Path:
+def write_owned_part(
+    root: str | Path,
+    spec: ArtifactSpec,
+    df: pl.DataFrame,
+    part: Mapping[str, str],
+    writer: str,
+    record: Mapping[str, Any],
+) -> Path:
     """Atomically replace `writer`'s part file in a partition; other writers' parts stay.
 
     `record` (fingerprint, rows, stats, ...) is kept in the manifest entry under
@@ -95,8 +109,15 @@ def write_owned_part(root: str | Path, spec: ArtifactSpec, df: pl.DataFrame, par
             if orphan.stem.removeprefix("part-") not in writers:
                 orphan.unlink()
         only = dict(record) if len(writers) == 1 else {}
-        return io.append_part(root, spec, df, part, writer, config={**only.get("config", {}), "writers": sorted(writers)},
-                              extra={"writers": writers, **({"stats": only["stats"]} if "stats" in only else {})})
+        return io.append_part(
+            root,
+            spec,
+            df,
+            part,
+            writer,
+            config={**only.get("config", {}), "writers": sorted(writers)},
+            extra={"writers": writers, **({"stats": only["stats"]} if "stats" in only else {})},
+        )
 
 
 def write_stage_rejects(root: str | Path, stage: str, dataset: str, split: str, rows: pl.DataFrame) -> int:
@@ -177,11 +198,29 @@ def run_load(root: str | Path, spec: SourceSpec, force: bool = False) -> list[St
         n_rej = write_stage_rejects(root, "load", spec.dataset, split, _of_split(rejects, split, REJECTS))
         stats = {"contexts": ctx.height}
         extra = {"load_splits": splits, "source_file": spec.path, "rejects": n_rej, "stats": stats}
-        io.write_partition(root, CONTEXTS, ctx, part, config=config, inputs=inputs, timings={"load": seconds},
-                           extra={**extra, "content": content_fingerprint(ctx)})
-        path = io.write_partition(root, EXAMPLES, ex, part, config=config, inputs=inputs, timings={"load": seconds},
-                                  extra={**extra, "content": content_fingerprint(ex)})
-        reports.append(StageReport("load", spec.dataset, split, rows=ex.height, rejects=n_rej, path=str(path), stats=stats))
+        io.write_partition(
+            root,
+            CONTEXTS,
+            ctx,
+            part,
+            config=config,
+            inputs=inputs,
+            timings={"load": seconds},
+            extra={**extra, "content": content_fingerprint(ctx)},
+        )
+        path = io.write_partition(
+            root,
+            EXAMPLES,
+            ex,
+            part,
+            config=config,
+            inputs=inputs,
+            timings={"load": seconds},
+            extra={**extra, "content": content_fingerprint(ex)},
+        )
+        reports.append(
+            StageReport("load", spec.dataset, split, rows=ex.height, rejects=n_rej, path=str(path), stats=stats)
+        )
     for split in sorted(set(_split_values(rejects)) - set(splits)):  # rejects of splits with no kept example
         write_stage_rejects(root, "load", spec.dataset, split, _of_split(rejects, split, REJECTS))
     total = time.perf_counter() - t0
@@ -197,12 +236,22 @@ def _of_split(df: pl.DataFrame, split: str, spec: ArtifactSpec) -> pl.DataFrame:
     return df.select(spec.column_names)
 
 
-def _skipped_report(root: str | Path, stage: str, spec: ArtifactSpec, dataset: str, split: str, t0: float) -> StageReport:
+def _skipped_report(
+    root: str | Path, stage: str, spec: ArtifactSpec, dataset: str, split: str, t0: float
+) -> StageReport:
     part = {"dataset": dataset, "split": split}
     entry = io.partition_entry(root, spec, part) or {}
-    return StageReport(stage, dataset, split, rows=int(entry.get("rows", 0)), rejects=int(entry.get("rejects", 0)),
-                       seconds=time.perf_counter() - t0, skipped=True, path=str(io.partition_dir(root, spec, part)),
-                       stats=dict(entry.get("stats", {})))
+    return StageReport(
+        stage,
+        dataset,
+        split,
+        rows=int(entry.get("rows", 0)),
+        rejects=int(entry.get("rejects", 0)),
+        seconds=time.perf_counter() - t0,
+        skipped=True,
+        path=str(io.partition_dir(root, spec, part)),
+        stats=dict(entry.get("stats", {})),
+    )
 
 
 # Index -------------------------------------------------------------------------------------
@@ -221,7 +270,9 @@ def shared_nlp(cfg: IndexConfig) -> Any:
 _NLP_LOCK = threading.Lock()
 
 
-def run_index(root: str | Path, dataset: str, split: str, cfg: IndexConfig, out_root: str | Path | None = None) -> StageReport:
+def run_index(
+    root: str | Path, dataset: str, split: str, cfg: IndexConfig, out_root: str | Path | None = None
+) -> StageReport:
     """Index the contexts of one partition in this process (incremental: only unseen contexts are parsed).
 
     `out_root`: write the index there instead of under `root` (a forced rebuild's staging
@@ -234,13 +285,26 @@ def run_index(root: str | Path, dataset: str, split: str, cfg: IndexConfig, out_
     unseen = set(contexts["context_id"].to_list()) - indexed_ids(out, index_key(cfg))
     with _NLP_LOCK:
         stats = build_index(out, contexts, cfg, nlp=shared_nlp(cfg) if unseen else None)
-    return StageReport("index", dataset, split, rows=stats.n_contexts, seconds=time.perf_counter() - t0,
-                       skipped=stats.n_new == 0, path=str(stats.path),
-                       stats={"partition": stats.partition, "new": stats.n_new, "cached": stats.n_cached, "parts": stats.parts})
+    return StageReport(
+        "index",
+        dataset,
+        split,
+        rows=stats.n_contexts,
+        seconds=time.perf_counter() - t0,
+        skipped=stats.n_new == 0,
+        path=str(stats.path),
+        stats={"partition": stats.partition, "new": stats.n_new, "cached": stats.n_cached, "parts": stats.parts},
+    )
 
 
-def plan_partition_index(root: str | Path, dataset: str, split: str, cfg: IndexConfig, out_root: str | Path | None = None,
-                         claimed: Iterable[str] = ()) -> IndexPlan:
+def plan_partition_index(
+    root: str | Path,
+    dataset: str,
+    split: str,
+    cfg: IndexConfig,
+    out_root: str | Path | None = None,
+    claimed: Iterable[str] = (),
+) -> IndexPlan:
     """The chunks of new contexts of one partition (`spacy_index.plan_index`); loads no model.
 
     `claimed`: ids planned for an earlier partition of the same run (parsed once, there)."""
@@ -308,8 +372,10 @@ def miner_inputs(root: str | Path, name: str, dataset: str, split: str, cfg: Bui
         elif inp in INPUT_ARTIFACTS:
             entry = io.partition_entry(root, INPUT_ARTIFACTS[inp], part)
             if entry is None:
-                raise io.ArtifactError(f"miner '{name}' needs '{inp}' for {io.partition_key(INPUT_ARTIFACTS[inp], part)}: "
-                                       "run the load stage first")
+                raise io.ArtifactError(
+                    f"miner '{name}' needs '{inp}' for {io.partition_key(INPUT_ARTIFACTS[inp], part)}: "
+                    "run the load stage first"
+                )
             out[inp] = io.data_fingerprint(entry)
     if "index" in out and "contexts" not in out:  # the index rows read depend on the contexts
         out["contexts"] = io.data_fingerprint(io.partition_entry(root, CONTEXTS, part) or {})
@@ -334,7 +400,9 @@ def miner_applies(cfg: BuildConfig, name: str, dataset: str) -> bool:
     return only is None or dataset in only
 
 
-def run_miner(root: str | Path, name: str, dataset: str, split: str, cfg: BuildConfig, force: bool = False) -> StageReport:
+def run_miner(
+    root: str | Path, name: str, dataset: str, split: str, cfg: BuildConfig, force: bool = False
+) -> StageReport:
     """Run one registered miner on one partition; skip when inputs and config are unchanged."""
     miner = MINERS[name]
     t0 = time.perf_counter()
@@ -345,17 +413,26 @@ def run_miner(root: str | Path, name: str, dataset: str, split: str, cfg: BuildC
     done = [writer_entry(root, spec, part, name) for spec in miner.outputs]
     if not force and all(d and d.get("inputs_fingerprint") == fp for d in done):
         first = done[0]
-        return StageReport(name, dataset, split, rows=int(first.get("rows", 0)), rejects=int(first.get("rejects", 0)),
-                           seconds=time.perf_counter() - t0, skipped=True,
-                           path=str(part_path(root, miner.outputs[0], part, name)), stats=dict(first.get("stats", {})))
+        return StageReport(
+            name,
+            dataset,
+            split,
+            rows=int(first.get("rows", 0)),
+            rejects=int(first.get("rejects", 0)),
+            seconds=time.perf_counter() - t0,
+            skipped=True,
+            path=str(part_path(root, miner.outputs[0], part, name)),
+            stats=dict(first.get("stats", {})),
+        )
     args, mcfg = read_inputs(root, miner.inputs, dataset, split, cfg), cfg.miner_config(name)
     kwargs, groups = {}, None
     if miner.groups is not None:  # reuse the rows of unchanged groups (none when forced or a part is missing)
         groups = miner.groups(*args, mcfg)
         was = {} if force or not all(done) else (done[0].get("groups") or {})
         unchanged = frozenset(k for k, f in groups.items() if was.get(k) == f)
-        kwargs["previous"] = Previous({spec.name: _own_rows(root, spec, part, name) for spec in miner.outputs}
-                                      if unchanged else {}, unchanged)
+        kwargs["previous"] = Previous(
+            {spec.name: _own_rows(root, spec, part, name) for spec in miner.outputs} if unchanged else {}, unchanged
+        )
     rows, rejects, stats = miner.mine(*args, mcfg, **kwargs)
     frames = rows if isinstance(rows, Mapping) else {miner.outputs[0].name: rows}
     first = frames[miner.outputs[0].name]
@@ -368,11 +445,27 @@ def run_miner(root: str | Path, name: str, dataset: str, split: str, cfg: BuildC
     seconds = time.perf_counter() - t0
     for spec in miner.outputs:
         df = frames[spec.name]
-        record = {"inputs_fingerprint": fp, "inputs": inputs, "config": config, "rows": df.height, "rejects": n_rej,
-                  "stats": stats, "seconds": round(seconds, 3), **({"groups": groups} if groups is not None else {})}
+        record = {
+            "inputs_fingerprint": fp,
+            "inputs": inputs,
+            "config": config,
+            "rows": df.height,
+            "rejects": n_rej,
+            "stats": stats,
+            "seconds": round(seconds, 3),
+            **({"groups": groups} if groups is not None else {}),
+        }
         write_owned_part(root, spec, df, part, name, record)
-    return StageReport(name, dataset, split, rows=first.height, rejects=n_rej, seconds=time.perf_counter() - t0,
-                       path=str(part_path(root, miner.outputs[0], part, name)), stats=stats)
+    return StageReport(
+        name,
+        dataset,
+        split,
+        rows=first.height,
+        rejects=n_rej,
+        seconds=time.perf_counter() - t0,
+        path=str(part_path(root, miner.outputs[0], part, name)),
+        stats=stats,
+    )
 
 
 def _own_rows(root: str | Path, spec: ArtifactSpec, part: Mapping[str, str], writer: str) -> pl.DataFrame:

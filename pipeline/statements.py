@@ -50,7 +50,6 @@ import re
 import sys
 from collections.abc import Sequence
 
-
 Token = tuple[str, str, int]
 
 
@@ -66,6 +65,8 @@ def getInflection(lemma: str, tag: str) -> tuple[str, ...]:
     import lemminflect
 
     return lemminflect.getInflection(lemma, tag=tag)
+
+
 Statement = tuple[str, str, str]  # (rule, prefix, suffix)
 
 _AUX_WORDS = r"did|does|do|is|was|are|were|has|have|had|can|could|might|will|would|should|may"
@@ -112,8 +113,11 @@ def _first_verb_after(tokens: Sequence[Token], start: int) -> int | None:
         text, tag, _ = tokens[i]
         nxt = tokens[i + 1][1] if i + 1 < len(tokens) else "."
         prev = tokens[i - 1][1]
-        verbish = (tag in ("NN", "VB", "VBP") and nxt in _CLAUSE_END or tag == "JJ" and nxt == ".") \
-            and prev not in ("DT", "PRP$", "POS") and not text.lower().endswith("ing")  # "the east", "advertising"
+        verbish = (
+            (tag in ("NN", "VB", "VBP") and nxt in _CLAUSE_END or tag == "JJ" and nxt == ".")
+            and prev not in ("DT", "PRP$", "POS")
+            and not text.lower().endswith("ing")
+        )  # "the east", "advertising"
         if verbish and getInflection(text.lower(), tag="VBD"):
             return i
     return None
@@ -125,8 +129,12 @@ def _aux_clause(q: str, tokens: Sequence[Token], aux_end: int) -> tuple[str, str
     if i is None:
         return None
     text, tag, off = tokens[i]
-    if not text.isalpha() or len(text) < 2 or text.lower() in _BE | {"be", "been"} \
-            or any(tokens[j][1] == "HYPH" for j in (i - 1, i + 1) if 0 <= j < len(tokens)):
+    if (
+        not text.isalpha()
+        or len(text) < 2
+        or text.lower() in _BE | {"be", "been"}
+        or any(tokens[j][1] == "HYPH" for j in (i - 1, i + 1) if 0 <= j < len(tokens))
+    ):
         return None  # "did the Court reason were controlled", "did the Theatre re-open": no verb to inflect
     subject = q[aux_end:off].strip()
     # after do-support the verb is a base form; a past/3rd-person form ("did X ended") is lemmatised, but
@@ -161,7 +169,7 @@ def normalised_tokens(question: str, tokens: Sequence[Token]) -> list[Token]:
     for text, tag, off in tokens:
         if not text.strip():
             continue
-        if question[off:off + len(text)] != text:
+        if question[off : off + len(text)] != text:
             raise ValueError(f"statement: token {text!r} at {off} is not in the question {question!r}")
         lead = len(text) - len(text.lstrip())
         mapped.append((text.strip(), tag, where[off + lead]))
@@ -212,7 +220,7 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
         if rest and _is_prep(rest[-1]):  # "From what pad did X launch from" -> drop the repeated preposition
             if rest[-1][0].lower() != prep:
                 return None
-            tail = q[end:rest[-1][2]].rstrip()
+            tail = q[end : rest[-1][2]].rstrip()
         return "prep_wh", f"{_cap(subj)} {_inflect(verb, _DO_TAG[m.group(2).lower()])}{tail} {prep} ", "."
     m = re.match(rf"({_PREPS})\s+(?:what|which)(?:\s+[\w'-]+){{0,3}}?\s+(is|was|are|were)\s+(.+)$", q, re.I)
     if m:
@@ -220,13 +228,13 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
         return ("prep_wh", *out) if out else None
     m = _wh_phrase_ok(re.match(rf"{_WH_NOUN}\s+({_MODAL})\s+", q, re.I), tokens)
     if m and next((t for _, t, off in tokens if off == m.end()), "") == "VB":  # the wh-phrase is the subject
-        return "wh_modal", "", f" {q[m.start(1):]}."
+        return "wh_modal", "", f" {q[m.start(1) :]}."
     if m and (cl := _aux_clause(q, tokens, m.end())):
         subj, verb, end = cl
         return "wh_modal", f"{_cap(subj)} {m.group(1).lower()} {verb} ", f"{q[end:]}."
     m = _wh_phrase_ok(re.match(rf"{_WH_NOUN}\s+(did|does|do)\s+", q, re.I), tokens)
     if m and _negated_after(tokens, m.end()):  # "What kind of force does not exist" -> "ANS does not exist"
-        return "wh_did", "", f" {q[m.start(1):]}."
+        return "wh_did", "", f" {q[m.start(1) :]}."
     if m and (cl := _aux_clause(q, tokens, m.end())):
         subj, verb, end = cl
         if set(m.group(0).lower().split()[1:-1]) & _TIME_NOUNS:  # "What century did the Normans gain …" -> "… in ANS"
@@ -253,6 +261,7 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
         if verb_tag in ("VBD", "VBZ") and m.group(2).lower() not in ("did", "does", "is", "was", "has", "had"):
             return "wh_subject", "", f" {m.group(2)}{m.group(3)}."
     m = re.match(r"how\s+(many|much)\s+(.+?)\s+(did|does|do)\s+", q, re.I)
+
     def noun(m: re.Match) -> str:  # "ANS of gun powder": a measure, then the mass noun; "How much money" -> "ANS"
         if m.group(1).lower() == "many":
             return f" {m.group(2)}"
@@ -261,6 +270,7 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
             words = words[2:] if len(words) > 1 and words[1].lower() == "of" else words[1:]
             return f" of {' '.join(words)}" if words else ""
         return f" of {m.group(2)}"
+
     if m and (cl := _aux_clause(q, tokens, m.end())):
         subj, verb, end = cl
         rest = _rest(tokens, end)
@@ -269,7 +279,11 @@ def _rules(q: str, tokens: Sequence[Token]) -> Statement | None:
             return "how_many", f"{_cap(subj)} {_inflect(verb, _DO_TAG[m.group(3).lower()])}{q[end:]} ", f"{noun(m)}."
         return "how_many", f"{_cap(subj)} {_inflect(verb, _DO_TAG[m.group(3).lower()])} ", f"{noun(m)}{q[end:]}."
     m = re.match(r"how\s+(many|much)\s+(.+?)\s+(has|have|had)\s+(.+?)\s+(\w+)$", q, re.I)
-    if m and m.group(4).lower() not in ("been", "not") and next((t for _, t, off in tokens if off == m.start(5)), "") == "VBN":
+    if (
+        m
+        and m.group(4).lower() not in ("been", "not")
+        and next((t for _, t, off in tokens if off == m.start(5)), "") == "VBN"
+    ):
         return "how_many", f"{_cap(m.group(4))} {m.group(3).lower()} {m.group(5)} ", f"{noun(m)}."
     m = re.match(r"how\s+(many|much)\s+(.+?)\s+(is|was|are|were|has|have|had)\s+(\w+)(.*)$", q, re.I)
     if m and next((t for _, t, off in tokens if off == m.start(4)), "") in ("VBN", "VBG"):
@@ -289,24 +303,163 @@ def _wh_phrase_ok(m: re.Match | None, tokens: Sequence[Token]) -> re.Match | Non
 # -- helpers of the rules (2026-12-01 fluency fixes; docs/methods.md §3.1) --------------------------------------
 
 _TIME_NOUNS = {"year", "years", "century", "decade", "month", "day", "date", "era", "period", "time", "season"}
-_PLACE_NOUNS = {"city", "country", "state", "town", "county", "region", "place", "area", "location", "continent",
-                "island", "province", "borough", "neighborhood", "neighbourhood", "village", "district", "nation"}
+_PLACE_NOUNS = {
+    "city",
+    "country",
+    "state",
+    "town",
+    "county",
+    "region",
+    "place",
+    "area",
+    "location",
+    "continent",
+    "island",
+    "province",
+    "borough",
+    "neighborhood",
+    "neighbourhood",
+    "village",
+    "district",
+    "nation",
+}
 # participles that take the answer right after them ("The museum was called ANS")
-_NAMING = {"called", "named", "known", "nicknamed", "dubbed", "termed", "titled", "labeled", "labelled", "renamed",
-           "considered", "elected", "appointed", "crowned", "voted", "styled", "designated", "deemed"}
-_DITRANSITIVE = {"give", "offer", "send", "pay", "tell", "award", "show", "grant", "teach", "promise", "owe", "lend",
-                 "hand", "bring", "sell", "buy", "charge", "cost", "allow", "deny"}
-_CATENATIVE = {"want", "try", "fail", "need", "hope", "plan", "decide", "attempt", "begin", "start", "continue", "refuse",
-               "seek", "agree", "promise", "expect", "like", "love", "prefer", "intend", "manage", "choose", "wish",
-               "learn", "help", "have"}
-_PREP_WORDS = {"in", "on", "at", "by", "from", "for", "to", "with", "into", "of", "about", "as", "under", "over",
-               "after", "before", "through", "since", "until", "against", "between", "among", "upon", "onto",
-               "toward", "towards", "during", "within", "without", "around", "like", "near", "behind", "above",
-               "below", "across", "along", "beyond", "off", "out", "up", "down", "behind"}
+_NAMING = {
+    "called",
+    "named",
+    "known",
+    "nicknamed",
+    "dubbed",
+    "termed",
+    "titled",
+    "labeled",
+    "labelled",
+    "renamed",
+    "considered",
+    "elected",
+    "appointed",
+    "crowned",
+    "voted",
+    "styled",
+    "designated",
+    "deemed",
+}
+_DITRANSITIVE = {
+    "give",
+    "offer",
+    "send",
+    "pay",
+    "tell",
+    "award",
+    "show",
+    "grant",
+    "teach",
+    "promise",
+    "owe",
+    "lend",
+    "hand",
+    "bring",
+    "sell",
+    "buy",
+    "charge",
+    "cost",
+    "allow",
+    "deny",
+}
+_CATENATIVE = {
+    "want",
+    "try",
+    "fail",
+    "need",
+    "hope",
+    "plan",
+    "decide",
+    "attempt",
+    "begin",
+    "start",
+    "continue",
+    "refuse",
+    "seek",
+    "agree",
+    "promise",
+    "expect",
+    "like",
+    "love",
+    "prefer",
+    "intend",
+    "manage",
+    "choose",
+    "wish",
+    "learn",
+    "help",
+    "have",
+}
+_PREP_WORDS = {
+    "in",
+    "on",
+    "at",
+    "by",
+    "from",
+    "for",
+    "to",
+    "with",
+    "into",
+    "of",
+    "about",
+    "as",
+    "under",
+    "over",
+    "after",
+    "before",
+    "through",
+    "since",
+    "until",
+    "against",
+    "between",
+    "among",
+    "upon",
+    "onto",
+    "toward",
+    "towards",
+    "during",
+    "within",
+    "without",
+    "around",
+    "like",
+    "near",
+    "behind",
+    "above",
+    "below",
+    "across",
+    "along",
+    "beyond",
+    "off",
+    "out",
+    "up",
+    "down",
+    "behind",
+}
 # preposition pairs that are one preposition ("because of"); any other IN IN is a stranded preposition
-_PREP_PAIRS = {("out", "of"), ("because", "of"), ("instead", "of"), ("ahead", "of"), ("due", "to"), ("according", "to"),
-               ("up", "to"), ("prior", "to"), ("apart", "from"), ("as", "of"), ("such", "as"), ("away", "from"),
-               ("next", "to"), ("close", "to"), ("as", "to"), ("from", "about"), ("up", "until"), ("out", "from")}
+_PREP_PAIRS = {
+    ("out", "of"),
+    ("because", "of"),
+    ("instead", "of"),
+    ("ahead", "of"),
+    ("due", "to"),
+    ("according", "to"),
+    ("up", "to"),
+    ("prior", "to"),
+    ("apart", "from"),
+    ("as", "of"),
+    ("such", "as"),
+    ("away", "from"),
+    ("next", "to"),
+    ("close", "to"),
+    ("as", "to"),
+    ("from", "about"),
+    ("up", "until"),
+    ("out", "from"),
+}
 _NOT_NOMINAL = {"MD", "WDT", "WP", "WP$", "WRB", ",", ":", "-LRB-", "-RRB-", "``", "''", "EX"}
 _NP_START = {"DT", "PDT", "PRP$", "JJ", "JJS", "JJR", "NN", "NNS", "NNP", "NNPS", "CD", "PRP"}
 _ADVERB = {"RB", "RBR", "RBS"}
@@ -321,7 +474,7 @@ def _rest(tokens: Sequence[Token], start: int, end: int | None = None) -> list[T
 
 
 def _text(q: str, toks: Sequence[Token]) -> str:
-    return q[toks[0][2]:toks[-1][2] + len(toks[-1][0])] if toks else ""
+    return q[toks[0][2] : toks[-1][2] + len(toks[-1][0])] if toks else ""
 
 
 def _is_prep(tok: Token) -> bool:
@@ -336,12 +489,16 @@ def _nominal(toks: Sequence[Token]) -> bool:
     """A subject noun phrase: no finite verb or modal, no relative or question word, no comma; not led by a
     preposition/adverb, nor "there". Participles may modify ("the oldest known rock", "seafloor spreading"); the
     small tagger's slips are tolerated: a VB first ("ctenophore"), a capitalised WP inside ("a Doctor Who Prom")."""
+
     def bad(i: int, t: Token) -> bool:
         if t[1] in ("MD", "VBZ", "VBP", "VBD") or t[1] == "VB" and i > 0 or t[0].lower() in ("that", "there", "being"):
             return True
         return t[1] in _NOT_NOMINAL and not (i > 0 and t[1] == "WP" and t[0][:1].isupper())
+
     lead_ok = toks and (toks[0][1] not in ("IN", "TO", "RB", "RBR") or toks[0][0].lower() == "not" and len(toks) > 1)
-    return bool(lead_ok) and not any(bad(i, t) for i, t in enumerate(toks))  # "not" leads: the negation attack's "not British settlers"
+    return bool(lead_ok) and not any(
+        bad(i, t) for i, t in enumerate(toks)
+    )  # "not" leads: the negation attack's "not British settlers"
 
 
 def _gap_inside(toks: Sequence[Token]) -> bool:
@@ -353,12 +510,14 @@ def _gap_inside(toks: Sequence[Token]) -> bool:
             return True
         if a[1] in ("NNP", "NNPS", "PRP") and b[1] == "JJ" or a[1] in ("NNP", "PRP") and b[1] == "VBG":
             return True
-    return any(t[1] == ":" or t[1] == "," and not (0 < i < len(toks) - 1 and toks[i - 1][1] == toks[i + 1][1] == "NNP")
-               for i, t in enumerate(toks))  # "Lima, Ohio" is one name
+    return any(
+        t[1] == ":" or t[1] == "," and not (0 < i < len(toks) - 1 and toks[i - 1][1] == toks[i + 1][1] == "NNP")
+        for i, t in enumerate(toks)
+    )  # "Lima, Ohio" is one name
 
 
 def _negated_after(tokens: Sequence[Token], start: int) -> bool:
-    """"not" right after the auxiliary negates the verb ("does not exist"), not an adjective of the subject
+    """ "not" right after the auxiliary negates the verb ("does not exist"), not an adjective of the subject
     (the negation attack's "did not Protestant nobles form")."""
     after = [t for t in tokens if t[2] >= start]
     return len(after) > 1 and after[0][0].lower() in ("not", "n't") and after[1][1] in ("VB", "VBP")
@@ -383,8 +542,12 @@ def _participle(rt: Sequence[Token]) -> int | None:
     for v in range(len(rt) - 1, 0, -1):
         if rt[v][1] in ("VBN", "VBD") and _nominal(_split_adverbs(rt[:v])[0]):
             return v
-    if len(rt) > 1 and rt[-1][1] == "JJ" and _nominal(_split_adverbs(rt[:-1])[0]) \
-            and _split_adverbs(rt[:-1])[0][-1][1] != "VBG":
+    if (
+        len(rt) > 1
+        and rt[-1][1] == "JJ"
+        and _nominal(_split_adverbs(rt[:-1])[0])
+        and _split_adverbs(rt[:-1])[0][-1][1] != "VBG"
+    ):
         return len(rt) - 1
     for v in range(len(rt) - 2, 0, -1):  # progressive: "this sport becoming more popular" -> "is becoming"
         if rt[v][1] == "VBG" and rt[v - 1][1].startswith("NN") and _nominal(rt[:v]):
@@ -395,7 +558,9 @@ def _participle(rt: Sequence[Token]) -> int | None:
     return None
 
 
-def _adjunct(q: str, tokens: Sequence[Token], start: int, be: str, prep: str, strict_prep: bool) -> tuple[str, str] | None:
+def _adjunct(
+    q: str, tokens: Sequence[Token], start: int, be: str, prep: str, strict_prep: bool
+) -> tuple[str, str] | None:
     """Where/When/Prep-what + be: the answer is an adjunct after the clause ("X was founded in ANS").
 
     A preposition stranded at the end replaces `prep` ("Where are teachers recruited from" -> "… from ANS");
@@ -438,8 +603,17 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
             return None
         return f"There {be} {_text(q, rt[1:])} in ", "."
     lead = next((i for i, t in enumerate(rt) if t[1] not in _ADVERB), len(rt))
-    if lead < len(rt) and (rt[lead][1] == "VBN" or rt[lead][1] == "TO" or rt[lead][1] == "VBG" and wh_words or rt[lead][1] == "JJ" and lead + 1 < len(rt) and rt[lead + 1][1] in ("IN", "TO")
-                           or rt[lead][1] == "IN" and rt[lead][0].lower() in _PREP_WORDS - {"of", "as"}):
+    if lead < len(rt) and (
+        rt[lead][1] == "VBN"
+        or rt[lead][1] == "TO"
+        or rt[lead][1] == "VBG"
+        and wh_words
+        or rt[lead][1] == "JJ"
+        and lead + 1 < len(rt)
+        and rt[lead + 1][1] in ("IN", "TO")
+        or rt[lead][1] == "IN"
+        and rt[lead][0].lower() in _PREP_WORDS - {"of", "as"}
+    ):
         # the wh-phrase is the subject: "What organization was led by X" -> "ANS was led by X"
         return "", f" {be} {rest}."
     relative = any(t[1] in ("WDT", "WP") or t[0].lower() == "that" for t in rt)
@@ -452,7 +626,10 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
             subj, adv = _split_adverbs(rt[:-1])
             pred = rt[-1][0]
             # two noun phrases: "What is the Bielany Forest the last remnant of" -> "… Forest is the last remnant of"
-            k = next((i for i in range(1, len(subj)) if subj[i][1] in ("DT", "PRP$") and subj[i - 1][1].startswith("NN")), None)
+            k = next(
+                (i for i in range(1, len(subj)) if subj[i][1] in ("DT", "PRP$") and subj[i - 1][1].startswith("NN")),
+                None,
+            )
             if k is not None and not adv:
                 subj, pred = subj[:k], f"{_text(q, subj[k:])} {pred}"
         if not _nominal(subj) or _gap_inside(subj):
@@ -462,11 +639,23 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
         subj, adv = _split_adverbs(rt[:-1])  # progressive, object gap: "What are apicoplasts missing"
         return _be_phrase(q, subj, be, adv, rt[-1][0]) + " ", "."
     named = next((i for i, t in enumerate(rt) if i > 0 and t[1] == "VBN" and t[0].lower() in _NAMING), None)
-    if named is not None and named + 1 < len(rt) and (rt[named + 1][1] in ("WDT", "WP") or rt[named + 1][0].lower() == "that"
-                                                     or rt[named + 1][1] == "IN" and named + 2 < len(rt) and rt[named + 2][1] == "WDT"):
+    if (
+        named is not None
+        and named + 1 < len(rt)
+        and (
+            rt[named + 1][1] in ("WDT", "WP")
+            or rt[named + 1][0].lower() == "that"
+            or rt[named + 1][1] == "IN"
+            and named + 2 < len(rt)
+            and rt[named + 2][1] == "WDT"
+        )
+    ):
         # "What is the region called that is …" -> "The region that is … is called ANS"
         subj, adv = _split_adverbs(rt[:named])
-        return f"{_cap(_text(q, subj))} {_text(q, rt[named + 1:])} {' '.join([be, _text(q, adv), rt[named][0]]).replace('  ', ' ')} ", "."
+        return (
+            f"{_cap(_text(q, subj))} {_text(q, rt[named + 1 :])} {' '.join([be, _text(q, adv), rt[named][0]]).replace('  ', ' ')} ",
+            ".",
+        )
     if named is not None and named == len(rt) - 1 and named > 0:
         # "What is the section of the Rhine Gorge recognized by UNESCO called" -> "… recognized by UNESCO is called ANS"
         subj, adv = _split_adverbs(rt[:named])
@@ -475,7 +664,7 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
     v = _participle(rt) if not relative else None
     if v is not None and rt[v][1] in ("VBN", "VBD"):
         subj, adv = _split_adverbs(rt[:v])
-        after = rt[v + 1:]
+        after = rt[v + 1 :]
         head = _be_phrase(q, subj, be, adv, rt[v][0])
         if not after:
             if time or place:  # "What year was the tower made" -> "The tower was made in ANS"
@@ -483,7 +672,11 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
             if rt[v][0].lower() in _NAMING:  # "What was the museum called" -> "The museum was called ANS"
                 return head + " ", "."
             return None
-        if _is_prep(after[0]) and after[0][1] in ("IN", "TO") and (len(after) == 1 or after[1][1] in ("IN", "TO", "WRB", "RB")):
+        if (
+            _is_prep(after[0])
+            and after[0][1] in ("IN", "TO")
+            and (len(after) == 1 or after[1][1] in ("IN", "TO", "WRB", "RB"))
+        ):
             tail = _text(q, after[1:])  # "What was Henry IV known as before taking the throne"
             return f"{head} {after[0][0]} ", f" {tail}." if tail else "."
         if len(after) == 2 and after[0][1] == "TO" and after[1][1] == "VB":
@@ -498,7 +691,7 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
         return None
     for i, t in enumerate(rt):  # a finite verb before any relative word: the gap is inside a clause, not after a
         if t[1] in ("WDT", "WP") or t[0].lower() == "that":  # noun phrase; a zero relative ("the program the
-            break                                             # university runs") is one
+            break  # university runs") is one
         if i > 1 and rt[i - 2][1] in ("NN", "NNS") and rt[i - 1][1] in ("DT", "PRP", "NNP", "NNPS"):
             break
         if t[1] in ("MD", "VBZ", "VBP", "VBD"):
@@ -526,7 +719,7 @@ def _object_gap(q: str, tokens: Sequence[Token], end: int, head: str, verb: str)
         cut = rt[1][2] + len(rt[1][0])
         return f"{head}{q[end:cut]} ", f"{q[cut:]}."
     if rt and rt[0][1] == "RP":
-        tail = q[rt[0][2] + len(rt[0][0]):]
+        tail = q[rt[0][2] + len(rt[0][0]) :]
         return f"{head} {rt[0][0]} ", f"{tail}."
     if rt and verb.lower() in _DITRANSITIVE and rt[0][1] in ("PRP", "NNP", "NNPS", "DT", "PRP$"):
         k = 0
@@ -534,7 +727,7 @@ def _object_gap(q: str, tokens: Sequence[Token], end: int, head: str, verb: str)
             k += 1
         if k < len(rt) and rt[k][1] not in ("IN", "TO", "RB"):
             return None
-        tail = q[rt[k - 1][2] + len(rt[k - 1][0]):]
+        tail = q[rt[k - 1][2] + len(rt[k - 1][0]) :]
         return f"{head} {_text(q, rt[:k])} ", f"{tail}."
     return f"{head} ", f"{rest}."
 
@@ -544,10 +737,14 @@ def _object_gap(q: str, tokens: Sequence[Token], end: int, head: str, verb: str)
 _WH_LEFT = re.compile(r"^\s*(?:what|which|who|whom|whose|where|when|why|how)\b|\bhow (?:many|much)\b", re.I)
 # "the Alan Turing's": an article before a possessive of two or more capitalised words, none of them a word
 # that names an institution or a country ("the Ottoman Empire's", "the United States'" keep theirs)
-_INSTITUTION = ("Empire|Republic|Kingdom|States|Union|Church|University|College|Company|Party|Army|Navy|Court|"
-                "Council|Dynasty|Museum|Society|Brotherhood|Nations|Bank|Government|Parliament|Senate|Assembly|"
-                "Crown|Commission|Institute|Association|League|Corporation|Group|Club|Team|Order|Federation|Library")
-_PROPER_POSSESSIVE = re.compile(rf"\b(?:[Tt]he|[Aa]n?) ((?!(?:{_INSTITUTION})\b)[A-Z][\w.-]*(?:\s(?!(?:{_INSTITUTION})\b)[A-Z][\w.-]*)+'s)(?=\s+[a-z])")
+_INSTITUTION = (
+    "Empire|Republic|Kingdom|States|Union|Church|University|College|Company|Party|Army|Navy|Court|"
+    "Council|Dynasty|Museum|Society|Brotherhood|Nations|Bank|Government|Parliament|Senate|Assembly|"
+    "Crown|Commission|Institute|Association|League|Corporation|Group|Club|Team|Order|Federation|Library"
+)
+_PROPER_POSSESSIVE = re.compile(
+    rf"\b(?:[Tt]he|[Aa]n?) ((?!(?:{_INSTITUTION})\b)[A-Z][\w.-]*(?:\s(?!(?:{_INSTITUTION})\b)[A-Z][\w.-]*)+'s)(?=\s+[a-z])"
+)
 
 
 def _tidy(stmt: Statement) -> Statement | None:
@@ -557,9 +754,11 @@ def _tidy(stmt: Statement) -> Statement | None:
 
     def fix(s: str, start: bool) -> str:
         s = re.sub(r"\b([Tt]he|[Aa]n?) (?:the|a|an|The|A|An)\b", r"\1", s)
-        s = re.sub(r"\s*,\s*\.$", ".", s)  # "…, formerly believed to be plagued by intractability,." 
+        s = re.sub(r"\s*,\s*\.$", ".", s)  # "…, formerly believed to be plagued by intractability,."
         s = _PROPER_POSSESSIVE.sub(lambda m: m.group(1), s)
-        s = re.sub(r"\b(\w+) \1\b", lambda m: m.group(1) if m.group(1).lower() in _PREP_WORDS | {"the", "a"} else m.group(0), s)
+        s = re.sub(
+            r"\b(\w+) \1\b", lambda m: m.group(1) if m.group(1).lower() in _PREP_WORDS | {"the", "a"} else m.group(0), s
+        )
         return _cap(s) if start else s
 
     prefix, suffix = fix(prefix, True), fix(suffix, not prefix)
@@ -568,9 +767,11 @@ def _tidy(stmt: Statement) -> Statement | None:
     return rule, prefix, suffix
 
 
-_DAY_DATE = re.compile(r"^(?:(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-                       r"\s+\d{1,2}\b|\d{1,2}(?:st|nd|rd|th)?\s+(?:January|February|March|April|May|June|July|August|"
-                       r"September|October|November|December)\b|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b)")
+_DAY_DATE = re.compile(
+    r"^(?:(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+    r"\s+\d{1,2}\b|\d{1,2}(?:st|nd|rd|th)?\s+(?:January|February|March|April|May|June|July|August|"
+    r"September|October|November|December)\b|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b)"
+)
 
 
 def join_suffix(answer: str, suffix: str) -> str:
@@ -586,15 +787,18 @@ def join_answer(prefix: str, answer: str) -> tuple[str, str]:
     m = re.search(r"(?:^|\s)(\w+) $", prefix)
     first = answer.split(" ", 1)[0]
     if m and m.group(1).lower() in _PREP_WORDS and first.lower() in _PREP_WORDS and " " in answer:
-        prefix, answer = prefix[:m.start(1)], first.lower() + answer[len(first):]
+        prefix, answer = prefix[: m.start(1)], first.lower() + answer[len(first) :]
     elif m and m.group(1) == "in" and _DAY_DATE.match(answer):
-        prefix = prefix[:m.start(1)] + "on "
+        prefix = prefix[: m.start(1)] + "on "
     elif m and m.group(1) == "in" and re.fullmatch(r"\d{3,4}s?\s+(?:to|until)\s+\d{2,4}s?", answer):
-        prefix = prefix[:m.start(1)] + "from "  # "took place in" + "2000 to 2007" -> "from 2000 to 2007"
+        prefix = prefix[: m.start(1)] + "from "  # "took place in" + "2000 to 2007" -> "from 2000 to 2007"
     if not prefix.strip():
         answer = _cap(answer)
-    elif re.match(r"(?:One|Two|Three|Four|Five|Six|Seven|Eight|Nine|Ten|Eleven|Twelve|Twenty|Thirty|Forty|Fifty|"
-                  r"Hundreds|Thousands|Millions|Several|Some|About|Approximately|Around|Over|Nearly|Almost|More|Less)\b", answer):
+    elif re.match(
+        r"(?:One|Two|Three|Four|Five|Six|Seven|Eight|Nine|Ten|Eleven|Twelve|Twenty|Thirty|Forty|Fifty|"
+        r"Hundreds|Thousands|Millions|Several|Some|About|Approximately|Around|Over|Nearly|Almost|More|Less)\b",
+        answer,
+    ):
         answer = answer[0].lower() + answer[1:]  # "identified Four factors" -> "identified four factors"
     return prefix, answer
 

@@ -74,12 +74,12 @@ PLACEMENTS = ("replace", "add")
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    share: float = 0.2                   # share of answerable examples that get an inserted sentence
-    seed: int = 13                       # seeds the choice of examples, substitutes and positions
-    corpus_fallback: bool = True         # take a substitute from other contexts when the own context has none
-    coarse_fallback: bool = True         # no entity with the gold's spaCy label anywhere: use the coarse type (counted)
-    placement: str = "replace"           # `replace` (paper) or `add`: see the module doc
-    check_label: bool = True             # re-run NER on the augmented context; keep only type-true insertions
+    share: float = 0.2  # share of answerable examples that get an inserted sentence
+    seed: int = 13  # seeds the choice of examples, substitutes and positions
+    corpus_fallback: bool = True  # take a substitute from other contexts when the own context has none
+    coarse_fallback: bool = True  # no entity with the gold's spaCy label anywhere: use the coarse type (counted)
+    placement: str = "replace"  # `replace` (paper) or `add`: see the module doc
+    check_label: bool = True  # re-run NER on the augmented context; keep only type-true insertions
     spacy_model: str = "en_core_web_sm"  # tagger used by the statement rules
 
     def __post_init__(self) -> None:
@@ -92,9 +92,9 @@ class SyntheticConfig:
 @dataclass
 class SyntheticResult:
     rows: list[dict[str, Any]] = field(default_factory=list)  # SYNTHETIC rows
-    counts: Counter = field(default_factory=Counter)           # outcome → count
+    counts: Counter = field(default_factory=Counter)  # outcome → count
     rejects: list[dict[str, str]] = field(default_factory=list)  # REJECTS rows (example without index/context)
-    answerable: int = 0                                        # denominator of the share
+    answerable: int = 0  # denominator of the share
 
 
 def _hash(seed: int, *parts: Any) -> int:
@@ -112,11 +112,39 @@ def _distinct(gold_norms: set[str], text: str) -> bool:
 _MONTHS = r"January|February|March|April|May|June|July|August|September|October|November|December"
 _YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})s?\b|\b\d0s\b|'\d0s\b")
 _DAYLIKE = re.compile(rf"\b(?:{_MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)\b")
-_NUMBER_WORDS = re.compile(r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
-                           r"fifty|hundred|thousand|million|billion|dozen|first|second|third)", re.I)
+_NUMBER_WORDS = re.compile(
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+    r"fifty|hundred|thousand|million|billion|dozen|first|second|third)",
+    re.I,
+)
 # number modifiers, not units: "about 300", "more than 200,000"
-_MODIFIERS = {"and", "a", "about", "approximately", "around", "over", "under", "nearly", "almost", "some", "more", "less",
-              "than", "at", "least", "most", "up", "to", "only", "just", "roughly", "estimated", "an", "some", "several"}
+_MODIFIERS = {
+    "and",
+    "a",
+    "about",
+    "approximately",
+    "around",
+    "over",
+    "under",
+    "nearly",
+    "almost",
+    "some",
+    "more",
+    "less",
+    "than",
+    "at",
+    "least",
+    "most",
+    "up",
+    "to",
+    "only",
+    "just",
+    "roughly",
+    "estimated",
+    "an",
+    "some",
+    "several",
+}
 _UNITS = {  # QUANTITY unit words -> the kind of thing they measure
     "weight": r"pounds?|lbs?|tons?|tonnes?|kilograms?|kg|grams?|g|ounces?|oz",
     "length": r"miles?|mi|km|kilomet(?:er|re)s?|met(?:er|re)s?|m|feet|foot|ft|inch(?:es)?|in|yards?|cm|mm|centimet(?:er|re)s?",
@@ -143,8 +171,15 @@ def answer_shape(text: str, label: str) -> tuple | None:
     low = text.lower()
     digits = any(c.isdigit() for c in text)
     if label == "DATE":
-        kind = ("year" if _YEAR.search(text) else "century" if "century" in low or "centuries" in low
-                else "day" if _DAYLIKE.search(text) else "other")
+        kind = (
+            "year"
+            if _YEAR.search(text)
+            else "century"
+            if "century" in low or "centuries" in low
+            else "day"
+            if _DAYLIKE.search(text)
+            else "other"
+        )
         return kind, digits, _range(text)
     if label == "CARDINAL":  # digits, range, decimal, a word that is not a number word ("8.8 lb")
         other = any(not _NUMBER_WORDS.fullmatch(w) for w in re.findall(r"[a-z]+", low) if w not in _MODIFIERS)
@@ -157,8 +192,14 @@ def answer_shape(text: str, label: str) -> tuple | None:
         return digits, kind
     if label == "MONEY":
         sign = next((c for c in text if c in "$£€¥₹"), None)
-        word = next((w for w in ("dollar", "pound", "euro", "yen", "franc", "mark", "rupee", "yuan", "krone", "kroner", "peso")
-                     if w in low), None)
+        word = next(
+            (
+                w
+                for w in ("dollar", "pound", "euro", "yen", "franc", "mark", "rupee", "yuan", "krone", "kroner", "peso")
+                if w in low
+            ),
+            None,
+        )
         return digits, sign or word
     if label == "TIME":
         return digits, bool(re.search(r"\d:\d|\b[ap]\.?m\b|o'clock", low))
@@ -187,7 +228,9 @@ def shape_fits(gold: str, cand: str, label: str) -> bool:
     return answer_shape(strip_possessive(gold, ""), label) == answer_shape(strip_possessive(cand, ""), label)
 
 
-def gold_entity(gold: dict[str, Any], entities: Sequence[dict[str, Any]], min_cover: float = 0.5) -> dict[str, Any] | None:
+def gold_entity(
+    gold: dict[str, Any], entities: Sequence[dict[str, Any]], min_cover: float = 0.5
+) -> dict[str, Any] | None:
     """The index entity that types the gold answer, or None.
 
     The entity overlapping the gold span most (the first of equals), kept only when the
@@ -200,7 +243,9 @@ def gold_entity(gold: dict[str, Any], entities: Sequence[dict[str, Any]], min_co
             best, best_overlap = ent, overlap
     if best is None:
         return None
-    if best_overlap < min_cover * (gold["end"] - gold["start"]) or best_overlap < min_cover * (best["end"] - best["start"]):
+    if best_overlap < min_cover * (gold["end"] - gold["start"]) or best_overlap < min_cover * (
+        best["end"] - best["start"]
+    ):
         return None
     return best
 
@@ -219,22 +264,38 @@ def corpus_pool(contexts: dict[str, str], index: dict[str, dict[str, Any]]) -> d
         if text is None:
             continue
         for ent in rec["entities"] or []:
-            pool.setdefault(ent["label"], set()).add((text[ent["start"]:ent["end"]], cid))
+            pool.setdefault(ent["label"], set()).add((text[ent["start"] : ent["end"]], cid))
     return {k: sorted(v) for k, v in pool.items()}
 
 
-def _candidates(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, list[tuple[str, str]]],
-                labels: set[str], norms: set[str], corpus: bool, gold: str = "", gold_label: str = "",
-                removed: Counter | None = None, gold_answer: str = "") -> tuple[list[str], str]:
+def _candidates(
+    ex: dict[str, Any],
+    context: str,
+    rec: dict[str, Any],
+    pool: dict[str, list[tuple[str, str]]],
+    labels: set[str],
+    norms: set[str],
+    corpus: bool,
+    gold: str = "",
+    gold_label: str = "",
+    removed: Counter | None = None,
+    gold_answer: str = "",
+) -> tuple[list[str], str]:
     """Substitutes with a label in `labels`, differing from every gold, possessive ending stripped (unless the
     gold answer `gold_answer` has one), without an unbalanced quote, and with the shape of the gold entity
     `gold` (`shape_fits` on `gold_label`); candidates the shape check removes are counted in `removed`."""
+
     def keep(texts: set[tuple[str, str]]) -> list[str]:
         out = set()
         for t, lab in texts:
             t = strip_possessive(t, gold_answer)
-            if not t or not _distinct(norms, t) or t.count('"') % 2 or t.count("(") != t.count(")") \
-                    or t.split()[-1].lower() in _DANGLING:  # a cut-off entity: "The French Confession of"
+            if (
+                not t
+                or not _distinct(norms, t)
+                or t.count('"') % 2
+                or t.count("(") != t.count(")")
+                or t.split()[-1].lower() in _DANGLING
+            ):  # a cut-off entity: "The French Confession of"
                 continue
             if gold and not shape_fits(gold, t, gold_label if lab == gold_label else lab):
                 if removed is not None:
@@ -242,14 +303,18 @@ def _candidates(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dic
                 continue
             out.add(t)
         return sorted(out)
-    own = keep({(context[e["start"]:e["end"]], e["label"]) for e in rec["entities"] or [] if e["label"] in labels})
+
+    own = keep({(context[e["start"] : e["end"]], e["label"]) for e in rec["entities"] or [] if e["label"] in labels})
     if own or not corpus:
         return own, "context"
-    return keep({(t, label) for label in sorted(labels) for t, cid in pool.get(label, []) if cid != ex["context_id"]}), "corpus"
+    return keep(
+        {(t, label) for label in sorted(labels) for t, cid in pool.get(label, []) if cid != ex["context_id"]}
+    ), "corpus"
 
 
-def plan(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, list[tuple[str, str]]],
-         cfg: SyntheticConfig) -> tuple[dict[str, Any] | None, str]:
+def plan(
+    ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, list[tuple[str, str]]], cfg: SyntheticConfig
+) -> tuple[dict[str, Any] | None, str]:
     """Substitute answer and insertion point for one example, or (None, reason)."""
     gold = ex["answers"][0]
     ent = gold_entity(gold, rec["entities"] or [])
@@ -257,16 +322,19 @@ def plan(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, 
         return None, "no_gold_entity"
     label, coarse = ent["label"], coarse_type(ent["label"])
     norms = {normalize(a["text"]) for a in ex["answers"]}
-    gold_text = context[ent["start"]:ent["end"]]  # the shape is the gold entity's (the answer may hold more)
+    gold_text = context[ent["start"] : ent["end"]]  # the shape is the gold entity's (the answer may hold more)
     removed: Counter = Counter()
-    cands, source = _candidates(ex, context, rec, pool, {label}, norms, cfg.corpus_fallback, gold_text, label, removed,
-                                gold["text"])
+    cands, source = _candidates(
+        ex, context, rec, pool, {label}, norms, cfg.corpus_fallback, gold_text, label, removed, gold["text"]
+    )
     match = "label"
     if not cands and cfg.coarse_fallback:
         same_coarse = {lab for lab in pool if coarse_type(lab) == coarse} | {
-            e["label"] for e in rec["entities"] or [] if coarse_type(e["label"]) == coarse}
-        cands, source = _candidates(ex, context, rec, pool, same_coarse - {label}, norms, cfg.corpus_fallback,
-                                    gold_answer=gold["text"])
+            e["label"] for e in rec["entities"] or [] if coarse_type(e["label"]) == coarse
+        }
+        cands, source = _candidates(
+            ex, context, rec, pool, same_coarse - {label}, norms, cfg.corpus_fallback, gold_answer=gold["text"]
+        )
         match = "coarse"
     if not cands:
         return None, "no_shape_match" if removed["candidates"] else "no_substitute"
@@ -275,8 +343,15 @@ def plan(ex: dict[str, Any], context: str, rec: dict[str, Any], pool: dict[str, 
     points = sorted({s["start"] for s in rec["sentences"] or []} | {0, len(context)})
     points = [p for p in points if all(not (s < p < e) for s, e in spans)]
     point = points[_hash(cfg.seed, ex["example_id"], "pos") % len(points)]
-    return {"substitute": substitute, "coarse": coarse, "label": label, "match": match, "source": source,
-            "point": point, "shape_removed": removed["candidates"]}, "ok"
+    return {
+        "substitute": substitute,
+        "coarse": coarse,
+        "label": label,
+        "match": match,
+        "source": source,
+        "point": point,
+        "shape_removed": removed["candidates"],
+    }, "ok"
 
 
 def insert(ex: dict[str, Any], context: str, p: dict[str, Any], stmt: tuple[str, str, str]) -> dict[str, Any]:
@@ -290,18 +365,31 @@ def insert(ex: dict[str, Any], context: str, p: dict[str, Any], stmt: tuple[str,
     ins_start = point + len(lead) + len(prefix)
     inserted = {"text": p["substitute"], "start": ins_start, "end": ins_start + len(p["substitute"])}
     shifted = [
-        {"text": a["text"], "start": a["start"] + (len(text) if a["start"] >= point else 0),
-         "end": a["end"] + (len(text) if a["start"] >= point else 0)}
+        {
+            "text": a["text"],
+            "start": a["start"] + (len(text) if a["start"] >= point else 0),
+            "end": a["end"] + (len(text) if a["start"] >= point else 0),
+        }
         for a in ex["answers"]
     ]
     answers = shifted + [inserted]
     for a in answers:
-        if aug[a["start"]:a["end"]] != a["text"]:
-            raise AssertionError(f"synthetic {ex['example_id']}: span {a} does not match {aug[a['start']:a['end']]!r}")
+        if aug[a["start"] : a["end"]] != a["text"]:
+            raise AssertionError(
+                f"synthetic {ex['example_id']}: span {a} does not match {aug[a['start'] : a['end']]!r}"
+            )
     return {
-        "example_id": f"{ex['example_id']}~syn:{rule}", "parent_id": ex["example_id"], "context_id": text_id(aug),
-        "parent_context_id": ex["context_id"], "context": aug, "question": ex["question"], "answers": answers,
-        "insert_offset": point, "inserted_text": text, "inserted_answer": inserted, "rule": rule,
+        "example_id": f"{ex['example_id']}~syn:{rule}",
+        "parent_id": ex["example_id"],
+        "context_id": text_id(aug),
+        "parent_context_id": ex["context_id"],
+        "context": aug,
+        "question": ex["question"],
+        "answers": answers,
+        "insert_offset": point,
+        "inserted_text": text,
+        "inserted_answer": inserted,
+        "rule": rule,
     }
 
 
@@ -318,6 +406,7 @@ def spacy_labeller(model: str = "en_core_web_sm") -> Labeller:
         nonlocal nlp
         nlp = nlp or load_nlp(IndexConfig(model=model))
         return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=32)]
+
     return label
 
 
@@ -331,9 +420,15 @@ def label_at(entities: Sequence[tuple[int, int, str]], start: int, end: int) -> 
     return best
 
 
-def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame,
-              cfg: SyntheticConfig = SyntheticConfig(), tagger: Tagger | None = None,
-              source: str = "examples", labeller: Labeller | None = None) -> SyntheticResult:
+def synthetic(
+    examples: pl.DataFrame,
+    contexts: pl.DataFrame,
+    index: pl.DataFrame,
+    cfg: SyntheticConfig = SyntheticConfig(),
+    tagger: Tagger | None = None,
+    source: str = "examples",
+    labeller: Labeller | None = None,
+) -> SyntheticResult:
     """SYNTHETIC rows for `examples` (EXAMPLES), `contexts` (CONTEXTS) and their `index` (INDEX).
 
     `labeller` (used when `cfg.check_label`): NER for the label check; default
@@ -351,8 +446,16 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
         context, rec = ctx.get(ex["context_id"]), idx.get(ex["context_id"])
         if context is None or rec is None:
             result.counts["not_indexed"] += 1
-            result.rejects.append(reject("synthetic", source, ex["example_id"], "context_id", "not_indexed",
-                                         f"context {ex['context_id']} has no {'context' if context is None else 'index'} row"))
+            result.rejects.append(
+                reject(
+                    "synthetic",
+                    source,
+                    ex["example_id"],
+                    "context_id",
+                    "not_indexed",
+                    f"context {ex['context_id']} has no {'context' if context is None else 'index'} row",
+                )
+            )
             continue
         p, reason = plan(ex, context, rec, pool, cfg)
         if p is None:
@@ -368,7 +471,7 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
         # tag in batches a little larger than what is still needed; examined strictly in rank
         # order and stopped at the target, so the batch size never changes the result
         need = target - len(result.rows)
-        batch = ranked[pos:pos + need + need // 4 + 8]
+        batch = ranked[pos : pos + need + need // 4 + 8]
         pos += len(batch)
         written = []
         for (_, ex, p), toks in zip(batch, tag([ex["question"] for _, ex, _ in batch])):
@@ -385,7 +488,9 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
         labels: list[str | None] = [None] * len(written)
         if cfg.check_label:
             todo = [k for k, (_, _, row) in enumerate(written) if isinstance(row, dict)]
-            found = (labeller or spacy_labeller(cfg.spacy_model))([written[k][2]["context"] for k in todo]) if todo else []
+            found = (
+                (labeller or spacy_labeller(cfg.spacy_model))([written[k][2]["context"] for k in todo]) if todo else []
+            )
             for k, ents in zip(todo, found):
                 a = written[k][2]["inserted_answer"]
                 labels[k] = label_at(ents, a["start"], a["end"])
@@ -398,8 +503,9 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
             if row == "in_sentence":
                 result.counts["substitute_in_sentence"] += 1
                 continue
-            if cfg.check_label and not (got == p["label"] if p["match"] == "label"
-                                        else got is not None and coarse_type(got) == p["coarse"]):
+            if cfg.check_label and not (
+                got == p["label"] if p["match"] == "label" else got is not None and coarse_type(got) == p["coarse"]
+            ):
                 result.counts["label_check_failed"] += 1
                 continue
             result.rows.append(row)
@@ -414,13 +520,20 @@ def synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFram
     return result
 
 
-def mine_synthetic(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame, nlp: IndexConfig, partition: str,
-                   cfg: SyntheticConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+def mine_synthetic(
+    examples: pl.DataFrame,
+    contexts: pl.DataFrame,
+    index: pl.DataFrame,
+    nlp: IndexConfig,
+    partition: str,
+    cfg: SyntheticConfig,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """The registered miner (`pipeline.miners`): synthetic rows of one partition (the label check runs
     the index's own model, `nlp`). All or nothing: the exact share and the corpus pool of substitutes
     are partition-wide, so a change anywhere can change any row."""
-    res = synthetic(examples, contexts, index.select(INDEX.column_names), cfg, source=partition,
-                    labeller=spacy_labeller(nlp.model))
+    res = synthetic(
+        examples, contexts, index.select(INDEX.column_names), cfg, source=partition, labeller=spacy_labeller(nlp.model)
+    )
     rows = pl.DataFrame(res.rows, schema=empty_frame(SYNTHETIC).schema) if res.rows else empty_frame(SYNTHETIC)
     return rows, rejects_frame(res.rejects), synthetic_stats(res, cfg)
 
@@ -429,7 +542,9 @@ def synthetic_stats(result: SyntheticResult, cfg: SyntheticConfig) -> dict[str, 
     """Numbers for the run report: configured vs achieved share, rules, skip reasons."""
     n = len(result.rows)
     return {
-        "configured_share": cfg.share, "answerable": result.answerable, "augmented": n,
+        "configured_share": cfg.share,
+        "answerable": result.answerable,
+        "augmented": n,
         "share": round(n / result.answerable, 4) if result.answerable else 0.0,
         "rules": {k[5:]: v for k, v in sorted(result.counts.items()) if k.startswith("rule:")},
         "substitutes": {k[11:]: v for k, v in sorted(result.counts.items()) if k.startswith("substitute:")},

@@ -94,50 +94,166 @@ BATCH: tuple[Key, ...] = (
     # Always present: the encoder's inputs, the segments, the gold answers.
     Key("input_ids", ("B", "L"), "long", _W, "token ids", pad=PAD_TOKEN, storage="int32"),
     Key("attention_mask", ("B", "L"), "long", _W, "1 on the window's tokens", storage="int8"),
-    Key("token_type_ids", ("B", "L"), "long", _W, "segment ids (question 0, context 1)", pad=PAD_TOKEN_TYPE,
-        storage="int8", optional=True),
+    Key(
+        "token_type_ids",
+        ("B", "L"),
+        "long",
+        _W,
+        "segment ids (question 0, context 1)",
+        pad=PAD_TOKEN_TYPE,
+        storage="int8",
+        optional=True,
+    ),
     Key("context_mask", ("B", "L"), "bool", _W, "context tokens (no specials, no question)", pad=False, storage="bool"),
     Key("question_mask", ("B", "L"), "bool", _W, "question tokens", pad=False, storage="bool"),
-    Key("offsets", ("B", "L", 2), "int32", _W, "char offsets of context tokens in the context, -1 elsewhere",
-        pad=-1, storage="int32", host=True),
-    Key("start_positions", ("B",), "long", _W, "first gold's start token; 0 when the window misses it", storage="int16"),
+    Key(
+        "offsets",
+        ("B", "L", 2),
+        "int32",
+        _W,
+        "char offsets of context tokens in the context, -1 elsewhere",
+        pad=-1,
+        storage="int32",
+        host=True,
+    ),
+    Key(
+        "start_positions", ("B",), "long", _W, "first gold's start token; 0 when the window misses it", storage="int16"
+    ),
     Key("end_positions", ("B",), "long", _W, "first gold's end token; 0 when the window misses it", storage="int16"),
-    Key("gold_start_multi", ("B", "L"), "float", _W, "1 at the start token of every gold in the window", storage="bool"),
+    Key(
+        "gold_start_multi", ("B", "L"), "float", _W, "1 at the start token of every gold in the window", storage="bool"
+    ),
     Key("gold_end_multi", ("B", "L"), "float", _W, "1 at the end token of every gold in the window", storage="bool"),
     Key("has_answer", ("B",), "bool", _W, "the window fully holds some gold", pad=False, storage="bool"),
     Key("bio_tags", ("B", "L"), "long", _W, "BIO tags of the first gold (O=0, B=1, I=2)", storage="int8"),
     # data.near_miss: K near-miss negative spans, only in windows holding the first gold.
-    Key("neg_spans", ("B", "K", 2), "long", _W, "near-miss negative spans", setting="data.near_miss",
-        storage="int16", mask="neg_mask"),
-    Key("neg_mask", ("B", "K"), "bool", _W, "which negative slots hold a span", setting="data.near_miss", pad=False,
-        storage="bool"),
+    Key(
+        "neg_spans",
+        ("B", "K", 2),
+        "long",
+        _W,
+        "near-miss negative spans",
+        setting="data.near_miss",
+        storage="int16",
+        mask="neg_mask",
+    ),
+    Key(
+        "neg_mask",
+        ("B", "K"),
+        "bool",
+        _W,
+        "which negative slots hold a span",
+        setting="data.near_miss",
+        pad=False,
+        storage="bool",
+    ),
     # data.bundles: the answers of the example's instance bundle and where it sits in it.
-    Key("bundle_spans", ("B", "A", 2), "long", _W, "the bundle's answers in this context", setting="data.bundles",
-        storage="int16", mask="bundle_mask"),
-    Key("bundle_mask", ("B", "A"), "bool", _W, "which bundle answers the window holds", setting="data.bundles",
-        pad=False, storage="bool"),
-    Key("window_bundle", ("B",), "long", _E, "batch-local bundle index", setting="data.bundles", pad=-1,
-        per_example=_bundle_index),
-    Key("window_question", ("B",), "long", _E, "the example's question index in its bundle", setting="data.bundles",
-        pad=-1, per_example=_bundle_question),
-    Key("bundle_gold", ("B",), "long", _E, "index of the example's gold among the bundle answers",
-        setting="data.bundles", pad=-1, per_example=_bundle_gold),
+    Key(
+        "bundle_spans",
+        ("B", "A", 2),
+        "long",
+        _W,
+        "the bundle's answers in this context",
+        setting="data.bundles",
+        storage="int16",
+        mask="bundle_mask",
+    ),
+    Key(
+        "bundle_mask",
+        ("B", "A"),
+        "bool",
+        _W,
+        "which bundle answers the window holds",
+        setting="data.bundles",
+        pad=False,
+        storage="bool",
+    ),
+    Key(
+        "window_bundle",
+        ("B",),
+        "long",
+        _E,
+        "batch-local bundle index",
+        setting="data.bundles",
+        pad=-1,
+        per_example=_bundle_index,
+    ),
+    Key(
+        "window_question",
+        ("B",),
+        "long",
+        _E,
+        "the example's question index in its bundle",
+        setting="data.bundles",
+        pad=-1,
+        per_example=_bundle_question,
+    ),
+    Key(
+        "bundle_gold",
+        ("B",),
+        "long",
+        _E,
+        "index of the example's gold among the bundle answers",
+        setting="data.bundles",
+        pad=-1,
+        per_example=_bundle_gold,
+    ),
     # data.topk_model: Z candidate spans of a trained model.
-    Key("topk_spans", ("B", "Z", 2), "long", _W, "top-k candidate spans", setting="data.topk_model", storage="int16",
-        mask="topk_mask"),
-    Key("topk_mask", ("B", "Z"), "bool", _W, "which top-k slots the window holds", setting="data.topk_model",
-        pad=False, storage="bool"),
-    Key("topk_is_gold", ("B", "Z"), "bool", _W, "the slot's candidate is a gold answer", setting="data.topk_model",
-        pad=False, storage="bool", mask="topk_mask"),
+    Key(
+        "topk_spans",
+        ("B", "Z", 2),
+        "long",
+        _W,
+        "top-k candidate spans",
+        setting="data.topk_model",
+        storage="int16",
+        mask="topk_mask",
+    ),
+    Key(
+        "topk_mask",
+        ("B", "Z"),
+        "bool",
+        _W,
+        "which top-k slots the window holds",
+        setting="data.topk_model",
+        pad=False,
+        storage="bool",
+    ),
+    Key(
+        "topk_is_gold",
+        ("B", "Z"),
+        "bool",
+        _W,
+        "the slot's candidate is a gold answer",
+        setting="data.topk_model",
+        pad=False,
+        storage="bool",
+        mask="topk_mask",
+    ),
     # Always: the batch-local example of each window.
-    Key("window_example", ("B",), "long", _E, "index of the window's example in the batch",
-        per_example=lambda examples: list(range(len(examples)))),
+    Key(
+        "window_example",
+        ("B",),
+        "long",
+        _E,
+        "index of the window's example in the batch",
+        per_example=lambda examples: list(range(len(examples))),
+    ),
     # The model's outputs (no padding: the losses mask with context_mask / attention_mask).
     Key("start_logits", ("B", "L"), "float", _M, "start scores", pad=None),
     Key("end_logits", ("B", "L"), "float", _M, "end scores", pad=None),
-    Key("hidden_states", ("B", "L", "H"), "float", _M, "last hidden states (computed when a loss reads them)", pad=None),
-    Key("crf_emissions", ("B", "L", 3), "float", _M, "BIO emission scores of the CRF head", setting="model.crf_head",
-        pad=None),
+    Key(
+        "hidden_states", ("B", "L", "H"), "float", _M, "last hidden states (computed when a loss reads them)", pad=None
+    ),
+    Key(
+        "crf_emissions",
+        ("B", "L", 3),
+        "float",
+        _M,
+        "BIO emission scores of the CRF head",
+        setting="model.crf_head",
+        pad=None,
+    ),
 )
 KEYS: dict[str, Key] = {k.name: k for k in BATCH}
 assert len(KEYS) == len(BATCH), "a batch key is declared twice"
@@ -167,7 +283,6 @@ def pad_value(key: Key, tokenizer=None):
 
 def check_padding(arrays: dict, tokenizer=None) -> list[str]:
     """Errors where stored windows do not hold a key's `pad`: beyond each window's tokens (L dims) and in masked slots."""
-    import numpy as np
 
     errors = []
     beyond = arrays["attention_mask"] == 0  # (W, L)
@@ -211,19 +326,28 @@ def check_loss_inputs(cfg) -> list[str]:
             continue  # an unknown name is reported by the loss-name check
         undeclared = [k for k in cls.inputs if k not in KEYS]
         if undeclared:
-            errors.append(f"losses.{i} ({spec.name}): reads {', '.join(undeclared)}, which no batch key or model output "
-                          f"declares (training/batch.py BATCH); declare it there with the data setting that produces it")
+            errors.append(
+                f"losses.{i} ({spec.name}): reads {', '.join(undeclared)}, which no batch key or model output "
+                f"declares (training/batch.py BATCH); declare it there with the data setting that produces it"
+            )
         if spec.weight == 0:
             continue  # an equal-budget control's zeroed term trains nothing either way
         optional = set(getattr(cls, "optional_inputs", ()))
         missing: dict[str, list[str]] = {}
         for name in cls.inputs:
             key = KEYS.get(name)
-            if key is not None and key.setting is not None and name not in optional and not _setting_on(cfg, key.setting):
+            if (
+                key is not None
+                and key.setting is not None
+                and name not in optional
+                and not _setting_on(cfg, key.setting)
+            ):
                 missing.setdefault(key.setting, []).append(name)
         for setting, names in missing.items():
-            errors.append(f"losses.{i} ({spec.name}): reads {', '.join(names)}, which only {setting} produces, "
-                          f"but {setting} is off — the loss would never see its inputs; set {setting} or remove the loss")
+            errors.append(
+                f"losses.{i} ({spec.name}): reads {', '.join(names)}, which only {setting} produces, "
+                f"but {setting} is off — the loss would never see its inputs; set {setting} or remove the loss"
+            )
     return errors
 
 
@@ -269,8 +393,9 @@ def check_arrays(arrays: dict, sizes: dict[str, int] | None = None) -> list[str]
     return errors + _shape_errors(items, sizes or {})
 
 
-def check_batch(tensors: dict, sizes: dict[str, int] | None = None, *, sources: tuple[str, ...] = ("window", "example")
-                ) -> list[str]:
+def check_batch(
+    tensors: dict, sizes: dict[str, int] | None = None, *, sources: tuple[str, ...] = ("window", "example")
+) -> list[str]:
     """Errors of a tensor dict against the table: every non-optional key of `sources`, no undeclared key, dtypes, dims.
 
     Host keys (offsets) are not tensors and are not expected. A "float" key may be any
@@ -279,14 +404,20 @@ def check_batch(tensors: dict, sizes: dict[str, int] | None = None, *, sources: 
     import torch
 
     want = {k.name: k for k in BATCH if k.source in sources and not k.host}
-    errors = [f"{name}: not a declared batch key of {sources} (training/batch.py)" for name in tensors if name not in want]
+    errors = [
+        f"{name}: not a declared batch key of {sources} (training/batch.py)" for name in tensors if name not in want
+    ]
     errors += [f"{k.name}: missing" for k in want.values() if k.name not in tensors and not k.optional]
     items = {}
     for name, t in tensors.items():
         key = want.get(name)
         if key is None:
             continue
-        ok = t.is_floating_point() if key.dtype == "float" else t.dtype == {"long": torch.long, "bool": torch.bool}[key.dtype]
+        ok = (
+            t.is_floating_point()
+            if key.dtype == "float"
+            else t.dtype == {"long": torch.long, "bool": torch.bool}[key.dtype]
+        )
         if not ok:
             errors.append(f"{name}: {t.dtype}, declared {key.dtype}")
         items[name] = (key, tuple(t.shape))
@@ -294,6 +425,14 @@ def check_batch(tensors: dict, sizes: dict[str, int] | None = None, *, sources: 
 
 
 __all__ = [
-    "BATCH", "KEYS", "Key", "check_arrays", "check_batch", "check_loss_inputs", "check_padding", "input_sources", "keys",
+    "BATCH",
+    "KEYS",
+    "Key",
+    "check_arrays",
+    "check_batch",
+    "check_loss_inputs",
+    "check_padding",
+    "input_sources",
+    "keys",
     "pad_value",
 ]

@@ -44,7 +44,12 @@ LATEST = "latest"
 TRAIN_STATE = "train_state.pt"
 LOSSES_FILE = "losses.safetensors"
 CONFIG_FILE = "config.yaml"
-REQUIRED = ("config.json", "model.safetensors", CONFIG_FILE, TRAIN_STATE)  # a checkpoint without one of them is incomplete
+REQUIRED = (
+    "config.json",
+    "model.safetensors",
+    CONFIG_FILE,
+    TRAIN_STATE,
+)  # a checkpoint without one of them is incomplete
 TRAIN_STATE_KEYS = ("step", "optimizer", "scheduler", "scaler", "sampler", "rng")
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -64,8 +69,12 @@ def rng_state() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": [s for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
         "python": {"version": py_version, "internal": list(py_internal), "gauss": py_gauss},
     }
 
@@ -75,7 +84,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     p = state["python"]
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
 
@@ -107,8 +118,15 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def save_checkpoint(
-    run_dir: Path, step: int, *, model, tokenizer, losses: list[torch.nn.Module], train_state: dict[str, Any],
-    cfg: TrainConfig, keep: int,
+    run_dir: Path,
+    step: int,
+    *,
+    model,
+    tokenizer,
+    losses: list[torch.nn.Module],
+    train_state: dict[str, Any],
+    cfg: TrainConfig,
+    keep: int,
 ) -> Path:
     """Write checkpoint `step` atomically, point `latest` at it, prune older ones beyond `keep`."""
     base = Path(run_dir) / CHECKPOINTS
@@ -200,20 +218,28 @@ def resume_point(run_dir: str | Path) -> ResumePoint:
             return ResumePoint(folder, checkpoint_step(folder), tuple(skipped))
         skipped.append(f"{folder} is incomplete (no {', '.join(missing)})")
     found = "; ".join(skipped) or f"{run_dir / CHECKPOINTS} holds no step-* folder"
-    raise CheckpointError(f"--resume: {run_dir} has no complete checkpoint to resume from ({found}); "
-                          f"run without --resume to start it afresh, after moving the folder away if you want to keep it")
+    raise CheckpointError(
+        f"--resume: {run_dir} has no complete checkpoint to resume from ({found}); "
+        f"run without --resume to start it afresh, after moving the folder away if you want to keep it"
+    )
 
 
 def _unreadable(path: Path, e: Exception, advice: str) -> CheckpointError:
     # torch's own message for a garbage file advises weights_only=False (arbitrary code execution): never repeat it
     detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
     detail = "" if "weights_only" in detail or len(detail) > 160 else f": {detail}"
-    return CheckpointError(f"{path}: cannot be read ({type(e).__name__}{detail}); the file is truncated or corrupt. {advice}")
+    return CheckpointError(
+        f"{path}: cannot be read ({type(e).__name__}{detail}); the file is truncated or corrupt. {advice}"
+    )
 
 
 def resume_advice(folder: Path) -> str:
     """What to do about an unreadable file of checkpoint `folder`: name the complete one before it, if any."""
-    older = [p for p in step_folders(folder.parent.parent) if checkpoint_step(p) < checkpoint_step(folder) and not missing_files(p)]
+    older = [
+        p
+        for p in step_folders(folder.parent.parent)
+        if checkpoint_step(p) < checkpoint_step(folder) and not missing_files(p)
+    ]
     if older:
         return f"Move {folder} out of {folder.parent} to resume from {older[-1].name} (the newest complete one before it), or start afresh without --resume"
     return "No older complete checkpoint exists: start afresh without --resume (after moving the run folder away)"
@@ -239,7 +265,9 @@ def load_train_state(folder: str | Path, map_location: str | torch.device = "cpu
         raise _unreadable(path, e, resume_advice(Path(folder))) from None
     missing = [k for k in TRAIN_STATE_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
-        raise CheckpointError(f"{path}: not a train state of this project (no {', '.join(missing)}). {resume_advice(Path(folder))}")
+        raise CheckpointError(
+            f"{path}: not a train state of this project (no {', '.join(missing)}). {resume_advice(Path(folder))}"
+        )
     return state
 
 

@@ -35,9 +35,13 @@ _frozen = dataclass(frozen=True, kw_only=True)
 
 @_frozen
 class ModelConfig(Checked):
-    name: str = MINILM_ALIAS  # hub id, local folder, `minilm` (packaged MiniLM-L6) or `tiny` (2-layer random BERT, tests)
+    name: str = (
+        MINILM_ALIAS  # hub id, local folder, `minilm` (packaged MiniLM-L6) or `tiny` (2-layer random BERT, tests)
+    )
     crf_head: bool = False  # add a linear BIO emission layer + `training.crf.BioCrf` on the last hidden states
-    attention_dropout: float | None = None  # attention_probs_dropout_prob; None = 0.0 on CPU (2.5x faster step), model default on GPU
+    attention_dropout: float | None = (
+        None  # attention_probs_dropout_prob; None = 0.0 on CPU (2.5x faster step), model default on GPU
+    )
     hidden_dropout: float | None = None  # hidden_dropout_prob override; None = the model's own value
 
 
@@ -58,7 +62,9 @@ class DataConfig(Checked):
     synthetic: bool = False  # synthetic-answer examples (augmented contexts) from `synthetic/`, placed as the partition's manifest `config.placement` says (replace | add)
     topk_model: str | None = None  # `topk/` model partition whose spans feed top-k losses (None = no top-k)
     topk_force_gold: bool = True  # METHODS §5: when the gold is missing from the top-k it replaces the last one
-    filter_min_context_chars: int = constrained(0, ge=0)  # keep examples whose context is LONGER than this (near-miss stage: 220)
+    filter_min_context_chars: int = constrained(
+        0, ge=0
+    )  # keep examples whose context is LONGER than this (near-miss stage: 220)
     max_examples: int | None = constrained(None, ge=1)  # keep the first N examples (smoke runs); None = all
     eval_split: str | None = None  # split of the same dataset for the dev-loss eval hook; None = no eval
 
@@ -67,7 +73,9 @@ class DataConfig(Checked):
 class FeatureConfig(Checked):
     max_length: int = constrained(384, ge=16, le=4096)  # tokens per window (question + context + specials)
     stride: int = constrained(128, ge=0)  # overlapping context tokens between consecutive windows
-    max_answer_len: int = constrained(30, ge=1)  # longest predicted span in tokens, recorded for decoding (robust method: 128); targets are not cut
+    max_answer_len: int = constrained(
+        30, ge=1
+    )  # longest predicted span in tokens, recorded for decoding (robust method: 128); targets are not cut
     max_negatives: int = constrained(4, ge=1)  # K: near-miss negatives per window
     max_topk: int = constrained(20, ge=1)  # Z: top-k candidates per window
 
@@ -83,7 +91,9 @@ class LossSpec(Checked):
 class OptimConfig(Checked):
     lr: float = constrained(3e-5, gt=0)  # AdamW peak learning rate
     weight_decay: float = constrained(0.01, ge=0)  # AdamW weight decay (not on biases / LayerNorm)
-    warmup_ratio: float = constrained(0.1, ge=0, le=1)  # share of optimizer steps with linear warm-up, then linear decay to 0
+    warmup_ratio: float = constrained(
+        0.1, ge=0, le=1
+    )  # share of optimizer steps with linear warm-up, then linear decay to 0
     epochs: float = constrained(1.0, gt=0)  # passes over the data (used when max_steps is None)
     max_steps: int | None = constrained(None, ge=1)  # optimizer steps; overrides epochs
     batch_windows: int = constrained(16, ge=1)  # micro-batch size in windows (bundles are never split)
@@ -95,7 +105,9 @@ class OptimConfig(Checked):
 
 @_frozen
 class DecodingConfig(Checked):
-    null_rule: Literal["none", "cls_threshold", "negative_score"] | None = None  # null rule `cqa evaluate` uses for this run (training.decoding.NULL_RULES); None: evaluate's --null-rule
+    null_rule: Literal["none", "cls_threshold", "negative_score"] | None = (
+        None  # null rule `cqa evaluate` uses for this run (training.decoding.NULL_RULES); None: evaluate's --null-rule
+    )
     null_threshold: float = 0.0  # threshold of that null rule
 
 
@@ -104,20 +116,30 @@ class TrainConfig(Checked):
     model: ModelConfig = field(default_factory=ModelConfig)  # encoder + optional heads
     data: DataConfig = field(default_factory=DataConfig)  # which artifacts feed the run
     features: FeatureConfig = field(default_factory=FeatureConfig)  # sliding-window featurization
-    losses: tuple[LossSpec, ...] = field(default_factory=lambda: (LossSpec(name="mle"),))  # weighted sum of registered losses
+    losses: tuple[LossSpec, ...] = field(
+        default_factory=lambda: (LossSpec(name="mle"),)
+    )  # weighted sum of registered losses
     optim: OptimConfig = field(default_factory=OptimConfig)  # optimizer and schedule
-    decoding: DecodingConfig = field(default_factory=DecodingConfig)  # how `cqa evaluate` decodes this run (SQuAD 2.0: robust method negative_score, MLE cls_threshold)
+    decoding: DecodingConfig = field(
+        default_factory=DecodingConfig
+    )  # how `cqa evaluate` decodes this run (SQuAD 2.0: robust method negative_score, MLE cls_threshold)
     seed: int = 13  # seeds model init, dropout and the batch order
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (or fp16) AMP on GPU, fp32 on CPU
-    eval_every: int | None = constrained(None, ge=1)  # run the eval hook every N optimizer steps; None = only at the end
-    checkpoint_every: int | None = constrained(None, ge=1)  # write a checkpoint every N optimizer steps; None = only at the end
+    eval_every: int | None = constrained(
+        None, ge=1
+    )  # run the eval hook every N optimizer steps; None = only at the end
+    checkpoint_every: int | None = constrained(
+        None, ge=1
+    )  # write a checkpoint every N optimizer steps; None = only at the end
     keep_checkpoints: int = constrained(2, ge=1)  # most recent step checkpoints kept on disk
     log_every: int = constrained(1, ge=1)  # write a JSONL log row every N optimizer steps
     output_dir: str = "runs"  # runs are written to <output_dir>/<run_name>
     run_name: str = "run"  # folder name of this run
     init_from: str | None = None  # checkpoint folder whose weights start the run ("continue from the baseline")
     device: str = "auto"  # `auto` (cuda:LOCAL_RANK when available, else cpu), `cpu`, `cuda`, `cuda:1`, ...
-    inactive_check_steps: int | None = constrained(20, ge=1)  # stop when a contrastive loss saw nothing on each of the first N steps; None = no check
+    inactive_check_steps: int | None = constrained(
+        20, ge=1
+    )  # stop when a contrastive loss saw nothing on each of the first N steps; None = no check
 
     @property
     def run_dir(self) -> Path:
@@ -141,7 +163,9 @@ def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> TrainConfig
         raise ConfigError(f"bad config {source}:\n{lines}", e.problems) from None
 
 
-def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (), *, validate: bool = True) -> TrainConfig:
+def load_config(
+    path: str | Path | None, overrides: list[str] | tuple[str, ...] = (), *, validate: bool = True
+) -> TrainConfig:
     """Read a YAML config, apply overrides, type-check and (by default) validate it."""
     raw = read_mapping(path, error=ConfigError) if path is not None else {}
     cfg = config_from_dict(apply_overrides(raw, list(overrides)), str(path or "<overrides>"))
@@ -202,7 +226,9 @@ def _validate_model(cfg: ModelConfig) -> None:
     looks_local = path.exists() or name.startswith(("/", ".", "~")) or name.count("/") > 1
     if looks_local:
         if not path.is_dir():
-            raise ConfigError(f"model.name: {name!r} is not a folder (expected a local model folder, a hub id, 'minilm' or 'tiny')")
+            raise ConfigError(
+                f"model.name: {name!r} is not a folder (expected a local model folder, a hub id, 'minilm' or 'tiny')"
+            )
         if not (path / "config.json").exists():
             raise ConfigError(f"model.name: folder {name!r} has no config.json (not a Hugging Face model folder)")
         return
@@ -238,9 +264,17 @@ def check_losses(cfg: TrainConfig) -> None:
 
     _validate_losses(cfg)
     if cfg.data.bundles is not None and cfg.data.bundles.kind not in BUNDLE_KINDS:
-        hint = (" (Dua et al.'s top-k answer bundles are not wired: nothing writes kind=topk bundles and one-question "
-                "bundles are dropped; for losses over a model's top-k spans use data.topk_model)") if cfg.data.bundles.kind == "topk" else ""
-        raise ConfigError(f"data.bundles.kind: {cfg.data.bundles.kind!r} is not supported; expected one of {list(BUNDLE_KINDS)}{hint}")
+        hint = (
+            (
+                " (Dua et al.'s top-k answer bundles are not wired: nothing writes kind=topk bundles and one-question "
+                "bundles are dropped; for losses over a model's top-k spans use data.topk_model)"
+            )
+            if cfg.data.bundles.kind == "topk"
+            else ""
+        )
+        raise ConfigError(
+            f"data.bundles.kind: {cfg.data.bundles.kind!r} is not supported; expected one of {list(BUNDLE_KINDS)}{hint}"
+        )
     errors = check_loss_inputs(cfg)
     if errors:
         raise ConfigError("\n".join(errors), errors)
@@ -269,7 +303,9 @@ def _validate_losses(cfg: TrainConfig) -> None:
                 raise ConfigError(f"losses.{i}.params.{param}: {value} must equal {setting} ({_setting(cfg, setting)})")
         for setting, (wanted, why) in getattr(cls, "requires", {}).items():
             if _setting(cfg, setting) != wanted:
-                raise ConfigError(f"{setting}: the {spec.name} loss (losses.{i}) needs {setting}: {json.dumps(wanted)} ({why})")
+                raise ConfigError(
+                    f"{setting}: the {spec.name} loss (losses.{i}) needs {setting}: {json.dumps(wanted)} ({why})"
+                )
 
 
 def _validate_artifacts(d: DataConfig) -> None:
@@ -292,13 +328,13 @@ def _validate_artifacts(d: DataConfig) -> None:
         needed.append(("data.topk_model", schemas.TOPK, {**part, "model": d.topk_model}))
     if d.eval_split is not None:
         needed.append(("data.eval_split", schemas.EXAMPLES, {"dataset": d.dataset, "split": d.eval_split}))
-    for field, spec, p in needed:
+    for setting, spec, p in needed:
         files = io.partition_files(d.root, spec, p)
         if not files:
             raise ConfigError(
-                f"{field}: artifact '{spec.name}' has no partition {io.partition_key(spec, p)} under {Path(d.root).resolve()}"
+                f"{setting}: artifact '{spec.name}' has no partition {io.partition_key(spec, p)} under {Path(d.root).resolve()}"
             )
-        _check_readable(d.root, spec, field, files)
+        _check_readable(d.root, spec, setting, files)
 
 
 def _check_readable(root: str, spec, field: str, files: list[Path]) -> None:
@@ -314,14 +350,18 @@ def _check_readable(root: str, spec, field: str, files: list[Path]) -> None:
     try:
         io.read_manifest(root, spec)
     except (json.JSONDecodeError, UnicodeDecodeError, io.ArtifactError) as e:
-        raise ConfigError(f"{field}: {folder / io.MANIFEST} is corrupt (not valid JSON: {e}); move {folder} away and "
-                          f"re-run the `cqa build-bundles` that wrote it, or restore the file") from None
+        raise ConfigError(
+            f"{field}: {folder / io.MANIFEST} is corrupt (not valid JSON: {e}); move {folder} away and "
+            f"re-run the `cqa build-bundles` that wrote it, or restore the file"
+        ) from None
     for path in files:
         try:
             pq.read_metadata(path)
         except Exception as e:  # noqa: BLE001 - ArrowInvalid, OSError: the file cannot be read either way
-            raise ConfigError(f"{field}: {path} is not a readable Parquet file ({type(e).__name__}: {e}); "
-                              f"it is truncated or corrupt: {redo}") from None
+            raise ConfigError(
+                f"{field}: {path} is not a readable Parquet file ({type(e).__name__}: {e}); "
+                f"it is truncated or corrupt: {redo}"
+            ) from None
 
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -336,20 +376,28 @@ def check_device(name: str, field: str = "device") -> None:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             build = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-            raise ConfigError(f"{field}: {name!r}, but torch sees no CUDA GPU on this machine (torch {torch.__version__}, "
-                              f"{build}); use {field}=cpu or {field}=auto")
+            raise ConfigError(
+                f"{field}: {name!r}, but torch sees no CUDA GPU on this machine (torch {torch.__version__}, "
+                f"{build}); use {field}=cpu or {field}=auto"
+            )
         index = int(name.split(":")[1]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise ConfigError(f"{field}: {name!r}, but this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 …)")
+            raise ConfigError(
+                f"{field}: {name!r}, but this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 …)"
+            )
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"{field}: 'mps', but torch sees no Apple GPU on this machine; use {field}=cpu or {field}=auto")
+        raise ConfigError(
+            f"{field}: 'mps', but torch sees no Apple GPU on this machine; use {field}=cpu or {field}=auto"
+        )
 
 
 def validate_config(cfg: TrainConfig) -> None:
     """Every check that can fail before work starts; raises `ConfigError` naming the field."""
     check_device(cfg.device)
     if cfg.features.stride >= cfg.features.max_length // 2:
-        raise ConfigError(f"features.stride: {cfg.features.stride} must be below half of features.max_length ({cfg.features.max_length})")
+        raise ConfigError(
+            f"features.stride: {cfg.features.stride} must be below half of features.max_length ({cfg.features.max_length})"
+        )
     if cfg.init_from is not None and not (Path(cfg.init_from) / "model.safetensors").exists():
         raise ConfigError(f"init_from: {cfg.init_from!r} holds no model.safetensors (expected a checkpoint folder)")
     check_losses(cfg)

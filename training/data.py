@@ -29,7 +29,10 @@ from dataclasses import dataclass, field, replace
 from training.config import DataConfig
 
 Span = tuple[int, int]
-NO_SPAN: Span = (-1, -1)  # a bundle answer absent from a member's context: never inside a window (features.map_spans needs end > start)
+NO_SPAN: Span = (
+    -1,
+    -1,
+)  # a bundle answer absent from a member's context: never inside a window (features.map_spans needs end > start)
 PLACEMENTS = ("replace", "add")  # pipeline/synthetic.py SyntheticConfig.placement
 
 
@@ -41,12 +44,16 @@ class TrainExample:
     answers: tuple[Span, ...]  # gold char spans (first = the one start/end targets use); empty = unanswerable
     negatives: tuple[Span, ...] = ()  # near-miss negative char spans
     bundle_id: str | None = None  # instance bundle the example belongs to
-    bundle_answers: tuple[Span, ...] = ()  # every distinct answer of the bundle (same order for all members), offsets into THIS example's context; NO_SPAN where absent from it
+    bundle_answers: tuple[
+        Span, ...
+    ] = ()  # every distinct answer of the bundle (same order for all members), offsets into THIS example's context; NO_SPAN where absent from it
     bundle_gold: int = -1  # index of this example's gold among `bundle_answers`
     bundle_question: int = -1  # index of this example among its bundle's questions
     topk: tuple[Span, ...] = ()  # top-k candidate spans in rank order
     topk_is_gold: tuple[bool, ...] = ()  # candidate equals a gold answer
-    extra: dict[str, str] = field(default_factory=dict, compare=False)  # provenance (`origin`: examples / flip / synthetic / bundle)
+    extra: dict[str, str] = field(
+        default_factory=dict, compare=False
+    )  # provenance (`origin`: examples / flip / synthetic / bundle)
 
 
 def _artifacts():
@@ -89,17 +96,27 @@ def _flip_examples(d: DataConfig, contexts: dict[str, str]) -> list[TrainExample
     if unknown.height:  # a flip without its context would be dropped without a word
         raise io.ArtifactError(
             f"flips {io.partition_key(schemas.FLIPS, part)}: {unknown.height} row(s) point to a context_id missing from "
-            f"`contexts` (first: example_id={unknown['example_id'][0]!r}, field context_id)")
-    return [TrainExample(r["example_id"], contexts[r["context_id"]], r["question"], _spans([r["answer"]]), extra={"origin": "flip"})
-            for r in flips.iter_rows(named=True)]
+            f"`contexts` (first: example_id={unknown['example_id'][0]!r}, field context_id)"
+        )
+    return [
+        TrainExample(
+            r["example_id"], contexts[r["context_id"]], r["question"], _spans([r["answer"]]), extra={"origin": "flip"}
+        )
+        for r in flips.iter_rows(named=True)
+    ]
 
 
 def _synthetic_examples(d: DataConfig) -> list[TrainExample]:
     _, io, schemas = _artifacts()
     syn = io.read(d.root, schemas.SYNTHETIC, {"dataset": d.dataset, "split": d.split})
     return [
-        TrainExample(r["example_id"], r["context"], r["question"], _spans(r["answers"]),
-                     extra={"origin": "synthetic", "parent_id": r["parent_id"]})
+        TrainExample(
+            r["example_id"],
+            r["context"],
+            r["question"],
+            _spans(r["answers"]),
+            extra={"origin": "synthetic", "parent_id": r["parent_id"]},
+        )
         for r in syn.iter_rows(named=True)
     ]
 
@@ -111,13 +128,16 @@ def synthetic_placement(d: DataConfig) -> str:
     key = io.partition_key(schemas.SYNTHETIC, part)
     entry = io.partition_entry(d.root, schemas.SYNTHETIC, part)
     if entry is None:
-        raise io.ArtifactError(f"synthetic {key}: no such partition under {d.root} (data.synthetic is true): "
-                               "run the synthetic miner (cqa build-bundles) first")
+        raise io.ArtifactError(
+            f"synthetic {key}: no such partition under {d.root} (data.synthetic is true): "
+            "run the synthetic miner (cqa build-bundles) first"
+        )
     placement = (entry.get("config") or {}).get("placement")
     if placement not in PLACEMENTS:
         raise io.ArtifactError(
             f"synthetic {key}: the manifest ({d.root}/synthetic/_manifest.json) records config.placement = {placement!r}, "
-            f"expected one of {list(PLACEMENTS)}; re-mine the partition (pipeline/synthetic.py SyntheticConfig.placement)")
+            f"expected one of {list(PLACEMENTS)}; re-mine the partition (pipeline/synthetic.py SyntheticConfig.placement)"
+        )
     return placement
 
 
@@ -133,7 +153,8 @@ def _place_synthetic(examples: list[TrainExample], synthetic: list[TrainExample]
     if missing:
         raise io.ArtifactError(
             f"synthetic: {len(missing)} row(s) name a parent_id that is not among the training examples "
-            f"(first: parent_id={missing[0]!r}); placement 'replace' cannot drop it")
+            f"(first: parent_id={missing[0]!r}); placement 'replace' cannot drop it"
+        )
     out: list[TrainExample] = []
     for e in examples:
         out.extend(by_parent.get(e.example_id, [e]))
@@ -205,7 +226,8 @@ def _attach_bundles(d: DataConfig, examples: list[TrainExample], contexts: dict[
     if unknown.height:
         raise io.ArtifactError(
             f"bundles {io.partition_key(schemas.BUNDLES, part)}: {unknown.height} row(s) point to a context_id missing from "
-            f"`contexts` (first: bundle_id={unknown['bundle_id'][0]!r}, example_id={unknown['example_id'][0]!r}, field context_id)")
+            f"`contexts` (first: bundle_id={unknown['bundle_id'][0]!r}, example_id={unknown['example_id'][0]!r}, field context_id)"
+        )
     by_id = {e.example_id: e for e in examples}
     taken: set[str] = set()
     grouped: dict[str, TrainExample] = {}
@@ -236,7 +258,8 @@ def _attach_bundles(d: DataConfig, examples: list[TrainExample], contexts: dict[
                 raise io.ArtifactError(
                     f"bundles {io.partition_key(schemas.BUNDLES, part)}: bundle {bundle_id!r}, example_id "
                     f"{r['example_id']!r}: its own answer {r['answer']['text']!r} is not at its offsets in the context it "
-                    "trains on (field answer)")
+                    "trains on (field answer)"
+                )
             grouped[r["example_id"]] = replace(
                 base, bundle_id=bundle_id, bundle_answers=tuple(spans), bundle_gold=gold, bundle_question=q
             )
@@ -248,7 +271,9 @@ def _attach_bundles(d: DataConfig, examples: list[TrainExample], contexts: dict[
 def _attach_topk(d: DataConfig, examples: list[TrainExample], k: int) -> list[TrainExample]:
     pl, io, schemas = _artifacts()
     assert d.topk_model is not None
-    tk = io.read(d.root, schemas.TOPK, {"dataset": d.dataset, "split": d.split, "model": d.topk_model}).sort("example_id", "rank")
+    tk = io.read(d.root, schemas.TOPK, {"dataset": d.dataset, "split": d.split, "model": d.topk_model}).sort(
+        "example_id", "rank"
+    )
     cands: dict[str, tuple[list[Span], list[bool]]] = {}
     for r in tk.filter(pl.col("rank") < k).iter_rows(named=True):
         spans, gold = cands.setdefault(r["example_id"], ([], []))

@@ -106,11 +106,21 @@ def _as_tensor(x: torch.Tensor | np.ndarray, dtype: torch.dtype | None = None) -
     return t.to(dtype) if dtype is not None else t
 
 
-def _check_inputs(start: torch.Tensor, end: torch.Tensor, context_mask: torch.Tensor,
-                  offsets: torch.Tensor, window_example: torch.Tensor, n_examples: int) -> None:
-    w, l = start.shape
-    expected = {"end_logits": (end.shape, (w, l)), "context_mask": (context_mask.shape, (w, l)),
-                "offsets": (offsets.shape, (w, l, 2)), "window_example": (window_example.shape, (w,))}
+def _check_inputs(
+    start: torch.Tensor,
+    end: torch.Tensor,
+    context_mask: torch.Tensor,
+    offsets: torch.Tensor,
+    window_example: torch.Tensor,
+    n_examples: int,
+) -> None:
+    w, n_tok = start.shape
+    expected = {
+        "end_logits": (end.shape, (w, n_tok)),
+        "context_mask": (context_mask.shape, (w, n_tok)),
+        "offsets": (offsets.shape, (w, n_tok, 2)),
+        "window_example": (window_example.shape, (w,)),
+    }
     for name, (got, want) in expected.items():
         if tuple(got) != want:
             raise ValueError(f"decode: {name} has shape {tuple(got)}, expected {want} (from start_logits)")
@@ -118,8 +128,9 @@ def _check_inputs(start: torch.Tensor, end: torch.Tensor, context_mask: torch.Te
         raise ValueError(f"decode: window_example must lie in 0..{n_examples - 1} (one context per example)")
 
 
-def _window_top_spans(start: torch.Tensor, end: torch.Tensor, valid_tok: torch.Tensor,
-                      n_best: int, max_answer_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _window_top_spans(
+    start: torch.Tensor, end: torch.Tensor, valid_tok: torch.Tensor, n_best: int, max_answer_len: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per window, the n best valid pairs of the top-n starts x top-n ends grid.
 
     Returns scores (W, n) (-inf where fewer than n pairs are valid), start and end tokens (W, n).
@@ -181,11 +192,18 @@ def _null_decision(best: float, null_score: float, rule: str, threshold: float) 
     return False
 
 
-def decode_nbest(start_logits: torch.Tensor | np.ndarray, end_logits: torch.Tensor | np.ndarray,
-                 context_mask: torch.Tensor | np.ndarray, offsets: torch.Tensor | np.ndarray,
-                 window_example: torch.Tensor | np.ndarray, contexts: Sequence[str], n_best: int = 20,
-                 max_answer_len: int = 30, null_rule: NullRule = "none",
-                 null_threshold: float = 0.0) -> list[Prediction]:
+def decode_nbest(
+    start_logits: torch.Tensor | np.ndarray,
+    end_logits: torch.Tensor | np.ndarray,
+    context_mask: torch.Tensor | np.ndarray,
+    offsets: torch.Tensor | np.ndarray,
+    window_example: torch.Tensor | np.ndarray,
+    contexts: Sequence[str],
+    n_best: int = 20,
+    max_answer_len: int = 30,
+    null_rule: NullRule = "none",
+    null_threshold: float = 0.0,
+) -> list[Prediction]:
     """One `Prediction` per example (see the module docstring); n-best spans are distinct char spans."""
     if null_rule not in NULL_RULES:
         raise ValueError(f"decode: null_rule={null_rule!r}, expected one of {NULL_RULES}")
@@ -222,8 +240,16 @@ def decode_nbest(start_logits: torch.Tensor | np.ndarray, end_logits: torch.Tens
     return _assemble(contexts, top_score, top_cs, top_ce, keep, null_ex.tolist(), null_rule, null_threshold)
 
 
-def _assemble(contexts: Sequence[str], scores: np.ndarray, cs: np.ndarray, ce: np.ndarray, keep: np.ndarray,
-              null_scores: list[float], rule: str, threshold: float) -> list[Prediction]:
+def _assemble(
+    contexts: Sequence[str],
+    scores: np.ndarray,
+    cs: np.ndarray,
+    ce: np.ndarray,
+    keep: np.ndarray,
+    null_scores: list[float],
+    rule: str,
+    threshold: float,
+) -> list[Prediction]:
     """Cut the flat kept spans into per-example `NBest` views and apply the null rule per example."""
     rows, cols = np.nonzero(keep)  # row-major: by example, then by rank
     starts, ends = cs[rows, cols].tolist(), ce[rows, cols].tolist()
@@ -265,23 +291,31 @@ def distinct_starts(nbest: Sequence[Candidate], k: int) -> list[Candidate]:
 class CrfDecoder(Protocol):
     """What `decode_crf` needs from `training.crf.BioCrf`."""
 
-    def decode(self, emissions: torch.Tensor, mask: torch.Tensor,
-               allowed: torch.Tensor | None = None) -> list[tuple[int, int] | None]: ...
+    def decode(
+        self, emissions: torch.Tensor, mask: torch.Tensor, allowed: torch.Tensor | None = None
+    ) -> list[tuple[int, int] | None]: ...
 
 
-def crf_span_score(emissions: torch.Tensor, start: int, end: int, o_tag: int = 0, b_tag: int = 1,
-                   i_tag: int = 2) -> float:
+def crf_span_score(
+    emissions: torch.Tensor, start: int, end: int, o_tag: int = 0, b_tag: int = 1, i_tag: int = 2
+) -> float:
     """Emission gain of tagging tokens start..end as B I* instead of O (transitions excluded)."""
     gain = emissions[start, b_tag] - emissions[start, o_tag]
     if end > start:
-        gain = gain + (emissions[start + 1:end + 1, i_tag] - emissions[start + 1:end + 1, o_tag]).sum()
+        gain = gain + (emissions[start + 1 : end + 1, i_tag] - emissions[start + 1 : end + 1, o_tag]).sum()
     return float(gain)
 
 
-def decode_crf(crf: CrfDecoder, emissions: torch.Tensor, mask: torch.Tensor,
-               context_mask: torch.Tensor | np.ndarray, offsets: torch.Tensor | np.ndarray,
-               window_example: torch.Tensor | np.ndarray, contexts: Sequence[str],
-               span_score: Callable[[torch.Tensor, int, int], float] = crf_span_score) -> list[Prediction]:
+def decode_crf(
+    crf: CrfDecoder,
+    emissions: torch.Tensor,
+    mask: torch.Tensor,
+    context_mask: torch.Tensor | np.ndarray,
+    offsets: torch.Tensor | np.ndarray,
+    window_example: torch.Tensor | np.ndarray,
+    contexts: Sequence[str],
+    span_score: Callable[[torch.Tensor, int, int], float] = crf_span_score,
+) -> list[Prediction]:
     """CRF (BIO) decoding mapped to char spans, one `Prediction` per example.
 
     `crf.decode(emissions (W, L, 3), mask (W, L), allowed=context_mask)` gives one token span
@@ -304,12 +338,21 @@ def decode_crf(crf: CrfDecoder, emissions: torch.Tensor, mask: torch.Tensor,
         if span is None:
             continue
         s, e = span
-        if not (0 <= s <= e < cmask.shape[1]) or not cmask[w, s:e + 1].all() or offs[w, s, 0] < 0 or offs[w, e, 1] < 0:
+        if (
+            not (0 <= s <= e < cmask.shape[1])
+            or not cmask[w, s : e + 1].all()
+            or offs[w, s, 0] < 0
+            or offs[w, e, 1] < 0
+        ):
             continue
         ex = int(wex[w])
         cs, ce = int(offs[w, s, 0]), int(offs[w, e, 1])
         cand = Candidate(contexts[ex][cs:ce], cs, ce, span_score(em[w], s, e))
         if best[ex] is None or cand.score > best[ex].score:
             best[ex] = cand
-    return [Prediction("", None, None, _NEG_INF, None) if c is None
-            else Prediction(c.text, c.start, c.end, c.score, None, (c,)) for c in best]
+    return [
+        Prediction("", None, None, _NEG_INF, None)
+        if c is None
+        else Prediction(c.text, c.start, c.end, c.score, None, (c,))
+        for c in best
+    ]

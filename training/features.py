@@ -63,7 +63,9 @@ class Features:
     examples: list[TrainExample]  # examples in input order
     example_windows: np.ndarray  # (E + 1,) windows of example i are [example_windows[i], example_windows[i+1])
     window_example: np.ndarray  # (W,) global example index of each window
-    arrays: dict[str, np.ndarray]  # the window keys of training.batch.BATCH (input_ids, context_mask, neg_spans, offsets, ...)
+    arrays: dict[
+        str, np.ndarray
+    ]  # the window keys of training.batch.BATCH (input_ids, context_mask, neg_spans, offsets, ...)
 
     @property
     def n_windows(self) -> int:
@@ -141,8 +143,12 @@ def _bio(start: np.ndarray, end: np.ndarray, has: np.ndarray, length: int) -> np
 def tokenizer_arguments(cfg: FeatureConfig) -> dict:
     """The keyword arguments of featurize's tokenizer call (benchmarks/bench_features.py times the bare call with them)."""
     return {
-        "truncation": "only_second", "max_length": cfg.max_length, "stride": cfg.stride,
-        "return_overflowing_tokens": True, "return_offsets_mapping": True, "return_special_tokens_mask": True,
+        "truncation": "only_second",
+        "max_length": cfg.max_length,
+        "stride": cfg.stride,
+        "return_overflowing_tokens": True,
+        "return_offsets_mapping": True,
+        "return_special_tokens_mask": True,
         "padding": "max_length",
     }
 
@@ -155,7 +161,9 @@ def pair_template(tokenizer) -> tuple[int, int]:
     """
     seq = tokenizer("a", "b").sequence_ids(0)
     if 0 not in seq or 1 not in seq:
-        raise ValueError(f"featurize: {type(tokenizer).__name__} does not encode a (question, context) pair as two sequences")
+        raise ValueError(
+            f"featurize: {type(tokenizer).__name__} does not encode a (question, context) pair as two sequences"
+        )
     first_q, last_q, first_c = seq.index(0), len(seq) - 1 - seq[::-1].index(0), seq.index(1)
     if any(s is not None for s in seq[:first_q] + seq[last_q + 1 : first_c]):
         raise ValueError(f"featurize: unexpected pair template {seq} of {type(tokenizer).__name__}")
@@ -170,7 +178,9 @@ def _flat(rows, dtype, shape: tuple[int, ...]) -> np.ndarray:
     return np.fromiter(it, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
 
 
-def _tokenize(tokenizer, examples: list[TrainExample], cfg: FeatureConfig, template: tuple[int, int]) -> dict[str, np.ndarray]:
+def _tokenize(
+    tokenizer, examples: list[TrainExample], cfg: FeatureConfig, template: tuple[int, int]
+) -> dict[str, np.ndarray]:
     """One batch tokenizer call; the sequence of every token from the special-tokens mask, with numpy.
 
     A token is a question token when it is a real (attended, non-template) token after the
@@ -182,7 +192,9 @@ def _tokenize(tokenizer, examples: list[TrainExample], cfg: FeatureConfig, templ
     enc = tokenizer([e.question for e in examples], [e.context for e in examples], **tokenizer_arguments(cfg))
     n, length = len(enc["input_ids"]), cfg.max_length
     if n and len(enc["input_ids"][0]) != length:
-        raise ValueError(f"featurize: the tokenizer returned windows of {len(enc['input_ids'][0])} tokens, not max_length={length}")
+        raise ValueError(
+            f"featurize: the tokenizer returned windows of {len(enc['input_ids'][0])} tokens, not max_length={length}"
+        )
     attention = _flat(enc["attention_mask"], np.int8, (n, length))
     special = _flat(enc["special_tokens_mask"], np.int8, (n, length)).astype(bool) & (attention > 0)
     before, middle = template
@@ -204,8 +216,9 @@ def _tokenize(tokenizer, examples: list[TrainExample], cfg: FeatureConfig, templ
     return out
 
 
-def _chunk_features(tokenizer, examples: list[TrainExample], cfg: FeatureConfig, n_bundle: int,
-                    template: tuple[int, int]) -> dict[str, np.ndarray]:
+def _chunk_features(
+    tokenizer, examples: list[TrainExample], cfg: FeatureConfig, n_bundle: int, template: tuple[int, int]
+) -> dict[str, np.ndarray]:
     f = _tokenize(tokenizer, examples, cfg, template)
     we, offsets, length = f["window_example"], f["offsets"], cfg.max_length
 
@@ -233,7 +246,9 @@ def _chunk_features(tokenizer, examples: list[TrainExample], cfg: FeatureConfig,
         flags = e.topk_is_gold[: cfg.max_topk]
         gold_flags[i, : len(flags)] = flags
     f["topk_spans"], f["topk_mask"], f["topk_is_gold"] = topk_pos, topk_mask, gold_flags[we] & topk_mask
-    storage = storage_dtypes()  # an array the table does not declare keeps its dtype and is refused by featurize's check
+    storage = (
+        storage_dtypes()
+    )  # an array the table does not declare keeps its dtype and is refused by featurize's check
     return {k: v.astype(storage.get(k, v.dtype), copy=False) for k, v in f.items()}
 
 
@@ -252,7 +267,9 @@ def featurize(tokenizer, examples: list[TrainExample], cfg: FeatureConfig) -> Fe
     n_bundle = max(1, max(len(e.bundle_answers) for e in examples))
     template = pair_template(tokenizer)
     parts, counts = [], np.zeros(len(examples), dtype=np.int64)
-    for lo in track(range(0, len(examples), _CHUNK), f"featurize ({_CHUNK}-example chunks)", -(-len(examples) // _CHUNK)):
+    for lo in track(
+        range(0, len(examples), _CHUNK), f"featurize ({_CHUNK}-example chunks)", -(-len(examples) // _CHUNK)
+    ):
         chunk = examples[lo : lo + _CHUNK]
         f = _chunk_features(tokenizer, chunk, cfg, n_bundle, template)
         counts[lo : lo + len(chunk)] = np.bincount(f["window_example"], minlength=len(chunk))
@@ -285,8 +302,12 @@ def tokenizer_fingerprint(tokenizer) -> str:
     backend.pop("truncation", None)
     backend.pop("padding", None)
     h = hashlib.sha256()
-    for part in (type(tokenizer).__name__, json.dumps(backend, sort_keys=True), str(tokenizer.pad_token_id),
-                 str(getattr(tokenizer, "pad_token_type_id", 0))):
+    for part in (
+        type(tokenizer).__name__,
+        json.dumps(backend, sort_keys=True),
+        str(tokenizer.pad_token_id),
+        str(getattr(tokenizer, "pad_token_type_id", 0)),
+    ):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()[:16]
@@ -296,8 +317,19 @@ def examples_fingerprint(examples: list[TrainExample]) -> str:
     """Content hash of every field featurize reads (ids, texts, spans, bundle and top-k fields), in order."""
     h = hashlib.sha256()
     for e in examples:
-        row = [e.example_id, e.context, e.question, e.answers, e.negatives, e.bundle_id, e.bundle_answers,
-               e.bundle_gold, e.bundle_question, e.topk, e.topk_is_gold]
+        row = [
+            e.example_id,
+            e.context,
+            e.question,
+            e.answers,
+            e.negatives,
+            e.bundle_id,
+            e.bundle_answers,
+            e.bundle_gold,
+            e.bundle_question,
+            e.topk,
+            e.topk_is_gold,
+        ]
         h.update(json.dumps(row, ensure_ascii=False).encode("utf-8", "surrogatepass"))
         h.update(b"\n")
     return h.hexdigest()[:16]
@@ -305,8 +337,13 @@ def examples_fingerprint(examples: list[TrainExample]) -> str:
 
 def cache_key(tokenizer, examples: list[TrainExample], cfg: FeatureConfig) -> dict:
     """The inputs a cached featurization is valid for; its folder name is their fingerprint."""
-    return {"version": CACHE_VERSION, "tokenizer": tokenizer_fingerprint(tokenizer), "features": to_plain(cfg),
-            "examples": examples_fingerprint(examples), "n_examples": len(examples)}
+    return {
+        "version": CACHE_VERSION,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "features": to_plain(cfg),
+        "examples": examples_fingerprint(examples),
+        "n_examples": len(examples),
+    }
 
 
 def _save_windows(folder: Path, features: Features, key: dict, label: str) -> None:
@@ -317,12 +354,18 @@ def _save_windows(folder: Path, features: Features, key: dict, label: str) -> No
     tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        arrays = {**{f"arrays.{k}": np.ascontiguousarray(v) for k, v in features.arrays.items()},
-                  "example_windows": features.example_windows.astype(np.int64),
-                  "window_example": features.window_example.astype(np.int64)}
+        arrays = {
+            **{f"arrays.{k}": np.ascontiguousarray(v) for k, v in features.arrays.items()},
+            "example_windows": features.example_windows.astype(np.int64),
+            "window_example": features.window_example.astype(np.int64),
+        }
         save_file(arrays, str(tmp / WINDOWS_FILE))
-        meta = {**key, "label": label, "n_windows": features.n_windows,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        meta = {
+            **key,
+            "label": label,
+            "n_windows": features.n_windows,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         for name in (WINDOWS_FILE, META_FILE):
             with open(tmp / name, "rb") as f:
@@ -351,13 +394,16 @@ def _load_windows(folder: Path, examples: list[TrainExample], key: dict, sizes: 
         raise ValueError(f"{folder / WINDOWS_FILE}: stored layout is not the batch table's ({'; '.join(errors[:3])})")
     bounds, window_example = loaded["example_windows"], loaded["window_example"]
     if bounds.shape != (len(examples) + 1,) or int(bounds[-1]) != window_example.shape[0]:
-        raise ValueError(f"{folder / WINDOWS_FILE}: {bounds.shape[0] - 1} examples / {window_example.shape[0]} windows "
-                         f"do not fit the {len(examples)} examples")
+        raise ValueError(
+            f"{folder / WINDOWS_FILE}: {bounds.shape[0] - 1} examples / {window_example.shape[0]} windows "
+            f"do not fit the {len(examples)} examples"
+        )
     return Features(examples, bounds, window_example, arrays)
 
 
-def featurize_cached(tokenizer, examples: list[TrainExample], cfg: FeatureConfig, root: str | Path, *,
-                     label: str = "") -> tuple[Features, bool]:
+def featurize_cached(
+    tokenizer, examples: list[TrainExample], cfg: FeatureConfig, root: str | Path, *, label: str = ""
+) -> tuple[Features, bool]:
     """`featurize`, through the window cache under `<root>/features/`; returns (features, cache hit).
 
     The key is the tokenizer's fingerprint, the whole `features.*` config and a content hash
@@ -373,8 +419,10 @@ def featurize_cached(tokenizer, examples: list[TrainExample], cfg: FeatureConfig
         try:
             return _load_windows(folder, examples, key, layout_sizes(cfg)), True
         except Exception as e:  # noqa: BLE001 - a truncated or foreign file: rebuilt, said loudly
-            print(f"warning: feature cache {folder} cannot be used ({type(e).__name__}: {e}); featurizing again",
-                  file=sys.stderr)
+            print(
+                f"warning: feature cache {folder} cannot be used ({type(e).__name__}: {e}); featurizing again",
+                file=sys.stderr,
+            )
     features = featurize(tokenizer, examples, cfg)
     try:
         _save_windows(folder, features, key, label)
@@ -390,6 +438,7 @@ def io_fingerprint(obj) -> str:
 
 
 # Collate ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Batch:

@@ -53,7 +53,9 @@ class InferenceConfig:
         if self.null_rule not in NULL_RULES:
             raise ValueError(f"InferenceConfig.null_rule: expected one of {NULL_RULES}, got {self.null_rule!r}")
         if not 0 <= self.stride < self.max_length // 2:
-            raise ValueError(f"InferenceConfig.stride: {self.stride} must be in [0, max_length // 2 = {self.max_length // 2})")
+            raise ValueError(
+                f"InferenceConfig.stride: {self.stride} must be in [0, max_length // 2 = {self.max_length // 2})"
+            )
 
     @property
     def features(self) -> FeatureConfig:
@@ -70,7 +72,9 @@ def examples_from_frames(examples: pl.DataFrame, contexts: pl.DataFrame) -> list
     for r in examples.select("example_id", "context_id", "question", "answers").iter_rows(named=True):
         context = text.get(r["context_id"])
         if context is None:
-            raise ValueError(f"example {r['example_id']!r}: field context_id={r['context_id']!r} has no row in contexts")
+            raise ValueError(
+                f"example {r['example_id']!r}: field context_id={r['context_id']!r} has no row in contexts"
+            )
         spans = tuple((int(a["start"]), int(a["end"])) for a in r["answers"] or [])
         out.append(TrainExample(r["example_id"], context, r["question"], spans))
     return out
@@ -101,8 +105,10 @@ def window_logits(model: torch.nn.Module, features: Features, batch_windows: int
     """`start_logits`, `end_logits` (W, L) and, with a CRF head, `crf_emissions` (W, L, 3), by global window id."""
     device = model_device(model)
     w, length = features.arrays["input_ids"].shape
-    out = {"start_logits": np.full((w, length), _PAD_LOGIT, dtype=np.float32),
-           "end_logits": np.full((w, length), _PAD_LOGIT, dtype=np.float32)}
+    out = {
+        "start_logits": np.full((w, length), _PAD_LOGIT, dtype=np.float32),
+        "end_logits": np.full((w, length), _PAD_LOGIT, dtype=np.float32),
+    }
     was_training = model.training
     model.eval()
     try:
@@ -125,21 +131,39 @@ def window_logits(model: torch.nn.Module, features: Features, batch_windows: int
     return out
 
 
-def decode_features(features: Features, logits: dict[str, np.ndarray], cfg: InferenceConfig,
-                    crf: torch.nn.Module | None = None) -> list[Prediction]:
+def decode_features(
+    features: Features, logits: dict[str, np.ndarray], cfg: InferenceConfig, crf: torch.nn.Module | None = None
+) -> list[Prediction]:
     """One `Prediction` per example of `features` (n-best decoding, or CRF decoding when `crf` is given)."""
     a = features.arrays
     contexts = [e.context for e in features.examples]
     if crf is not None and "crf_emissions" in logits:
-        return decode_crf(crf, torch.from_numpy(logits["crf_emissions"]), torch.from_numpy(a["attention_mask"]).bool(),
-                          a["context_mask"], a["offsets"], features.window_example, contexts)
-    return decode_nbest(logits["start_logits"], logits["end_logits"], a["context_mask"], a["offsets"],
-                        features.window_example, contexts, n_best=cfg.n_best, max_answer_len=cfg.max_answer_len,
-                        null_rule=cfg.null_rule, null_threshold=cfg.null_threshold)
+        return decode_crf(
+            crf,
+            torch.from_numpy(logits["crf_emissions"]),
+            torch.from_numpy(a["attention_mask"]).bool(),
+            a["context_mask"],
+            a["offsets"],
+            features.window_example,
+            contexts,
+        )
+    return decode_nbest(
+        logits["start_logits"],
+        logits["end_logits"],
+        a["context_mask"],
+        a["offsets"],
+        features.window_example,
+        contexts,
+        n_best=cfg.n_best,
+        max_answer_len=cfg.max_answer_len,
+        null_rule=cfg.null_rule,
+        null_threshold=cfg.null_threshold,
+    )
 
 
-def predict(model: torch.nn.Module, tokenizer, examples: list[TrainExample],
-            cfg: InferenceConfig = InferenceConfig()) -> list[Prediction]:
+def predict(
+    model: torch.nn.Module, tokenizer, examples: list[TrainExample], cfg: InferenceConfig = InferenceConfig()
+) -> list[Prediction]:
     """Decoded predictions for `examples`, in their order (empty list for no examples)."""
     if not examples:
         return []
@@ -176,8 +200,10 @@ def checkpoint_folder(ref: str | Path) -> Path:
     latest = latest_checkpoint(path) if path.is_dir() else None
     if latest is not None:
         return latest
-    raise FileNotFoundError(f"checkpoint {str(ref)!r}: expected a run folder (with model/ or checkpoints/), a model folder "
-                            f"(config.json + {ENCODER_FILE}), or an alias 'tiny' / 'minilm'")
+    raise FileNotFoundError(
+        f"checkpoint {str(ref)!r}: expected a run folder (with model/ or checkpoints/), a model folder "
+        f"(config.json + {ENCODER_FILE}), or an alias 'tiny' / 'minilm'"
+    )
 
 
 def run_id_of(ref: str | Path, folder: Path) -> str:
@@ -207,8 +233,12 @@ def load_checkpoint(ref: str, *, device: str | torch.device = "cpu", seed: int =
                 # A CRF head whose loss had weight 0 (the CRF paper's equal-budget control) was
                 # never trained: decoding through it would score a random CRF. Decode with the
                 # span head, which the control's span loss did train.
-                _log.warning("%s: the CRF head was not trained (no crf_nll loss with weight > 0 in %s); "
-                             "decoding with the span head", folder, cfg_path)
+                _log.warning(
+                    "%s: the CRF head was not trained (no crf_nll loss with weight > 0 in %s); "
+                    "decoding with the span head",
+                    folder,
+                    cfg_path,
+                )
                 crf = False
             break
     model, tok = load_model(ModelConfig(name=str(folder), crf_head=crf), device=device, seed=seed)
@@ -225,8 +255,19 @@ def _extra_metric_rows(run: str, summary: dict, examples: pl.DataFrame) -> list[
     """SQuAD 2.0 breakdown values (no interval) with the number of questions each is over."""
     n_has = int(examples["answers"].list.len().gt(0).sum())
     n_for = {"has_ans": n_has, "no_ans": examples.height - n_has}
-    return [{"run": run, "metric": m, "slice": "all", "value": float(summary[m]), "ci_low": None, "ci_high": None,
-             "n": n_for.get(m.rsplit("_", 1)[0], examples.height)} for m in _SUMMARY_ONLY if m in summary]
+    return [
+        {
+            "run": run,
+            "metric": m,
+            "slice": "all",
+            "value": float(summary[m]),
+            "ci_low": None,
+            "ci_high": None,
+            "n": n_for.get(m.rsplit("_", 1)[0], examples.height),
+        }
+        for m in _SUMMARY_ONLY
+        if m in summary
+    ]
 
 
 def adversarial_rows(run: str, predictions: pl.DataFrame, base_id, n_resamples: int = 1000) -> list[dict]:
@@ -242,14 +283,30 @@ def adversarial_rows(run: str, predictions: pl.DataFrame, base_id, n_resamples: 
     rows = []
     for metric in ("em", "f1"):
         ci = bootstrap_ci(worst[metric].to_numpy() * 100.0, n_resamples=n_resamples)
-        rows.append({"run": run, "metric": f"adv_{metric}", "slice": "all", "value": ci.estimate, "ci_low": ci.low,
-                     "ci_high": ci.high, "n": ci.n})
+        rows.append(
+            {
+                "run": run,
+                "metric": f"adv_{metric}",
+                "slice": "all",
+                "value": ci.estimate,
+                "ci_low": ci.low,
+                "ci_high": ci.high,
+                "n": ci.n,
+            }
+        )
     return rows
 
 
-def evaluate_run(loaded: LoadedModel, examples: pl.DataFrame, contexts: pl.DataFrame, cfg: InferenceConfig,
-                 *, base_id=None, bundles: pl.DataFrame | None = None,
-                 n_resamples: int = 1000) -> tuple[pl.DataFrame, pl.DataFrame]:
+def evaluate_run(
+    loaded: LoadedModel,
+    examples: pl.DataFrame,
+    contexts: pl.DataFrame,
+    cfg: InferenceConfig,
+    *,
+    base_id=None,
+    bundles: pl.DataFrame | None = None,
+    n_resamples: int = 1000,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(`predictions` rows, `metrics` rows) of one run on one evaluation set (frames without `eval_set`).
 
     `base_id` maps an example id to its original question id (AddSent/AddOneSent) and adds
@@ -269,5 +326,7 @@ def evaluate_run(loaded: LoadedModel, examples: pl.DataFrame, contexts: pl.DataF
     extra = _extra_metric_rows(loaded.run_id, out["summary"], examples)
     if base_id is not None:
         extra += adversarial_rows(loaded.run_id, out["predictions"], base_id, n_resamples)
-    metrics = pl.concat([out["metrics"], pl.DataFrame(extra, schema=out["metrics"].schema)]) if extra else out["metrics"]
+    metrics = (
+        pl.concat([out["metrics"], pl.DataFrame(extra, schema=out["metrics"].schema)]) if extra else out["metrics"]
+    )
     return out["predictions"], metrics

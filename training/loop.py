@@ -43,11 +43,30 @@ import yaml
 from torch import Tensor, nn
 
 from training.checkpoint import (
-    CONFIG_FILE, CheckpointError, ResumePoint, RunFolderTaken, _atomic_write_text, holds_a_run, load_loss_state,
+    CONFIG_FILE,
+    CheckpointError,
+    ResumePoint,
+    RunFolderTaken,
+    _atomic_write_text,
+    holds_a_run,
+    load_loss_state,
     load_losses_file,
-    load_train_state, resume_point, rng_state, save_checkpoint, set_rng_state, verify_checkpoint,
+    load_train_state,
+    resume_point,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    verify_checkpoint,
 )
-from training.config import ConfigError, LossSpec, OptimConfig, TrainConfig, config_differences, load_config, save_config
+from training.config import (
+    ConfigError,
+    LossSpec,
+    OptimConfig,
+    TrainConfig,
+    config_differences,
+    load_config,
+    save_config,
+)
 from training.data import load_examples
 from training.features import Batch, Features, collate, featurize_cached
 from training.model import QaModel, load_model
@@ -308,7 +327,9 @@ class Trainer:
             for k, v in {"loss": total.detach(), **logged}.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / accum
         self._average_loss_grads()
-        if self.dist.world_size > 1:  # log the step's objective (mean over every rank's micro-batches), not rank 0's share
+        if (
+            self.dist.world_size > 1
+        ):  # log the step's objective (mean over every rank's micro-batches), not rank 0's share
             every = _gather((sums, windows), self.dist)
             sums = {k: sum(s.get(k, 0.0) for s, _ in every) / len(every) for k in sums}
             windows = sum(w for _, w in every)
@@ -351,7 +372,8 @@ class Trainer:
             raise CheckpointError(
                 f"--resume: the checkpoint was written by a run of {saved_world} process(es), this one has "
                 f"{self.dist.world_size}: each rank's batches and RNG stream depend on it; resume with "
-                f"--nproc_per_node {saved_world}")
+                f"--nproc_per_node {saved_world}"
+            )
         set_rng_state(state["rng_ranks"][self.dist.rank] if "rng_ranks" in state else state["rng"])
 
 
@@ -361,7 +383,9 @@ class Trainer:
 def dev_loss_fn(cfg: TrainConfig, tokenizer, objective: Objective, device: torch.device, dtype) -> EvalFn:
     """Default eval hook: the weighted objective averaged over the `data.eval_split` windows."""
     examples = load_examples(cfg.data, split=cfg.data.eval_split, max_topk=cfg.features.max_topk)
-    features, _ = featurize_cached(tokenizer, examples, cfg.features, cfg.data.root, label=f"{cfg.data.dataset}/{cfg.data.eval_split}")
+    features, _ = featurize_cached(
+        tokenizer, examples, cfg.features, cfg.data.root, label=f"{cfg.data.dataset}/{cfg.data.eval_split}"
+    )
     sampler = BundleBatchSampler(features, cfg.optim.batch_windows, cfg.seed, shuffle=False)
 
     def evaluate(model: nn.Module, step: int) -> dict[str, float]:
@@ -385,8 +409,14 @@ def dev_loss_fn(cfg: TrainConfig, tokenizer, objective: Objective, device: torch
 def _progress(total: int, done: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
-                   TimeRemainingColumn(), disable=not sys.stdout.isatty())
+    bar = Progress(
+        TextColumn("train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[loss]}"),
+        TimeRemainingColumn(),
+        disable=not sys.stdout.isatty(),
+    )
     task = bar.add_task("train", total=total, completed=done, loss="")
     return bar, task
 
@@ -413,12 +443,16 @@ def _resume_point(cfg: TrainConfig) -> tuple[ResumePoint, dict]:
     try:
         before = load_config(saved, validate=False)
     except (ValueError, yaml.YAMLError) as e:  # ConfigError, a YAML syntax error, bytes that are not UTF-8
-        raise CheckpointError(f"{saved}: cannot be read as a run config ({e}); it is corrupt. Move {point.folder} away to "
-                              f"resume from an older checkpoint, or start afresh without --resume") from None
+        raise CheckpointError(
+            f"{saved}: cannot be read as a run config ({e}); it is corrupt. Move {point.folder} away to "
+            f"resume from an older checkpoint, or start afresh without --resume"
+        ) from None
     changed = [k for k in config_differences(before, cfg) if k not in RUN_LOCATION]
     if changed:
-        raise ConfigError(f"--resume: the config differs from the one of {point.folder} in {changed}; "
-                          f"resume with the same config, or start a new run (another run_name) with the new one")
+        raise ConfigError(
+            f"--resume: the config differs from the one of {point.folder} in {changed}; "
+            f"resume with the same config, or start a new run (another run_name) with the new one"
+        )
     verify_checkpoint(point.folder)
     return point, load_train_state(point.folder)
 
@@ -427,8 +461,10 @@ def _fresh_start(run_dir: Path) -> None:
     """Refuse to start over a run folder that holds a run (its checkpoints would be overwritten, its log mixed)."""
     held = holds_a_run(run_dir)
     if held is not None:
-        raise RunFolderTaken(f"{run_dir} already holds a run ({held}): pass --resume to continue it, or set another "
-                             f"run_name / output_dir (or move the folder away) to start afresh")
+        raise RunFolderTaken(
+            f"{run_dir} already holds a run ({held}): pass --resume to continue it, or set another "
+            f"run_name / output_dir (or move the folder away) to start afresh"
+        )
 
 
 def truncate_log(path: Path, step: int) -> None:
@@ -462,9 +498,16 @@ def train(
     model, tokenizer = load_model(cfg.model, device=device, seed=cfg.seed)
     if cfg.init_from:
         model.load_weights(cfg.init_from)
-    features, _ = featurize_cached(tokenizer, load_examples(cfg.data, max_topk=cfg.features.max_topk), cfg.features,
-                                   cfg.data.root, label=f"{cfg.data.dataset}/{cfg.data.split}")  # windows cached under data.root
-    sampler = BundleBatchSampler(features, cfg.optim.batch_windows, cfg.seed, rank=dist.rank, world_size=dist.world_size)
+    features, _ = featurize_cached(
+        tokenizer,
+        load_examples(cfg.data, max_topk=cfg.features.max_topk),
+        cfg.features,
+        cfg.data.root,
+        label=f"{cfg.data.dataset}/{cfg.data.split}",
+    )  # windows cached under data.root
+    sampler = BundleBatchSampler(
+        features, cfg.optim.batch_windows, cfg.seed, rank=dist.rank, world_size=dist.world_size
+    )
     objective = build_objective(cfg, model)
     for m in objective.modules:
         m.to(device)
@@ -481,7 +524,9 @@ def train(
 
         ids = [device.index] if device.type == "cuda" else None
         wrapped = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-    trainer = Trainer(cfg, wrapped, objective, features, sampler, optimizer, scheduler, device, dtype, scaler, dist=dist)
+    trainer = Trainer(
+        cfg, wrapped, objective, features, sampler, optimizer, scheduler, device, dtype, scaler, dist=dist
+    )
     start = 0
     if state is not None:
         trainer.load_state(state)  # optimizer, schedule, sampler position, RNG
@@ -501,8 +546,17 @@ def train(
     return run_dir
 
 
-def _run_steps(trainer: Trainer, model: QaModel, tokenizer, start: int, steps: int, run_dir: Path, dist: Dist,
-               eval_fn: EvalFn | None, stop_after_steps: int | None) -> None:
+def _run_steps(
+    trainer: Trainer,
+    model: QaModel,
+    tokenizer,
+    start: int,
+    steps: int,
+    run_dir: Path,
+    dist: Dist,
+    eval_fn: EvalFn | None,
+    stop_after_steps: int | None,
+) -> None:
     cfg = trainer.cfg
     bar, task = _progress(steps, start)
     log = open(run_dir / LOG_FILE, "a", encoding="utf-8") if dist.main else None
@@ -511,7 +565,12 @@ def _run_steps(trainer: Trainer, model: QaModel, tokenizer, start: int, steps: i
             for step in range(start + 1, steps + 1):
                 began = time.perf_counter()
                 row = trainer.step()
-                row = {"step": step, "epoch": trainer.sampler.state.epoch, **row, "seconds": round(time.perf_counter() - began, 4)}
+                row = {
+                    "step": step,
+                    "epoch": trainer.sampler.state.epoch,
+                    **row,
+                    "seconds": round(time.perf_counter() - began, 4),
+                }
                 if not math.isfinite(row["loss"]):
                     raise FloatingPointError(f"step {step}: loss is {row['loss']} ({row})")
                 if log and (step % cfg.log_every == 0 or step == steps):
@@ -523,8 +582,16 @@ def _run_steps(trainer: Trainer, model: QaModel, tokenizer, start: int, steps: i
                 if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == steps:
                     state = trainer.state()  # every rank: it gathers the ranks' RNG states
                     if dist.main:
-                        save_checkpoint(run_dir, step, model=model, tokenizer=tokenizer, losses=trainer.objective.modules,
-                                        train_state=state, cfg=cfg, keep=cfg.keep_checkpoints)
+                        save_checkpoint(
+                            run_dir,
+                            step,
+                            model=model,
+                            tokenizer=tokenizer,
+                            losses=trainer.objective.modules,
+                            train_state=state,
+                            cfg=cfg,
+                            keep=cfg.keep_checkpoints,
+                        )
                 if stop_after_steps is not None and step >= stop_after_steps and step < steps:
                     raise TrainingInterrupted(f"stopped after step {step} (stop_after_steps hook)")
     finally:

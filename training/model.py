@@ -42,7 +42,12 @@ class QaModel(nn.Module):
             self.crf = BioCrf()
 
     def forward(
-        self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None, *, need_hidden: bool = False
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        token_type_ids: Tensor | None = None,
+        *,
+        need_hidden: bool = False,
     ) -> dict[str, Tensor]:
         want_hidden = need_hidden or self.crf_emission is not None
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "output_hidden_states": want_hidden}
@@ -82,15 +87,22 @@ class QaModel(nn.Module):
         heads_path = folder / HEADS_FILE
         if heads_path.exists() and self.crf_emission is not None:
             heads = load_file(heads_path)
-            self.load_state_dict({**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()}, **heads}, strict=strict)
+            self.load_state_dict(
+                {**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()}, **heads}, strict=strict
+            )
 
 
 def tiny_config(vocab_size: int, *, hidden: int = 32, layers: int = 2, dropout: float = 0.1) -> BertConfig:
     """Config of a 2-layer, hidden-32 BERT (tests, benchmarks)."""
     return BertConfig(
-        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-        intermediate_size=hidden * 2, max_position_embeddings=512,
-        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=512,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
 
 

@@ -66,7 +66,9 @@ def read_manifest(pack: str | Path) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PackError(f"{pack}: not a pack (no {PACK_FILE}); write one with `cqa pack --config ... --out {pack}`") from None
+        raise PackError(
+            f"{pack}: not a pack (no {PACK_FILE}); write one with `cqa pack --config ... --out {pack}`"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PackError(f"{path}: not valid JSON ({e}); the pack is corrupt, write it again") from None
     if manifest.get("version") != PACK_VERSION:
@@ -81,7 +83,9 @@ def _read_json_gz(path: Path):
     except FileNotFoundError:
         raise PackError(f"{path}: missing from the pack (copy the whole pack folder)") from None
     except (OSError, EOFError, json.JSONDecodeError) as e:
-        raise PackError(f"{path}: cannot be read ({type(e).__name__}: {e}); the pack is corrupt, write it again") from None
+        raise PackError(
+            f"{path}: cannot be read ({type(e).__name__}: {e}); the pack is corrupt, write it again"
+        ) from None
 
 
 def _write_json_gz(path: Path, obj) -> None:
@@ -106,12 +110,22 @@ def _examples_to_json(examples) -> dict:
     contexts: dict[str, int] = {}
     rows = []
     for e in examples:
-        rows.append({
-            "id": e.example_id, "c": contexts.setdefault(e.context, len(contexts)), "q": e.question,
-            "answers": e.answers, "negatives": e.negatives, "bundle_id": e.bundle_id, "bundle_answers": e.bundle_answers,
-            "bundle_gold": e.bundle_gold, "bundle_question": e.bundle_question, "topk": e.topk,
-            "topk_is_gold": e.topk_is_gold, "extra": e.extra,
-        })
+        rows.append(
+            {
+                "id": e.example_id,
+                "c": contexts.setdefault(e.context, len(contexts)),
+                "q": e.question,
+                "answers": e.answers,
+                "negatives": e.negatives,
+                "bundle_id": e.bundle_id,
+                "bundle_answers": e.bundle_answers,
+                "bundle_gold": e.bundle_gold,
+                "bundle_question": e.bundle_question,
+                "topk": e.topk,
+                "topk_is_gold": e.topk_is_gold,
+                "extra": e.extra,
+            }
+        )
     return {"contexts": list(contexts), "examples": rows}
 
 
@@ -125,13 +139,27 @@ def _examples_from_json(doc: dict, where: Path) -> list:
     out = []
     for i, r in enumerate(doc["examples"]):
         try:
-            out.append(TrainExample(
-                r["id"], contexts[r["c"]], r["q"], spans(r["answers"]), spans(r["negatives"]), r["bundle_id"],
-                spans(r["bundle_answers"]), int(r["bundle_gold"]), int(r["bundle_question"]), spans(r["topk"]),
-                tuple(bool(x) for x in r["topk_is_gold"]), dict(r["extra"])))
+            out.append(
+                TrainExample(
+                    r["id"],
+                    contexts[r["c"]],
+                    r["q"],
+                    spans(r["answers"]),
+                    spans(r["negatives"]),
+                    r["bundle_id"],
+                    spans(r["bundle_answers"]),
+                    int(r["bundle_gold"]),
+                    int(r["bundle_question"]),
+                    spans(r["topk"]),
+                    tuple(bool(x) for x in r["topk_is_gold"]),
+                    dict(r["extra"]),
+                )
+            )
         except (KeyError, IndexError, TypeError, ValueError) as e:
-            raise PackError(f"{where}: example {i} ({r.get('id') if isinstance(r, dict) else r!r}) is malformed "
-                            f"({type(e).__name__}: {e})") from None
+            raise PackError(
+                f"{where}: example {i} ({r.get('id') if isinstance(r, dict) else r!r}) is malformed "
+                f"({type(e).__name__}: {e})"
+            ) from None
     return out
 
 
@@ -152,8 +180,10 @@ def load_packed_examples(d, *, split: str | None = None, max_topk: int = 20) -> 
         detail = ", ".join(f"data.{k}: {want.get(k)!r} here, {packed.get(k)!r} in the pack" for k in changed)
         raise PackError(f"{pack}: packed for another data config ({detail}); pack again with this config")
     if int(manifest["max_topk"]) != int(max_topk):
-        raise PackError(f"{pack}: packed with features.max_topk={manifest['max_topk']}, the run asks for {max_topk}; "
-                        "pack again with this config")
+        raise PackError(
+            f"{pack}: packed with features.max_topk={manifest['max_topk']}, the run asks for {max_topk}; "
+            "pack again with this config"
+        )
     entry = manifest["splits"].get(split)
     if entry is None:
         raise PackError(f"{pack}: holds splits {sorted(manifest['splits'])} of {d.dataset}, not {split!r}")
@@ -181,10 +211,13 @@ def unpack_windows(pack: str | Path) -> list[Path]:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 os.replace(tmp, target)
             except PermissionError as e:
-                raise PackError(f"{gz.parent}: cannot write the unpacked windows there ({e}); copy the pack "
-                                "to a writable folder") from None
+                raise PackError(
+                    f"{gz.parent}: cannot write the unpacked windows there ({e}); copy the pack to a writable folder"
+                ) from None
             except (OSError, EOFError) as e:
-                raise PackError(f"{gz}: cannot be decompressed ({type(e).__name__}: {e}); the pack is corrupt") from None
+                raise PackError(
+                    f"{gz}: cannot be decompressed ({type(e).__name__}: {e}); the pack is corrupt"
+                ) from None
             finally:
                 tmp.unlink(missing_ok=True)
         out.append(target)
@@ -206,11 +239,21 @@ def eval_set_from_frames(name: str, examples, contexts) -> PackedEvalSet:
     rows = []
     for r in examples.select("example_id", "context_id", "question", "answers", "lang").iter_rows(named=True):
         if r["context_id"] not in text:
-            raise PackError(f"eval set {name}: example {r['example_id']!r}: field context_id={r['context_id']!r} has "
-                            "no row in contexts")
-        rows.append({"example_id": r["example_id"], "question": r["question"], "context": text[r["context_id"]],
-                     "answers": [{"text": a["text"], "start": int(a["start"]), "end": int(a["end"])}
-                                 for a in r["answers"] or []], "lang": r["lang"]})
+            raise PackError(
+                f"eval set {name}: example {r['example_id']!r}: field context_id={r['context_id']!r} has "
+                "no row in contexts"
+            )
+        rows.append(
+            {
+                "example_id": r["example_id"],
+                "question": r["question"],
+                "context": text[r["context_id"]],
+                "answers": [
+                    {"text": a["text"], "start": int(a["start"]), "end": int(a["end"])} for a in r["answers"] or []
+                ],
+                "lang": r["lang"],
+            }
+        )
     return PackedEvalSet(name, rows)
 
 
@@ -247,8 +290,9 @@ def _save_model(cfg, folder: Path, with_weights: bool) -> dict:
     return {"source": cfg.model.name, "folder": "model", "weights": weights and (folder / ENCODER_FILE).is_file()}
 
 
-def pack(cfg, out: str | Path, eval_sets: list[PackedEvalSet] = (), *, with_weights: bool = False,
-         max_mib: float = MAX_MIB) -> dict:
+def pack(
+    cfg, out: str | Path, eval_sets: list[PackedEvalSet] = (), *, with_weights: bool = False, max_mib: float = MAX_MIB
+) -> dict:
     """Write the pack of a validated training config into `out` (a new folder); returns its manifest.
 
     Reads the artifacts (this is the one step that needs the mining stack), featurizes through the
@@ -295,13 +339,23 @@ def pack(cfg, out: str | Path, eval_sets: list[PackedEvalSet] = (), *, with_weig
             target = tmp / FEATURES_DIR / name
             target.mkdir(parents=True, exist_ok=True)
             raw = (source / WINDOWS_FILE).stat().st_size
-            with open(source / WINDOWS_FILE, "rb") as src, gzip.open(target / f"{WINDOWS_FILE}.gz", "wb", compresslevel=6) as dst:
+            with (
+                open(source / WINDOWS_FILE, "rb") as src,
+                gzip.open(target / f"{WINDOWS_FILE}.gz", "wb", compresslevel=6) as dst,
+            ):
                 shutil.copyfileobj(src, dst, 1 << 20)
             if source != target:
                 shutil.copy2(source / META_FILE, target / META_FILE)
             (target / WINDOWS_FILE).unlink(missing_ok=True)  # only the gzipped copy travels
-            windows.append({"split": split, "key": name, "file": f"{FEATURES_DIR}/{name}/{WINDOWS_FILE}.gz",
-                            "n_windows": features.n_windows, "raw_bytes": raw})
+            windows.append(
+                {
+                    "split": split,
+                    "key": name,
+                    "file": f"{FEATURES_DIR}/{name}/{WINDOWS_FILE}.gz",
+                    "n_windows": features.n_windows,
+                    "raw_bytes": raw,
+                }
+            )
         sets = {}
         for es in eval_sets:
             if es.name in sets:
@@ -312,9 +366,15 @@ def pack(cfg, out: str | Path, eval_sets: list[PackedEvalSet] = (), *, with_weig
         model = _save_model(cfg, tmp / "model", with_weights)
         (tmp / "config.yaml").write_text(config_yaml(cfg), encoding="utf-8")
         manifest = {
-            "version": PACK_VERSION, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "config": yaml.safe_load(config_yaml(cfg)), "data": _data_dict(d), "max_topk": cfg.features.max_topk,
-            "splits": splits, "windows": windows, "eval_sets": sets, "model": model,
+            "version": PACK_VERSION,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "config": yaml.safe_load(config_yaml(cfg)),
+            "data": _data_dict(d),
+            "max_topk": cfg.features.max_topk,
+            "splits": splits,
+            "windows": windows,
+            "eval_sets": sets,
+            "model": model,
         }
         files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest["files"] = files
@@ -323,9 +383,12 @@ def pack(cfg, out: str | Path, eval_sets: list[PackedEvalSet] = (), *, with_weig
         manifest["bytes"] = size
         if size > max_mib * 2**20:
             biggest = sorted(files.items(), key=lambda kv: -kv[1])[:3]
-            raise PackError(f"the pack would be {size / 2**20:.1f} MiB, over the {max_mib:g} MiB travel limit (largest: "
-                            + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in biggest) + ")"
-                            + ("; model weights travel only with --with-weights, leave it off" if with_weights else ""))
+            raise PackError(
+                f"the pack would be {size / 2**20:.1f} MiB, over the {max_mib:g} MiB travel limit (largest: "
+                + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in biggest)
+                + ")"
+                + ("; model weights travel only with --with-weights, leave it off" if with_weights else "")
+            )
         if out.exists():
             out.rmdir()
         os.rename(tmp, out)
@@ -337,8 +400,7 @@ def pack(cfg, out: str | Path, eval_sets: list[PackedEvalSet] = (), *, with_weig
 # Training and evaluating from a pack (GPU machine) -----------------------------------------------------
 
 
-def run_config(pack: str | Path, *, out: str | Path | None = None, model: str | None = None,
-               overrides: list[str] = ()):
+def run_config(pack: str | Path, *, out: str | Path | None = None, model: str | None = None, overrides: list[str] = ()):
     """The packed config with `data.root` = the pack, `model.name` = the packed model folder (or `model`)."""
     from training.config import check_device, check_losses, load_config
 
@@ -346,16 +408,20 @@ def run_config(pack: str | Path, *, out: str | Path | None = None, model: str | 
     manifest = read_manifest(pack)
     if model is None:
         if not manifest["model"]["weights"]:
-            raise PackError(f"{pack}: packed without the weights of model.name={manifest['model']['source']!r} "
-                            "(they would not travel); pass --model FOLDER holding them on this machine")
+            raise PackError(
+                f"{pack}: packed without the weights of model.name={manifest['model']['source']!r} "
+                "(they would not travel); pass --model FOLDER holding them on this machine"
+            )
         model = str(pack / manifest["model"]["folder"])
     fixed = [f"data.root={pack}", f"model.name={model}"] + ([f"output_dir={out}"] if out is not None else [])
     cfg = load_config(pack / "config.yaml", fixed + list(overrides), validate=False)
     check_device(cfg.device)
     check_losses(cfg)
     if cfg.init_from is not None and not (Path(cfg.init_from) / "model.safetensors").is_file():
-        raise PackError(f"init_from: {cfg.init_from!r} holds no model.safetensors on this machine (a pack carries no "
-                        "init_from weights); bring that checkpoint here and pass --set init_from=FOLDER")
+        raise PackError(
+            f"init_from: {cfg.init_from!r} holds no model.safetensors on this machine (a pack carries no "
+            "init_from weights); bring that checkpoint here and pass --set init_from=FOLDER"
+        )
     return cfg
 
 
@@ -363,8 +429,16 @@ def _gold_texts(rows: list[dict]) -> dict[str, list[str]]:
     return {r["example_id"]: [a["text"] for a in r["answers"]] for r in rows}
 
 
-def evaluate_pack(pack: str | Path, run: str | Path, *, sets: list[str] | None = None, null_rule: str | None = None,
-                  null_threshold: float | None = None, batch_windows: int = 64, device: str = "auto") -> dict[str, dict]:
+def evaluate_pack(
+    pack: str | Path,
+    run: str | Path,
+    *,
+    sets: list[str] | None = None,
+    null_rule: str | None = None,
+    null_threshold: float | None = None,
+    batch_windows: int = 64,
+    device: str = "auto",
+) -> dict[str, dict]:
     """Decode and score every packed evaluation set (or `sets`) with the run's weights; returns {set: summary}.
 
     Writes `<run>/eval/<set>/summary.json` and `predictions.jsonl` (id, text, span, score, em, f1).
@@ -385,30 +459,68 @@ def evaluate_pack(pack: str | Path, run: str | Path, *, sets: list[str] | None =
     loaded = load_checkpoint(str(run), device=dev)
     cfg = yaml_config(run)
     rule = null_rule or (cfg.get("decoding") or {}).get("null_rule") or "none"
-    threshold = null_threshold if null_threshold is not None else float((cfg.get("decoding") or {}).get("null_threshold", 0.0))
-    icfg = InferenceConfig(batch_windows=batch_windows, max_length=loaded.features.max_length, stride=loaded.features.stride,
-                           max_answer_len=loaded.features.max_answer_len, null_rule=rule, null_threshold=threshold)
+    threshold = (
+        null_threshold if null_threshold is not None else float((cfg.get("decoding") or {}).get("null_threshold", 0.0))
+    )
+    icfg = InferenceConfig(
+        batch_windows=batch_windows,
+        max_length=loaded.features.max_length,
+        stride=loaded.features.stride,
+        max_answer_len=loaded.features.max_answer_len,
+        null_rule=rule,
+        null_threshold=threshold,
+    )
     results = {}
     for name in names:
         path = pack / manifest["eval_sets"][name]["file"]
         rows = _read_json_gz(path)
         if rule == "none" and any(not r["answers"] for r in rows):
-            print(f"warning: {name} has unanswerable questions but the run decodes with null rule 'none' (it never "
-                  "abstains, so its NoAns score is 0 by construction); pass --null-rule", file=sys.stderr)
-        examples = [TrainExample(r["example_id"], r["context"], r["question"],
-                                 tuple((int(a["start"]), int(a["end"])) for a in r["answers"])) for r in rows]
+            print(
+                f"warning: {name} has unanswerable questions but the run decodes with null rule 'none' (it never "
+                "abstains, so its NoAns score is 0 by construction); pass --null-rule",
+                file=sys.stderr,
+            )
+        examples = [
+            TrainExample(
+                r["example_id"],
+                r["context"],
+                r["question"],
+                tuple((int(a["start"]), int(a["end"])) for a in r["answers"]),
+            )
+            for r in rows
+        ]
         began = time.perf_counter()
         preds = predict(loaded.model, loaded.tokenizer, examples, icfg)
         by_id = dict(zip([e.example_id for e in examples], preds, strict=True))
         per_q, extra, _ = question_metrics(_gold_texts(rows), by_id)
-        summary = {**summarize(per_q, extra), "n": len(rows), "seconds": round(time.perf_counter() - began, 2),
-                   "run": loaded.run_id, "null_rule": rule, "null_threshold": threshold}
+        summary = {
+            **summarize(per_q, extra),
+            "n": len(rows),
+            "seconds": round(time.perf_counter() - began, 2),
+            "run": loaded.run_id,
+            "null_rule": rule,
+            "null_threshold": threshold,
+        }
         folder = run / "eval" / name
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "predictions.jsonl", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps({"example_id": q, "prediction": p.text, "start": p.start, "end": p.end,
-                                    "score": p.score, "null_score": p.null_score, "em": per_q["em"][q],
-                                    "f1": per_q["f1"][q]}, ensure_ascii=False) + "\n" for q, p in by_id.items())
+            f.writelines(
+                json.dumps(
+                    {
+                        "example_id": q,
+                        "prediction": p.text,
+                        "start": p.start,
+                        "end": p.end,
+                        "score": p.score,
+                        "null_score": p.null_score,
+                        "em": per_q["em"][q],
+                        "f1": per_q["f1"][q],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+                for q, p in by_id.items()
+            )
         (folder / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         results[name] = summary
     return results
@@ -423,8 +535,15 @@ def yaml_config(run: Path) -> dict:
     return {}
 
 
-def train_pack(pack: str | Path, *, out: str | Path | None = None, model: str | None = None, overrides: list[str] = (),
-               resume: bool = False, evaluate: bool = True) -> tuple[Path, dict[str, dict]]:
+def train_pack(
+    pack: str | Path,
+    *,
+    out: str | Path | None = None,
+    model: str | None = None,
+    overrides: list[str] = (),
+    resume: bool = False,
+    evaluate: bool = True,
+) -> tuple[Path, dict[str, dict]]:
     """`training.loop.train` from a pack, then `evaluate_pack`; returns (run folder, {set: summary})."""
     from training.loop import train
 
@@ -450,7 +569,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("pack")
     t.add_argument("--out", help="output_dir of the run (default: the packed config's)")
     t.add_argument("--model", help="folder with the model weights (needed when the pack has none)")
-    t.add_argument("--set", dest="overrides", action="append", default=[], help="override KEY=VALUE (optim.max_steps=200)")
+    t.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="override KEY=VALUE (optim.max_steps=200)"
+    )
     t.add_argument("--resume", action="store_true")
     t.add_argument("--no-eval", action="store_true", help="train only")
     e = sub.add_parser("evaluate", help="decode and score the packed evaluation sets with a run's weights")
@@ -467,14 +588,28 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "train":
-            run_dir, results = train_pack(args.pack, out=args.out, model=args.model, overrides=args.overrides,
-                                          resume=args.resume, evaluate=not args.no_eval)
+            run_dir, results = train_pack(
+                args.pack,
+                out=args.out,
+                model=args.model,
+                overrides=args.overrides,
+                resume=args.resume,
+                evaluate=not args.no_eval,
+            )
             _print_summary(results)
             print(run_dir)
         else:
-            _print_summary(evaluate_pack(args.pack, args.run, sets=args.sets, null_rule=args.null_rule,
-                                         null_threshold=args.null_threshold, batch_windows=args.batch_windows,
-                                         device=args.device))
+            _print_summary(
+                evaluate_pack(
+                    args.pack,
+                    args.run,
+                    sets=args.sets,
+                    null_rule=args.null_rule,
+                    null_threshold=args.null_threshold,
+                    batch_windows=args.batch_windows,
+                    device=args.device,
+                )
+            )
     except (PackError, ConfigError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

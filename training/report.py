@@ -33,7 +33,11 @@ from training.metrics.bootstrap import paired_bootstrap  # noqa: E402
 
 MAIN_METRICS = ("em", "f1")
 BREAKDOWN = ("has_ans_em", "has_ans_f1", "no_ans_em", "no_ans_f1", "best_em", "best_f1", "adv_em", "adv_f1")
-BUNDLE = ("consistency", "joint_consistency", "joint_em")  # one row per bundle kind/mode (slice `bundles:<kind>/<mode>`)
+BUNDLE = (
+    "consistency",
+    "joint_consistency",
+    "joint_em",
+)  # one row per bundle kind/mode (slice `bundles:<kind>/<mode>`)
 
 
 def _fmt(value: float | None, low: float | None = None, high: float | None = None) -> str:
@@ -53,8 +57,12 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _value(metrics: pl.DataFrame, eval_set: str, run: str, metric: str, slice_: str = "all") -> dict | None:
-    hit = metrics.filter((pl.col("eval_set") == eval_set) & (pl.col("run") == run) & (pl.col("metric") == metric)
-                         & (pl.col("slice") == slice_))
+    hit = metrics.filter(
+        (pl.col("eval_set") == eval_set)
+        & (pl.col("run") == run)
+        & (pl.col("metric") == metric)
+        & (pl.col("slice") == slice_)
+    )
     return hit.row(0, named=True) if hit.height else None
 
 
@@ -76,8 +84,16 @@ def summary_rows(metrics: pl.DataFrame) -> list[list[str]]:
         if em is None or f1 is None:
             continue
         topk = [_value(metrics, es, run, f"top{k}_em") for k in topk_ks(metrics)]
-        rows.append([es, run, em["n"], _fmt(em["value"], em["ci_low"], em["ci_high"]),
-                     _fmt(f1["value"], f1["ci_low"], f1["ci_high"])] + [_fmt(t["value"]) if t else "–" for t in topk])
+        rows.append(
+            [
+                es,
+                run,
+                em["n"],
+                _fmt(em["value"], em["ci_low"], em["ci_high"]),
+                _fmt(f1["value"], f1["ci_low"], f1["ci_high"]),
+            ]
+            + [_fmt(t["value"]) if t else "–" for t in topk]
+        )
     return rows
 
 
@@ -85,14 +101,19 @@ def attack_rows(metrics: pl.DataFrame) -> list[list[str]]:
     """eval set | run | n | EM unattacked | EM attacked | EM drop [CI] | F1 ... for sets with `drop_em` rows."""
     rows = []
     for es, run in _pairs(metrics):
-        cells = {m: _value(metrics, es, run, m) for m in ("em", "f1", "unattacked_em", "unattacked_f1", "drop_em", "drop_f1")}
+        cells = {
+            m: _value(metrics, es, run, m) for m in ("em", "f1", "unattacked_em", "unattacked_f1", "drop_em", "drop_f1")
+        }
         if cells["drop_em"] is None or cells["em"] is None or cells["f1"] is None:
             continue
         row = [es, run, cells["drop_em"]["n"]]
         for m in ("em", "f1"):
             u, a, d = cells[f"unattacked_{m}"], cells[m], cells[f"drop_{m}"]
-            row += [_fmt(u["value"], u["ci_low"], u["ci_high"]) if u else "–", _fmt(a["value"], a["ci_low"], a["ci_high"]),
-                    _fmt(d["value"], d["ci_low"], d["ci_high"])]
+            row += [
+                _fmt(u["value"], u["ci_low"], u["ci_high"]) if u else "–",
+                _fmt(a["value"], a["ci_low"], a["ci_high"]),
+                _fmt(d["value"], d["ci_low"], d["ci_high"]),
+            ]
         rows.append(row)
     return rows
 
@@ -104,18 +125,42 @@ def paired_differences(predictions: pl.DataFrame, n_resamples: int = 1000, seed:
         runs = list(dict.fromkeys(frame["run"].to_list()))
         ref = frame.filter(pl.col("run") == runs[0]).select("example_id", "em", "f1")
         for other in runs[1:]:
-            joined = ref.join(frame.filter(pl.col("run") == other).select("example_id", "em", "f1"),
-                              on="example_id", suffix="_other")
+            joined = ref.join(
+                frame.filter(pl.col("run") == other).select("example_id", "em", "f1"), on="example_id", suffix="_other"
+            )
             if not joined.height:
                 continue
             for m in MAIN_METRICS:
-                ci = paired_bootstrap(joined[f"{m}_other"].to_numpy() * 100.0, joined[m].to_numpy() * 100.0,
-                                      n_resamples=n_resamples, seed=seed)
-                rows.append({"eval_set": es, "run": other, "baseline": runs[0], "metric": m, "difference": ci.estimate,
-                             "ci_low": ci.low, "ci_high": ci.high, "p_not_better": ci.p_not_better, "n": ci.n})
-    schema = {"eval_set": pl.String, "run": pl.String, "baseline": pl.String, "metric": pl.String,
-              "difference": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "p_not_better": pl.Float64,
-              "n": pl.Int64}
+                ci = paired_bootstrap(
+                    joined[f"{m}_other"].to_numpy() * 100.0,
+                    joined[m].to_numpy() * 100.0,
+                    n_resamples=n_resamples,
+                    seed=seed,
+                )
+                rows.append(
+                    {
+                        "eval_set": es,
+                        "run": other,
+                        "baseline": runs[0],
+                        "metric": m,
+                        "difference": ci.estimate,
+                        "ci_low": ci.low,
+                        "ci_high": ci.high,
+                        "p_not_better": ci.p_not_better,
+                        "n": ci.n,
+                    }
+                )
+    schema = {
+        "eval_set": pl.String,
+        "run": pl.String,
+        "baseline": pl.String,
+        "metric": pl.String,
+        "difference": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "p_not_better": pl.Float64,
+        "n": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -165,7 +210,9 @@ def slice_frame(metrics: pl.DataFrame) -> pl.DataFrame:
 def plot_slices(metrics: pl.DataFrame, path: Path) -> Path:
     """F1 per slice (x: `<eval set>:<slice>`), one bar per run, interval whiskers."""
     f1 = slice_frame(metrics).filter(pl.col("metric") == "f1")
-    groups = list(dict.fromkeys(f"{a}:{b}" for a, b in zip(f1["eval_set"].to_list(), f1["slice"].to_list(), strict=True)))
+    groups = list(
+        dict.fromkeys(f"{a}:{b}" for a, b in zip(f1["eval_set"].to_list(), f1["slice"].to_list(), strict=True))
+    )
     runs = list(dict.fromkeys(f1["run"].to_list()))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(runs)) / 2 + 3), 4))
     width = 0.8 / max(1, len(runs))
@@ -175,7 +222,9 @@ def plot_slices(metrics: pl.DataFrame, path: Path) -> Path:
         lo = np.array([v["ci_low"] if v and v["ci_low"] is not None else np.nan for v in vals])
         hi = np.array([v["ci_high"] if v and v["ci_high"] is not None else np.nan for v in vals])
         x = np.arange(len(groups)) + (j - (len(runs) - 1) / 2) * width
-        ax.bar(x, np.nan_to_num(y), width, yerr=np.nan_to_num(np.stack([y - lo, hi - y])).clip(min=0), capsize=3, label=run)
+        ax.bar(
+            x, np.nan_to_num(y), width, yerr=np.nan_to_num(np.stack([y - lo, hi - y])).clip(min=0), capsize=3, label=run
+        )
     ax.set_xticks(np.arange(len(groups)), groups, rotation=25, ha="right")
     ax.set_ylabel("F1 (%)")
     ax.set_title("F1 per slice")
@@ -190,8 +239,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def report_markdown(metrics: pl.DataFrame, meta: Mapping[str, Any], images: Mapping[str, str],
-                    diffs: pl.DataFrame) -> str:
+def report_markdown(
+    metrics: pl.DataFrame, meta: Mapping[str, Any], images: Mapping[str, str], diffs: pl.DataFrame
+) -> str:
     """The report text; `images` maps a title to a file name next to the report."""
     ks = topk_ks(metrics)
     meta = dict(meta)
@@ -200,50 +250,108 @@ def report_markdown(metrics: pl.DataFrame, meta: Mapping[str, Any], images: Mapp
     lines += [f"- {k}: {v}" for k, v in meta.items()]
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- **warning**: {w}" for w in warnings]
-    lines += ["", "## EM / F1 (95% bootstrap intervals, official SQuAD normalisation)", "",
-              _md_table(["eval set", "run", "n", "EM", "F1"] + [f"top-{k} EM" for k in ks], summary_rows(metrics))]
+    lines += [
+        "",
+        "## EM / F1 (95% bootstrap intervals, official SQuAD normalisation)",
+        "",
+        _md_table(["eval set", "run", "n", "EM", "F1"] + [f"top-{k} EM" for k in ks], summary_rows(metrics)),
+    ]
     attack = attack_rows(metrics)
     if attack:
-        lines += ["## Negation attack: the same questions unattacked and attacked", "",
-                  "Gold answers are kept; a distractor (the question with \"not\" before its first adjective, "
-                  "restated with a fake answer of the gold's type) is appended to the context. "
-                  "drop = unattacked − attacked (paired bootstrap, 95%).", "",
-                  _md_table(["eval set", "run", "n", "EM unattacked", "EM attacked", "EM drop",
-                             "F1 unattacked", "F1 attacked", "F1 drop"], attack)]
+        lines += [
+            "## Negation attack: the same questions unattacked and attacked",
+            "",
+            'Gold answers are kept; a distractor (the question with "not" before its first adjective, '
+            "restated with a fake answer of the gold's type) is appended to the context. "
+            "drop = unattacked − attacked (paired bootstrap, 95%).",
+            "",
+            _md_table(
+                [
+                    "eval set",
+                    "run",
+                    "n",
+                    "EM unattacked",
+                    "EM attacked",
+                    "EM drop",
+                    "F1 unattacked",
+                    "F1 attacked",
+                    "F1 drop",
+                ],
+                attack,
+            ),
+        ]
     extra = metrics.filter(pl.col("metric").is_in(BREAKDOWN) & (pl.col("slice") == "all"))
     if extra.height:
-        rows = [[r["eval_set"], r["run"], r["metric"], _fmt(r["value"], r["ci_low"], r["ci_high"]), r["n"]]
-                for r in extra.iter_rows(named=True)]
-        lines += ["## SQuAD 2.0 breakdown and adversarial scores", "",
-                  "`adv_*`: worst case over each original question and its AddSent/AddOneSent variants.", "",
-                  _md_table(["eval set", "run", "metric", "value", "n"], rows)]
+        rows = [
+            [r["eval_set"], r["run"], r["metric"], _fmt(r["value"], r["ci_low"], r["ci_high"]), r["n"]]
+            for r in extra.iter_rows(named=True)
+        ]
+        lines += [
+            "## SQuAD 2.0 breakdown and adversarial scores",
+            "",
+            "`adv_*`: worst case over each original question and its AddSent/AddOneSent variants.",
+            "",
+            _md_table(["eval set", "run", "metric", "value", "n"], rows),
+        ]
     bundle = metrics.filter(pl.col("metric").is_in(BUNDLE) & pl.col("slice").str.starts_with("bundles:"))
     if bundle.height:
-        rows = [[r["eval_set"], r["run"], r["slice"].removeprefix("bundles:"), r["metric"], _fmt(r["value"]), r["n"]]
-                for r in bundle.iter_rows(named=True)]
-        lines += ["## Bundle scores (per bundle kind / mining mode)", "",
-                  "`consistency`: share of bundles (size ≥ 2) with every question right; `joint_*`: after "
-                  "one-to-one Hungarian assignment of each bundle's answers (n = bundles, or (bundle, question) "
-                  "pairs for `joint_em`). A question may belong to several bundles.", "",
-                  _md_table(["eval set", "run", "bundles", "metric", "value", "n"], rows)]
+        rows = [
+            [r["eval_set"], r["run"], r["slice"].removeprefix("bundles:"), r["metric"], _fmt(r["value"]), r["n"]]
+            for r in bundle.iter_rows(named=True)
+        ]
+        lines += [
+            "## Bundle scores (per bundle kind / mining mode)",
+            "",
+            "`consistency`: share of bundles (size ≥ 2) with every question right; `joint_*`: after "
+            "one-to-one Hungarian assignment of each bundle's answers (n = bundles, or (bundle, question) "
+            "pairs for `joint_em`). A question may belong to several bundles.",
+            "",
+            _md_table(["eval set", "run", "bundles", "metric", "value", "n"], rows),
+        ]
     if diffs.height:
-        rows = [[r["eval_set"], f"{r['run']} − {r['baseline']}", r["metric"].upper(),
-                 _fmt(r["difference"], r["ci_low"], r["ci_high"]), f"{r['p_not_better']:.3f}", r["n"]]
-                for r in diffs.iter_rows(named=True)]
-        lines += ["## Paired differences between runs (paired bootstrap, 95%)", "",
-                  "`p_not_better`: share of resamples where the difference is ≤ 0.", "",
-                  _md_table(["eval set", "runs", "metric", "difference", "p_not_better", "n"], rows)]
+        rows = [
+            [
+                r["eval_set"],
+                f"{r['run']} − {r['baseline']}",
+                r["metric"].upper(),
+                _fmt(r["difference"], r["ci_low"], r["ci_high"]),
+                f"{r['p_not_better']:.3f}",
+                r["n"],
+            ]
+            for r in diffs.iter_rows(named=True)
+        ]
+        lines += [
+            "## Paired differences between runs (paired bootstrap, 95%)",
+            "",
+            "`p_not_better`: share of resamples where the difference is ≤ 0.",
+            "",
+            _md_table(["eval set", "runs", "metric", "difference", "p_not_better", "n"], rows),
+        ]
     sl = slice_frame(metrics)
     if sl.height:
-        rows = [[r["eval_set"], r["slice"], r["run"], r["metric"].upper(), _fmt(r["value"], r["ci_low"], r["ci_high"]), r["n"]]
-                for r in sl.iter_rows(named=True)]
+        rows = [
+            [
+                r["eval_set"],
+                r["slice"],
+                r["run"],
+                r["metric"].upper(),
+                _fmt(r["value"], r["ci_low"], r["ci_high"]),
+                r["n"],
+            ]
+            for r in sl.iter_rows(named=True)
+        ]
         lines += ["## Slices", "", _md_table(["eval set", "slice", "run", "metric", "value", "n"], rows)]
     lines += ["## Plots", ""] + [f"![{title}]({name})\n" for title, name in images.items()]
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | Path, metrics: pl.DataFrame, predictions: pl.DataFrame,
-                 meta: Mapping[str, Any] | None = None, n_resamples: int = 1000) -> Path:
+def write_report(
+    out_dir: str | Path,
+    metrics: pl.DataFrame,
+    predictions: pl.DataFrame,
+    meta: Mapping[str, Any] | None = None,
+    n_resamples: int = 1000,
+) -> Path:
     """Write `report.md` and its PNGs into `out_dir`; returns the markdown path."""
     if not metrics.height:
         raise ValueError("write_report: the metrics frame is empty (nothing was evaluated)")

@@ -62,7 +62,16 @@ def pack(unit_windows: list[int], order: np.ndarray, batch_windows: int) -> list
 class BundleBatchSampler:
     """Deterministic, resumable epoch batches of example indices; bundles never split."""
 
-    def __init__(self, features: Features, batch_windows: int, seed: int, *, shuffle: bool = True, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        features: Features,
+        batch_windows: int,
+        seed: int,
+        *,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.units = units_of(features)
         counts = np.diff(features.example_windows)
         self.unit_windows = [int(counts[u].sum()) for u in self.units]
@@ -110,5 +119,7 @@ class BundleBatchSampler:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         if int(state["seed"]) != self.seed:
-            raise ValueError(f"sampler: checkpoint was written with seed {state['seed']}, this run has seed {self.seed}")
+            raise ValueError(
+                f"sampler: checkpoint was written with seed {state['seed']}, this run has seed {self.seed}"
+            )
         self.state = SamplerState(int(state["epoch"]), int(state["position"]))

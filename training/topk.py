@@ -64,7 +64,7 @@ def pool_size(k: int, mode: Mode, pool_factor: int = 4) -> int:
 
 def _contains(outer: list[str], inner: list[str]) -> bool:
     n = len(inner)
-    return any(outer[i:i + n] == inner for i in range(len(outer) - n + 1))
+    return any(outer[i : i + n] == inner for i in range(len(outer) - n + 1))
 
 
 def gold_flags(text: str, golds: Sequence[str]) -> tuple[bool, bool]:
@@ -105,8 +105,9 @@ def topk_candidates(prediction: Prediction, golds: Sequence[str], k: int, mode: 
     return out
 
 
-def with_gold_last(cands: Sequence[TopkCandidate], gold: tuple[str, int, int] | None,
-                   z: int = HARD_LEARNING_Z) -> list[TopkCandidate]:
+def with_gold_last(
+    cands: Sequence[TopkCandidate], gold: tuple[str, int, int] | None, z: int = HARD_LEARNING_Z
+) -> list[TopkCandidate]:
     """First `z` candidates; when none is the gold, the gold (text, start, end) takes the last rank."""
     out = list(cands[:z])
     if gold is None or any(c.is_gold for c in out):
@@ -118,11 +119,19 @@ def with_gold_last(cands: Sequence[TopkCandidate], gold: tuple[str, int, int] | 
     return out
 
 
-def topk_frame(examples: Sequence[TrainExample], predictions: Sequence[Prediction], context_ids: Sequence[str],
-               k: int, mode: Mode, force_gold: bool = False) -> pl.DataFrame:
+def topk_frame(
+    examples: Sequence[TrainExample],
+    predictions: Sequence[Prediction],
+    context_ids: Sequence[str],
+    k: int,
+    mode: Mode,
+    force_gold: bool = False,
+) -> pl.DataFrame:
     """`topk` artifact rows (without partition columns) for aligned examples / predictions / context ids."""
     if not len(examples) == len(predictions) == len(context_ids):
-        raise ValueError(f"topk_frame: {len(examples)} examples, {len(predictions)} predictions, {len(context_ids)} context ids")
+        raise ValueError(
+            f"topk_frame: {len(examples)} examples, {len(predictions)} predictions, {len(context_ids)} context ids"
+        )
     rows = []
     for ex, pred, cid in zip(examples, predictions, context_ids, strict=True):
         golds = [ex.context[s:e] for s, e in ex.answers]
@@ -131,17 +140,32 @@ def topk_frame(examples: Sequence[TrainExample], predictions: Sequence[Predictio
             gold = (golds[0], *ex.answers[0]) if ex.answers else None
             cands = with_gold_last(cands, gold, k)
         for c in cands:
-            rows.append({"example_id": ex.example_id, "context_id": cid, "rank": c.rank,
-                         "span": {"text": c.text, "start": c.start, "end": c.end}, "score": c.score,
-                         "is_gold": c.is_gold, "overlaps_gold": c.overlaps_gold})
+            rows.append(
+                {
+                    "example_id": ex.example_id,
+                    "context_id": cid,
+                    "rank": c.rank,
+                    "span": {"text": c.text, "start": c.start, "end": c.end},
+                    "score": c.score,
+                    "is_gold": c.is_gold,
+                    "overlaps_gold": c.overlaps_gold,
+                }
+            )
     if not rows:
         return io.empty_frame(schemas.TOPK)
     return pl.from_arrow(io.to_table(pl.DataFrame(rows), schemas.TOPK))
 
 
-
-def sample_topk(model, tokenizer, examples: pl.DataFrame, contexts: pl.DataFrame, k: int, mode: Mode,
-                cfg: InferenceConfig = InferenceConfig(), force_gold: bool = False) -> pl.DataFrame:
+def sample_topk(
+    model,
+    tokenizer,
+    examples: pl.DataFrame,
+    contexts: pl.DataFrame,
+    k: int,
+    mode: Mode,
+    cfg: InferenceConfig = InferenceConfig(),
+    force_gold: bool = False,
+) -> pl.DataFrame:
     """`topk` rows of a model over the `examples` + `contexts` frames of one partition."""
     exs = examples_from_frames(examples, contexts)
     preds = predict(model, tokenizer, exs, replace(cfg, n_best=pool_size(k, mode), null_rule="none"))

@@ -34,8 +34,15 @@ from pipeline.sources.protocol import protocol_eval_titles, protocol_split
 from pipeline.sources.spec import FORMATS, SOURCE_FORMATS, SourceError, SourceSpec
 
 __all__ = [
-    "FORMATS", "LoadResult", "SourceError", "SourceSpec", "load_source", "load_sources_config",
-    "protocol_eval_titles", "protocol_split", "source_fingerprint",
+    "FORMATS",
+    "LoadResult",
+    "SourceError",
+    "SourceSpec",
+    "load_source",
+    "load_sources_config",
+    "protocol_eval_titles",
+    "protocol_split",
+    "source_fingerprint",
 ]
 
 LOADER_VERSION = 2  # bump when a loading rule changes, so fingerprints (and artifacts) change too

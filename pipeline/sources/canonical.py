@@ -100,13 +100,13 @@ def _frame(columns: dict[str, list], spec: ArtifactSpec) -> pl.DataFrame:
 
 @dataclass
 class LoadResult:
-    examples: pl.DataFrame   # EXAMPLES columns + "split"
-    contexts: pl.DataFrame   # CONTEXTS columns + "split" (unique per split by context_id)
-    rejects: pl.DataFrame    # REJECTS columns + "split"
-    dataset: str = ""        # the spec's dataset name
-    n_records: int = 0       # questions found in the input: examples.height + n_rejected_questions + n_filtered
+    examples: pl.DataFrame  # EXAMPLES columns + "split"
+    contexts: pl.DataFrame  # CONTEXTS columns + "split" (unique per split by context_id)
+    rejects: pl.DataFrame  # REJECTS columns + "split"
+    dataset: str = ""  # the spec's dataset name
+    n_records: int = 0  # questions found in the input: examples.height + n_rejected_questions + n_filtered
     n_rejected_questions: int = 0  # rejects rows that dropped a whole question (not one answer, not an empty paragraph)
-    n_filtered: int = 0      # questions left out because their title is not in restrict_titles
+    n_filtered: int = 0  # questions left out because their title is not in restrict_titles
 
     def summary(self) -> str:
         """`squad11: 10570 examples, 2067 contexts, 0 rejected` plus reasons, splits and filtered counts."""
@@ -156,16 +156,22 @@ class CanonicalFrames:
             return None
         if self.spec.article_split == "protocol":
             if self._protocol is None:
-                raise RuntimeError("CanonicalFrames.use_titles must be called before split_for with article_split='protocol'")
+                raise RuntimeError(
+                    "CanonicalFrames.use_titles must be called before split_for with article_split='protocol'"
+                )
             return self._protocol[title]
         return self.spec.split
 
     # Rows -----------------------------------------------------------------------------
 
-    def reject(self, split: str, record_id: str, field: str, reason: str, detail: str = "", *, drops_question: bool = True) -> None:
+    def reject(
+        self, split: str, record_id: str, field: str, reason: str, detail: str = "", *, drops_question: bool = True
+    ) -> None:
         """One rejects row. `drops_question=False` for a dropped answer or an article/paragraph without questions."""
         self.n_rejected_questions += drops_question
-        row = reject_row(STAGE, printable(self.source_file), printable(record_id), printable(field), reason, printable(detail))
+        row = reject_row(
+            STAGE, printable(self.source_file), printable(record_id), printable(field), reason, printable(detail)
+        )
         row["split"] = split
         for name, value in row.items():
             self._rej[name].append(value)
@@ -177,8 +183,13 @@ class CanonicalFrames:
         reported once, as a duplicate, whatever else is wrong with it.
         """
         if (split, example_id) in self._seen_ids:
-            self.reject(split, example_id, "id", "duplicate_id",
-                        f"{source_record}: id {example_id!r} already used by an earlier question in split '{split}'")
+            self.reject(
+                split,
+                example_id,
+                "id",
+                "duplicate_id",
+                f"{source_record}: id {example_id!r} already used by an earlier question in split '{split}'",
+            )
             return False
         self._seen_ids.add((split, example_id))
         return True
@@ -211,14 +222,28 @@ class CanonicalFrames:
         context_id = self._last_context_id
         if (split, context_id) not in self._seen_contexts:
             self._seen_contexts.add((split, context_id))
-            for name, value in (("context_id", context_id), ("context", context), ("title", title),
-                                ("lang", self.lang), ("n_chars", len(context)), ("split", split)):
+            for name, value in (
+                ("context_id", context_id),
+                ("context", context),
+                ("title", title),
+                ("lang", self.lang),
+                ("n_chars", len(context)),
+                ("split", split),
+            ):
                 self._ctx[name].append(value)
         row = {
-            "example_id": example_id, "context_id": context_id, "title": title, "question": question,
-            "answers": answers, "is_impossible": is_impossible, "plausible_answers": plausible_answers or [],
-            "lang": self.lang, "question_type": question_type, "source_file": self.source_file,
-            "source_record": source_record, "split": split,
+            "example_id": example_id,
+            "context_id": context_id,
+            "title": title,
+            "question": question,
+            "answers": answers,
+            "is_impossible": is_impossible,
+            "plausible_answers": plausible_answers or [],
+            "lang": self.lang,
+            "question_type": question_type,
+            "source_file": self.source_file,
+            "source_record": source_record,
+            "split": split,
         }
         for name, value in row.items():
             self._ex[name].append(value)
@@ -243,17 +268,31 @@ def span(text: str, start: int) -> Span:
 
 def _context_text_problem(context: str) -> tuple[str, str, str] | None:
     if (at := surrogate_at(context)) != -1:
-        return "context", "invalid_unicode", f"context holds a lone surrogate U+{ord(context[at]):04X} at char {at} (not text)"
+        return (
+            "context",
+            "invalid_unicode",
+            f"context holds a lone surrogate U+{ord(context[at]):04X} at char {at} (not text)",
+        )
     if len(context) > MAX_CONTEXT_CHARS:
-        return "context", "context_too_long", f"context has {len(context):,} characters; the limit is {MAX_CONTEXT_CHARS:,}"
+        return (
+            "context",
+            "context_too_long",
+            f"context has {len(context):,} characters; the limit is {MAX_CONTEXT_CHARS:,}",
+        )
     return None
 
 
-def _text_problems(example_id: str, question: str, title: str, question_type: str | None) -> tuple[str, str, str] | None:
+def _text_problems(
+    example_id: str, question: str, title: str, question_type: str | None
+) -> tuple[str, str, str] | None:
     """(field, reason, detail) of the first unusable text field of an example, or None."""
     for field, value in (("id", example_id), ("question", question), ("title", title), ("type", question_type or "")):
         if (at := surrogate_at(value)) != -1:
-            return field, "invalid_unicode", f"{field} holds a lone surrogate U+{ord(value[at]):04X} at char {at} (not text)"
+            return (
+                field,
+                "invalid_unicode",
+                f"{field} holds a lone surrogate U+{ord(value[at]):04X} at char {at} (not text)",
+            )
     if not any(c.isalnum() for c in question):
         return "question", "empty_question", f"question {question!r} has no letter or digit"
     return None

@@ -65,7 +65,13 @@ def add_hotpot_question(frames: CanonicalFrames, split: str, record: dict, qid: 
     paragraphs = {str(title): sentences for title, sentences in record["context"]}
     missing = [t for t in supporting if t not in paragraphs]
     if missing:
-        frames.reject(split, qid, "supporting_facts", "supporting_paragraph_missing", f"{where}: no paragraph in 'context' for {missing}")
+        frames.reject(
+            split,
+            qid,
+            "supporting_facts",
+            "supporting_paragraph_missing",
+            f"{where}: no paragraph in 'context' for {missing}",
+        )
         return
     titles = [str(title) for title, _ in record["context"] if str(title) in supporting]
     titles = list(dict.fromkeys(titles))
@@ -73,13 +79,23 @@ def add_hotpot_question(frames: CanonicalFrames, split: str, record: dict, qid: 
     found = locate_answer(answer, parts)
     if found is None:
         how = "only inside longer words" if inside_word_only(answer, parts) else "nowhere"
-        frames.reject(split, qid, "answer", "answer_not_in_context",
-                      f"{where}: answer {answer!r} occurs {how} in the supporting paragraphs {titles}")
+        frames.reject(
+            split,
+            qid,
+            "answer",
+            "answer_not_in_context",
+            f"{where}: answer {answer!r} occurs {how} in the supporting paragraphs {titles}",
+        )
         return
     frames.add_example(
-        split=split, example_id=qid, context=context, title=TITLE_SEP.join(titles), question=record["question"],
-        answers=[{"text": context[found.start:found.end], "start": found.start, "end": found.end}],
-        question_type=str(record["type"]) if record.get("type") is not None else None, source_record=where,
+        split=split,
+        example_id=qid,
+        context=context,
+        title=TITLE_SEP.join(titles),
+        question=record["question"],
+        answers=[{"text": context[found.start : found.end], "start": found.start, "end": found.end}],
+        question_type=str(record["type"]) if record.get("type") is not None else None,
+        source_record=where,
     )
 
 
@@ -91,14 +107,23 @@ def _record_problem(record: Any) -> tuple[str, str, str] | None:
         if record.get(key) is None:
             return key, "missing_field", f"record has no '{key}'"
     if not isinstance(record["question"], str) or not record["question"].strip():
-        return "question", "empty_question" if isinstance(record["question"], str) else "bad_type", f"question {shown(record['question'])}"
+        return (
+            "question",
+            "empty_question" if isinstance(record["question"], str) else "bad_type",
+            f"question {shown(record['question'])}",
+        )
     if not isinstance(record["answer"], str) or not record["answer"].strip():
-        return "answer", "empty_answer" if isinstance(record["answer"], str) else "bad_type", f"answer {shown(record['answer'])}"
+        return (
+            "answer",
+            "empty_answer" if isinstance(record["answer"], str) else "bad_type",
+            f"answer {shown(record['answer'])}",
+        )
     facts, context = record["supporting_facts"], record["context"]
     if not isinstance(facts, list) or not facts or not all(isinstance(f, list) and f for f in facts):
         return "supporting_facts", "bad_type", "expected a non-empty list of [title, sentence index]"
     if not isinstance(context, list) or not all(
-        isinstance(p, list) and len(p) == 2 and isinstance(p[1], list) and all(isinstance(s, str) for s in p[1]) for p in context
+        isinstance(p, list) and len(p) == 2 and isinstance(p[1], list) and all(isinstance(s, str) for s in p[1])
+        for p in context
     ):
         return "context", "bad_type", "expected a list of [title, [sentences]]"
     return None

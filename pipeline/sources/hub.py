@@ -51,22 +51,37 @@ def open_hub_dataset(spec: SourceSpec) -> dict[str, list]:
         return ds.to_dict()
     missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
     if missing:
-        raise SourceError(f"{where}: missing column(s) {missing}; has {ds.column_names}; "
-                          f"expected the SQuAD layout {list(REQUIRED_COLUMNS)} (+ title) or the HotpotQA layout {list(HOTPOT_COLUMNS)}")
+        raise SourceError(
+            f"{where}: missing column(s) {missing}; has {ds.column_names}; "
+            f"expected the SQuAD layout {list(REQUIRED_COLUMNS)} (+ title) or the HotpotQA layout {list(HOTPOT_COLUMNS)}"
+        )
     return ds.to_dict()
 
 
 def hotpot_record(row: dict[str, Any]) -> dict[str, Any]:
     """One hub `hotpot_qa` row as the original HotpotQA JSON record (fields of another shape are kept as they are,
     so `pipeline.sources.hotpot` rejects them naming the field)."""
-    record = {"_id": row.get("id"), "question": row.get("question"), "answer": row.get("answer"),
-              "type": row.get("type"), "level": row.get("level")}
+    record = {
+        "_id": row.get("id"),
+        "question": row.get("question"),
+        "answer": row.get("answer"),
+        "type": row.get("type"),
+        "level": row.get("level"),
+    }
     facts, context = row.get("supporting_facts"), row.get("context")
-    if isinstance(facts, dict) and isinstance(facts.get("title"), list) and isinstance(facts.get("sent_id"), list) \
-            and len(facts["title"]) == len(facts["sent_id"]):
+    if (
+        isinstance(facts, dict)
+        and isinstance(facts.get("title"), list)
+        and isinstance(facts.get("sent_id"), list)
+        and len(facts["title"]) == len(facts["sent_id"])
+    ):
         facts = [[t, i] for t, i in zip(facts["title"], facts["sent_id"])]
-    if isinstance(context, dict) and isinstance(context.get("title"), list) and isinstance(context.get("sentences"), list) \
-            and len(context["title"]) == len(context["sentences"]):
+    if (
+        isinstance(context, dict)
+        and isinstance(context.get("title"), list)
+        and isinstance(context.get("sentences"), list)
+        and len(context["title"]) == len(context["sentences"])
+    ):
         context = [[t, sents] for t, sents in zip(context["title"], context["sentences"])]
     record["supporting_facts"], record["context"] = facts, context
     return record
@@ -96,8 +111,13 @@ def load_hub(columns: dict[str, list], frames: CanonicalFrames) -> None:
         answers = _answers_list(columns["answers"][i])
         if answers is None:
             shown = repr(columns["answers"][i])[:200]
-            frames.reject(split, str(qa["id"]), "answers", "bad_type",
-                          f"{where}: answers must be {{text: [...], answer_start: [...]}} of equal length, got {shown}")
+            frames.reject(
+                split,
+                str(qa["id"]),
+                "answers",
+                "bad_type",
+                f"{where}: answers must be {{text: [...], answer_start: [...]}} of equal length, got {shown}",
+            )
             continue
         qa["answers"] = answers
         qa["is_impossible"] = not answers

@@ -69,7 +69,9 @@ def read_json(path: str | Path) -> Any:
     except json.JSONDecodeError as e:
         raise SourceError(f"{p}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
     except RecursionError as e:
-        raise SourceError(f"{p}: JSON nested too deeply to read (more than about {sys.getrecursionlimit()} levels)") from e
+        raise SourceError(
+            f"{p}: JSON nested too deeply to read (more than about {sys.getrecursionlimit()} levels)"
+        ) from e
 
 
 def _first_paragraph(data: list) -> dict | None:
@@ -94,8 +96,10 @@ def sniff_format(obj: Any, path: str | Path) -> str:
             return "hotpot"
         if not obj:
             raise SourceError(f"{path}: top level is an empty list; expected HotpotQA records or a SQuAD-format object")
-    raise SourceError(f"{path}: unknown shape: {_describe(obj)}; expected a SQuAD/ROPES-format object "
-                      f"with a 'data' list or a list of HotpotQA records")
+    raise SourceError(
+        f"{path}: unknown shape: {_describe(obj)}; expected a SQuAD/ROPES-format object "
+        f"with a 'data' list or a list of HotpotQA records"
+    )
 
 
 def check_format(obj: Any, path: str | Path, requested: str) -> str:
@@ -105,7 +109,9 @@ def check_format(obj: Any, path: str | Path, requested: str) -> str:
         return found
     wanted = SOURCE_FORMATS[requested].parser
     if wanted != found:
-        raise SourceError(f"{path}: format '{requested}' was requested but the file looks like '{found}' ({_describe(obj)})")
+        raise SourceError(
+            f"{path}: format '{requested}' was requested but the file looks like '{found}' ({_describe(obj)})"
+        )
     return wanted
 
 

@@ -25,16 +25,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ContextPart:
-    name: str      # e.g. "situation", "background", "question", or a paragraph title
-    start: int     # char offset of the part in the full context
-    text: str      # the part's text (context[start:start + len(text)])
+    name: str  # e.g. "situation", "background", "question", or a paragraph title
+    start: int  # char offset of the part in the full context
+    text: str  # the part's text (context[start:start + len(text)])
 
 
 @dataclass(frozen=True)
 class Located:
-    start: int     # char offset in the full context
-    end: int       # exclusive end
-    part: str      # name of the part it was found in
+    start: int  # char offset in the full context
+    end: int  # exclusive end
+    part: str  # name of the part it was found in
 
 
 def _is_word_char(c: str) -> bool:
@@ -79,7 +79,7 @@ def locate_answer(answer: str, parts: list[ContextPart]) -> Located | None:
             return Located(part.start + i, part.start + i + len(needle), part.name)
     for part in parts:
         found = _find_any_case(needle, part.text)
-        if found is not None and reads_as(part.text[found[0]:found[1]], needle):
+        if found is not None and reads_as(part.text[found[0] : found[1]], needle):
             return Located(part.start + found[0], part.start + found[1], part.name)
     return None
 

@@ -50,8 +50,14 @@ def load_ropes(obj: dict[str, Any], frames: CanonicalFrames) -> None:
     for i, article in enumerate(obj["data"]):
         where = f"data[{i}]"
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
-            frames.reject(split, where, "paragraphs", "bad_type", f"{where}: expected an article with a 'paragraphs' list",
-                          drops_question=False)
+            frames.reject(
+                split,
+                where,
+                "paragraphs",
+                "bad_type",
+                f"{where}: expected an article with a 'paragraphs' list",
+                drops_question=False,
+            )
             continue
         base_title = str(article.get("title") or "ropes")
         for j, paragraph in enumerate(article["paragraphs"]):
@@ -60,7 +66,14 @@ def load_ropes(obj: dict[str, Any], frames: CanonicalFrames) -> None:
 
 def add_situation(frames: CanonicalFrames, split: str, paragraph: Any, title: str, where: str) -> None:
     if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
-        frames.reject(split, where, "qas", "bad_type", f"{where}: expected a paragraph object with a 'qas' list", drops_question=False)
+        frames.reject(
+            split,
+            where,
+            "qas",
+            "bad_type",
+            f"{where}: expected a paragraph object with a 'qas' list",
+            drops_question=False,
+        )
         return
     texts = {key: paragraph.get(key) for key in ("background", "situation")}
     problem = next((key for key, value in texts.items() if not isinstance(value, str)), None)
@@ -74,18 +87,24 @@ def add_situation(frames: CanonicalFrames, split: str, paragraph: Any, title: st
             shown = type(texts[problem]).__name__
             frames.reject(split, record_id, problem, reason, f"{qa_where}: {problem} must be a string, got {shown}")
         elif not named:
-            frames.reject(split, record_id, "situation", "empty_context", f"{qa_where}: background and situation are both empty")
+            frames.reject(
+                split, record_id, "situation", "empty_context", f"{qa_where}: background and situation are both empty"
+            )
         else:
             add_ropes_question(frames, split, qa, named, title, qa_where, k)
 
 
-def add_ropes_question(frames: CanonicalFrames, split: str, qa: Any, named: list[tuple[str, str]], title: str, where: str, index: int) -> None:
+def add_ropes_question(
+    frames: CanonicalFrames, split: str, qa: Any, named: list[tuple[str, str]], title: str, where: str, index: int
+) -> None:
     if not isinstance(qa, dict):
         frames.reject(split, where, where, "bad_type", f"{where}: expected a question object, got {type(qa).__name__}")
         return
     question = qa.get("question")
     if not isinstance(question, str) or not question.strip():
-        reason = "missing_field" if question is None else ("bad_type" if not isinstance(question, str) else "empty_question")
+        reason = (
+            "missing_field" if question is None else ("bad_type" if not isinstance(question, str) else "empty_question")
+        )
         frames.reject(split, str(qa.get("id", where)), "question", reason, f"{where}: question text {shown(question)}")
         return
     if frames.spec.ropes_context == "with-question":
@@ -119,15 +138,22 @@ def add_ropes_question(frames: CanonicalFrames, split: str, qa: Any, named: list
         if found is None:
             failures.append((i, *_why_not_found(text, search, question)))
         else:
-            answers.append({"text": context[found.start:found.end], "start": found.start, "end": found.end})
+            answers.append({"text": context[found.start : found.end], "start": found.start, "end": found.end})
     if not answers:
         i, reason, detail = failures[0]
         frames.reject(split, qid, "answers", reason, f"{where}: {detail}")
         return
     for i, reason, detail in failures:
         frames.reject(split, qid, f"answers[{i}].text", reason, f"{where}: {detail}", drops_question=False)
-    frames.add_example(split=split, example_id=qid, context=context, title=title, question=question,
-                       answers=answers, source_record=where)
+    frames.add_example(
+        split=split,
+        example_id=qid,
+        context=context,
+        title=title,
+        question=question,
+        answers=answers,
+        source_record=where,
+    )
 
 
 def _why_not_found(text: str, search: list[ContextPart], question: str) -> tuple[str, str]:

@@ -12,28 +12,33 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 
-
 @dataclass(frozen=True)
 class Format:
     """One source format: the parser module `pipeline.sources.<parser>` whose `load_<parser>` reads it."""
 
-    parser: str          # squad | hub | ropes | hotpot (a local JSON file's shape must be this parser's: input_file.sniff_format)
+    parser: (
+        str  # squad | hub | ropes | hotpot (a local JSON file's shape must be this parser's: input_file.sniff_format)
+    )
     titles: bool = True  # its records carry article titles (`article_split` needs them)
 
 
 # The one table of source formats: a new alias of a parser is one entry; a new parser is one
 # entry, its module with `load_<parser>(obj, frames)`, and its JSON shape in `sniff_format`.
 SOURCE_FORMATS: dict[str, Format] = {
-    "squad": Format("squad"), "hub": Format("hub"), "ropes": Format("ropes", titles=False),
-    "hotpot": Format("hotpot", titles=False), "xquad": Format("squad"), "mlqa": Format("squad"),
+    "squad": Format("squad"),
+    "hub": Format("hub"),
+    "ropes": Format("ropes", titles=False),
+    "hotpot": Format("hotpot", titles=False),
+    "xquad": Format("squad"),
+    "mlqa": Format("squad"),
 }
 FORMATS = ("auto", *SOURCE_FORMATS)
 ARTICLE_SPLITS = (None, "protocol")
 ROPES_CONTEXTS = ("with-question", "shared")
 
 _PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-_FORMAT_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")                 # `file.json:csv` -> "csv" looks like a format
-_LANG_DOTTED = re.compile(r"\.([a-z]{2})\.jsonl?$")                        # xquad.de.json
+_FORMAT_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")  # `file.json:csv` -> "csv" looks like a format
+_LANG_DOTTED = re.compile(r"\.([a-z]{2})\.jsonl?$")  # xquad.de.json
 _LANG_MLQA = re.compile(r"context-([a-z]{2})-question-([a-z]{2})\.json$")  # dev-context-de-question-de.json
 
 
@@ -63,16 +68,18 @@ class SourcesFailed(SourceError):
 
 @dataclass(frozen=True)
 class SourceSpec:
-    dataset: str                                     # artifact dataset name, e.g. "squad11"
-    path: str                                        # local file, or a hub dataset id when format == "hub"
-    format: str = "auto"                             # auto|squad|hub|ropes|hotpot|xquad|mlqa (auto: sniff the JSON)
-    split: str = "dev"                               # split written to the artifacts (ignored with article_split)
-    lang: str | None = None                          # default: from the file name (xquad.de.json -> de), else "en"
-    article_split: str | None = None                 # "protocol": PROTOCOL.md rule -> splits "train"/"eval"
-    restrict_titles: tuple[str, ...] | None = None   # keep only these article titles (others are counted, not rejected)
-    hub_config: str | None = None                    # datasets.load_dataset(path, hub_config, split=hub_split)
-    hub_split: str = "validation"                    # split of the hub dataset to read
-    ropes_context: str = "with-question"             # ROPES context: "with-question" (per question, default) or "shared" (per situation)
+    dataset: str  # artifact dataset name, e.g. "squad11"
+    path: str  # local file, or a hub dataset id when format == "hub"
+    format: str = "auto"  # auto|squad|hub|ropes|hotpot|xquad|mlqa (auto: sniff the JSON)
+    split: str = "dev"  # split written to the artifacts (ignored with article_split)
+    lang: str | None = None  # default: from the file name (xquad.de.json -> de), else "en"
+    article_split: str | None = None  # "protocol": PROTOCOL.md rule -> splits "train"/"eval"
+    restrict_titles: tuple[str, ...] | None = None  # keep only these article titles (others are counted, not rejected)
+    hub_config: str | None = None  # datasets.load_dataset(path, hub_config, split=hub_split)
+    hub_split: str = "validation"  # split of the hub dataset to read
+    ropes_context: str = (
+        "with-question"  # ROPES context: "with-question" (per question, default) or "shared" (per situation)
+    )
 
     def __post_init__(self) -> None:
         if self.restrict_titles is not None and not isinstance(self.restrict_titles, tuple):
@@ -87,12 +94,16 @@ class SourceSpec:
                     f"(it becomes a partition folder), got {value!r}"
                 )
         if not isinstance(self.path, str) or not self.path:
-            raise ValueError(f"source '{self.dataset}', field 'path': expected a file path or hub id, got {self.path!r}")
+            raise ValueError(
+                f"source '{self.dataset}', field 'path': expected a file path or hub id, got {self.path!r}"
+            )
         _check_choice(self, "format", FORMATS)
         _check_choice(self, "article_split", ARTICLE_SPLITS)
         _check_choice(self, "ropes_context", ROPES_CONTEXTS)
         if self.lang is not None and not re.fullmatch(r"[a-z]{2,3}", self.lang):
-            raise ValueError(f"source '{self.dataset}', field 'lang': expected an ISO 639-1 code like 'de', got {self.lang!r}")
+            raise ValueError(
+                f"source '{self.dataset}', field 'lang': expected an ISO 639-1 code like 'de', got {self.lang!r}"
+            )
 
     @classmethod
     def from_arg(cls, text: str) -> "SourceSpec":
@@ -112,8 +123,10 @@ class SourceSpec:
         if colon and head and tail in FORMATS:
             path, fmt = head, tail
         elif colon and head and _FORMAT_WORD.match(tail) and not Path(path).exists():
-            raise ValueError(f"source argument {text!r}: unknown format {tail!r} after the last ':' "
-                             f"(formats: {', '.join(FORMATS)}); path would be {head!r}")
+            raise ValueError(
+                f"source argument {text!r}: unknown format {tail!r} after the last ':' "
+                f"(formats: {', '.join(FORMATS)}); path would be {head!r}"
+            )
         return cls(dataset=name.strip(), path=path, format=fmt)
 
     def resolved_lang(self) -> str:

@@ -43,16 +43,28 @@ def load_squad(obj: dict[str, Any], frames: CanonicalFrames) -> None:
     for i, article in enumerate(data):
         where = f"data[{i}]"
         if not isinstance(article, dict):  # no title, so no split of its own: filed under spec.split
-            frames.reject(frames.spec.split, where, where, "bad_type",
-                          f"{where}: expected an article object, got {_kind(article)}", drops_question=False)
+            frames.reject(
+                frames.spec.split,
+                where,
+                where,
+                "bad_type",
+                f"{where}: expected an article object, got {_kind(article)}",
+                drops_question=False,
+            )
             continue
         split = frames.split_for(titles[i])
         paragraphs = article.get("paragraphs")
         if not isinstance(paragraphs, list):
             if split is not None:
                 reason = "missing_field" if paragraphs is None else "bad_type"
-                frames.reject(split, where, "paragraphs", reason,
-                              f"{where} ({titles[i]!r}): 'paragraphs' must be a list, got {_kind(paragraphs)}", drops_question=False)
+                frames.reject(
+                    split,
+                    where,
+                    "paragraphs",
+                    reason,
+                    f"{where} ({titles[i]!r}): 'paragraphs' must be a list, got {_kind(paragraphs)}",
+                    drops_question=False,
+                )
             continue
         for j, paragraph in enumerate(paragraphs):
             add_paragraph(frames, split, paragraph, titles[i], f"{where}.paragraphs[{j}]")
@@ -67,12 +79,24 @@ def add_paragraph(frames: CanonicalFrames, split: str | None, paragraph: Any, ti
         frames.n_filtered += n
         return
     if not isinstance(paragraph, dict):
-        frames.reject(split, where, where, "bad_type",
-                      f"{where}: expected a paragraph object, got {_kind(paragraph)}", drops_question=False)
+        frames.reject(
+            split,
+            where,
+            where,
+            "bad_type",
+            f"{where}: expected a paragraph object, got {_kind(paragraph)}",
+            drops_question=False,
+        )
         return
     if not isinstance(qas, list):
-        frames.reject(split, where, "qas", "missing_field" if qas is None else "bad_type",
-                      f"{where}: 'qas' must be a list, got {_kind(qas)}", drops_question=False)
+        frames.reject(
+            split,
+            where,
+            "qas",
+            "missing_field" if qas is None else "bad_type",
+            f"{where}: 'qas' must be a list, got {_kind(qas)}",
+            drops_question=False,
+        )
         return
     context = paragraph.get("context")
     problem = _context_problem(context)
@@ -87,7 +111,9 @@ def add_paragraph(frames: CanonicalFrames, split: str | None, paragraph: Any, ti
         add_question(frames, split, qa, context, title, qa_where, k)
 
 
-def add_question(frames: CanonicalFrames, split: str, qa: Any, context: str, title: str, where: str, index: int) -> None:
+def add_question(
+    frames: CanonicalFrames, split: str, qa: Any, context: str, title: str, where: str, index: int
+) -> None:
     """Check one SQuAD question record and add it, or reject it with the first problem found."""
     if not isinstance(qa, dict):
         frames.reject(split, where, where, "bad_type", f"{where}: expected a question object, got {_kind(qa)}")
@@ -100,71 +126,135 @@ def add_question(frames: CanonicalFrames, split: str, qa: Any, context: str, tit
         return
     question = qa.get("question")
     if not isinstance(question, str) or not question.strip():
-        reason = "missing_field" if question is None else ("bad_type" if not isinstance(question, str) else "empty_question")
+        reason = (
+            "missing_field" if question is None else ("bad_type" if not isinstance(question, str) else "empty_question")
+        )
         what = "no 'question'" if question is None else f"question text {shown(question)}"
         frames.reject(split, qid, "question", reason, f"{where}: {what}")
         return
     impossible = qa.get("is_impossible", False)
     if not isinstance(impossible, bool):
-        frames.reject(split, qid, "is_impossible", "bad_type", f"{where}: is_impossible must be true/false, got {shown(impossible)}")
+        frames.reject(
+            split,
+            qid,
+            "is_impossible",
+            "bad_type",
+            f"{where}: is_impossible must be true/false, got {shown(impossible)}",
+        )
         return
     raw_answers = qa.get("answers", [] if impossible else None)
     if not isinstance(raw_answers, list):
         if raw_answers is None:
             frames.reject(split, qid, "answers", "missing_field", f"{where}: answerable question has no 'answers'")
         else:
-            frames.reject(split, qid, "answers", "bad_type", f"{where}: 'answers' must be a list, got {_kind(raw_answers)}")
+            frames.reject(
+                split, qid, "answers", "bad_type", f"{where}: 'answers' must be a list, got {_kind(raw_answers)}"
+            )
         return
     if impossible and raw_answers:
-        frames.reject(split, qid, "answers", "answers_on_impossible",
-                      f"{where}: is_impossible is true but {len(raw_answers)} answer(s) are given")
+        frames.reject(
+            split,
+            qid,
+            "answers",
+            "answers_on_impossible",
+            f"{where}: is_impossible is true but {len(raw_answers)} answer(s) are given",
+        )
         return
     answers = checked_spans(frames, split, qid, "answers", raw_answers, context, where)
     if not impossible and not answers:
-        given = (f"none of its {len(raw_answers)} answer(s) is valid" if raw_answers
-                 else "'answers' is empty and is_impossible is not true")
+        given = (
+            f"none of its {len(raw_answers)} answer(s) is valid"
+            if raw_answers
+            else "'answers' is empty and is_impossible is not true"
+        )
         frames.reject(split, qid, "answers", "no_valid_answer", f"{where}: {given}")
         return
     raw_plausible = qa.get("plausible_answers")
     if raw_plausible is not None and not isinstance(raw_plausible, list):
-        frames.reject(split, qid, "plausible_answers", "bad_type",
-                      f"{where}: 'plausible_answers' must be a list, got {_kind(raw_plausible)} {shown(raw_plausible)}; dropped",
-                      drops_question=False)
+        frames.reject(
+            split,
+            qid,
+            "plausible_answers",
+            "bad_type",
+            f"{where}: 'plausible_answers' must be a list, got {_kind(raw_plausible)} {shown(raw_plausible)}; dropped",
+            drops_question=False,
+        )
     raw_plausible = raw_plausible if isinstance(raw_plausible, list) else []
     plausible = checked_spans(frames, split, qid, "plausible_answers", raw_plausible, context, where)
     frames.add_example(
-        split=split, example_id=qid, context=context, title=title, question=question, answers=answers,
-        is_impossible=impossible, plausible_answers=plausible, source_record=where,
+        split=split,
+        example_id=qid,
+        context=context,
+        title=title,
+        question=question,
+        answers=answers,
+        is_impossible=impossible,
+        plausible_answers=plausible,
+        source_record=where,
     )
 
 
-def checked_spans(frames: CanonicalFrames, split: str, qid: str, name: str, raw: list, context: str, where: str) -> list[Span]:
+def checked_spans(
+    frames: CanonicalFrames, split: str, qid: str, name: str, raw: list, context: str, where: str
+) -> list[Span]:
     """The answers of `raw` whose offsets point at their text; each other one gets a rejects row."""
     out: list[Span] = []
     for i, answer in enumerate(raw):
         if type(answer) is dict:  # fast path: a well-formed answer whose offset points at its text
             text, start = answer.get("text"), answer.get("answer_start")
-            if type(text) is str and type(start) is int and start >= 0 and text.strip() and context.startswith(text, start):
+            if (
+                type(text) is str
+                and type(start) is int
+                and start >= 0
+                and text.strip()
+                and context.startswith(text, start)
+            ):
                 out.append(span(text, start))
                 continue
         field = f"{name}[{i}]"
         if not isinstance(answer, dict):
-            frames.reject(split, qid, field, "bad_type", f"{where}: {field} must be an object, got {_kind(answer)}",
-                          drops_question=False)
+            frames.reject(
+                split,
+                qid,
+                field,
+                "bad_type",
+                f"{where}: {field} must be an object, got {_kind(answer)}",
+                drops_question=False,
+            )
             continue
         text, start = answer.get("text"), answer.get("answer_start")
         for key, value, kind in (("text", text, str), ("answer_start", start, int)):
             if not isinstance(value, kind) or isinstance(value, bool):
                 reason = "missing_field" if value is None else "bad_type"
-                frames.reject(split, qid, f"{field}.{key}", reason, f"{where}: {field}.{key} = {shown(value)}", drops_question=False)
+                frames.reject(
+                    split,
+                    qid,
+                    f"{field}.{key}",
+                    reason,
+                    f"{where}: {field}.{key} = {shown(value)}",
+                    drops_question=False,
+                )
                 break
         else:
             if not text.strip():
-                frames.reject(split, qid, f"{field}.text", "empty_answer", f"{where}: {field} has empty text", drops_question=False)
-            elif start < 0 or context[start:start + len(text)] != text:
-                found = context[max(start, 0):max(start, 0) + len(text)]
-                frames.reject(split, qid, f"{field}.answer_start", "offset_mismatch",
-                              f"{where}: {field} {shown(text)} at {start}, the context there reads {shown(found)}", drops_question=False)
+                frames.reject(
+                    split,
+                    qid,
+                    f"{field}.text",
+                    "empty_answer",
+                    f"{where}: {field} has empty text",
+                    drops_question=False,
+                )
+            elif start < 0 or context[start : start + len(text)] != text:
+                found = context[max(start, 0) : max(start, 0) + len(text)]
+                frames.reject(
+                    split,
+                    qid,
+                    f"{field}.answer_start",
+                    "offset_mismatch",
+                    f"{where}: {field} {shown(text)} at {start}, the context there reads {shown(found)}",
+                    drops_question=False,
+                )
             else:
                 out.append(span(text, start))
     return out

@@ -22,11 +22,16 @@ pytestmark = pytest.mark.slow
 
 
 def _sources(samples: Path) -> list[str]:
-    return [f"squad11={samples / 'squad11_sample.json'}", f"bad={samples / 'unreadable_sample.json'}",
-            f"hotpot={samples / 'hotpot_sample.json'}"]
+    return [
+        f"squad11={samples / 'squad11_sample.json'}",
+        f"bad={samples / 'unreadable_sample.json'}",
+        f"hotpot={samples / 'hotpot_sample.json'}",
+    ]
 
 
-def test_an_unreadable_source_is_left_out_and_named_the_others_are_built(prefect_harness, samples: Path, tmp_path: Path) -> None:
+def test_an_unreadable_source_is_left_out_and_named_the_others_are_built(
+    prefect_harness, samples: Path, tmp_path: Path
+) -> None:
     with pytest.raises(SourcesFailed) as caught:
         build_bundles_flow(config=None, root=str(tmp_path), sources=_sources(samples), overrides=["miners=[near_miss]"])
     e = caught.value
@@ -43,8 +48,12 @@ def test_an_unreadable_source_is_left_out_and_named_the_others_are_built(prefect
 
 def test_fail_fast_stops_the_build_at_the_unreadable_source(prefect_harness, samples: Path, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="unreadable_sample.json.*fail_fast") as caught:
-        build_bundles_flow(config=None, root=str(tmp_path), sources=_sources(samples),
-                           overrides=["miners=[near_miss]", "fail_fast=true"])
+        build_bundles_flow(
+            config=None,
+            root=str(tmp_path),
+            sources=_sources(samples),
+            overrides=["miners=[near_miss]", "fail_fast=true"],
+        )
     assert not isinstance(caught.value, SourcesFailed)
     assert not (tmp_path / INDEX.name).exists() and not (tmp_path / NEAR_MISS.name).exists()  # no index, no miner
 
@@ -60,7 +69,9 @@ def test_force_rebuilds_the_index_beside_the_live_one(prefect_harness, samples: 
     assert not list((tmp_path / ".staging").iterdir())
 
 
-def test_cli_shows_the_built_stages_then_one_error_line_and_exits_1(prefect_harness, samples: Path, tmp_path: Path) -> None:
+def test_cli_shows_the_built_stages_then_one_error_line_and_exits_1(
+    prefect_harness, samples: Path, tmp_path: Path
+) -> None:
     from typer.testing import CliRunner
 
     from flows.cli import app

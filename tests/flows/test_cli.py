@@ -52,14 +52,24 @@ def test_unknown_config_key_fails_before_any_work(tmp_path: Path) -> None:
 
 
 def test_bad_override_value_names_the_field(samples: Path, tmp_path: Path) -> None:
-    args = ["build-bundles", "--config", str(samples / "build.yaml"), "--root", str(tmp_path), "--set", "index.batch_size=many"]
+    args = [
+        "build-bundles",
+        "--config",
+        str(samples / "build.yaml"),
+        "--root",
+        str(tmp_path),
+        "--set",
+        "index.batch_size=many",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert "index.batch_size" in _text(result) and "expected an integer" in _text(result)
 
 
 def test_missing_source_file_names_the_path(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["build-bundles", "--source", f"gone={tmp_path}/nope.json", "--root", str(tmp_path / "a")])
+    result = runner.invoke(
+        app, ["build-bundles", "--source", f"gone={tmp_path}/nope.json", "--root", str(tmp_path / "a")]
+    )
     assert result.exit_code == 2
     assert "nope.json" in _text(result) and "sources.0.path" in _text(result)
 
@@ -76,7 +86,15 @@ def test_unreadable_sample_gives_a_clear_error(prefect_harness, samples: Path, t
 @pytest.mark.slow
 def test_build_bundles_then_show_and_rejects(prefect_harness, samples: Path, tmp_path: Path) -> None:
     root = tmp_path / "artifacts"
-    args = ["build-bundles", "--config", str(samples / "build.yaml"), "--root", str(root), "--set", "near_miss.max_negatives=2"]
+    args = [
+        "build-bundles",
+        "--config",
+        str(samples / "build.yaml"),
+        "--root",
+        str(root),
+        "--set",
+        "near_miss.max_negatives=2",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "report:" in result.output
@@ -105,8 +123,9 @@ def test_cli_defaults_match_the_flow_and_config_defaults() -> None:
     assert str(cli_mining.DEFAULT_CONFIG) == DEFAULT_CONFIG and str(cli_mining.DEFAULT_ROOT) == DEFAULT_ROOT
 
 
-def test_build_bundles_with_no_lock_wait_stops_while_another_build_holds_the_root(prefect_harness, samples: Path,
-                                                                                  tmp_path: Path) -> None:
+def test_build_bundles_with_no_lock_wait_stops_while_another_build_holds_the_root(
+    prefect_harness, samples: Path, tmp_path: Path
+) -> None:
     from pipeline.run_lock import run_lock
 
     root = tmp_path / "artifacts"

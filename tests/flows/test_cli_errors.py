@@ -1,6 +1,6 @@
 """How `cqa` commands fail: bad build options before any work, one `error:` line, literal text.
 
-    python -m pytest -q tests/flows/test_cli_errors.py
+python -m pytest -q tests/flows/test_cli_errors.py
 """
 
 from __future__ import annotations
@@ -22,13 +22,17 @@ def _app() -> typer.Typer:
     return app
 
 
-@pytest.mark.parametrize(("option", "value", "needle"), [
-    ("--lock-timeout", "-1", "--lock-timeout: got -1, expected seconds >= 0"),
-    ("--workers", "0", "--workers: got 0, expected at least 1"),
-])
+@pytest.mark.parametrize(
+    ("option", "value", "needle"),
+    [
+        ("--lock-timeout", "-1", "--lock-timeout: got -1, expected seconds >= 0"),
+        ("--workers", "0", "--workers: got 0, expected at least 1"),
+    ],
+)
 @pytest.mark.parametrize("command", ["build-bundles", "build-index"])
-def test_bad_build_options_fail_at_once_before_prefect(command: str, option: str, value: str, needle: str,
-                                                       tmp_path: Path) -> None:
+def test_bad_build_options_fail_at_once_before_prefect(
+    command: str, option: str, value: str, needle: str, tmp_path: Path
+) -> None:
     root = tmp_path / "artifacts"
     t0 = time.monotonic()
     result = CliRunner().invoke(_app(), [command, "--root", str(root), option, value])
@@ -42,12 +46,15 @@ def test_bad_build_options_fail_at_once_before_prefect(command: str, option: str
 def test_bracketed_words_in_a_message_are_printed_literally(capsys) -> None:
     with pytest.raises(typer.Exit):
         fail("record 3: an object with keys [version] expected; got [bold]x[/bold]")
-    assert capsys.readouterr().err.strip() == "error: record 3: an object with keys [version] expected; got [bold]x[/bold]"
+    assert (
+        capsys.readouterr().err.strip() == "error: record 3: an object with keys [version] expected; got [bold]x[/bold]"
+    )
 
 
 def test_a_multi_line_message_becomes_one_line() -> None:
     assert one_line("bad config x.yaml:\n  optim.lr: too small\n  seed: not an int\n") == (
-        "bad config x.yaml: optim.lr: too small; seed: not an int")
+        "bad config x.yaml: optim.lr: too small; seed: not an int"
+    )
 
 
 def test_an_unexpected_failure_is_one_line_unless_verbose(capsys) -> None:

@@ -24,7 +24,9 @@ def test_services_and_work_pools() -> None:
     assert {"postgres", "prefect-server", "mining-worker", "gpu-worker", "deploy"} <= set(services)
     assert "prefect server start" in _command(services["prefect-server"])
     assert "postgresql+asyncpg://" in services["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
-    assert "--pool mining" in _command(services["mining-worker"]) and "--type process" in _command(services["mining-worker"])
+    assert "--pool mining" in _command(services["mining-worker"]) and "--type process" in _command(
+        services["mining-worker"]
+    )
     assert "--pool gpu" in _command(services["gpu-worker"])
     assert "python -m flows.deployments --register" in _command(services["deploy"])
     for name in ("mining-worker", "gpu-worker", "deploy"):
@@ -53,7 +55,9 @@ def test_dockerfile_pins_torch_before_the_project() -> None:
 
 def _worker_pools(services: dict) -> dict[str, str]:
     """work pool → the service whose command starts a worker on it."""
-    return {m.group(1): name for name, s in services.items() if (m := re.search(r"worker start --pool (\S+)", _command(s)))}
+    return {
+        m.group(1): name for name, s in services.items() if (m := re.search(r"worker start --pool (\S+)", _command(s)))
+    }
 
 
 def test_every_deployment_pool_has_a_worker_and_the_deploy_service_registers_them() -> None:
@@ -69,7 +73,12 @@ def test_every_deployment_pool_has_a_worker_and_the_deploy_service_registers_the
         assert Path(REPO / d.entrypoint.split(":")[0]).is_file(), d.entrypoint
     gpu = services[workers[GPU_POOL]]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
-    assert {d.flow.name for d in DEPLOYMENTS if d.pool == GPU_POOL} == {"train", "sample-topk", "evaluate", "experiment"}
+    assert {d.flow.name for d in DEPLOYMENTS if d.pool == GPU_POOL} == {
+        "train",
+        "sample-topk",
+        "evaluate",
+        "experiment",
+    }
     assert {d.flow.name for d in DEPLOYMENTS if d.pool == MINING_POOL} == {"build-bundles", "build-index"}
 
 
@@ -90,10 +99,17 @@ def test_database_password_comes_from_the_env_file() -> None:
     text = (REPO / "docker-compose.yml").read_text()
     assert "prefect:prefect@" not in text and "POSTGRES_PASSWORD: prefect" not in text
     services = _compose()["services"]
-    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")  # no default in compose
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(
+        "${POSTGRES_PASSWORD:?"
+    )  # no default in compose
     assert "${POSTGRES_PASSWORD:?" in services["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
-    example = dict(line.split("=", 1) for line in (REPO / ".env.example").read_text().splitlines()
-                   if line and not line.startswith("#"))
+    example = dict(
+        line.split("=", 1)
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= set(example)
-    assert example["POSTGRES_PASSWORD"].isascii() and example["POSTGRES_PASSWORD"].replace("-", "").isalnum()  # URL-safe
+    assert (
+        example["POSTGRES_PASSWORD"].isascii() and example["POSTGRES_PASSWORD"].replace("-", "").isalnum()
+    )  # URL-safe
     assert ".env" in (REPO / ".gitignore").read_text().splitlines()

@@ -45,7 +45,9 @@ def differences(a: object, b: object, path: str = "") -> list[str]:
 
 
 def parquet_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet")) if "reports" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet")) if "reports" not in p.parts
+    }
 
 
 @pytest.mark.slow
@@ -83,5 +85,7 @@ def test_task_runner_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert task_runner().address == "tcp://scheduler:8786"
     assert isinstance(task_runner("threads"), ThreadPoolTaskRunner)  # an explicit runner wins
     monkeypatch.setenv("CQA_TASK_RUNNER", "spark")
-    with pytest.raises(ValueError, match=r"got 'spark', expected one of \['threads', 'dask'\] \(setting CQA_TASK_RUNNER\)"):
+    with pytest.raises(
+        ValueError, match=r"got 'spark', expected one of \['threads', 'dask'\] \(setting CQA_TASK_RUNNER\)"
+    ):
         task_runner()

@@ -81,13 +81,28 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     procs: list[subprocess.Popen] = []
     try:
         server_log = tmp / "server.log"
-        procs.append(subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                      stdout=server_log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                                      start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                stdout=server_log.open("w"),
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+                start_new_session=True,
+            )
+        )
         _wait_for(f"{api}/health", procs[0], server_log, "prefect server")
         serve_log = tmp / "serve.log"
-        procs.append(subprocess.Popen([sys.executable, "-m", "flows.deployments"], stdout=serve_log.open("w"),
-                                      stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "flows.deployments"],
+                stdout=serve_log.open("w"),
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+                start_new_session=True,
+            )
+        )
         _wait_for(f"{api}/deployments/name/experiment/default", procs[1], serve_log, "flows.deployments")
         yield {"env": env, "api": api, "tmp": tmp, "serve_log": serve_log}
     finally:
@@ -97,7 +112,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 def test_deployment_run_completes_and_writes_artifacts(served: dict) -> None:
     root = served["tmp"] / "artifacts"
-    cmd = [PREFECT, "deployment", "run", "build-bundles/default", "--param", f"root={root}", "--watch", "--watch-timeout", "400"]
+    cmd = [
+        PREFECT,
+        "deployment",
+        "run",
+        "build-bundles/default",
+        "--param",
+        f"root={root}",
+        "--watch",
+        "--watch-timeout",
+        "400",
+    ]
     run = subprocess.run(cmd, env=served["env"], cwd=REPO, capture_output=True, text=True, timeout=480)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output + "\n--- serve log ---\n" + served["serve_log"].read_text()[-4000:]
@@ -121,9 +146,18 @@ def test_every_flow_is_deployed_with_its_schedule_concurrency_and_typed_paramete
         limit = (deployment.get("global_concurrency_limit") or {}).get("limit")
         assert limit == (1 if d.serial else None), f"{name}: concurrency limit {limit}"
         names.add(name)
-    assert {"build-index/default", "build-bundles/default", "build-bundles/nightly", "sample-topk/default",
-            "train/default", "evaluate/default", "experiment/default"} <= names
-    schema = httpx.get(f"{served['api']}/deployments/name/experiment/default", timeout=10).json()["parameter_openapi_schema"]
+    assert {
+        "build-index/default",
+        "build-bundles/default",
+        "build-bundles/nightly",
+        "sample-topk/default",
+        "train/default",
+        "evaluate/default",
+        "experiment/default",
+    } <= names
+    schema = httpx.get(f"{served['api']}/deployments/name/experiment/default", timeout=10).json()[
+        "parameter_openapi_schema"
+    ]
     props = schema["properties"]
     assert props["profile"]["type"] == "string" and props["force"]["type"] == "boolean"
     assert any(t.get("type") == "array" for t in props["overrides"].get("anyOf", [props["overrides"]]))
@@ -131,13 +165,28 @@ def test_every_flow_is_deployed_with_its_schedule_concurrency_and_typed_paramete
 
 def test_experiment_deployment_runs_cpu_smoke_to_its_report(served: dict) -> None:
     workdir = served["tmp"] / "experiment"
-    cmd = [PREFECT, "deployment", "run", "experiment/default", "--param", "profile=cpu-smoke",
-           "--param", f'overrides=["workdir={workdir}", "seeds=[13, 14]"]', "--watch", "--watch-timeout", "560"]
+    cmd = [
+        PREFECT,
+        "deployment",
+        "run",
+        "experiment/default",
+        "--param",
+        "profile=cpu-smoke",
+        "--param",
+        f'overrides=["workdir={workdir}", "seeds=[13, 14]"]',
+        "--watch",
+        "--watch-timeout",
+        "560",
+    ]
     run = subprocess.run(cmd, env=served["env"], cwd=REPO, capture_output=True, text=True, timeout=600)
     output = run.stdout + run.stderr
-    assert run.returncode == 0 and "Completed" in output, output + "\n--- serve log ---\n" + served["serve_log"].read_text()[-4000:]
+    assert run.returncode == 0 and "Completed" in output, (
+        output + "\n--- serve log ---\n" + served["serve_log"].read_text()[-4000:]
+    )
     report = workdir / "report" / "report.md"
-    assert "## Result: each method minus the control `hinge-control`, over 2 seed(s)" in report.read_text(encoding="utf-8")
+    assert "## Result: each method minus the control `hinge-control`, over 2 seed(s)" in report.read_text(
+        encoding="utf-8"
+    )
     state = json.loads((workdir / "experiment_state.json").read_text())
     # mine + per seed (train:mle, sample-topk, 3 continuations) + evaluate + report; 2 seeds keep the served run short
     assert all(s["status"] == "done" for s in state.values()) and len(state) == 1 + 2 * 5 + 2
@@ -148,17 +197,35 @@ def test_deployments_register_on_their_process_work_pools(served: dict) -> None:
 
     env = served["env"]
     for pool in (MINING_POOL, GPU_POOL):
-        create = subprocess.run([PREFECT, "work-pool", "create", pool, "--type", "process", "--overwrite"],
-                                env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        create = subprocess.run(
+            [PREFECT, "work-pool", "create", pool, "--type", "process", "--overwrite"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert create.returncode == 0, create.stdout + create.stderr
-    reg = subprocess.run([sys.executable, "-m", "flows.deployments", "--register"],
-                         env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    reg = subprocess.run(
+        [sys.executable, "-m", "flows.deployments", "--register"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert reg.returncode == 0, reg.stdout + reg.stderr
     for d in DEPLOYMENTS:
         deployment = httpx.get(f"{served['api']}/deployments/name/{d.flow.name}/{d.name}", timeout=10).json()
         assert deployment["work_pool_name"] == d.pool, deployment
-    one = subprocess.run([sys.executable, "-m", "flows.deployments", "--pool", MINING_POOL],
-                         env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    one = subprocess.run(
+        [sys.executable, "-m", "flows.deployments", "--pool", MINING_POOL],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert one.returncode == 0, one.stdout + one.stderr
     deployment = httpx.get(f"{served['api']}/deployments/name/train/default", timeout=10).json()
     assert deployment["work_pool_name"] == MINING_POOL  # --pool puts every deployment on one pool

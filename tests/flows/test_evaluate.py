@@ -49,8 +49,9 @@ def test_tiny_sample_topk_then_evaluate(prefect_harness, root: Path, samples: Pa
     assert {p: p.stat().st_mtime_ns for p in (root / "topk").rglob("*.parquet")} == files_before  # skipped
 
     sets = [f"sample={samples / SAMPLE}", f"neg-sample={samples / SAMPLE}"]
-    report = Path(evaluate_flow([str(tiny_folder), "tiny"], sets, str(root), n_resamples=200,
-                                near_miss_baseline=str(tiny_folder)))
+    report = Path(
+        evaluate_flow([str(tiny_folder), "tiny"], sets, str(root), n_resamples=200, near_miss_baseline=str(tiny_folder))
+    )
 
     assert report.name == "report.md" and report.parent.parent == root / "reports"
     text = report.read_text(encoding="utf-8")
@@ -71,17 +72,35 @@ def test_tiny_sample_topk_then_evaluate(prefect_harness, root: Path, samples: Pa
     em = metrics.filter((pl.col("metric") == "em") & (pl.col("slice") == "all"))
     assert em.height == 6 and em["ci_low"].is_not_null().all()
     preds = io.read(root, schemas.PREDICTIONS)
-    counts = dict(preds.group_by("eval_set", "run").len().select(pl.concat_str("eval_set", "run", separator="/"), "len").iter_rows())
+    counts = dict(
+        preds.group_by("eval_set", "run")
+        .len()
+        .select(pl.concat_str("eval_set", "run", separator="/"), "len")
+        .iter_rows()
+    )
     n_neg = counts["neg-sample/tiny"]
-    assert counts == {"sample/tiny": 28, "sample/tiny-seed1": 28, "neg-sample/tiny": n_neg, "neg-sample/tiny-seed1": n_neg,
-                      "neg-sample~unattacked/tiny": n_neg, "neg-sample~unattacked/tiny-seed1": n_neg}
+    assert counts == {
+        "sample/tiny": 28,
+        "sample/tiny-seed1": 28,
+        "neg-sample/tiny": n_neg,
+        "neg-sample/tiny-seed1": n_neg,
+        "neg-sample~unattacked/tiny": n_neg,
+        "neg-sample~unattacked/tiny-seed1": n_neg,
+    }
     assert n_neg >= 1  # one attacked question per attackable question (the rest are rejected with a reason)
     neg = metrics.filter(pl.col("eval_set") == "neg-sample")
     assert "no_ans_f1" not in neg["metric"].to_list()  # the gold is kept: attacked questions stay answerable
     for run in ("tiny", "tiny-seed1"):  # drop = unattacked - attacked, on the same questions
-        value = {r["metric"]: r["value"] for r in neg.filter((pl.col("run") == run) & (pl.col("slice") == "all")).iter_rows(named=True)}
-        clean = metrics.filter((pl.col("eval_set") == "neg-sample~unattacked") & (pl.col("run") == run)
-                               & (pl.col("metric") == "em") & (pl.col("slice") == "all"))["value"][0]
+        value = {
+            r["metric"]: r["value"]
+            for r in neg.filter((pl.col("run") == run) & (pl.col("slice") == "all")).iter_rows(named=True)
+        }
+        clean = metrics.filter(
+            (pl.col("eval_set") == "neg-sample~unattacked")
+            & (pl.col("run") == run)
+            & (pl.col("metric") == "em")
+            & (pl.col("slice") == "all")
+        )["value"][0]
         assert value["unattacked_em"] == pytest.approx(clean)
         assert value["drop_em"] == pytest.approx(value["unattacked_em"] - value["em"])
     assert "## Negation attack: the same questions unattacked and attacked" in text
@@ -138,16 +157,22 @@ def test_each_run_carries_its_null_rule(tmp_path: Path, tiny_folder: Path) -> No
         resolve_null_rules(refs, "none", 0.0, {"mle": "threshold"})
     # `none` on a set with unanswerable questions: one warning per (run, set)
     warnings = null_rule_warnings(got, {"squad20": 3, "squad11": 0})
-    assert len(warnings) == 1 and "robust" in warnings[0] and "squad20" in warnings[0] and "3 unanswerable" in warnings[0]
+    assert (
+        len(warnings) == 1 and "robust" in warnings[0] and "squad20" in warnings[0] and "3 unanswerable" in warnings[0]
+    )
 
 
-def test_null_rule_none_on_a_v2_set_is_a_warning_in_the_report(prefect_harness, root: Path, samples: Path,
-                                                              tmp_path: Path, tiny_folder: Path) -> None:
+def test_null_rule_none_on_a_v2_set_is_a_warning_in_the_report(
+    prefect_harness, root: Path, samples: Path, tmp_path: Path, tiny_folder: Path
+) -> None:
     from flows.evaluate import evaluate_flow
 
     mle = _run_with_config(tmp_path, tiny_folder, "mle", null_rule="cls_threshold")
-    report = Path(evaluate_flow([str(mle), "tiny"], [f"v2={samples / 'squad20_sample.json'}"],
-                                str(root), n_resamples=20, limit=12))
+    report = Path(
+        evaluate_flow(
+            [str(mle), "tiny"], [f"v2={samples / 'squad20_sample.json'}"], str(root), n_resamples=20, limit=12
+        )
+    )
     text = report.read_text(encoding="utf-8")
     assert "mle: `cls_threshold` (threshold 0.0; from training config" in text
     assert "## Warnings" in text and "null rule `none` for run tiny on v2" in text and "run mle" not in text
@@ -160,15 +185,25 @@ def test_untrained_minilm_on_protocol_eval_titles(prefect_harness, root: Path, s
     """A subset (CI time) of the SQuAD 1.1 PROTOCOL eval titles; the full set: `python -m benchmarks.bench_eval`."""
     from flows.evaluate import evaluate_flow
 
-    report = Path(evaluate_flow(["minilm"], ["squad11-eval", "addonesent"], str(root), data_dir=str(shared_data),
-                                limit=200, n_resamples=200))
+    report = Path(
+        evaluate_flow(
+            ["minilm"], ["squad11-eval", "addonesent"], str(root), data_dir=str(shared_data), limit=200, n_resamples=200
+        )
+    )
     assert report.exists() and mpimg.imread(report.parent / "em_f1.png").ndim == 3
     metrics = io.read(root, schemas.METRICS)
-    f1 = metrics.filter((pl.col("metric") == "f1") & (pl.col("slice") == "all") & (pl.col("eval_set") == "squad11-eval"))
+    f1 = metrics.filter(
+        (pl.col("metric") == "f1") & (pl.col("slice") == "all") & (pl.col("eval_set") == "squad11-eval")
+    )
     assert f1["n"].to_list() == [200] and 0.0 <= f1["value"][0] < 30.0  # untrained head: near zero
     adv = metrics.filter(pl.col("metric") == "adv_f1")  # AddOneSent: worst case over each question's variants
-    assert adv.height == 1 and adv["value"][0] <= metrics.filter(
-        (pl.col("metric") == "f1") & (pl.col("eval_set") == "addonesent") & (pl.col("slice") == "all"))["value"][0]
+    assert (
+        adv.height == 1
+        and adv["value"][0]
+        <= metrics.filter(
+            (pl.col("metric") == "f1") & (pl.col("eval_set") == "addonesent") & (pl.col("slice") == "all")
+        )["value"][0]
+    )
     assert "adv_f1" in report.read_text(encoding="utf-8")
 
 
@@ -179,8 +214,20 @@ def test_paired_differences_pair_questions_by_id() -> None:
     rows = []
     for run, ems in (("a", [1, 0, 0, 1]), ("b", [1, 1, 1, 1])):
         for i, em in enumerate(ems):
-            rows.append({"example_id": f"q{i}", "prediction": "x", "start": 0, "end": 1, "score": 1.0, "null_score": None,
-                         "em": float(em), "f1": float(em), "eval_set": "s", "run": run})
+            rows.append(
+                {
+                    "example_id": f"q{i}",
+                    "prediction": "x",
+                    "start": 0,
+                    "end": 1,
+                    "score": 1.0,
+                    "null_score": None,
+                    "em": float(em),
+                    "f1": float(em),
+                    "eval_set": "s",
+                    "run": run,
+                }
+            )
     preds = pl.DataFrame(rows, schema={**base.schema, "eval_set": pl.String, "run": pl.String})
     diffs = paired_differences(preds.reverse(), n_resamples=500)  # row order must not matter for the pairing
     em = diffs.filter(pl.col("metric") == "em").row(0, named=True)

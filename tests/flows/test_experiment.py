@@ -10,8 +10,13 @@ import pytest
 from flows.experiment_profile import ProfileError, load_profile, plan_experiment
 
 SEEDS = (13, 14, 15)  # the default `seeds` of a profile
-SMOKE_STAGES = ["mine", *(f"{stage}-s{s}" for s in SEEDS for stage in ("train:mle", "sample-topk:mle")),
-                *(f"train:{run}-s{s}" for s in SEEDS for run in ("hinge-control", "hinge", "hard-aacl")), "evaluate", "report"]
+SMOKE_STAGES = [
+    "mine",
+    *(f"{stage}-s{s}" for s in SEEDS for stage in ("train:mle", "sample-topk:mle")),
+    *(f"train:{run}-s{s}" for s in SEEDS for run in ("hinge-control", "hinge", "hard-aacl")),
+    "evaluate",
+    "report",
+]
 
 
 def test_cpu_smoke_plan_has_an_alpha_zero_control_with_the_methods_budget(tmp_path: Path) -> None:
@@ -35,19 +40,24 @@ def test_cpu_smoke_plan_has_an_alpha_zero_control_with_the_methods_budget(tmp_pa
 
 
 def test_one_baseline_for_every_seed_when_asked(tmp_path: Path) -> None:
-    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "baseline_per_seed=false", "seeds=[3, 4]"]))
+    plan = plan_experiment(
+        load_profile("cpu-smoke", [f"workdir={tmp_path}", "baseline_per_seed=false", "seeds=[3, 4]"])
+    )
     assert [b.name for b in plan.baselines] == ["mle-s3"]
     assert {r.train.init_from for r in plan.continuations} == {str(tmp_path / "runs" / "mle-s3" / "model")}
     assert sorted(r.train.seed for r in plan.controls) == [3, 4]
     assert {r.train.data.topk_model for r in plan.methods if r.group == "hard-aacl"} == {"mle-s3"}
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("common=[model.name=tiny, seed=5]", r"common: sets `seed`; the profile's `seeds` list sets every run's seed"),
-    ("methods.0.overrides=[seed=5]", r"methods.0.overrides: sets `seed`"),
-    ("seeds=[13, 13]", r"seeds: got \[13, 13\], expected distinct seeds"),
-    ("seeds=[]", r"seeds: got \[\], expected at least 1 item"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("common=[model.name=tiny, seed=5]", r"common: sets `seed`; the profile's `seeds` list sets every run's seed"),
+        ("methods.0.overrides=[seed=5]", r"methods.0.overrides: sets `seed`"),
+        ("seeds=[13, 13]", r"seeds: got \[13, 13\], expected distinct seeds"),
+        ("seeds=[]", r"seeds: got \[\], expected at least 1 item"),
+    ],
+)
 def test_seed_settings_are_checked_before_work(tmp_path: Path, override: str, message: str) -> None:
     with pytest.raises(ProfileError, match=message):
         plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", override]))
@@ -60,21 +70,35 @@ def test_unequal_budget_fails_before_work_naming_the_field(tmp_path: Path) -> No
     assert not tmp_path.joinpath("runs").exists()
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("control.of=nope", r"control.of: 'nope' is not a method"),
-    ("baseline.config=training/configs/missing.yaml", r"baseline.config: 'training/configs/missing.yaml' is not a file"),
-    ("methods.0.name=mle", r"run names repeat"),
-    ("control.keep=[mle,span_hinge]", r"control.keep: .* keeps every loss of 'hinge'"),
-    ("topk=null", r"topk: a method reads top-k spans"),
-    ("control={keep: [mle]}", r"control: give `of` .* or `config`"),
-    ("device=banana", r"device: 'banana' is not a device"),
-    ("common=[model.name=tiny, device=cuda:7]", r"common \(device=cuda:7\)"),
-    ("control={of: hinge, config: training/configs/mle.yaml, name: c}", r"`of` \('hinge'\) and `config` .* exclude each other"),
-    ("control={config: training/configs/mle.yaml}", r"control.name: an explicit control"),
-    ("control={config: training/configs/near_miss_hinge.yaml, name: same}", r"control: 'same' has the same losses and data as a method"),
-    ("control={config: training/configs/mle.yaml, name: c, overrides: [optim.max_steps=99]}",
-     r"unequal budget: optim.max_steps is 4 in run 'hinge-s13' but 99 in 'c-s13'"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("control.of=nope", r"control.of: 'nope' is not a method"),
+        (
+            "baseline.config=training/configs/missing.yaml",
+            r"baseline.config: 'training/configs/missing.yaml' is not a file",
+        ),
+        ("methods.0.name=mle", r"run names repeat"),
+        ("control.keep=[mle,span_hinge]", r"control.keep: .* keeps every loss of 'hinge'"),
+        ("topk=null", r"topk: a method reads top-k spans"),
+        ("control={keep: [mle]}", r"control: give `of` .* or `config`"),
+        ("device=banana", r"device: 'banana' is not a device"),
+        ("common=[model.name=tiny, device=cuda:7]", r"common \(device=cuda:7\)"),
+        (
+            "control={of: hinge, config: training/configs/mle.yaml, name: c}",
+            r"`of` \('hinge'\) and `config` .* exclude each other",
+        ),
+        ("control={config: training/configs/mle.yaml}", r"control.name: an explicit control"),
+        (
+            "control={config: training/configs/near_miss_hinge.yaml, name: same}",
+            r"control: 'same' has the same losses and data as a method",
+        ),
+        (
+            "control={config: training/configs/mle.yaml, name: c, overrides: [optim.max_steps=99]}",
+            r"unequal budget: optim.max_steps is 4 in run 'hinge-s13' but 99 in 'c-s13'",
+        ),
+    ],
+)
 def test_bad_profile_fields_are_named(tmp_path: Path, override: str, message: str) -> None:
     with pytest.raises(ProfileError, match=message):
         plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", override]))
@@ -82,11 +106,18 @@ def test_bad_profile_fields_are_named(tmp_path: Path, override: str, message: st
 
 def test_an_explicit_control_is_its_own_config_at_the_methods_budget(tmp_path: Path) -> None:
     """`control.config`: e.g. plain MLE against hard learning (paper 5), held to the same budget."""
-    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "seeds=[13]",
-                                                      "control={config: training/configs/mle.yaml, name: mle-control}"]))
+    plan = plan_experiment(
+        load_profile(
+            "cpu-smoke",
+            [f"workdir={tmp_path}", "seeds=[13]", "control={config: training/configs/mle.yaml, name: mle-control}"],
+        )
+    )
     control, hinge = plan.control_for(13), plan.run("hinge", 13)
     assert control.name == "mle-control-s13" and [(s.name, s.weight) for s in control.train.losses] == [("mle", 1.0)]
-    assert control.train.init_from == hinge.train.init_from and control.train.optim.max_steps == hinge.train.optim.max_steps
+    assert (
+        control.train.init_from == hinge.train.init_from
+        and control.train.optim.max_steps == hinge.train.optim.max_steps
+    )
     assert control.train.data.dataset == hinge.train.data.dataset and control.train.seed == 13
 
 
@@ -121,7 +152,10 @@ def test_paper2_evaluates_consistency_on_dev_bundles(tmp_path: Path) -> None:
 
 
 def test_unknown_profile_and_unknown_field() -> None:
-    with pytest.raises(ProfileError, match=r"known profiles: cpu-smoke, paper1-cpu, paper2-cpu, paper3-cpu, paper4-cpu, paper5-cpu, squad-protocol"):
+    with pytest.raises(
+        ProfileError,
+        match=r"known profiles: cpu-smoke, paper1-cpu, paper2-cpu, paper3-cpu, paper4-cpu, paper5-cpu, squad-protocol",
+    ):
         load_profile("nope")
     with pytest.raises(ProfileError, match=r"bogus: unknown key; expected one of \['baseline', "):
         load_profile("cpu-smoke", ["bogus=1"])
@@ -136,7 +170,9 @@ def test_squad_protocol_plan_is_the_honest_near_miss_study(shared_data: Path, tm
             plan_experiment(load_profile("squad-protocol", [f"workdir={tmp_path}"]))
     plan = plan_experiment(load_profile("squad-protocol", [f"workdir={tmp_path}", "device=cpu"]))
     assert plan.build.sources[0].article_split == "protocol"
-    assert [r.name for r in plan.continuations] == [f"near-miss-control-s{s}" for s in SEEDS] + [f"near-miss-hinge-s{s}" for s in SEEDS]
+    assert [r.name for r in plan.continuations] == [f"near-miss-control-s{s}" for s in SEEDS] + [
+        f"near-miss-hinge-s{s}" for s in SEEDS
+    ]
     assert plan.controls[0].train.optim == plan.methods[0].train.optim
     assert [s.weight for s in plan.controls[0].train.losses] == [1.0, 0.0]
 
@@ -147,8 +183,9 @@ def test_paper1_cpu_smoke_plan_is_the_readme_measurement(shared_data: Path, tmp_
     plan = plan_experiment(load_profile("paper1-cpu", [f"workdir={tmp_path}"]))
     assert [r.name for r in plan.baselines] == [f"mle-squad11-s{s}" for s in SEEDS]
     assert {r.train.optim.max_steps for r in plan.baselines} == {80}
-    assert {(r.train.optim.max_steps, r.train.optim.lr, r.train.data.filter_min_context_chars)
-            for r in plan.continuations} == {(60, 5.0e-5, 220)}
+    assert {
+        (r.train.optim.max_steps, r.train.optim.lr, r.train.data.filter_min_context_chars) for r in plan.continuations
+    } == {(60, 5.0e-5, 220)}
     assert plan.controls[0].train.optim == plan.methods[0].train.optim
     assert [s.weight for s in plan.controls[0].train.losses] == [1.0, 0.0]
 
@@ -168,14 +205,22 @@ def test_cpu_smoke_runs_end_to_end_then_skips_unchanged_stages(prefect_harness, 
     assert "## Result: each method minus the control `hinge-control`, over 3 seed(s)" in text
     assert "Each run minus its seed's control (paired bootstrap, 95%)" in text
     assert "seeds: 13, 14, 15 (one baseline per seed)" in text and "single seed" not in text
-    for row in ("| `hinge` − `hinge-control` | EM | s13: ", "| `hard-aacl` − `hinge-control` | F1 | s13: ",
-                "`hinge-s14` − `hinge-control-s14`", "`mle-s15` − `hinge-control-s15`", "| `mle` | EM | s13: "):
+    for row in (
+        "| `hinge` − `hinge-control` | EM | s13: ",
+        "| `hard-aacl` − `hinge-control` | F1 | s13: ",
+        "`hinge-s14` − `hinge-control-s14`",
+        "`mle-s15` − `hinge-control-s15`",
+        "| `mle` | EM | s13: ",
+    ):
         assert row in text
     assert (workdir / "report" / "em_f1.png").stat().st_size > 1000
     state = _stage_log(workdir)
     assert sorted(state) == sorted(SMOKE_STAGES) and all(s["status"] == "done" for s in state.values())
-    weights = {f"{n}-s{s}": (workdir / "runs" / f"{n}-s{s}" / "model" / "model.safetensors").stat().st_mtime_ns
-               for n in ("mle", "hinge", "hinge-control", "hard-aacl") for s in SEEDS}
+    weights = {
+        f"{n}-s{s}": (workdir / "runs" / f"{n}-s{s}" / "model" / "model.safetensors").stat().st_mtime_ns
+        for n in ("mle", "hinge", "hinge-control", "hard-aacl")
+        for s in SEEDS
+    }
 
     assert experiment_flow("cpu-smoke", [f"workdir={workdir}"]) == str(report)  # nothing changed: all skipped
     assert _stage_log(workdir) == state
@@ -184,7 +229,11 @@ def test_cpu_smoke_runs_end_to_end_then_skips_unchanged_stages(prefect_harness, 
     # one method's config changes: that method, the evaluation and the report run again, nothing else
     experiment_flow("cpu-smoke", [f"workdir={workdir}", "methods.1.overrides=[model.attention_dropout=0.05]"])
     after = _stage_log(workdir)
-    rerun = sorted(n for n in SMOKE_STAGES if after[n]["finished"] != state[n]["finished"] or after[n]["fingerprint"] != state[n]["fingerprint"])
+    rerun = sorted(
+        n
+        for n in SMOKE_STAGES
+        if after[n]["finished"] != state[n]["finished"] or after[n]["fingerprint"] != state[n]["fingerprint"]
+    )
     assert rerun == ["evaluate", "report", *(f"train:hard-aacl-s{s}" for s in SEEDS)]
     assert (workdir / "runs" / "hinge-s13" / "model" / "model.safetensors").stat().st_mtime_ns == weights["hinge-s13"]
 
@@ -200,6 +249,7 @@ def test_stage_book_skips_only_unchanged_stages_with_intact_outputs(tmp_path: Pa
             calls.append(text)
             out.write_text(text)
             return str(out)
+
         return run
 
     def output_fp(path: str) -> str:
@@ -219,7 +269,9 @@ def test_stage_book_skips_only_unchanged_stages_with_intact_outputs(tmp_path: Pa
     assert state["status"] == "done" and state["output_fingerprint"] == "six"
 
 
-def test_mined_fingerprint_covers_what_the_miner_registry_declares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mined_fingerprint_covers_what_the_miner_registry_declares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A rewritten output of any registered miner changes the fingerprint training stages compare; no list to keep."""
     from flows.experiment import mined_fingerprint
     from pipeline import io
@@ -244,8 +296,9 @@ def test_cli_bad_profile_exits_2_before_any_work(tmp_path: Path) -> None:
     app = typer.Typer()
     register(app)
     app.command("noop")(lambda: None)  # two commands: `experiment` stays a sub-command
-    result = CliRunner().invoke(app, ["experiment", "--profile", "cpu-smoke", "--set", f"workdir={tmp_path}",
-                                      "--set", "control.of=nope"])
+    result = CliRunner().invoke(
+        app, ["experiment", "--profile", "cpu-smoke", "--set", f"workdir={tmp_path}", "--set", "control.of=nope"]
+    )
     assert result.exit_code == 2 and "control.of: 'nope' is not a method" in result.output
     assert not any(tmp_path.iterdir())
 
@@ -253,8 +306,11 @@ def test_cli_bad_profile_exits_2_before_any_work(tmp_path: Path) -> None:
 def test_per_run_null_rules_reach_every_seed_of_a_run(tmp_path: Path) -> None:
     from flows.experiment import _run_null_rules
 
-    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}",
-                                                      "evaluate.null_rules={hinge: cls_threshold, mle-s14: negative_score}"]))
+    plan = plan_experiment(
+        load_profile(
+            "cpu-smoke", [f"workdir={tmp_path}", "evaluate.null_rules={hinge: cls_threshold, mle-s14: negative_score}"]
+        )
+    )
     assert _run_null_rules(plan) == {"mle-s14": "negative_score", **{f"hinge-s{s}": "cls_threshold" for s in SEEDS}}
     assert _run_null_rules(plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}"]))) is None
 
@@ -264,10 +320,17 @@ def test_seed_table_names_a_seed_without_predictions(tmp_path: Path) -> None:
 
     from flows.experiment_report import seed_rows
 
-    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "seeds=[1, 2]",
-                                                      "evaluate.sets=[s=data/samples/squad11_sample.json]"]))
-    rows = [{"eval_set": "s", "run": r.name, "example_id": q, "em": 1, "f1": 1.0}
-            for r in plan.continuations if not (r.group == "hinge" and r.seed == 2) for q in ("a", "b")]
+    plan = plan_experiment(
+        load_profile(
+            "cpu-smoke", [f"workdir={tmp_path}", "seeds=[1, 2]", "evaluate.sets=[s=data/samples/squad11_sample.json]"]
+        )
+    )
+    rows = [
+        {"eval_set": "s", "run": r.name, "example_id": q, "em": 1, "f1": 1.0}
+        for r in plan.continuations
+        if not (r.group == "hinge" and r.seed == 2)
+        for q in ("a", "b")
+    ]
     table = seed_rows(plan, pl.DataFrame(rows), n_resamples=20)
     hinge = [r for r in table if r[1] == "`hinge` − `hinge-control`"]
     assert hinge and all(r[3] == "no predictions for seed(s) [2]" and r[7] == "not compared" for r in hinge)
@@ -282,13 +345,22 @@ def test_per_seed_rows_compare_consistency_and_attack_drop_per_seed(tmp_path: Pa
 
     from flows.experiment_report import per_seed_rows
 
-    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "seeds=[1, 2]",
-                                                      "evaluate.sets=[s=data/samples/squad11_sample.json]"]))
-    values = {("hinge", 1): (60.0, 2.0), ("hinge", 2): (55.0, 3.0), ("hinge-control", 1): (50.0, 4.0),
-              ("hinge-control", 2): (50.0, 5.0)}
-    rows = [{"eval_set": "s", "run": plan.run(g, seed).name, "metric": m, "slice": sl, "value": v}
-            for (g, seed), (cons, drop) in values.items()
-            for m, sl, v in (("consistency", "bundles:ropes-mined/paper", cons), ("drop_em", "all", drop))]
+    plan = plan_experiment(
+        load_profile(
+            "cpu-smoke", [f"workdir={tmp_path}", "seeds=[1, 2]", "evaluate.sets=[s=data/samples/squad11_sample.json]"]
+        )
+    )
+    values = {
+        ("hinge", 1): (60.0, 2.0),
+        ("hinge", 2): (55.0, 3.0),
+        ("hinge-control", 1): (50.0, 4.0),
+        ("hinge-control", 2): (50.0, 5.0),
+    }
+    rows = [
+        {"eval_set": "s", "run": plan.run(g, seed).name, "metric": m, "slice": sl, "value": v}
+        for (g, seed), (cons, drop) in values.items()
+        for m, sl, v in (("consistency", "bundles:ropes-mined/paper", cons), ("drop_em", "all", drop))
+    ]
     table = per_seed_rows(plan, pl.DataFrame(rows))
     by_metric = {r[2]: r for r in table if r[1] == "`hinge` − `hinge-control`"}
     cons, drop = by_metric["consistency [bundles:ropes-mined/paper]"], by_metric["drop_em"]
@@ -310,8 +382,11 @@ def test_a_run_that_abstains_on_every_question_is_not_compared(tmp_path: Path) -
 
     from flows.experiment_report import abstain_shares, seed_rows
 
-    plan = plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}", "seeds=[1]",
-                                                      "evaluate.sets=[s=data/samples/squad11_sample.json]"]))
+    plan = plan_experiment(
+        load_profile(
+            "cpu-smoke", [f"workdir={tmp_path}", "seeds=[1]", "evaluate.sets=[s=data/samples/squad11_sample.json]"]
+        )
+    )
     questions = [f"q{i}" for i in range(10)]
     unanswerable = set(questions[:6])  # gold "" for 6 of 10 questions
     rows = []

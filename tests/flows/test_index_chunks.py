@@ -23,8 +23,11 @@ from pipeline.build_config import load_build_config
 from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
 from pipeline.schemas import INDEX
 
-SOURCES = ["squad11=data/samples/squad11_sample.json:squad", "ropes=data/samples/ropes_sample.json:ropes",
-           "again=data/samples/squad11_sample.json:squad"]
+SOURCES = [
+    "squad11=data/samples/squad11_sample.json:squad",
+    "ropes=data/samples/ropes_sample.json:ropes",
+    "again=data/samples/squad11_sample.json:squad",
+]
 CHUNKED = ["index.batch_size=1", "index.chunk_size=2"]
 
 
@@ -122,7 +125,9 @@ def test_one_progress_stage_advances_by_each_finished_chunk(threaded: dict) -> N
 
 
 @pytest.mark.slow
-def test_an_unchanged_rerun_plans_nothing_and_a_forced_one_swaps_in_the_same_parts(prefect_harness, threaded: dict) -> None:
+def test_an_unchanged_rerun_plans_nothing_and_a_forced_one_swaps_in_the_same_parts(
+    prefect_harness, threaded: dict
+) -> None:
     from flows.build_index import build_index_flow
 
     root = threaded["root"]
@@ -136,8 +141,9 @@ def test_an_unchanged_rerun_plans_nothing_and_a_forced_one_swaps_in_the_same_par
 
 
 @pytest.mark.slow
-def test_a_failed_chunk_does_not_lose_the_others_and_the_rerun_parses_only_it(prefect_harness, tmp_path: Path,
-                                                                               reference: Path, monkeypatch) -> None:
+def test_a_failed_chunk_does_not_lose_the_others_and_the_rerun_parses_only_it(
+    prefect_harness, tmp_path: Path, reference: Path, monkeypatch
+) -> None:
     import flows.build_index as build_index_module
     from flows.build_index import build_index_flow
 
@@ -159,7 +165,9 @@ def test_a_failed_chunk_does_not_lose_the_others_and_the_rerun_parses_only_it(pr
     monkeypatch.setattr(build_index_module, "run_index_chunk", real)
     out = index_stages(build_index_flow(config=None, root=str(tmp_path), sources=SOURCES[:1], overrides=CHUNKED))
     assert (out["squad11"]["stats"]["new"], out["squad11"]["stats"]["parts"]) == (len(failed[0]), 1)
-    assert index_rows(tmp_path).equals(index_rows(reference).filter(pl.col("context_id").is_in(list(have | set(failed[0])))))
+    assert index_rows(tmp_path).equals(
+        index_rows(reference).filter(pl.col("context_id").is_in(list(have | set(failed[0]))))
+    )
 
 
 def test_a_process_loads_the_model_once_for_all_its_chunks(tmp_path: Path, monkeypatch) -> None:
@@ -185,24 +193,30 @@ def test_a_process_loads_the_model_once_for_all_its_chunks(tmp_path: Path, monke
 
 
 @pytest.mark.slow
-def test_chunk_tasks_on_a_dask_cluster_write_the_same_rows_and_parts(prefect_harness, tmp_path: Path,
-                                                                      reference: Path, threaded: dict) -> None:
+def test_chunk_tasks_on_a_dask_cluster_write_the_same_rows_and_parts(
+    prefect_harness, tmp_path: Path, reference: Path, threaded: dict
+) -> None:
     pytest.importorskip("prefect_dask")
     from flows.build_bundles import with_task_runner
     from flows.build_index import build_index_flow
 
-    out = with_task_runner(build_index_flow, "dask", workers=2)(config=None, root=str(tmp_path), sources=SOURCES,
-                                                               overrides=CHUNKED)
+    out = with_task_runner(build_index_flow, "dask", workers=2)(
+        config=None, root=str(tmp_path), sources=SOURCES, overrides=CHUNKED
+    )
     assert index_rows(tmp_path).equals(index_rows(reference))
     assert part_names(tmp_path) == part_names(threaded["root"])  # the same chunks, whichever process parsed them
     stages = index_stages(out)
     assert 1 <= stages["squad11"]["stats"]["workers"] <= 2
-    assert io.partition_entry(tmp_path, INDEX, {"nlp": stages["squad11"]["stats"]["partition"]})["rows"] == index_rows(reference).height
+    assert (
+        io.partition_entry(tmp_path, INDEX, {"nlp": stages["squad11"]["stats"]["partition"]})["rows"]
+        == index_rows(reference).height
+    )
 
 
 @pytest.mark.slow
-def test_an_existing_dask_cluster_named_by_cqa_dask_address_parses_the_chunks(prefect_harness, tmp_path: Path,
-                                                                               reference: Path, monkeypatch) -> None:
+def test_an_existing_dask_cluster_named_by_cqa_dask_address_parses_the_chunks(
+    prefect_harness, tmp_path: Path, reference: Path, monkeypatch
+) -> None:
     """What the README documents: `CQA_DASK_ADDRESS=tcp://... cqa build-index --runner dask`."""
     pytest.importorskip("prefect_dask")
     from distributed import LocalCluster
@@ -212,7 +226,8 @@ def test_an_existing_dask_cluster_named_by_cqa_dask_address_parses_the_chunks(pr
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         monkeypatch.setenv("CQA_DASK_ADDRESS", cluster.scheduler_address)
-        out = with_task_runner(build_index_flow, "dask")(config=None, root=str(tmp_path), sources=SOURCES[:2],
-                                                          overrides=CHUNKED)
+        out = with_task_runner(build_index_flow, "dask")(
+            config=None, root=str(tmp_path), sources=SOURCES[:2], overrides=CHUNKED
+        )
     assert index_rows(tmp_path).equals(index_rows(reference))
     assert 1 <= index_stages(out)["squad11"]["stats"]["workers"] <= 2

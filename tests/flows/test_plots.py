@@ -39,5 +39,9 @@ def test_png_is_written_and_not_blank(tmp_path: Path) -> None:
     assert image.shape[0] == int(100 * (0.35 * 5 + 1.4)) and image.shape[1] == 700
     assert image.std() > 0.05
     # C0 (matplotlib's first colour, #1f77b4) is hinge's: its diamond and lines are drawn
-    blue = ((abs(image[..., 0] - 0x1F / 255) < 0.08) & (abs(image[..., 1] - 0x77 / 255) < 0.08) & (abs(image[..., 2] - 0xB4 / 255) < 0.08))
+    blue = (
+        (abs(image[..., 0] - 0x1F / 255) < 0.08)
+        & (abs(image[..., 1] - 0x77 / 255) < 0.08)
+        & (abs(image[..., 2] - 0xB4 / 255) < 0.08)
+    )
     assert blue.sum() > 50

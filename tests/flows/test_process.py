@@ -47,8 +47,15 @@ def test_the_console_filter_hides_failures_and_keeps_progress() -> None:
 
 def _build(tmp_path: Path, **env: str) -> subprocess.Popen:
     base = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", SUPERVISOR_ENV)}
-    base.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                 "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env})
+    base.update(
+        {
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(REPO),
+            **env,
+        }
+    )
     cmd = [sys.executable, "-m", "flows.cli", "build-bundles", "--root", str(tmp_path / "root"), "--source", SOURCE]
     return subprocess.Popen(cmd, cwd=REPO, env=base, stdout=(tmp_path / "log").open("w"), stderr=subprocess.STDOUT)
 

@@ -27,8 +27,11 @@ def test_a_tracked_loop_in_a_task_writes_a_progress_artifact(prefect_harness) ->
         state = demo(return_state=True)
     assert state.result() == 40
     with get_client(sync_client=True) as client:  # this run's artifact only: the harness's API is shared by the session
-        mine = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["progress-demo-stage"]),
-            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+        mine = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["progress-demo-stage"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
+        )
     assert mine
     assert float(mine[-1].data) == 100.0 and "40/40" in (mine[-1].description or "")

@@ -38,7 +38,10 @@ def test_second_holder_gives_up_with_the_holder_named(tmp_path: Path) -> None:
     with run_lock(tmp_path, what="build-bundles") as me:
         assert read_holder(tmp_path / ".build.lock") == me
         t0 = time.monotonic()
-        with pytest.raises(RunLocked, match=rf"\.build\.lock: another run holds the lock \(pid {os.getpid()} .*build-bundles.*gave up after 0\.3 s"):
+        with pytest.raises(
+            RunLocked,
+            match=rf"\.build\.lock: another run holds the lock \(pid {os.getpid()} .*build-bundles.*gave up after 0\.3 s",
+        ):
             with run_lock(tmp_path, timeout_s=0.3):
                 pass
         assert 0.3 <= time.monotonic() - t0 < 3
@@ -97,15 +100,21 @@ def api_env(prefect_harness) -> dict[str, str]:
     """Environment of child builds: the session's Prefect test API, no ephemeral server each."""
     from prefect.settings import PREFECT_API_URL
 
-    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "OMP_NUM_THREADS": "1",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(REPO)}
+    return {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "OMP_NUM_THREADS": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": str(REPO),
+    }
 
 
 def start_build(root: Path, env: dict[str, str], log: Path, **extra_env: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "flows.cli", "build-bundles", "--root", str(root)]
     cmd += [a for s in SOURCES for a in ("--source", s)]
-    return subprocess.Popen(cmd, cwd=REPO, env={**env, **extra_env}, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, cwd=REPO, env={**env, **extra_env}, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def finish(proc: subprocess.Popen, log: Path, timeout: float = 300) -> str:
@@ -117,8 +126,11 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float = 300) -> str:
 
 def artifact_rows(root: Path) -> dict[str, list[str]]:
     """Every Parquet file under `root` (reports excluded) → its rows as JSON lines: content, not bytes or timestamps."""
-    return {str(p.relative_to(root)): [json.dumps(r, sort_keys=True, default=str) for r in pq.read_table(p).to_pylist()]
-            for p in sorted(root.rglob("*.parquet")) if p.relative_to(root).parts[0] != "reports"}
+    return {
+        str(p.relative_to(root)): [json.dumps(r, sort_keys=True, default=str) for r in pq.read_table(p).to_pylist()]
+        for p in sorted(root.rglob("*.parquet"))
+        if p.relative_to(root).parts[0] != "reports"
+    }
 
 
 def assert_all_readable(root: Path) -> None:
@@ -161,10 +173,14 @@ def test_two_builds_at_once_wait_in_turn_and_match_a_clean_build(api_env, refere
 @pytest.mark.slow
 def test_a_build_that_cannot_wait_stops_before_writing_and_names_the_holder(api_env, tmp_path: Path) -> None:
     root = tmp_path / "root"
-    code = ("from flows.build_bundles import build_bundles_flow\n"
-            f"build_bundles_flow(root={str(root)!r}, sources={SOURCES!r}, lock_timeout_s=0)\n")
+    code = (
+        "from flows.build_bundles import build_bundles_flow\n"
+        f"build_bundles_flow(root={str(root)!r}, sources={SOURCES!r}, lock_timeout_s=0)\n"
+    )
     with run_lock(root, what="the test"):
-        run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=api_env, capture_output=True, text=True, timeout=180)
+        run = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=api_env, capture_output=True, text=True, timeout=180
+        )
     text = run.stdout + run.stderr
     assert run.returncode != 0, text[-3000:]
     assert f"RunLocked: {root / '.build.lock'}: another run holds the lock (pid {os.getpid()}" in text, text[-3000:]

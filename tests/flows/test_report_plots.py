@@ -19,15 +19,32 @@ REPORTS = [
 
 
 def _member(bid: str, i: int, kind: str = "flip", mode: str = "antonym") -> dict:
-    return {"bundle_id": bid, "kind": kind, "mode": mode, "example_id": f"{bid}-{i}", "context_id": "c", "question": "q?",
-            "answer": {"text": "a", "start": 0, "end": 1}, "role": "original", "rule": None, "parent_id": None}
+    return {
+        "bundle_id": bid,
+        "kind": kind,
+        "mode": mode,
+        "example_id": f"{bid}-{i}",
+        "context_id": "c",
+        "question": "q?",
+        "answer": {"text": "a", "start": 0, "end": 1},
+        "role": "original",
+        "rule": None,
+        "parent_id": None,
+    }
 
 
 def _write_bundles(root: Path) -> None:
     # flip/antonym: b1 (2 members), b2 (2 members); ropes-mined/paper: b3 (3 members)
-    rows = [_member("b1", 0), _member("b1", 1), _member("b2", 0), _member("b2", 1),
-            *(_member("b3", i, "ropes-mined", "paper") for i in range(3))]
-    io.write_partition(root, BUNDLES, pl.DataFrame(rows, schema=io.empty_frame(BUNDLES).schema), {"dataset": "ro", "split": "dev"})
+    rows = [
+        _member("b1", 0),
+        _member("b1", 1),
+        _member("b2", 0),
+        _member("b2", 1),
+        *(_member("b3", i, "ropes-mined", "paper") for i in range(3)),
+    ]
+    io.write_partition(
+        root, BUNDLES, pl.DataFrame(rows, schema=io.empty_frame(BUNDLES).schema), {"dataset": "ro", "split": "dev"}
+    )
 
 
 def test_histograms_count_by_hand(root: Path) -> None:
@@ -40,8 +57,10 @@ def test_pngs_are_written_beside_the_report_and_linked(root: Path) -> None:
     _write_bundles(root)
     stem = root / "reports" / "build-bundles-20261201T000000Z"
     plots = report_plots(REPORTS, root, stem)
-    assert plots == [("near-miss negatives per example", "build-bundles-20261201T000000Z-negatives.png"),
-                     ("bundle size per kind and mode", "build-bundles-20261201T000000Z-bundle-sizes.png")]
+    assert plots == [
+        ("near-miss negatives per example", "build-bundles-20261201T000000Z-negatives.png"),
+        ("bundle size per kind and mode", "build-bundles-20261201T000000Z-bundle-sizes.png"),
+    ]
     for _, file in plots:
         image = mpimg.imread(stem.parent / file)
         assert image.shape[0] > 100 and image.std() > 0.05

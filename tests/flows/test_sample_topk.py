@@ -54,5 +54,7 @@ def test_force_gold_plain_topk_and_rewrite_on_new_settings(prefect_harness, root
     golds = forced.group_by("example_id").agg(pl.col("is_gold").any())
     assert golds["is_gold"].all()  # every answerable question has its gold within the 4 rows
     assert io.partition_entry(root, schemas.TOPK, part)["config"]["force_gold"] is True
-    out = CliRunner().invoke(_app(), ["sample-topk", "tiny", "--root", str(root), "--dataset", "sample", "--mode", "odd"])
+    out = CliRunner().invoke(
+        _app(), ["sample-topk", "tiny", "--root", str(root), "--dataset", "sample", "--mode", "odd"]
+    )
     assert out.exit_code == 2 and "mode" in out.output

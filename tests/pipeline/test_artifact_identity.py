@@ -52,7 +52,9 @@ PINNED = {
 
 
 def _hashes():
-    spec = importlib.util.spec_from_file_location("bench_artifact_identity", REPO / "benchmarks/bench_artifact_identity.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_artifact_identity", REPO / "benchmarks/bench_artifact_identity.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.partition_hashes
@@ -69,7 +71,9 @@ def test_sample_build_equals_the_pre_refactor_artifacts(samples: Path, tmp_path:
             if miner_applies(cfg, name, d):
                 run_miner(cfg.root, name, d, s, cfg)
     got = {k: (v["rows"], v["unordered"]) for k, v in _hashes()(Path(cfg.root), str(samples.resolve())).items()}
-    assert set(got) == set(PINNED), f"partitions differ: new {sorted(set(got) - set(PINNED))}, gone {sorted(set(PINNED) - set(got))}"
+    assert set(got) == set(PINNED), (
+        f"partitions differ: new {sorted(set(got) - set(PINNED))}, gone {sorted(set(PINNED) - set(got))}"
+    )
     assert {k: v for k, v in got.items() if v != PINNED[k]} == {}
     bundles = Path(cfg.root) / "bundles/dataset=ropes/split=dev"
     assert sorted(p.name for p in bundles.glob("*.parquet")) == ["part-flips.parquet", "part-ropes_bundles.parquet"]

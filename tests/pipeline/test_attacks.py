@@ -23,17 +23,29 @@ def _tokens(question: str, tags: str) -> list[tuple[str, str, int]]:
     return out
 
 
-@pytest.mark.parametrize("question, tags, expected", [
-    # the reference's example (README of sonqt/unanswerable-robustness): "not" before "independent"
-    ("In the effort of maintaining a level of abstraction, what choice is typically left independent?",
-     "IN DT NN IN VBG DT NN IN NN WDT NN VBZ RB VBN JJ .",
-     "In the effort of maintaining a level of abstraction, what choice is typically left not independent?"),
-    ("What is the largest city in Poland?", "WP VBZ DT JJS NN IN NNP .", "What is the not largest city in Poland?"),
-    ("Who was the first president of the new republic?", "WP VBD DT JJ NN IN DT JJ NN .",
-     "Who was the not first president of the new republic?"),  # the FIRST adjective only
-    # extension: the adjective of a "how ADJ" wh-phrase is skipped, the next one is taken
-    ("How many people live in the old town?", "WRB JJ NNS VBP IN DT JJ NN .", "How many people live in the not old town?"),
-])
+@pytest.mark.parametrize(
+    "question, tags, expected",
+    [
+        # the reference's example (README of sonqt/unanswerable-robustness): "not" before "independent"
+        (
+            "In the effort of maintaining a level of abstraction, what choice is typically left independent?",
+            "IN DT NN IN VBG DT NN IN NN WDT NN VBZ RB VBN JJ .",
+            "In the effort of maintaining a level of abstraction, what choice is typically left not independent?",
+        ),
+        ("What is the largest city in Poland?", "WP VBZ DT JJS NN IN NNP .", "What is the not largest city in Poland?"),
+        (
+            "Who was the first president of the new republic?",
+            "WP VBD DT JJ NN IN DT JJ NN .",
+            "Who was the not first president of the new republic?",
+        ),  # the FIRST adjective only
+        # extension: the adjective of a "how ADJ" wh-phrase is skipped, the next one is taken
+        (
+            "How many people live in the old town?",
+            "WRB JJ NNS VBP IN DT JJ NN .",
+            "How many people live in the not old town?",
+        ),
+    ],
+)
 def test_insert_not_before_the_first_adjective(question: str, tags: str, expected: str) -> None:
     assert insert_not(question, _tokens(question, tags)) == expected
 
@@ -49,10 +61,17 @@ CTX1 = "In 1998 Alice Smith founded the Orchard Company in Boston."
 CTX2 = "Bob Jones visited Paris in 2001."
 # hand-made NER: offsets counted by hand ("In 1998 " = 8 chars, "Alice Smith" = 11, ...)
 ENTITIES = {
-    io.text_id(CTX1): [{"start": 3, "end": 7, "label": "DATE"}, {"start": 8, "end": 19, "label": "PERSON"},
-                       {"start": 32, "end": 47, "label": "ORG"}, {"start": 51, "end": 57, "label": "GPE"}],
-    io.text_id(CTX2): [{"start": 0, "end": 9, "label": "PERSON"}, {"start": 18, "end": 23, "label": "GPE"},
-                       {"start": 27, "end": 31, "label": "DATE"}],
+    io.text_id(CTX1): [
+        {"start": 3, "end": 7, "label": "DATE"},
+        {"start": 8, "end": 19, "label": "PERSON"},
+        {"start": 32, "end": 47, "label": "ORG"},
+        {"start": 51, "end": 57, "label": "GPE"},
+    ],
+    io.text_id(CTX2): [
+        {"start": 0, "end": 9, "label": "PERSON"},
+        {"start": 18, "end": 23, "label": "GPE"},
+        {"start": 27, "end": 31, "label": "DATE"},
+    ],
 }
 TAGS = {
     "Who founded the famous Orchard Company?": "WP VBD DT JJ NNP NNP .",
@@ -74,27 +93,52 @@ def _tagger(questions):
 
 
 def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:
-    base = {"context_id": io.text_id(CTX1), "title": "T", "is_impossible": False, "plausible_answers": [], "lang": "en",
-            "question_type": None, "source_file": "file.json", "source_record": "r"}
+    base = {
+        "context_id": io.text_id(CTX1),
+        "title": "T",
+        "is_impossible": False,
+        "plausible_answers": [],
+        "lang": "en",
+        "question_type": None,
+        "source_file": "file.json",
+        "source_record": "r",
+    }
     alice = [{"text": "Alice Smith", "start": 8, "end": 19}]
     rows = [
         {**base, "example_id": "a", "question": "Who founded the famous Orchard Company?", "answers": alice},
-        {**base, "example_id": "b", "question": "When was the old company founded?",
-         "answers": [{"text": "In 1998", "start": 0, "end": 7}]},
+        {
+            **base,
+            "example_id": "b",
+            "question": "When was the old company founded?",
+            "answers": [{"text": "In 1998", "start": 0, "end": 7}],
+        },
         {**base, "example_id": "c", "question": "Who sold it?", "answers": alice},
         {**base, "example_id": "d", "question": "Who bought the big company?", "answers": [], "is_impossible": True},
         {**base, "example_id": "e", "question": "Who did not found the big company?", "answers": alice},
-        {**base, "example_id": "f", "question": "What did the rich Alice Smith do?",
-         "answers": [{"text": "founded", "start": 20, "end": 27}]},
-        {**base, "example_id": "g", "question": "What did the rich Alice Smith found?",
-         "answers": [{"text": "the Orchard Company", "start": 28, "end": 47}]},
+        {
+            **base,
+            "example_id": "f",
+            "question": "What did the rich Alice Smith do?",
+            "answers": [{"text": "founded", "start": 20, "end": 27}],
+        },
+        {
+            **base,
+            "example_id": "g",
+            "question": "What did the rich Alice Smith found?",
+            "answers": [{"text": "the Orchard Company", "start": 28, "end": 47}],
+        },
         # adjective and a PERSON gold (fake: Bob Jones), but no statement rule restates a
         # fronted-object question: rejected, not restated as 'The answer to "..." is Bob Jones.'
         {**base, "example_id": "h", "question": "The famous company was founded by whom?", "answers": alice},
     ]
     ex = pl.DataFrame(rows, schema=io.empty_frame(schemas.EXAMPLES).schema)
-    ctx = pl.DataFrame([{"context_id": io.text_id(c), "context": c, "title": "T", "lang": "en", "n_chars": len(c)}
-                        for c in (CTX1, CTX2)], schema=io.empty_frame(schemas.CONTEXTS).schema)
+    ctx = pl.DataFrame(
+        [
+            {"context_id": io.text_id(c), "context": c, "title": "T", "lang": "en", "n_chars": len(c)}
+            for c in (CTX1, CTX2)
+        ],
+        schema=io.empty_frame(schemas.CONTEXTS).schema,
+    )
     return ex, ctx
 
 
@@ -118,7 +162,11 @@ def test_negation_attack_keeps_question_and_gold_and_appends_a_negated_distracto
     assert text[b["context_id"]] == CTX1 + " The not old company was founded in 2001."
     audit = {r["example_id"]: r for r in out.audit.to_dicts()}
     assert audit["a~neg"]["negated_question"] == "Who founded the not famous Orchard Company?"
-    assert (audit["a~neg"]["fake_answer"], audit["a~neg"]["label"], audit["a~neg"]["rule"]) == ("Bob Jones", "PERSON", "wh_subject")
+    assert (audit["a~neg"]["fake_answer"], audit["a~neg"]["label"], audit["a~neg"]["rule"]) == (
+        "Bob Jones",
+        "PERSON",
+        "wh_subject",
+    )
     assert audit["b~neg"]["distractor_start"] == len(CTX1) + 1
     # the same examples unattacked: original ids, questions, contexts
     clean = out.unattacked.examples
@@ -130,7 +178,9 @@ def test_negation_attack_rejects_with_a_reason() -> None:
     ex, ctx = _frames()
     rej = negation_attack(ex, ctx, _tagger, ENTITIES).attacked.rejects
     assert dict(zip(rej["record_id"], rej["reason"], strict=True)) == {
-        "c": "no_adjective", "d": "unanswerable", "e": "already_negated",
+        "c": "no_adjective",
+        "d": "unanswerable",
+        "e": "already_negated",
         "f": "untyped_answer",  # no entity overlaps "founded"
         "g": "no_fake_answer",  # ORG: no other context has one
         "h": "no_statement",  # no quoting fallback: a question no rule restates is not attacked
@@ -141,10 +191,17 @@ def test_negation_attack_rejects_with_a_reason() -> None:
 
 def test_fake_answer_differs_from_every_gold() -> None:
     ctx3 = "Alice Smith and Alice met."
-    entities = {**ENTITIES, io.text_id(ctx3): [{"start": 0, "end": 11, "label": "PERSON"}, {"start": 16, "end": 21, "label": "PERSON"}]}
+    entities = {
+        **ENTITIES,
+        io.text_id(ctx3): [{"start": 0, "end": 11, "label": "PERSON"}, {"start": 16, "end": 21, "label": "PERSON"}],
+    }
     texts = {io.text_id(c): c for c in (CTX1, CTX2, ctx3)}
     pool = entity_pool(texts, entities)
-    ex = {"example_id": "a", "context_id": io.text_id(CTX1), "answers": [{"text": "Alice Smith", "start": 8, "end": 19}]}
+    ex = {
+        "example_id": "a",
+        "context_id": io.text_id(CTX1),
+        "answers": [{"text": "Alice Smith", "start": 8, "end": 19}],
+    }
     for seed in range(10):  # "Alice Smith" (equal) and "Alice" (token subset) never picked
         assert fake_answer(ex, CTX1, entities[io.text_id(CTX1)], pool, seed)[0] == "Bob Jones"
 
@@ -159,8 +216,10 @@ def test_a_model_that_keeps_answering_the_gold_scores_100_and_the_fake_answer_0(
     audit = dict(zip(out.audit["example_id"], out.audit["fake_answer"], strict=True))
 
     def preds(text_of):
-        return {r["example_id"]: Prediction(text_of(r), 0, 1, 1.0, None, [Candidate(text_of(r), 0, 1, 1.0)])
-                for r in attacked.to_dicts()}
+        return {
+            r["example_id"]: Prediction(text_of(r), 0, 1, 1.0, None, [Candidate(text_of(r), 0, 1, 1.0)])
+            for r in attacked.to_dicts()
+        }
 
     robust = evaluate_predictions(attacked, preds(lambda r: r["answers"][0]["text"]), n_resamples=20)["summary"]
     assert robust["em"] == 100.0 and robust["f1"] == 100.0  # never abstaining is NOT penalised
@@ -184,7 +243,9 @@ def test_parse_eval_set_forms(tmp_path: Path) -> None:
 def test_presets_declare_which_sets_are_adversarial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sorted(n for n, p in PRESETS.items() if p.adversarial) == ["addonesent", "addsent"]
     (tmp_path / "adv.json").write_text('{"version": "1.1", "data": []}')
-    monkeypatch.setitem(PRESETS, "my-adv", Preset("adv.json", adversarial=True))  # a new preset: one entry, no name rule
+    monkeypatch.setitem(
+        PRESETS, "my-adv", Preset("adv.json", adversarial=True)
+    )  # a new preset: one entry, no name rule
     assert parse_eval_set("my-adv", tmp_path).adversarial
     assert not parse_eval_set("neg-my-adv", tmp_path).adversarial  # `<id>~neg` ids are no variants of one question
     assert not parse_eval_set("addsent=some/file.json").adversarial  # a file set named like a preset is not one
@@ -201,7 +262,13 @@ def test_negation_attack_with_spacy_on_the_sample(samples: Path) -> None:
     attack_rejects = frames.rejects.filter(pl.col("stage") == "negation_attack")
     assert frames.examples.height + attack_rejects.height == 28  # every question attacked or rejected
     assert frames.examples.height >= 1 and set(attack_rejects["reason"]) <= {
-        "no_adjective", "untyped_answer", "no_fake_answer", "already_negated", "unanswerable", "no_statement"}
+        "no_adjective",
+        "untyped_answer",
+        "no_fake_answer",
+        "already_negated",
+        "unanswerable",
+        "no_statement",
+    }
     assert "fallback" not in set(frames.audit["rule"])  # no distractor quotes the question
     assert not frames.examples["is_impossible"].any() and frames.examples["answers"].list.len().min() > 0
     clean = frames.unattacked.examples

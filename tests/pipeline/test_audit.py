@@ -32,7 +32,10 @@ def test_segments_cut_at_every_boundary_and_keep_all_covering_kinds() -> None:
     # Cuts at 0, 5, 10, 14 -> "Paris" (sentence+gold), " and " (sentence), "Rome" (sentence+negative).
     segs = segments("Paris and Rome", [Mark(0, 14, "sentence"), Mark(0, 5, "gold"), Mark(10, 14, "negative", "GPE")])
     assert [(s.text, s.kinds) for s in segs] == [
-        ("Paris", ("sentence", "gold")), (" and ", ("sentence",)), ("Rome", ("sentence", "negative"))]
+        ("Paris", ("sentence", "gold")),
+        (" and ", ("sentence",)),
+        ("Rome", ("sentence", "negative")),
+    ]
     assert segs[2].notes == ("GPE",)
     assert "".join(s.text for s in segs) == "Paris and Rome"
 
@@ -57,15 +60,44 @@ def _add_hostile_partition(root: Path) -> None:
     cid = io.text_id(HOSTILE)
     paris, rome = HOSTILE.index("Paris"), HOSTILE.index("Rome")
     gold = {"text": "Paris", "start": paris, "end": paris + 5}
-    ex = pl.DataFrame([{"example_id": "h-1", "context_id": cid, "title": "T & <b>", "question": "Where <i>did</i> they meet?",
-                        "answers": [gold], "is_impossible": False, "plausible_answers": [], "lang": "en", "question_type": None,
-                        "source_file": "hand", "source_record": "0"}], schema=io.empty_frame(EXAMPLES).schema)
-    ctx = pl.DataFrame([{"context_id": cid, "context": HOSTILE, "title": "T", "lang": "en", "n_chars": len(HOSTILE)}],
-                       schema=io.empty_frame(CONTEXTS).schema)
-    nm = pl.DataFrame([{"example_id": "h-1", "context_id": cid, "status": "ok", "gold": gold, "gold_label": "GPE",
-                        "gold_coarse": "PLACE", "sentence": {"start": 0, "end": len(HOSTILE)},
-                        "negatives": [{"text": "Rome", "start": rome, "end": rome + 4, "label": "GPE"}], "n_negatives": 1}],
-                      schema=io.empty_frame(NEAR_MISS).schema)
+    ex = pl.DataFrame(
+        [
+            {
+                "example_id": "h-1",
+                "context_id": cid,
+                "title": "T & <b>",
+                "question": "Where <i>did</i> they meet?",
+                "answers": [gold],
+                "is_impossible": False,
+                "plausible_answers": [],
+                "lang": "en",
+                "question_type": None,
+                "source_file": "hand",
+                "source_record": "0",
+            }
+        ],
+        schema=io.empty_frame(EXAMPLES).schema,
+    )
+    ctx = pl.DataFrame(
+        [{"context_id": cid, "context": HOSTILE, "title": "T", "lang": "en", "n_chars": len(HOSTILE)}],
+        schema=io.empty_frame(CONTEXTS).schema,
+    )
+    nm = pl.DataFrame(
+        [
+            {
+                "example_id": "h-1",
+                "context_id": cid,
+                "status": "ok",
+                "gold": gold,
+                "gold_label": "GPE",
+                "gold_coarse": "PLACE",
+                "sentence": {"start": 0, "end": len(HOSTILE)},
+                "negatives": [{"text": "Rome", "start": rome, "end": rome + 4, "label": "GPE"}],
+                "n_negatives": 1,
+            }
+        ],
+        schema=io.empty_frame(NEAR_MISS).schema,
+    )
     io.write_partition(root, EXAMPLES, ex, part)
     io.write_partition(root, CONTEXTS, ctx, part)
     io.write_partition(root, NEAR_MISS, nm, part)
@@ -98,7 +130,12 @@ def site(sample_root: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_every_miner_page_and_plot_is_written(site) -> None:
     names = {p.name for p in site.pages}
     assert {"index.html", "near_miss.html", "bundles.html", "flips.html", "synthetic.html"} <= names
-    assert {p.name for p in site.images} == {"near_miss_negatives.png", "bundle_sizes.png", "flip_rules.png", "synthetic_rules.png"}
+    assert {p.name for p in site.images} == {
+        "near_miss_negatives.png",
+        "bundle_sizes.png",
+        "flip_rules.png",
+        "synthetic_rules.png",
+    }
     index = site.index.read_text(encoding="utf-8")
     for artifact in ("examples", "contexts", "index", "near_miss", "bundles", "flips", "synthetic", "rejects"):
         assert f"<td>{artifact}</td>" in index
@@ -115,7 +152,9 @@ def test_a_context_with_script_and_ampersand_renders_as_text(site) -> None:
 
 def test_same_seed_same_samples_other_seed_other_samples(sample_root: Path, site, tmp_path: Path) -> None:
     again = build_site(sample_root, tmp_path / "a", n=40, seed=3)
-    assert (again.out / "flips.html").read_text() == (site.out / "flips.html").read_text().replace(str(site.out), str(again.out))
+    assert (again.out / "flips.html").read_text() == (site.out / "flips.html").read_text().replace(
+        str(site.out), str(again.out)
+    )
     other = build_site(sample_root, tmp_path / "b", n=3, seed=4)
     assert (other.out / "near_miss.html").read_text() != (again.out / "near_miss.html").read_text()
 
@@ -151,19 +190,32 @@ def browser() -> str:
 
 
 def _browser(exe: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-           f"--user-data-dir={cwd / 'profile'}", *args]
+    cmd = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--user-data-dir={cwd / 'profile'}",
+        *args,
+    ]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=180, check=True)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page, kinds", [
-    ("near_miss.html", ("gold", "negative", "sentence")),
-    ("synthetic.html", ("inserted", "inserted-answer", "gold")),
-    ("flips.html", ("parent", "flip")),
-    ("bundles.html", ("member-0", "member-1")),
-])
-def test_highlighted_spans_exist_in_the_rendered_dom(browser: str, site, tmp_path: Path, page: str, kinds: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "page, kinds",
+    [
+        ("near_miss.html", ("gold", "negative", "sentence")),
+        ("synthetic.html", ("inserted", "inserted-answer", "gold")),
+        ("flips.html", ("parent", "flip")),
+        ("bundles.html", ("member-0", "member-1")),
+    ],
+)
+def test_highlighted_spans_exist_in_the_rendered_dom(
+    browser: str, site, tmp_path: Path, page: str, kinds: tuple[str, ...]
+) -> None:
     dom = _browser(browser, ["--dump-dom", (site.out / page).as_uri()], tmp_path).stdout
     assert "</html>" in dom  # the DOM after parsing, not an error page
     marked = [set(m.split()) for m in re.findall(r'<mark class="hl[^"]*" data-kind="([^"]*)"', dom)]
@@ -178,11 +230,15 @@ def test_screenshot_is_not_blank(browser: str, site, tmp_path: Path) -> None:
     import matplotlib.image as mpimg
 
     shot = tmp_path / "near_miss.png"
-    _browser(browser, ["--window-size=1200,1400", f"--screenshot={shot}", (site.out / "near_miss.html").as_uri()], tmp_path)
+    _browser(
+        browser, ["--window-size=1200,1400", f"--screenshot={shot}", (site.out / "near_miss.html").as_uri()], tmp_path
+    )
     image = mpimg.imread(shot)[..., :3]  # (height, width, rgb) floats in [0, 1]
     assert image.shape[:2] == (1400, 1200)
     non_white = (image < 0.9).any(axis=-1).mean()
-    assert image.std() > 0.05 and non_white > 0.02, f"screenshot looks blank: std {image.std():.3f}, non-white {non_white:.3f}"
+    assert image.std() > 0.05 and non_white > 0.02, (
+        f"screenshot looks blank: std {image.std():.3f}, non-white {non_white:.3f}"
+    )
     green = ((image[..., 1] > 0.8) & (image[..., 0] < 0.7) & (image[..., 2] < 0.7)).mean()
     assert green > 0.0005, "no gold-green highlight pixels in the screenshot"
 
@@ -209,23 +265,59 @@ def _topk_and_eval(root: Path) -> None:
 
     cid = io.text_id(HOSTILE)
     paris, rome = HOSTILE.index("Paris"), HOSTILE.index("Rome")
-    topk = pl.DataFrame([
-        {"example_id": "h-1", "context_id": cid, "rank": 0, "span": {"text": "Rome", "start": rome, "end": rome + 4},
-         "score": 3.5, "is_gold": False, "overlaps_gold": False},
-        {"example_id": "h-1", "context_id": cid, "rank": 1, "span": {"text": "Paris", "start": paris, "end": paris + 5},
-         "score": 2.25, "is_gold": True, "overlaps_gold": False},
-    ], schema=io.empty_frame(TOPK).schema)
+    topk = pl.DataFrame(
+        [
+            {
+                "example_id": "h-1",
+                "context_id": cid,
+                "rank": 0,
+                "span": {"text": "Rome", "start": rome, "end": rome + 4},
+                "score": 3.5,
+                "is_gold": False,
+                "overlaps_gold": False,
+            },
+            {
+                "example_id": "h-1",
+                "context_id": cid,
+                "rank": 1,
+                "span": {"text": "Paris", "start": paris, "end": paris + 5},
+                "score": 2.25,
+                "is_gold": True,
+                "overlaps_gold": False,
+            },
+        ],
+        schema=io.empty_frame(TOPK).schema,
+    )
     io.write_partition(root, TOPK, topk, {"dataset": "hostile", "split": "dev", "model": "tiny-seed1"})
     # an evaluation run: predictions in the root, its prepared set under reports/evaluate-*/inputs
     inputs = root / "reports" / "evaluate-20261201T000000Z" / "inputs"
     part = {"dataset": "hostile-eval", "split": "eval"}
-    io.write_partition(inputs, EXAMPLES, io.read(root, EXAMPLES, {"dataset": "hostile", "split": "dev"}).drop("dataset", "split"), part)
-    io.write_partition(inputs, CONTEXTS, io.read(root, CONTEXTS, {"dataset": "hostile", "split": "dev"}).drop("dataset", "split"), part)
-    preds = pl.DataFrame([{"example_id": "h-1", "prediction": "Rome", "start": rome, "end": rome + 4, "score": 3.5,
-                           "null_score": None, "em": 0.0, "f1": 0.0}], schema=io.empty_frame(PREDICTIONS).schema)
+    io.write_partition(
+        inputs, EXAMPLES, io.read(root, EXAMPLES, {"dataset": "hostile", "split": "dev"}).drop("dataset", "split"), part
+    )
+    io.write_partition(
+        inputs, CONTEXTS, io.read(root, CONTEXTS, {"dataset": "hostile", "split": "dev"}).drop("dataset", "split"), part
+    )
+    preds = pl.DataFrame(
+        [
+            {
+                "example_id": "h-1",
+                "prediction": "Rome",
+                "start": rome,
+                "end": rome + 4,
+                "score": 3.5,
+                "null_score": None,
+                "em": 0.0,
+                "f1": 0.0,
+            }
+        ],
+        schema=io.empty_frame(PREDICTIONS).schema,
+    )
     io.write_partition(root, PREDICTIONS, preds, {"eval_set": "hostile-eval", "run": "tiny-seed1"})
-    metrics = pl.DataFrame([{"run": "tiny-seed1", "metric": "em", "slice": "all", "value": 0.0, "ci_low": 0.0,
-                             "ci_high": 0.0, "n": 1}], schema=io.empty_frame(METRICS).schema)
+    metrics = pl.DataFrame(
+        [{"run": "tiny-seed1", "metric": "em", "slice": "all", "value": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 1}],
+        schema=io.empty_frame(METRICS).schema,
+    )
     io.write_partition(root, METRICS, metrics, {"eval_set": "hostile-eval"})
 
 
@@ -242,15 +334,19 @@ def test_topk_and_evaluation_pages(sample_root: Path, tmp_path: Path) -> None:
     assert '<mark class="hl hl-pred" data-kind="pred"' in topk and "&lt;script&gt;" in topk
     ev = (site.out / "eval-hostile-eval-tiny-seed1.html").read_text(encoding="utf-8")
     assert "slice all: 1 random errors (of 1 errors in 1 questions)" in ev
-    assert 'prediction: <mark class="hl hl-pred">Rome</mark>' in ev and 'gold: <mark class="hl hl-gold">Paris</mark>' in ev
+    assert (
+        'prediction: <mark class="hl hl-pred">Rome</mark>' in ev and 'gold: <mark class="hl hl-gold">Paris</mark>' in ev
+    )
     assert "&lt;script&gt;" in ev and "<script>" not in ev
 
 
 def test_flip_precision_where_known_and_unknown_elsewhere(site) -> None:
     html = (site.out / "flips.html").read_text(encoding="utf-8")
     table = html.split('id="judged"', 1)[1].split("</table>", 1)[0]
-    rows = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
-            for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+    rows = [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+        for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]
+    ]
     by = {(r[0], r[2]): r for r in rows}
     ropes = by[("ropes", "antonym")]
     flips, judged, right = int(ropes[3]), int(ropes[4]), int(ropes[5])

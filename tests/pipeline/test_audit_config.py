@@ -18,11 +18,16 @@ def test_audit_is_off_by_default_and_on_with_true_or_a_mapping(samples: Path) ->
     assert on.audit == AuditConfig(n=5, seed=7) and on.resolved()["audit"] == {"n": 5, "seed": 7}
 
 
-@pytest.mark.parametrize("override, message", [
-    ("audit=maybe", "audit: expected true, false or a mapping"),
-    ("audit.n=0", "audit.n: got 0, expected >= 1"),
-    ("audit.samples=3", "audit.samples: unknown key; expected one of ['n', 'seed']"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("audit=maybe", "audit: expected true, false or a mapping"),
+        ("audit.n=0", "audit.n: got 0, expected >= 1"),
+        ("audit.samples=3", "audit.samples: unknown key; expected one of ['n', 'seed']"),
+    ],
+)
 def test_bad_audit_values_name_the_field(samples: Path, override: str, message: str) -> None:
-    with pytest.raises(BuildConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        BuildConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")
+    ):
         load_build_config(samples / "build.yaml", [override])

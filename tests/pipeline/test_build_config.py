@@ -30,29 +30,70 @@ def test_demo_config_loads_with_every_sample(samples: Path) -> None:
 
 def test_overrides_are_typed_and_dotted(tmp_path: Path) -> None:
     path = _yaml(tmp_path, "sources: [{dataset: s, path: s.json}]\n")
-    cfg = load_build_config(path, ["index.batch_size=8", "near_miss.max_negatives=2", "sources.0.split=train", "miners=near_miss"])
+    cfg = load_build_config(
+        path, ["index.batch_size=8", "near_miss.max_negatives=2", "sources.0.split=train", "miners=near_miss"]
+    )
     assert cfg.index.batch_size == 8 and cfg.near_miss.max_negatives == 2
     assert cfg.sources[0].split == "train" and cfg.miners == ("near_miss",)
     assert cfg.resolved()["near_miss"] == {"max_negatives": 2}
 
 
-@pytest.mark.parametrize(("text", "overrides", "message"), [
-    ("sources: [{dataset: s, path: s.json}]\nindx: {}\n", [], "indx: unknown key; expected one of ['audit', 'fail_fast', "),
-    ("sources: [{dataset: s, path: s.json}]\n", ["index.batchsize=3"], "index.batchsize: unknown key; expected one of ['batch_size', 'chunk_size', 'model', 'n_process', 'sentences']"),
-    ("sources: [{dataset: s, path: s.json}]\n", ["index.batch_size=lots"], "index.batch_size: got 'lots', expected an integer"),
-    ("sources: [{dataset: s, path: s.json}]\n", ["index.batch_size=0"], "index: IndexConfig.batch_size: expected an integer >= 1"),
-    ("sources: [{dataset: s, path: s.json}]\n", ["index.sentences=parse"], "expected one of ['senter', 'parser']"),
-    ("sources: [{dataset: s, path: s.json}]\n", ["index.model=xx_no_such_model"], "index.model: spaCy model 'xx_no_such_model' is not installed"),
-    ("sources: [{dataset: s, path: s.json}]\n", ["miners=near_mis"], "miners: got ['near_mis'], expected a list drawn from"),
-    ("sources: [{dataset: s, path: s.json}]\n", ["near_miss.max_negatives=two"], "near_miss.max_negatives: got 'two'"),
-    ("sources: [{dataset: s, path: s.json}]\n", ["batch_size"], "expected KEY=VALUE"),
-    ("sources: [{dataset: s, path: missing.json}]\n", [], "sources.0.path: file not found: 'missing.json'"),
-    ("sources: [{dataset: s, path: s.json, fromat: squad}]\n", [], "sources.0.fromat: unknown key; expected one of ['article_split', 'dataset', 'format', "),
-    ("sources: [{dataset: s, path: s.json, format: csv}]\n", [], "field 'format': expected one of"),
-    ("sources: [{dataset: s, path: s.json}, {dataset: s, path: s.json}]\n", [], "partition(s) ['s/dev'] written by two sources"),
-    ("sources: []\n", [], "sources: empty"),
-    ("- just a list\n", [], "expected a mapping at the top level"),
-])
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        (
+            "sources: [{dataset: s, path: s.json}]\nindx: {}\n",
+            [],
+            "indx: unknown key; expected one of ['audit', 'fail_fast', ",
+        ),
+        (
+            "sources: [{dataset: s, path: s.json}]\n",
+            ["index.batchsize=3"],
+            "index.batchsize: unknown key; expected one of ['batch_size', 'chunk_size', 'model', 'n_process', 'sentences']",
+        ),
+        (
+            "sources: [{dataset: s, path: s.json}]\n",
+            ["index.batch_size=lots"],
+            "index.batch_size: got 'lots', expected an integer",
+        ),
+        (
+            "sources: [{dataset: s, path: s.json}]\n",
+            ["index.batch_size=0"],
+            "index: IndexConfig.batch_size: expected an integer >= 1",
+        ),
+        ("sources: [{dataset: s, path: s.json}]\n", ["index.sentences=parse"], "expected one of ['senter', 'parser']"),
+        (
+            "sources: [{dataset: s, path: s.json}]\n",
+            ["index.model=xx_no_such_model"],
+            "index.model: spaCy model 'xx_no_such_model' is not installed",
+        ),
+        (
+            "sources: [{dataset: s, path: s.json}]\n",
+            ["miners=near_mis"],
+            "miners: got ['near_mis'], expected a list drawn from",
+        ),
+        (
+            "sources: [{dataset: s, path: s.json}]\n",
+            ["near_miss.max_negatives=two"],
+            "near_miss.max_negatives: got 'two'",
+        ),
+        ("sources: [{dataset: s, path: s.json}]\n", ["batch_size"], "expected KEY=VALUE"),
+        ("sources: [{dataset: s, path: missing.json}]\n", [], "sources.0.path: file not found: 'missing.json'"),
+        (
+            "sources: [{dataset: s, path: s.json, fromat: squad}]\n",
+            [],
+            "sources.0.fromat: unknown key; expected one of ['article_split', 'dataset', 'format', ",
+        ),
+        ("sources: [{dataset: s, path: s.json, format: csv}]\n", [], "field 'format': expected one of"),
+        (
+            "sources: [{dataset: s, path: s.json}, {dataset: s, path: s.json}]\n",
+            [],
+            "partition(s) ['s/dev'] written by two sources",
+        ),
+        ("sources: []\n", [], "sources: empty"),
+        ("- just a list\n", [], "expected a mapping at the top level"),
+    ],
+)
 def test_mistakes_fail_naming_the_field(tmp_path: Path, text: str, overrides: list[str], message: str) -> None:
     with pytest.raises(BuildConfigError) as info:
         load_build_config(_yaml(tmp_path, text), overrides)

@@ -78,8 +78,11 @@ def test_a_broken_constraint_names_the_field_and_the_bound() -> None:
 
 def test_an_unknown_key_is_named_with_the_keys_that_exist() -> None:
     assert _problems({"optim": {"learning_rate": 1}}) == [
-        "optim.learning_rate: unknown key; expected one of ['betas', 'lr', 'steps']"]
-    assert _problems({"sed": 1}) == ["sed: unknown key; expected one of ['losses', 'optim', 'precision', 'seed', 'tag']"]
+        "optim.learning_rate: unknown key; expected one of ['betas', 'lr', 'steps']"
+    ]
+    assert _problems({"sed": 1}) == [
+        "sed: unknown key; expected one of ['losses', 'optim', 'precision', 'seed', 'tag']"
+    ]
 
 
 def test_list_items_are_named_by_index_and_every_problem_is_listed() -> None:
@@ -126,11 +129,24 @@ def test_gentle_coercions() -> None:
 
 def test_overrides_reach_nested_keys_and_list_items_with_yaml_values() -> None:
     raw = {"optim": {"lr": 1.0}, "losses": [{"name": "mle"}, {"name": "hinge", "params": {"margin": 0.5}}]}
-    out = apply_overrides(raw, ["optim.steps=50", "losses.1.weight=0", "losses.1.params.margin=0.25",
-                                "tag=null", "precision=bf16", "new.section.key=[1, two]"])
-    assert out == {"optim": {"lr": 1.0, "steps": 50},
-                   "losses": [{"name": "mle"}, {"name": "hinge", "weight": 0, "params": {"margin": 0.25}}],
-                   "tag": None, "precision": "bf16", "new": {"section": {"key": [1, "two"]}}}
+    out = apply_overrides(
+        raw,
+        [
+            "optim.steps=50",
+            "losses.1.weight=0",
+            "losses.1.params.margin=0.25",
+            "tag=null",
+            "precision=bf16",
+            "new.section.key=[1, two]",
+        ],
+    )
+    assert out == {
+        "optim": {"lr": 1.0, "steps": 50},
+        "losses": [{"name": "mle"}, {"name": "hinge", "weight": 0, "params": {"margin": 0.25}}],
+        "tag": None,
+        "precision": "bf16",
+        "new": {"section": {"key": [1, "two"]}},
+    }
     assert raw["losses"][1] == {"name": "hinge", "params": {"margin": 0.5}}  # the input is not changed
 
 
@@ -140,7 +156,7 @@ def test_override_mistakes_are_named() -> None:
         "losses.2.weight=0": "override 'losses.2.weight': '2' is not an index of a list of 1",
         "losses.first.weight=0": "override 'losses.first.weight': 'first' is not an index of a list of 1",
         "data.bundles.kind=flip": "override 'data.bundles.kind': 'data.bundles' is null, not a section; "
-                                  "set it whole, e.g. data.bundles={...}",
+        "set it whole, e.g. data.bundles={...}",
         "data.root.x=1": "override 'data.root.x': 'data.root' is 'x', not a section",
         "optim.lr": "override 'optim.lr': expected KEY=VALUE, e.g. optim.lr=3e-5",
     }
@@ -160,9 +176,11 @@ def test_an_override_error_after_parsing_names_the_list_item() -> None:
 
 def test_config_modules_load_no_mining_stack() -> None:
     """`cqa train` on a GPU machine with only torch, transformers, safetensors, numpy, pyyaml, rich, typer."""
-    code = ("import json, sys; import pipeline.config_model, training.config; "
-            "print(json.dumps(sorted(m for m in ('pydantic', 'polars', 'spacy', 'prefect', 'torch', 'pyarrow') "
-            "if m in sys.modules)))")
+    code = (
+        "import json, sys; import pipeline.config_model, training.config; "
+        "print(json.dumps(sorted(m for m in ('pydantic', 'polars', 'spacy', 'prefect', 'torch', 'pyarrow') "
+        "if m in sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 

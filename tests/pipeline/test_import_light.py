@@ -36,7 +36,9 @@ print(json.dumps(culprits))
 
 
 def _probe(mode: str, modules: list[str]) -> dict[str, list[str]]:
-    out = subprocess.run([sys.executable, "-c", PROBE, mode, *modules], cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, mode, *modules], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, f"importing {modules} ({mode}) failed:\n{out.stderr[-3000:]}"
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -62,8 +64,10 @@ def _pipeline_imports() -> dict[str, set[str]]:
     """pipeline module -> the pipeline modules it imports anywhere in its file (top level or inside a function)."""
     import ast
 
-    files = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
-             for p in (REPO / "pipeline").rglob("*.py")}
+    files = {
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (REPO / "pipeline").rglob("*.py")
+    }
     graph = {}
     for name, path in files.items():
         found = set()
@@ -83,7 +87,7 @@ def test_no_import_cycle_inside_pipeline():
         state[m] = 1
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                cycles.append(path[path.index(d):] + [d])
+                cycles.append(path[path.index(d) :] + [d])
             elif d not in state:
                 visit(d, path + [d])
         state[m] = 2

@@ -24,13 +24,15 @@ PART = {"dataset": "d", "split": "dev"}
 
 def _contexts(n: int, version: int) -> pl.DataFrame:
     """CONTEXTS rows whose `title` is the version number, so a read shows which write it saw."""
-    frame = pl.DataFrame({
-        "context_id": [f"{i:016x}" for i in range(n)],
-        "context": [f"context {i} of version {version}" for i in range(n)],
-        "title": [str(version)] * n,
-        "lang": ["en"] * n,
-        "n_chars": [20] * n,
-    })
+    frame = pl.DataFrame(
+        {
+            "context_id": [f"{i:016x}" for i in range(n)],
+            "context": [f"context {i} of version {version}" for i in range(n)],
+            "title": [str(version)] * n,
+            "lang": ["en"] * n,
+            "n_chars": [20] * n,
+        }
+    )
     return pl.from_arrow(io.to_table(frame, CONTEXTS))
 
 
@@ -99,7 +101,9 @@ def test_a_killed_writer_leaves_a_complete_partition(root: Path) -> None:
     target = io.partition_dir(root, CONTEXTS, PART)
     mid_write = 0
     for _ in range(4):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(n)], stdout=subprocess.PIPE, cwd=REPO, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(root), str(n)], stdout=subprocess.PIPE, cwd=REPO, env=env
+        )
         try:
             assert proc.stdout.readline().strip() == b"ready"
             threading.Event().wait(rng.uniform(0.2, 1.5))
@@ -141,8 +145,12 @@ def test_manifest_records_inputs_config_rows_and_versions(root: Path) -> None:
 
 
 def test_parallel_writers_of_different_partitions_keep_every_entry(root: Path) -> None:
-    threads = [threading.Thread(target=io.write_partition, args=(root, CONTEXTS, _contexts(3, i), {"dataset": f"d{i}", "split": "dev"}))
-               for i in range(8)]
+    threads = [
+        threading.Thread(
+            target=io.write_partition, args=(root, CONTEXTS, _contexts(3, i), {"dataset": f"d{i}", "split": "dev"})
+        )
+        for i in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -167,12 +175,28 @@ def _span_frames(text: str, start: int, end: int):
     from pipeline.schemas import EXAMPLES
 
     context = "Marie Curie was born in Warsaw."
-    ctx = pl.DataFrame([{"context_id": io.text_id(context), "context": context, "title": "t", "lang": "en",
-                         "n_chars": len(context)}], schema=io.empty_frame(CONTEXTS).schema)
-    ex = pl.DataFrame([{"example_id": "q1", "context_id": io.text_id(context), "title": "t", "question": "Where?",
-                        "answers": [{"text": text, "start": start, "end": end}], "is_impossible": False,
-                        "plausible_answers": [], "lang": "en", "question_type": None, "source_file": "f",
-                        "source_record": "r"}], schema=io.empty_frame(EXAMPLES).schema)
+    ctx = pl.DataFrame(
+        [{"context_id": io.text_id(context), "context": context, "title": "t", "lang": "en", "n_chars": len(context)}],
+        schema=io.empty_frame(CONTEXTS).schema,
+    )
+    ex = pl.DataFrame(
+        [
+            {
+                "example_id": "q1",
+                "context_id": io.text_id(context),
+                "title": "t",
+                "question": "Where?",
+                "answers": [{"text": text, "start": start, "end": end}],
+                "is_impossible": False,
+                "plausible_answers": [],
+                "lang": "en",
+                "question_type": None,
+                "source_file": "f",
+                "source_record": "r",
+            }
+        ],
+        schema=io.empty_frame(EXAMPLES).schema,
+    )
     return ex, ctx
 
 
@@ -183,12 +207,16 @@ def test_check_spans_passes_a_span_that_reads_its_text() -> None:
     io.check_spans(EXAMPLES, ex, ctx, "d/s")
 
 
-@pytest.mark.parametrize("text,start,end", [("Warsaw", 23, 29), ("Warsaw", 24, 29), ("Warsa", 24, 30), ("Warsaw", -1, 5)])
+@pytest.mark.parametrize(
+    "text,start,end", [("Warsaw", 23, 29), ("Warsaw", 24, 29), ("Warsa", 24, 30), ("Warsaw", -1, 5)]
+)
 def test_check_spans_names_artifact_record_and_column_of_a_wrong_span(text: str, start: int, end: int) -> None:
     from pipeline.schemas import EXAMPLES
 
     ex, ctx = _span_frames(text, start, end)
-    with pytest.raises(io.ArtifactError, match=r"artifact 'examples' d/s: 1 span\(s\) in column 'answers'.*example_id 'q1'"):
+    with pytest.raises(
+        io.ArtifactError, match=r"artifact 'examples' d/s: 1 span\(s\) in column 'answers'.*example_id 'q1'"
+    ):
         io.check_spans(EXAMPLES, ex, ctx, "d/s")
 
 

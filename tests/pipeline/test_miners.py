@@ -22,8 +22,10 @@ PART = {"dataset": "toy", "split": "train"}
 
 def _miner(name: str):
     """`run_miner` of one registered miner with `section` as its YAML section."""
+
     def run(root, dataset, split, section, force=False):
         return run_miner(root, name, dataset, split, build_config_from_dict({name: section}), force=force)
+
     return run
 
 
@@ -39,20 +41,46 @@ def _load(root, situations):
         ctx.append({"context_id": cid, "context": context, "title": "t", "lang": "en", "n_chars": len(context)})
         for q, a, qid in qas:
             s = context.index(a)
-            ex.append({"example_id": qid, "context_id": cid, "title": "t", "question": q,
-                       "answers": [{"text": a, "start": s, "end": s + len(a)}], "is_impossible": False,
-                       "plausible_answers": [], "lang": "en", "question_type": None, "source_file": "f", "source_record": qid})
+            ex.append(
+                {
+                    "example_id": qid,
+                    "context_id": cid,
+                    "title": "t",
+                    "question": q,
+                    "answers": [{"text": a, "start": s, "end": s + len(a)}],
+                    "is_impossible": False,
+                    "plausible_answers": [],
+                    "lang": "en",
+                    "question_type": None,
+                    "source_file": "f",
+                    "source_record": qid,
+                }
+            )
     inputs = {"source": io.fingerprint(situations)}
     extra = {"content": io.fingerprint(situations)}  # as the load stage records it
-    io.write_partition(root, EXAMPLES, pl.DataFrame(ex, schema=io.empty_frame(EXAMPLES).schema), PART, inputs=inputs, extra=extra)
-    io.write_partition(root, CONTEXTS, pl.DataFrame(ctx, schema=io.empty_frame(CONTEXTS).schema), PART, inputs=inputs, extra=extra)
+    io.write_partition(
+        root, EXAMPLES, pl.DataFrame(ex, schema=io.empty_frame(EXAMPLES).schema), PART, inputs=inputs, extra=extra
+    )
+    io.write_partition(
+        root, CONTEXTS, pl.DataFrame(ctx, schema=io.empty_frame(CONTEXTS).schema), PART, inputs=inputs, extra=extra
+    )
 
 
-S1 = (SIT1, [("Which cup has a higher concentration of sugar, cup A or cup B?", "cup B", "a1"),
-             ("Which cup has a lower concentration of sugar, cup A or cup B?", "cup A", "a2")])
-S2 = (SIT2, [("Which tank has more water, tank X or tank Y?", "tank X", "b1"),
-             ("Which tank has less water, tank X or tank Y?", "tank Y", "b2"),
-             ("Which tank is it, tank X or tank Z?", "tank X", "b3")])
+S1 = (
+    SIT1,
+    [
+        ("Which cup has a higher concentration of sugar, cup A or cup B?", "cup B", "a1"),
+        ("Which cup has a lower concentration of sugar, cup A or cup B?", "cup A", "a2"),
+    ],
+)
+S2 = (
+    SIT2,
+    [
+        ("Which tank has more water, tank X or tank Y?", "tank X", "b1"),
+        ("Which tank has less water, tank X or tank Y?", "tank Y", "b2"),
+        ("Which tank is it, tank X or tank Z?", "tank X", "b3"),
+    ],
+)
 
 
 def test_ropes_runner_skips_and_reuses_groups(root):
@@ -93,7 +121,7 @@ def test_flips_and_ropes_kinds_share_the_bundles_partition(root):
     assert io.read(root, FLIPS, PART).height == 4
     assert run_flips(root, "toy", "train", {}).skipped
     assert run_ropes_bundles(root, "toy", "train", {}).skipped
-    _load(root, [S1, (SIT2, S2[1][:2])])        # one context changed: only it is flipped again
+    _load(root, [S1, (SIT2, S2[1][:2])])  # one context changed: only it is flipped again
     rep = run_flips(root, "toy", "train", {})
     assert (rep.stats["groups_reused"], rep.stats["groups_flipped"]) == (1, 1)
     assert io.read(root, FLIPS, PART).height == 4 and rep.rejects == 0
@@ -113,16 +141,24 @@ def test_synthetic_runner(root):
     qas = [(f"Which city was it {i}?", "Paris", f"s{i}") for i in range(20)]
     _load(root, [(SIT1, qas)])
     cid = io.text_id(SIT1)
-    ents = [{"start": SIT1.index(t), "end": SIT1.index(t) + len(t), "label": lab, "sent": 1}
-            for t, lab in (("Paris", "GPE"), ("London", "GPE"), ("1900", "DATE"))]
-    rec = {"context_id": cid, "n_chars": len(SIT1), "sentences": [{"start": 0, "end": 50}, {"start": 51, "end": len(SIT1)}],
-           "entities": ents}
-    io.write_partition(root, INDEX, pl.DataFrame([rec], schema=io.empty_frame(INDEX).schema), {"nlp": index_key(IndexConfig())})
+    ents = [
+        {"start": SIT1.index(t), "end": SIT1.index(t) + len(t), "label": lab, "sent": 1}
+        for t, lab in (("Paris", "GPE"), ("London", "GPE"), ("1900", "DATE"))
+    ]
+    rec = {
+        "context_id": cid,
+        "n_chars": len(SIT1),
+        "sentences": [{"start": 0, "end": 50}, {"start": 51, "end": len(SIT1)}],
+        "entities": ents,
+    }
+    io.write_partition(
+        root, INDEX, pl.DataFrame([rec], schema=io.empty_frame(INDEX).schema), {"nlp": index_key(IndexConfig())}
+    )
     rep = run_synthetic(root, "toy", "train", {"share": 0.5, "seed": 3})
     assert rep.rows == 10 and rep.stats["share"] == 0.5
     rows = io.read(root, SYNTHETIC, PART)
     for ctx, answers in zip(rows["context"].to_list(), rows["answers"].to_list()):
-        assert [ctx[a["start"]:a["end"]] for a in answers] == [a["text"] for a in answers]
+        assert [ctx[a["start"] : a["end"]] for a in answers] == [a["text"] for a in answers]
         assert answers[-1]["text"] == "London"
     assert run_synthetic(root, "toy", "train", {"share": 0.5, "seed": 3}).skipped
 
@@ -163,8 +199,20 @@ toy_calls: list[frozenset[str]] = []
 def _toy(examples: pl.DataFrame, cfg: ToyConfig, previous):
     """A toy miner: one `near_miss` row per example, `no_negative`; counts what it is allowed to reuse."""
     toy_calls.append(previous.unchanged)
-    rows = [{"example_id": e, "context_id": c, "status": cfg.tag, "gold": None, "gold_label": None, "gold_coarse": None,
-             "sentence": None, "negatives": [], "n_negatives": 0} for e, c in examples.select("example_id", "context_id").iter_rows()]
+    rows = [
+        {
+            "example_id": e,
+            "context_id": c,
+            "status": cfg.tag,
+            "gold": None,
+            "gold_label": None,
+            "gold_coarse": None,
+            "sentence": None,
+            "negatives": [],
+            "n_negatives": 0,
+        }
+        for e, c in examples.select("example_id", "context_id").iter_rows()
+    ]
     return pl.DataFrame(rows, schema=io.empty_frame(NEAR_MISS).schema), rejects_frame([]), {"n": len(rows)}
 
 
@@ -193,8 +241,15 @@ def test_a_miner_must_declare_known_inputs_and_dataset_split_outputs():
 
 
 def test_mined_artifacts_are_the_load_outputs_and_every_registered_output(monkeypatch):
-    assert {s.name for s in mined_artifacts()} == {"examples", "contexts", "rejects", "near_miss", "bundles", "flips",
-                                                   "synthetic"}
+    assert {s.name for s in mined_artifacts()} == {
+        "examples",
+        "contexts",
+        "rejects",
+        "near_miss",
+        "bundles",
+        "flips",
+        "synthetic",
+    }
     toy_out = dataclasses.replace(NEAR_MISS, name="toy_out")
     monkeypatch.setitem(MINERS, "toy", Miner((toy_out,), ("examples",), _toy, ToyConfig))
     assert toy_out in mined_artifacts()

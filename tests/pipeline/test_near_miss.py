@@ -19,8 +19,14 @@ from pipeline.spacy_index import build_index, read_index
 #      0123456789012345678901234567890123456789012345678901234567890123456789012345
 TEXT = "Alice met Bob, the Bob and Carol in Paris with the Alice. Dave saw Rome."
 ENTS = [  # (text, label, sentence)
-    ("Alice", "PERSON", 0), ("Bob", "PERSON", 0), ("the Bob", "PERSON", 0), ("Carol", "PERSON", 0),
-    ("Paris", "GPE", 0), ("the Alice", "PERSON", 0), ("Dave", "PERSON", 1), ("Rome", "GPE", 1),
+    ("Alice", "PERSON", 0),
+    ("Bob", "PERSON", 0),
+    ("the Bob", "PERSON", 0),
+    ("Carol", "PERSON", 0),
+    ("Paris", "GPE", 0),
+    ("the Alice", "PERSON", 0),
+    ("Dave", "PERSON", 1),
+    ("Rome", "GPE", 1),
 ]
 CID = io.text_id(TEXT)
 
@@ -43,17 +49,40 @@ def _entities() -> list[dict]:
 
 def frames(*answers: list[dict], impossible: tuple[int, ...] = (), context_id: str = CID):
     examples = pl.DataFrame(
-        [{"example_id": f"q{i}", "context_id": context_id, "title": "t", "question": "?", "answers": a,
-          "is_impossible": i in impossible, "plausible_answers": [], "lang": "en", "question_type": None,
-          "source_file": "toy.json", "source_record": f"qas[{i}]"} for i, a in enumerate(answers)],
+        [
+            {
+                "example_id": f"q{i}",
+                "context_id": context_id,
+                "title": "t",
+                "question": "?",
+                "answers": a,
+                "is_impossible": i in impossible,
+                "plausible_answers": [],
+                "lang": "en",
+                "question_type": None,
+                "source_file": "toy.json",
+                "source_record": f"qas[{i}]",
+            }
+            for i, a in enumerate(answers)
+        ],
         schema=io.empty_frame(EXAMPLES).schema,
     )
-    contexts = pl.DataFrame([{"context_id": CID, "context": TEXT, "title": "t", "lang": "en", "n_chars": len(TEXT)}],
-                            schema=io.empty_frame(CONTEXTS).schema)
+    contexts = pl.DataFrame(
+        [{"context_id": CID, "context": TEXT, "title": "t", "lang": "en", "n_chars": len(TEXT)}],
+        schema=io.empty_frame(CONTEXTS).schema,
+    )
     split = TEXT.index("Dave")
-    index = pl.DataFrame([{"context_id": CID, "n_chars": len(TEXT), "entities": _entities(),
-                           "sentences": [{"start": 0, "end": split - 1}, {"start": split, "end": len(TEXT)}]}],
-                         schema=io.empty_frame(INDEX).schema)
+    index = pl.DataFrame(
+        [
+            {
+                "context_id": CID,
+                "n_chars": len(TEXT),
+                "entities": _entities(),
+                "sentences": [{"start": 0, "end": split - 1}, {"start": split, "end": len(TEXT)}],
+            }
+        ],
+        schema=io.empty_frame(INDEX).schema,
+    )
     return examples, contexts, index
 
 
@@ -75,7 +104,7 @@ def test_same_sentence_same_type_other_text_in_document_order():
     assert row["sentence"] == {"start": 0, "end": TEXT.index("Dave") - 1}
     # "the Bob" = "Bob" and "the Alice" = "Alice" after normalisation; Paris is a place; Dave is in sentence 1
     assert [n["text"] for n in row["negatives"]] == ["Alice", "Bob"] and row["n_negatives"] == 2
-    assert all(TEXT[n["start"]:n["end"]] == n["text"] and n["label"] == "PERSON" for n in row["negatives"])
+    assert all(TEXT[n["start"] : n["end"]] == n["text"] and n["label"] == "PERSON" for n in row["negatives"])
 
 
 def test_max_negatives_and_all_gold_answers_excluded():
@@ -112,7 +141,12 @@ def test_unindexed_context_and_bad_offsets_go_to_rejects():
     assert rows.height == 0 and rejects["reason"].to_list() == ["context_not_indexed"] * 3
     rows, rejects = near_miss(examples, contexts, index, NearMissConfig())
     assert rows["example_id"].to_list() == ["q0", "q1"]
-    assert rejects.select("record_id", "field", "reason", "source_file").row(0) == ("q2", "answers[0]", "gold_offset_mismatch", "toy.json")
+    assert rejects.select("record_id", "field", "reason", "source_file").row(0) == (
+        "q2",
+        "answers[0]",
+        "gold_offset_mismatch",
+        "toy.json",
+    )
     rows, rejects = near_miss(examples, contexts.clear(), index, NearMissConfig())
     assert rejects["reason"].to_list() == ["context_missing"] * 3
 
@@ -151,32 +185,60 @@ def test_coarse_table_covers_every_label_of_the_model(nlp):
 def check_invariants(rows: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame) -> None:
     """Every negative: inside the gold's sentence, the gold's coarse type, other normalised text, real entity."""
     texts = dict(zip(contexts["context_id"], contexts["context"]))
-    ents = {cid: {(e["start"], e["end"]): e["label"] for e in es} for cid, es in zip(index["context_id"], index["entities"])}
+    ents = {
+        cid: {(e["start"], e["end"]): e["label"] for e in es} for cid, es in zip(index["context_id"], index["entities"])
+    }
     for r in rows.filter(pl.col("n_negatives") > 0).iter_rows(named=True):
         text, sent, g = texts[r["context_id"]], r["sentence"], r["gold"]
-        assert r["status"] == "ok" and sent["start"] <= g["start"] + len(g["text"]) - len(g["text"].lstrip()) < sent["end"]
+        assert (
+            r["status"] == "ok" and sent["start"] <= g["start"] + len(g["text"]) - len(g["text"].lstrip()) < sent["end"]
+        )
         norms = [normalize_text(n["text"]) for n in r["negatives"]]
         assert len(set(norms)) == len(norms) <= 4
         for n in r["negatives"]:
             assert sent["start"] <= n["start"] < sent["end"], (r["example_id"], n)
-            assert text[n["start"]:n["end"]] == n["text"] and ents[r["context_id"]][(n["start"], n["end"])] == n["label"]
+            assert (
+                text[n["start"] : n["end"]] == n["text"] and ents[r["context_id"]][(n["start"], n["end"])] == n["label"]
+            )
             assert coarse_type(n["label"]) == r["gold_coarse"]
             assert normalize_text(n["text"]) != normalize_text(g["text"])
 
 
 def test_small_real_spacy_run(root, nlp):
-    text = ("In 1905 Albert Einstein published four papers while working in Bern, not in Zurich or Basel. "
-            "Max Planck and Hendrik Lorentz read them in 1906.")
-    contexts = pl.DataFrame([{"context_id": io.text_id(text), "context": text, "title": "t", "lang": "en", "n_chars": len(text)}],
-                            schema=io.empty_frame(CONTEXTS).schema)
+    text = (
+        "In 1905 Albert Einstein published four papers while working in Bern, not in Zurich or Basel. "
+        "Max Planck and Hendrik Lorentz read them in 1906."
+    )
+    contexts = pl.DataFrame(
+        [{"context_id": io.text_id(text), "context": text, "title": "t", "lang": "en", "n_chars": len(text)}],
+        schema=io.empty_frame(CONTEXTS).schema,
+    )
     build_index(root, contexts, IndexConfig(), nlp=nlp)
     index = read_index(root, IndexConfig())
-    qa = [("Who published four papers?", "Albert Einstein"), ("Where did he not work?", "Zurich"), ("Who read them?", "Max Planck")]
+    qa = [
+        ("Who published four papers?", "Albert Einstein"),
+        ("Where did he not work?", "Zurich"),
+        ("Who read them?", "Max Planck"),
+    ]
     examples = pl.DataFrame(
-        [{"example_id": f"e{i}", "context_id": io.text_id(text), "title": "t", "question": q,
-          "answers": [{"text": a, "start": text.index(a), "end": text.index(a) + len(a)}], "is_impossible": False,
-          "plausible_answers": [], "lang": "en", "question_type": None, "source_file": "made-up", "source_record": str(i)}
-         for i, (q, a) in enumerate(qa)], schema=io.empty_frame(EXAMPLES).schema)
+        [
+            {
+                "example_id": f"e{i}",
+                "context_id": io.text_id(text),
+                "title": "t",
+                "question": q,
+                "answers": [{"text": a, "start": text.index(a), "end": text.index(a) + len(a)}],
+                "is_impossible": False,
+                "plausible_answers": [],
+                "lang": "en",
+                "question_type": None,
+                "source_file": "made-up",
+                "source_record": str(i),
+            }
+            for i, (q, a) in enumerate(qa)
+        ],
+        schema=io.empty_frame(EXAMPLES).schema,
+    )
     rows, rejects = near_miss(examples, contexts, index, NearMissConfig())
     assert rows.height == 3 and rejects.height == 0
     by_id = {r["example_id"]: r for r in rows.to_dicts()}
@@ -196,14 +258,37 @@ def squad_frames(path) -> tuple[pl.DataFrame, pl.DataFrame]:
     for a in articles:
         for p in a["paragraphs"]:
             cid = io.text_id(p["context"])
-            contexts[cid] = {"context_id": cid, "context": p["context"], "title": a["title"], "lang": "en", "n_chars": len(p["context"])}
+            contexts[cid] = {
+                "context_id": cid,
+                "context": p["context"],
+                "title": a["title"],
+                "lang": "en",
+                "n_chars": len(p["context"]),
+            }
             for q in p["qas"]:
-                answers = [{"text": x["text"], "start": x["answer_start"], "end": x["answer_start"] + len(x["text"])} for x in q["answers"]]
-                examples.append({"example_id": q["id"], "context_id": cid, "title": a["title"], "question": q["question"],
-                                 "answers": answers, "is_impossible": False, "plausible_answers": [], "lang": "en",
-                                 "question_type": None, "source_file": str(path), "source_record": q["id"]})
-    return (pl.DataFrame(examples, schema=io.empty_frame(EXAMPLES).schema),
-            pl.DataFrame(list(contexts.values()), schema=io.empty_frame(CONTEXTS).schema))
+                answers = [
+                    {"text": x["text"], "start": x["answer_start"], "end": x["answer_start"] + len(x["text"])}
+                    for x in q["answers"]
+                ]
+                examples.append(
+                    {
+                        "example_id": q["id"],
+                        "context_id": cid,
+                        "title": a["title"],
+                        "question": q["question"],
+                        "answers": answers,
+                        "is_impossible": False,
+                        "plausible_answers": [],
+                        "lang": "en",
+                        "question_type": None,
+                        "source_file": str(path),
+                        "source_record": q["id"],
+                    }
+                )
+    return (
+        pl.DataFrame(examples, schema=io.empty_frame(EXAMPLES).schema),
+        pl.DataFrame(list(contexts.values()), schema=io.empty_frame(CONTEXTS).schema),
+    )
 
 
 @pytest.fixture(scope="session")

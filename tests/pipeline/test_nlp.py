@@ -18,9 +18,16 @@ def _model_or_skip() -> str:
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"batch_size": 0}, "batch_size"), ({"n_process": -1}, "n_process"), ({"sentences": "regex"}, "sentences"),
-     ({"model": ""}, "model"), ({"model": "a/b"}, "model"), ({"batch_size": True}, "batch_size"),
-     ({"chunk_size": 0}, "chunk_size"), ({"chunk_size": 2.5}, "chunk_size")],
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"n_process": -1}, "n_process"),
+        ({"sentences": "regex"}, "sentences"),
+        ({"model": ""}, "model"),
+        ({"model": "a/b"}, "model"),
+        ({"batch_size": True}, "batch_size"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"chunk_size": 2.5}, "chunk_size"),
+    ],
 )
 def test_bad_config_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=f"IndexConfig.{field}"):

@@ -1,6 +1,6 @@
 """Progress of long stages: `pipeline.progress.track` counts, `flows.progress` shows them.
 
-    .venv/bin/python -m pytest -q tests/pipeline/test_progress.py
+.venv/bin/python -m pytest -q tests/pipeline/test_progress.py
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ def test_track_reports_each_item_and_closes_even_on_error(recorder: Recorder) ->
         for i in track(range(10), "broken", 10):
             if i == 2:
                 raise RuntimeError("stop")
-    assert recorder.stages == [{"description": "miner", "total": 4, "done": 4, "closed": True},
-                               {"description": "broken", "total": 10, "done": 2, "closed": True}]
+    assert recorder.stages == [
+        {"description": "miner", "total": 4, "done": 4, "closed": True},
+        {"description": "broken", "total": 10, "done": 2, "closed": True},
+    ]
 
 
 def test_the_index_reports_one_step_per_parsed_context(recorder: Recorder, root) -> None:
@@ -115,7 +117,11 @@ def test_a_miner_reports_one_step_per_unit_of_work(recorder: Recorder, samples) 
     from pipeline.ropes_bundles import BundleConfig, ropes_bundles, situations
     from pipeline.sources import SourceSpec, load_source
 
-    examples = load_source(SourceSpec(dataset="ropes", path=str(samples / "ropes_sample.json"), format="ropes", split="dev")).examples
+    examples = load_source(
+        SourceSpec(dataset="ropes", path=str(samples / "ropes_sample.json"), format="ropes", split="dev")
+    ).examples
     ropes_bundles(examples, BundleConfig(mode="paper"))
     n_situations = situations(examples)["situation"].n_unique()
-    assert recorder.stages == [{"description": "ropes_bundles (paper)", "total": n_situations, "done": n_situations, "closed": True}]
+    assert recorder.stages == [
+        {"description": "ropes_bundles (paper)", "total": n_situations, "done": n_situations, "closed": True}
+    ]

@@ -7,8 +7,20 @@ import pytest
 
 from pipeline import io
 from pipeline.ropes_bundles import (
-    BundleConfig, answers_differ, check_unique_answers, group_fingerprints, pair_by_similarity, question_tokens,
-    reference_closure, reference_groups, reference_links, reference_split, ropes_bundles, rows_by_situation, set_order, similarity,
+    BundleConfig,
+    answers_differ,
+    check_unique_answers,
+    group_fingerprints,
+    pair_by_similarity,
+    question_tokens,
+    reference_closure,
+    reference_groups,
+    reference_links,
+    reference_split,
+    ropes_bundles,
+    rows_by_situation,
+    set_order,
+    similarity,
     situations,
 )
 from pipeline.schemas import BUNDLES, EXAMPLES
@@ -21,14 +33,28 @@ def _examples(rows, context=SITUATION, cid=None):
     out = []
     for i, (q, a) in enumerate(rows):
         s = context.find(a) if a else -1
-        out.append({"example_id": f"{cid[:4]}-{i}", "context_id": cid, "title": "t", "question": q,
-                    "answers": [{"text": a, "start": s, "end": s + len(a)}] if a else [], "is_impossible": not a,
-                    "plausible_answers": [], "lang": "en", "question_type": None, "source_file": "f", "source_record": str(i)})
+        out.append(
+            {
+                "example_id": f"{cid[:4]}-{i}",
+                "context_id": cid,
+                "title": "t",
+                "question": q,
+                "answers": [{"text": a, "start": s, "end": s + len(a)}] if a else [],
+                "is_impossible": not a,
+                "plausible_answers": [],
+                "lang": "en",
+                "question_type": None,
+                "source_file": "f",
+                "source_record": str(i),
+            }
+        )
     return pl.DataFrame(out, schema=io.empty_frame(EXAMPLES).schema)
 
 
-PAIR = [("Which cup has a higher concentration of sugar?", "cup B"),
-        ("Which cup has a lower concentration of sugar?", "cup A")]
+PAIR = [
+    ("Which cup has a higher concentration of sugar?", "cup B"),
+    ("Which cup has a lower concentration of sugar?", "cup A"),
+]
 
 
 def test_reference_code_tokens_drop_comparatives_and_the():
@@ -44,7 +70,7 @@ def test_paper_jaccard():
 
 def test_answers_differ_per_mode():
     assert not answers_differ("cup B", "Cup B", "paper")
-    assert not answers_differ("cup B", "B", "reference-code")   # token set contained
+    assert not answers_differ("cup B", "B", "reference-code")  # token set contained
     assert answers_differ("cup B", "cup A", "reference-code")
 
 
@@ -65,10 +91,12 @@ def test_reference_tokens_follow_the_public_driver():
 # Links, row by row: row 0 → (0,1); row 1 → (0,1); row 2: tie 0 and 1 → (0,2), (1,2); q3 singleton.
 # Closure: {0,1} + (0,1) → {0,1}; + (0,2): shares 0, rest answers {cup a} vs {cup c} → {0,1,2};
 # + (1,2) → {0,1,2}. Groups: {0,1,2} (3 ≤ max 3, kept) and the singleton {3}.
-EX1 = [("Which cup has a higher concentration of sugar?", "cup B"),
-       ("Which cup has a lower concentration of sugar?", "cup A"),
-       ("Which cup has a higher concentration of salt?", "cup C"),
-       ("Who watched?", "Tom")]
+EX1 = [
+    ("Which cup has a higher concentration of sugar?", "cup B"),
+    ("Which cup has a lower concentration of sugar?", "cup A"),
+    ("Which cup has a higher concentration of salt?", "cup C"),
+    ("Who watched?", "Tom"),
+]
 
 
 def test_reference_worked_example_ties_and_closure():
@@ -83,8 +111,11 @@ def test_reference_worked_example_ties_and_closure():
 # p = 3/5, r = 3/4, F1 = 2/3; q2 and q0 have the same answer (cup A): score 2/3 < 1.6.
 # Links: (0,1), (0,1), (1,2). Closure: {0,1}; + (1,2): shares 1 (cup b); rest answers {cup a}
 # and {cup a} clash → {0,1} closed, {1,2} opened. Groups {0,1} and {1,2}.
-EX2 = [("Which cup has more sugar?", "cup A"), ("Which cup has less sugar?", "cup B"),
-       ("Which cup has less sugar now?", "cup A")]
+EX2 = [
+    ("Which cup has more sugar?", "cup A"),
+    ("Which cup has less sugar?", "cup B"),
+    ("Which cup has less sugar now?", "cup A"),
+]
 
 
 def test_reference_worked_example_clash_splits_the_closure():
@@ -130,9 +161,14 @@ def test_paper_pairs_by_similarity_not_position():
 
 
 def test_reference_code_pairs_and_answer_uniqueness():
-    ex = _examples(PAIR + [("Which cup has a higher concentration of salt?", "cup C"),
-                           ("Which cup has a higher concentration of sugar?", "cup B"),
-                           ("Who watched?", "Tom")])
+    ex = _examples(
+        PAIR
+        + [
+            ("Which cup has a higher concentration of salt?", "cup C"),
+            ("Which cup has a higher concentration of sugar?", "cup B"),
+            ("Who watched?", "Tom"),
+        ]
+    )
     df, stats = ropes_bundles(ex, BundleConfig(mode="reference-code"))
     io.to_table(df, BUNDLES)
     assert check_unique_answers(df) == []
@@ -143,8 +179,10 @@ def test_reference_code_pairs_and_answer_uniqueness():
 
 
 def test_paper_mode_needs_high_jaccard():
-    long_pair = [("Which cup of the two has a higher concentration of sugar in it after the son poured?", "cup B"),
-                 ("Which cup of the two has a lower concentration of sugar in it after the son poured?", "cup A")]
+    long_pair = [
+        ("Which cup of the two has a higher concentration of sugar in it after the son poured?", "cup B"),
+        ("Which cup of the two has a lower concentration of sugar in it after the son poured?", "cup A"),
+    ]
     df, stats = ropes_bundles(_examples(PAIR), BundleConfig(mode="paper"))
     assert df.height == 0 and stats["bundles"] == 0
     df, stats = ropes_bundles(_examples(long_pair), BundleConfig(mode="paper"))
@@ -212,7 +250,9 @@ def test_ropes_train_counts_and_uniqueness_shared_context(shared_data):
     """`ropes_context: shared` (no longer the default): one context per bundle."""
     from pipeline.sources import SourceSpec, load_source
 
-    loaded = load_source(SourceSpec("ropes", str(shared_data / "ropes" / "train-v1.0.json"), split="train", ropes_context="shared"))
+    loaded = load_source(
+        SourceSpec("ropes", str(shared_data / "ropes" / "train-v1.0.json"), split="train", ropes_context="shared")
+    )
     for mode in ("paper", "reference-code"):
         df, stats = ropes_bundles(loaded.examples, BundleConfig(mode=mode))
         print(mode, {k: v for k, v in stats.items() if k != "rejects"})

@@ -1,6 +1,6 @@
 """Unit tests of pipeline.sources on the committed samples (data/samples) and tiny tmp files.
 
-    pytest tests/pipeline/test_sources.py -q
+pytest tests/pipeline/test_sources.py -q
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ def raw_question_count(path: Path) -> int:
         return len(obj)
     return sum(
         len(p["qas"])
-        for a in obj["data"] if isinstance(a, dict) and isinstance(a.get("paragraphs"), list)
-        for p in a["paragraphs"] if isinstance(p, dict) and isinstance(p.get("qas"), list)
+        for a in obj["data"]
+        if isinstance(a, dict) and isinstance(a.get("paragraphs"), list)
+        for p in a["paragraphs"]
+        if isinstance(p, dict) and isinstance(p.get("qas"), list)
     )
 
 
@@ -58,7 +60,7 @@ def spans_point_at_text(result: LoadResult) -> bool:
     joined = result.examples.join(result.contexts.select("context_id", "split", "context"), on=["context_id", "split"])
     for row in joined.iter_rows(named=True):
         for s in row["answers"] + row["plausible_answers"]:
-            if row["context"][s["start"]:s["end"]] != s["text"]:
+            if row["context"][s["start"] : s["end"]] != s["text"]:
                 return False
     return True
 
@@ -115,10 +117,17 @@ def test_xquad_language_from_file_name(samples):
     assert set(load(samples, "xquad_sample.de.json", lang="en").examples["lang"]) == {"en"}
 
 
-@pytest.mark.parametrize(("path", "lang"), [
-    ("xquad.de.json", "de"), ("data/xquad.vi.json", "vi"), ("dev-context-de-question-de.json", "de"),
-    ("test-context-es-question-en.json", "es"), ("dev-v1.1.json", "en"), ("squad11_sample.json", "en"),
-])
+@pytest.mark.parametrize(
+    ("path", "lang"),
+    [
+        ("xquad.de.json", "de"),
+        ("data/xquad.vi.json", "vi"),
+        ("dev-context-de-question-de.json", "de"),
+        ("test-context-es-question-en.json", "es"),
+        ("dev-v1.1.json", "en"),
+        ("squad11_sample.json", "en"),
+    ],
+)
 def test_resolved_lang(path, lang):
     assert SourceSpec("x", path).resolved_lang() == lang
 
@@ -129,29 +138,33 @@ def test_resolved_lang(path, lang):
 def test_broken_sample_rejects_each_defect_with_field_and_reason(samples):
     result = load(samples, "broken_sample.json")
     got = sorted(zip(result.rejects["record_id"], result.rejects["field"], result.rejects["reason"]))
-    assert got == sorted([
-        ("brk-02", "answers[0].answer_start", "offset_mismatch"),
-        ("brk-02", "answers", "no_valid_answer"),
-        ("brk-03", "answers[1].answer_start", "offset_mismatch"),
-        ("brk-04", "question", "missing_field"),
-        ("brk-05", "answers", "missing_field"),
-        ("brk-01", "id", "duplicate_id"),
-        ("brk-06", "answers[0].answer_start", "bad_type"),
-        ("brk-06", "answers", "no_valid_answer"),
-        ("data[0].paragraphs[0].qas[7]", "data[0].paragraphs[0].qas[7]", "bad_type"),
-        ("brk-07", "context", "empty_context"),
-        ("brk-08", "context", "empty_context"),
-        ("brk-09", "context", "missing_field"),
-        ("brk-10", "plausible_answers[0].answer_start", "offset_mismatch"),
-        ("brk-11", "answers", "answers_on_impossible"),
-        ("data[1]", "paragraphs", "missing_field"),
-    ])
+    assert got == sorted(
+        [
+            ("brk-02", "answers[0].answer_start", "offset_mismatch"),
+            ("brk-02", "answers", "no_valid_answer"),
+            ("brk-03", "answers[1].answer_start", "offset_mismatch"),
+            ("brk-04", "question", "missing_field"),
+            ("brk-05", "answers", "missing_field"),
+            ("brk-01", "id", "duplicate_id"),
+            ("brk-06", "answers[0].answer_start", "bad_type"),
+            ("brk-06", "answers", "no_valid_answer"),
+            ("data[0].paragraphs[0].qas[7]", "data[0].paragraphs[0].qas[7]", "bad_type"),
+            ("brk-07", "context", "empty_context"),
+            ("brk-08", "context", "empty_context"),
+            ("brk-09", "context", "missing_field"),
+            ("brk-10", "plausible_answers[0].answer_start", "offset_mismatch"),
+            ("brk-11", "answers", "answers_on_impossible"),
+            ("data[1]", "paragraphs", "missing_field"),
+        ]
+    )
     assert sorted(result.examples["example_id"]) == ["brk-01", "brk-03", "brk-10"]
     kept_first = result.examples.filter(pl.col("example_id") == "brk-01")["source_record"].item()
     assert kept_first == "data[0].paragraphs[0].qas[0]"  # the first of two records with one id is kept
     assert set(result.rejects["stage"]) == {"load"}
     assert set(result.rejects["source_file"]) == {str(samples / "broken_sample.json")}
-    detail = result.rejects.filter(pl.col("record_id") == "brk-02", pl.col("reason") == "offset_mismatch")["detail"].item()
+    detail = result.rejects.filter(pl.col("record_id") == "brk-02", pl.col("reason") == "offset_mismatch")[
+        "detail"
+    ].item()
     assert "data[0].paragraphs[0].qas[1]" in detail and "'Hannah Price'" in detail
     assert "offset_mismatch: 3" in result.summary()
 
@@ -205,10 +218,14 @@ def test_restrict_titles_filters_and_counts(samples):
 
 def test_duplicate_ids_are_per_split(tmp_path):
     qa = {"id": "same", "question": "Who?", "answers": [{"text": "Ann", "answer_start": 0}]}
-    data = {"data": [{"title": t, "paragraphs": [{"context": f"Ann went to {t}.", "qas": [qa]}]} for t in ("a", "b", "c")]}
+    data = {
+        "data": [{"title": t, "paragraphs": [{"context": f"Ann went to {t}.", "qas": [qa]}]} for t in ("a", "b", "c")]
+    }
     path = write_json(tmp_path, "dups.json", data)
     protocol = load_source(SourceSpec("x", path, article_split="protocol"))
-    assert protocol.examples.height == 2 and protocol.rejects.height == 1  # a (train) kept, b (train) dup, c (eval) kept
+    assert (
+        protocol.examples.height == 2 and protocol.rejects.height == 1
+    )  # a (train) kept, b (train) dup, c (eval) kept
     assert protocol.rejects.row(0, named=True)["split"] == "train"
     assert load_source(SourceSpec("x", path)).examples.height == 1
 
@@ -216,15 +233,30 @@ def test_duplicate_ids_are_per_split(tmp_path):
 def test_malformed_article_does_not_shift_the_protocol_split(tmp_path):
     qa = {"id": "q", "question": "Who?", "answers": [{"text": "Ann", "answer_start": 0}]}
     articles = [{"title": t, "paragraphs": [{"context": f"Ann went to {t}.", "qas": [{**qa, "id": t}]}]} for t in "abc"]
-    result = load_source(SourceSpec("x", write_json(tmp_path, "junk.json", {"data": ["junk", *articles]}), article_split="protocol"))
+    result = load_source(
+        SourceSpec("x", write_json(tmp_path, "junk.json", {"data": ["junk", *articles]}), article_split="protocol")
+    )
     assert dict(result.examples.select("title", "split").iter_rows()) == {"a": "train", "b": "train", "c": "eval"}
     assert result.rejects.select("record_id", "reason", "split").rows() == [("data[0]", "bad_type", "dev")]
 
 
 def test_missing_id_gets_context_id_and_position(tmp_path):
-    data = {"data": [{"title": "t", "paragraphs": [{"context": "Ann went home.", "qas": [
-        {"question": "Who?", "answers": [{"text": "Ann", "answer_start": 0}]},
-        {"question": "Where?", "answers": [{"text": "home", "answer_start": 9}]}]}]}]}
+    data = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "Ann went home.",
+                        "qas": [
+                            {"question": "Who?", "answers": [{"text": "Ann", "answer_start": 0}]},
+                            {"question": "Where?", "answers": [{"text": "home", "answer_start": 9}]},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     result = load_source(SourceSpec("x", write_json(tmp_path, "noid.json", data)))
     cid = io.text_id("Ann went home.")
     assert result.examples["example_id"].to_list() == [f"{cid}:0", f"{cid}:1"]
@@ -244,12 +276,19 @@ def test_ropes_shared_context_per_situation(samples):
     assert row["answers"][0]["start"] > len(background)  # "group A" found in the situation
     # a minimal pair (higher/lower) shares the context, with different answers
     pair = result.examples.filter(pl.col("example_id").is_in(["rp-bp-01", "rp-bp-02"]))
-    assert pair["context_id"].n_unique() == 1 and pair["answers"].list.first().struct.field("text").to_list() == ["group A", "group B"]
+    assert pair["context_id"].n_unique() == 1 and pair["answers"].list.first().struct.field("text").to_list() == [
+        "group A",
+        "group B",
+    ]
     # "more" is not in the situation: found as a whole word in the background
     more = result.examples.filter(pl.col("example_id") == "rp-bp-05")["answers"].item()[0]
     assert more["end"] <= len(background)
     reject = result.rejects.row(0, named=True)
-    assert (reject["record_id"], reject["field"], reject["reason"]) == ("rp-ps-06", "answers", "answer_only_in_question")
+    assert (reject["record_id"], reject["field"], reject["reason"]) == (
+        "rp-ps-06",
+        "answers",
+        "answer_only_in_question",
+    )
 
 
 def test_ropes_with_question_context_is_the_default(samples):
@@ -275,19 +314,36 @@ def test_ropes_with_question_context_is_the_default(samples):
 def test_ropes_malformed_records(tmp_path):
     qa = {"id": "r1", "question": "Which group, A or B?", "answers": [{"text": "group A"}]}
     paragraphs = [
-        {"background": "Salt raises pressure.", "situation": "In group A people eat salt.", "qas": [
-            qa, {**qa, "id": "r2", "answers": []}, {**qa, "id": "r3", "answers": [{"text": "group A"}, {"text": "group C"}]},
-            {**qa, "id": "r4", "answers": [{"text": "group Z"}]}, {"id": "r5", "answers": [{"text": "x"}]}, {**qa}]},
+        {
+            "background": "Salt raises pressure.",
+            "situation": "In group A people eat salt.",
+            "qas": [
+                qa,
+                {**qa, "id": "r2", "answers": []},
+                {**qa, "id": "r3", "answers": [{"text": "group A"}, {"text": "group C"}]},
+                {**qa, "id": "r4", "answers": [{"text": "group Z"}]},
+                {"id": "r5", "answers": [{"text": "x"}]},
+                {**qa},
+            ],
+        },
         {"background": "B.", "qas": [{**qa, "id": "r6"}]},
         {"background": " ", "situation": "", "qas": [{**qa, "id": "r7"}]},
     ]
-    result = load_source(SourceSpec("x", write_json(tmp_path, "r.json", {"data": [{"title": "t", "paragraphs": paragraphs}]})))
+    result = load_source(
+        SourceSpec("x", write_json(tmp_path, "r.json", {"data": [{"title": "t", "paragraphs": paragraphs}]}))
+    )
     got = sorted(zip(result.rejects["record_id"], result.rejects["field"], result.rejects["reason"]))
-    assert got == sorted([
-        ("r2", "answers", "no_valid_answer"), ("r3", "answers[1].text", "answer_not_in_context"),
-        ("r4", "answers", "answer_not_in_context"), ("r5", "question", "missing_field"), ("r1", "id", "duplicate_id"),
-        ("r6", "situation", "missing_field"), ("r7", "situation", "empty_context"),
-    ])
+    assert got == sorted(
+        [
+            ("r2", "answers", "no_valid_answer"),
+            ("r3", "answers[1].text", "answer_not_in_context"),
+            ("r4", "answers", "answer_not_in_context"),
+            ("r5", "question", "missing_field"),
+            ("r1", "id", "duplicate_id"),
+            ("r6", "situation", "missing_field"),
+            ("r7", "situation", "empty_context"),
+        ]
+    )
     assert sorted(result.examples["example_id"]) == ["r1", "r3"]
     assert result.examples.height + result.n_rejected_questions == result.n_records == 8
 
@@ -299,18 +355,37 @@ def test_hotpot_supporting_paragraphs_only(samples):
     result = load(samples, "hotpot_sample.json")
     assert sorted(result.examples["example_id"]) == ["hp-brg-001", "hp-cmp-001", "hp-cmp-002", "hp-cmp-004"]
     assert result.rejects.select("record_id", "field", "reason").rows() == [("hp-cmp-003", "answer", "yes_no_answer")]
-    row = result.examples.join(result.contexts, on=["context_id", "split"]).filter(pl.col("example_id") == "hp-cmp-001").row(0, named=True)
+    row = (
+        result.examples.join(result.contexts, on=["context_id", "split"])
+        .filter(pl.col("example_id") == "hp-cmp-001")
+        .row(0, named=True)
+    )
     paragraphs = row["context"].split("\n\n")
-    assert [p.split(":")[0] for p in paragraphs] == ["Ada Lovelace", "Charles Babbage"]  # file order, distractors dropped
+    assert [p.split(":")[0] for p in paragraphs] == [
+        "Ada Lovelace",
+        "Charles Babbage",
+    ]  # file order, distractors dropped
     assert "Mary Somerville" not in row["context"]
     assert row["question_type"] == "comparison" and row["title"] == "Ada Lovelace | Charles Babbage"
     assert dict(result.examples.select("example_id", "question_type").iter_rows())["hp-brg-001"] == "bridge"
 
 
 def test_hotpot_answer_not_found_and_missing_paragraph(tmp_path):
-    base = {"_id": "h1", "question": "Which is older?", "answer": "Zed", "type": "comparison", "level": "easy",
-            "supporting_facts": [["A", 0], ["B", 0]], "context": [["A", ["A is old."]], ["B", [" B is older."]]]}
-    records = [base, {**base, "_id": "h2", "supporting_facts": [["A", 0], ["C", 0]]}, {**base, "_id": "h3", "answer": "B"}, {"_id": "h4"}]
+    base = {
+        "_id": "h1",
+        "question": "Which is older?",
+        "answer": "Zed",
+        "type": "comparison",
+        "level": "easy",
+        "supporting_facts": [["A", 0], ["B", 0]],
+        "context": [["A", ["A is old."]], ["B", [" B is older."]]],
+    }
+    records = [
+        base,
+        {**base, "_id": "h2", "supporting_facts": [["A", 0], ["C", 0]]},
+        {**base, "_id": "h3", "answer": "B"},
+        {"_id": "h4"},
+    ]
     result = load_source(SourceSpec("x", write_json(tmp_path, "h.json", records)))
     reasons = dict(zip(result.rejects["record_id"], result.rejects["reason"]))
     assert reasons == {"h1": "answer_not_in_context", "h2": "supporting_paragraph_missing", "h4": "missing_field"}
@@ -325,7 +400,11 @@ def test_hotpot_answer_not_found_and_missing_paragraph(tmp_path):
 def test_locate_prefers_whole_words_and_exact_case():
     context, parts = join_parts([("situation", "It is colourless and less dense."), ("background", "Less is more.")])
     found = locate_answer("less", parts)
-    assert context[found.start:found.end] == "less" and found.start == context.index("less dense") and found.part == "situation"
+    assert (
+        context[found.start : found.end] == "less"
+        and found.start == context.index("less dense")
+        and found.part == "situation"
+    )
     assert locate_answer("Dan", [ContextPart("s", 0, "Danny ran.")]) is None
     any_case = locate_answer("company x", [ContextPart("s", 0, "Company X paid.")])
     assert (any_case.start, any_case.end) == (0, 9)
@@ -342,9 +421,19 @@ def _hub_folder(samples: Path, tmp_path: Path) -> Path:
     folder.mkdir()
     obj = json.loads((samples / "squad20_sample.json").read_text(encoding="utf-8"))
     rows = [
-        {"id": qa["id"], "title": a["title"], "context": p["context"], "question": qa["question"],
-         "answers": {"text": [x["text"] for x in qa["answers"]], "answer_start": [x["answer_start"] for x in qa["answers"]]}}
-        for a in obj["data"] for p in a["paragraphs"] for qa in p["qas"]
+        {
+            "id": qa["id"],
+            "title": a["title"],
+            "context": p["context"],
+            "question": qa["question"],
+            "answers": {
+                "text": [x["text"] for x in qa["answers"]],
+                "answer_start": [x["answer_start"] for x in qa["answers"]],
+            },
+        }
+        for a in obj["data"]
+        for p in a["paragraphs"]
+        for qa in p["qas"]
     ]
     rows[0]["answers"]["answer_start"] = [rows[0]["answers"]["answer_start"][0] + 1]  # one wrong offset
     (folder / "validation.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
@@ -358,7 +447,9 @@ def test_hub_path_through_load_dataset(samples, tmp_path):
     direct = load(samples, "squad20_sample.json")
     assert result.n_records == direct.n_records == 20
     assert result.rejects.select("record_id", "field", "reason").rows() == [
-        ("ovr-0001", "answers[0].answer_start", "offset_mismatch"), ("ovr-0001", "answers", "no_valid_answer")]
+        ("ovr-0001", "answers[0].answer_start", "offset_mismatch"),
+        ("ovr-0001", "answers", "no_valid_answer"),
+    ]
     cols = ["example_id", "context_id", "title", "question", "answers", "is_impossible"]
     assert result.examples.select(cols).equals(direct.examples.filter(pl.col("example_id") != "ovr-0001").select(cols))
     assert result.examples["source_record"][0] == "validation[1]"
@@ -381,7 +472,9 @@ def test_hub_missing_columns_is_a_source_error(tmp_path):
 
 
 def test_import_pipeline_stays_light():
-    code = "import sys, pipeline.sources; print(sorted(m for m in ('datasets', 'torch', 'prefect') if m in sys.modules))"
+    code = (
+        "import sys, pipeline.sources; print(sorted(m for m in ('datasets', 'torch', 'prefect') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -391,7 +484,8 @@ def test_import_pipeline_stays_light():
 
 def test_from_arg():
     assert SourceSpec.from_arg("squad11=../shared/data/squad/v1.1/dev-v1.1.json") == SourceSpec(
-        "squad11", "../shared/data/squad/v1.1/dev-v1.1.json")
+        "squad11", "../shared/data/squad/v1.1/dev-v1.1.json"
+    )
     assert SourceSpec.from_arg("sq=rajpurkar/squad:hub") == SourceSpec("sq", "rajpurkar/squad", format="hub")
     assert SourceSpec.from_arg("r=data/ropes.json:ropes").format == "ropes"
     assert SourceSpec.from_arg("x=C:/data/file.json").path == "C:/data/file.json"  # not a format: stays in the path
@@ -433,12 +527,16 @@ def test_source_fingerprint(samples, tmp_path):
 def test_load_sources_config(tmp_path, samples):
     (tmp_path / "in.json").write_text("{}")
     cfg = tmp_path / "sources.yaml"
-    cfg.write_text("sources:\n  - {dataset: a, path: in.json, restrict_titles: [x, y]}\n  - {dataset: b, path: rajpurkar/squad, format: hub}\n")
+    cfg.write_text(
+        "sources:\n  - {dataset: a, path: in.json, restrict_titles: [x, y]}\n  - {dataset: b, path: rajpurkar/squad, format: hub}\n"
+    )
     specs = load_sources_config(cfg)
     assert specs[0] == SourceSpec("a", str(tmp_path / "in.json"), restrict_titles=("x", "y"))
     assert specs[1].path == "rajpurkar/squad"
     cfg.write_text("sources:\n  - {dataset: a, path: in.json, colour: red}\n")
-    with pytest.raises(ValueError, match=r"sources\.0\.colour: unknown key; expected one of \['article_split', 'dataset', "):
+    with pytest.raises(
+        ValueError, match=r"sources\.0\.colour: unknown key; expected one of \['article_split', 'dataset', "
+    ):
         load_sources_config(cfg)
     cfg.write_text("sources:\n  - {dataset: a}\n")
     with pytest.raises(ValueError, match=r"sources\.0\.path: missing \(required\)"):
@@ -467,17 +565,32 @@ def test_hub_hotpot_layout_reads_like_the_json(samples, tmp_path):
     folder.mkdir()
     with (folder / "validation.jsonl").open("w") as f:
         for r in records:
-            f.write(json.dumps({
-                "id": r["_id"], "question": r["question"], "answer": r["answer"], "type": r["type"], "level": r["level"],
-                "supporting_facts": {"title": [t for t, _ in r["supporting_facts"]], "sent_id": [i for _, i in r["supporting_facts"]]},
-                "context": {"title": [t for t, _ in r["context"]], "sentences": [s for _, s in r["context"]]},
-            }) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": r["_id"],
+                        "question": r["question"],
+                        "answer": r["answer"],
+                        "type": r["type"],
+                        "level": r["level"],
+                        "supporting_facts": {
+                            "title": [t for t, _ in r["supporting_facts"]],
+                            "sent_id": [i for _, i in r["supporting_facts"]],
+                        },
+                        "context": {"title": [t for t, _ in r["context"]], "sentences": [s for _, s in r["context"]]},
+                    }
+                )
+                + "\n"
+            )
     result = load_source(SourceSpec("hotpot", str(folder), format="hub", hub_split="validation", split="dev"))
     direct = load(samples, "hotpot_sample.json")
     assert result.n_records == direct.n_records == len(records) and result.examples.height > 0
     cols = ["example_id", "context_id", "title", "question", "answers", "question_type"]
     assert result.examples.select(cols).equals(direct.examples.select(cols))
-    assert result.rejects.select("record_id", "field", "reason").rows() == direct.rejects.select("record_id", "field", "reason").rows()
+    assert (
+        result.rejects.select("record_id", "field", "reason").rows()
+        == direct.rejects.select("record_id", "field", "reason").rows()
+    )
 
     # the flip rules on HotpotQA comparison questions, read through the hub path (spaCy tagger)
     from pipeline.flips import flips
@@ -501,7 +614,7 @@ def test_any_case_match_ends_at_the_lowered_answer_length() -> None:
     context, parts = join_parts([("situation", "We went to i\u0307stanbul.")])
     found = locate_answer("\u0130STANBUL", parts)
     assert (found.start, found.end) == (11, 20)
-    assert context[found.start:found.end] == "i\u0307stanbul"
+    assert context[found.start : found.end] == "i\u0307stanbul"
 
 
 def test_unknown_format_suffix_is_named() -> None:
@@ -526,8 +639,20 @@ def test_a_match_that_does_not_read_as_the_answer_is_no_match(tmp_path: Path, mo
         return (i, i + len(needle)) if i != -1 else None
 
     monkeypatch.setattr(locate, "_find_any_case", old_find_any_case)
-    doc = {"data": [{"title": "r", "paragraphs": [{"background": "B.", "situation": "Tom lives in i\u0307stanbul.",
-                                                  "qas": [{"id": "r1", "question": "Where?", "answers": [{"text": "\u0130STANBUL"}]}]}]}]}
+    doc = {
+        "data": [
+            {
+                "title": "r",
+                "paragraphs": [
+                    {
+                        "background": "B.",
+                        "situation": "Tom lives in i\u0307stanbul.",
+                        "qas": [{"id": "r1", "question": "Where?", "answers": [{"text": "\u0130STANBUL"}]}],
+                    }
+                ],
+            }
+        ]
+    }
     path = tmp_path / "ropes.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     r = load_source(SourceSpec("ropes", str(path)))
@@ -540,12 +665,27 @@ def test_the_write_gate_stops_a_span_that_does_not_read_its_text(tmp_path: Path,
     from pipeline.stages import run_load
 
     monkeypatch.setattr(squad, "span", lambda text, start: {"text": text, "start": start, "end": start + len(text) + 1})
-    doc = {"data": [{"title": "t", "paragraphs": [{"context": "Marie Curie was born in Warsaw.",
-                                                  "qas": [{"id": "q1", "question": "Where?", "answers": [{"text": "Warsaw", "answer_start": 24}]}]}]}]}
+    doc = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "Marie Curie was born in Warsaw.",
+                        "qas": [
+                            {"id": "q1", "question": "Where?", "answers": [{"text": "Warsaw", "answer_start": 24}]}
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     root = tmp_path / "artifacts"
-    with pytest.raises(io.ArtifactError, match=r"artifact 'examples' squad/dev .*column 'answers'.*example_id 'q1'.*\[24:31\]"):
+    with pytest.raises(
+        io.ArtifactError, match=r"artifact 'examples' squad/dev .*column 'answers'.*example_id 'q1'.*\[24:31\]"
+    ):
         run_load(root, SourceSpec("squad", str(path)))
     assert not (root / "examples").exists() and not (root / "contexts").exists()
 

@@ -66,14 +66,16 @@ def test_offsets_sentences_and_entity_sentence_index(root, nlp):
         assert all(a["end"] <= b["start"] for a, b in zip(sents, sents[1:]))
         assert row["entities"], text
         doc = nlp.nlp(text) if hasattr(nlp, "nlp") else nlp(text)
-        assert [(e["start"], e["end"], e["label"]) for e in row["entities"]] == [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        assert [(e["start"], e["end"], e["label"]) for e in row["entities"]] == [
+            (e.start_char, e.end_char, e.label_) for e in doc.ents
+        ]
         for e in row["entities"]:
-            assert text[e["start"]:e["end"]] == doc.char_span(e["start"], e["end"]).text
+            assert text[e["start"] : e["end"]] == doc.char_span(e["start"], e["end"]).text
             s = sents[e["sent"]]
             assert s["start"] <= e["start"] < s["end"]
     marie = index.filter(pl.col("context_id") == io.text_id(TEXTS[0]))["entities"][0]
     assert {"text": "Marie Curie", "label": "PERSON", "sent": 0} in [
-        {"text": TEXTS[0][e["start"]:e["end"]], "label": e["label"], "sent": e["sent"]} for e in marie
+        {"text": TEXTS[0][e["start"] : e["end"]], "label": e["label"], "sent": e["sent"]} for e in marie
     ]
 
 
@@ -105,7 +107,11 @@ def test_manifest_records_model_name_version_and_config(root, nlp):
     stats = build_index(root, contexts_frame(TEXTS[:1]), cfg, nlp=nlp)
     manifest = json.loads((root / "index" / "_manifest.json").read_text())
     entry = manifest["partitions"][f"nlp={stats.partition}"]
-    assert entry["spacy_model"] == {"name": "en_core_web_sm", "package": resolve_package("en_core_web_sm"), "version": "3.8.0"}
+    assert entry["spacy_model"] == {
+        "name": "en_core_web_sm",
+        "package": resolve_package("en_core_web_sm"),
+        "version": "3.8.0",
+    }
     assert entry["config"]["batch_size"] == 16 and entry["config"]["sentences"] == "senter"
     assert entry["pipes"] == ["senter", "ner"] and entry["rows"] == 1
     assert stats.partition.startswith("en_core_web_sm-3.8.0-")
@@ -219,7 +225,10 @@ def test_chunks_are_whole_batches_each_written_as_its_own_part_with_the_rows_of_
     assert (stats.n_new, stats.parts) == (5, 2)
     ids = [io.text_id(t) for t in texts]
     parts = io.partition_files(tmp_path / "chunked", INDEX, {"nlp": stats.partition})
-    assert {p.name for p in parts} == {f"part-{io.fingerprint(sorted(ids[:4]))}.parquet", f"part-{io.fingerprint(sorted(ids[4:]))}.parquet"}
+    assert {p.name for p in parts} == {
+        f"part-{io.fingerprint(sorted(ids[:4]))}.parquet",
+        f"part-{io.fingerprint(sorted(ids[4:]))}.parquet",
+    }
     assert len(io.partition_files(tmp_path / "one", INDEX, {"nlp": stats.partition})) == 1
     assert sorted_rows(tmp_path / "chunked", cfg).equals(sorted_rows(tmp_path / "one", one))
     entry = io.partition_entry(tmp_path / "chunked", INDEX, {"nlp": stats.partition})
@@ -304,7 +313,9 @@ def test_a_killed_build_leaves_only_complete_parts_and_the_next_build_parses_the
     root = tmp_path / "killed"
     repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
-    child = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(root)], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_CHILD, str(root)], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     key = spacy_index.index_key(cfg)
     part_dir = io.partition_dir(root, INDEX, {"nlp": key})

@@ -12,10 +12,10 @@ import pytest
 
 from pipeline import io
 from pipeline.build_config import load_build_config
-from pipeline.rejects import reject, rejects_frame
-from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, NEAR_MISS, REJECTS
 from pipeline.miners import INPUTS, MINERS, Miner
 from pipeline.near_miss import near_miss_stats
+from pipeline.rejects import reject, rejects_frame
+from pipeline.schemas import BUNDLES, CONTEXTS, EXAMPLES, FLIPS, NEAR_MISS, REJECTS
 from pipeline.stages import run_load, run_miner, write_stage_rejects
 from tests.flows.conftest import parquet_state
 
@@ -27,7 +27,9 @@ def _squad(path: Path, answer_start: int = 41) -> Path:
         {"id": "q1", "question": "Who led the raiders?", "answers": [{"text": "Rollo", "answer_start": 0}]},
         {"id": "q2", "question": "When did they come?", "answers": [{"text": "911", "answer_start": answer_start}]},
     ]
-    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "Normans", "paragraphs": [{"context": CONTEXT, "qas": qas}]}]}))
+    path.write_text(
+        json.dumps({"version": "1.1", "data": [{"title": "Normans", "paragraphs": [{"context": CONTEXT, "qas": qas}]}]})
+    )
     return path
 
 
@@ -109,9 +111,18 @@ def _fake_flips(examples: pl.DataFrame, cfg: CountConfig):
     calls.append(cfg.label)
     flips = io.empty_frame(FLIPS)
     bundles = pl.DataFrame(
-        {"bundle_id": [cfg.label], "kind": ["flip"], "mode": ["m"], "example_id": [examples["example_id"][0]],
-         "context_id": [examples["context_id"][0]], "question": ["q"], "answer": [examples["answers"][0][0]],  # a real span: the write gate checks it
-         "role": ["original"], "rule": [None], "parent_id": [None]},
+        {
+            "bundle_id": [cfg.label],
+            "kind": ["flip"],
+            "mode": ["m"],
+            "example_id": [examples["example_id"][0]],
+            "context_id": [examples["context_id"][0]],
+            "question": ["q"],
+            "answer": [examples["answers"][0][0]],  # a real span: the write gate checks it
+            "role": ["original"],
+            "rule": [None],
+            "parent_id": [None],
+        },
         schema=io.empty_frame(BUNDLES).schema,
     )
     rejects = rejects_frame([reject("fake", "examples", examples["example_id"][-1], "question", "no_rule_applies")])

@@ -15,11 +15,20 @@ from training.features import _CHUNK, B_TAG, I_TAG, O_TAG, Features  # noqa: F40
 # The storage dtypes the features had before the batch table (issue 11) drove them: the feature
 # cache's layout of CACHE_VERSION 1, kept here as the reference (keys not listed keep their dtype).
 _STORAGE = {
-    "input_ids": np.int32, "attention_mask": np.int8, "token_type_ids": np.int8, "offsets": np.int32,
-    "gold_start_multi": np.bool_, "gold_end_multi": np.bool_, "bio_tags": np.int8,
-    "neg_spans": np.int16, "bundle_spans": np.int16, "topk_spans": np.int16,
-    "start_positions": np.int16, "end_positions": np.int16,
+    "input_ids": np.int32,
+    "attention_mask": np.int8,
+    "token_type_ids": np.int8,
+    "offsets": np.int32,
+    "gold_start_multi": np.bool_,
+    "gold_end_multi": np.bool_,
+    "bio_tags": np.int8,
+    "neg_spans": np.int16,
+    "bundle_spans": np.int16,
+    "topk_spans": np.int16,
+    "start_positions": np.int16,
+    "end_positions": np.int16,
 }
+
 
 def map_spans(offsets: np.ndarray, spans: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Map (W, N, 2) char spans into (W, N, 2) token positions + (W, N) mask.
@@ -97,7 +106,9 @@ def _tokenize(tokenizer, examples: list[TrainExample], cfg: FeatureConfig) -> di
     return out
 
 
-def _chunk_features(tokenizer, examples: list[TrainExample], cfg: FeatureConfig, n_bundle: int) -> dict[str, np.ndarray]:
+def _chunk_features(
+    tokenizer, examples: list[TrainExample], cfg: FeatureConfig, n_bundle: int
+) -> dict[str, np.ndarray]:
     f = _tokenize(tokenizer, examples, cfg)
     we, offsets, length = f["window_example"], f["offsets"], cfg.max_length
 

@@ -103,8 +103,18 @@ def main() -> int:
             rc = portable_main(argv)
     finally:
         imported = sorted({m.partition(".")[0] for m in sys.modules} - set(sys.stdlib_module_names))
-        report.write_text(json.dumps({"hidden_tried": sorted(hider.hidden), "imported": imported, "allowed": sorted(allowed),
-                                      "closure": sorted(closure), "preloaded_mining": leaked}, indent=1))
+        report.write_text(
+            json.dumps(
+                {
+                    "hidden_tried": sorted(hider.hidden),
+                    "imported": imported,
+                    "allowed": sorted(allowed),
+                    "closure": sorted(closure),
+                    "preloaded_mining": leaked,
+                },
+                indent=1,
+            )
+        )
     return rc
 
 

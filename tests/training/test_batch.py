@@ -22,7 +22,14 @@ from training.batch import BATCH, KEYS, Key, check_arrays, check_batch, check_lo
 from training.config import ConfigError, FeatureConfig, load_config
 from training.data import TrainExample
 from training.features import (
-    CACHE_VERSION, FEATURES_DIR, WINDOWS_FILE, Features, collate, featurize, featurize_cached, layout_sizes,
+    CACHE_VERSION,
+    FEATURES_DIR,
+    WINDOWS_FILE,
+    Features,
+    collate,
+    featurize,
+    featurize_cached,
+    layout_sizes,
 )
 from training.losses import LOSSES
 from training.losses.synthetic_batch import synthetic_batch
@@ -44,6 +51,7 @@ def tokenizer():
 # window 1's gold is tokens 5..6, one negative at 7..8, top-k (5, 6) gold + (8, 8).
 # collate pads to the longest window rounded up to pad_multiple: ceil(11 / 4) * 4 = 12 tokens.
 
+
 def _row(values, length=16, pad=0):
     return list(values) + [pad] * (length - len(values))
 
@@ -63,22 +71,39 @@ def _hand_features() -> Features:
     end_multi[1, 6] = True
     bio = [_row([]), _row([0, 0, 0, 0, 0, 1, 2])]
     arrays = {
-        "input_ids": np.array(ids, np.int32), "attention_mask": np.array(attention, np.int8),
-        "token_type_ids": np.array(types, np.int8), "context_mask": np.array(context, bool),
-        "question_mask": np.array(question, bool), "offsets": offsets,
-        "start_positions": np.array([0, 5], np.int16), "end_positions": np.array([0, 6], np.int16),
-        "gold_start_multi": start_multi, "gold_end_multi": end_multi, "has_answer": np.array([False, True]),
+        "input_ids": np.array(ids, np.int32),
+        "attention_mask": np.array(attention, np.int8),
+        "token_type_ids": np.array(types, np.int8),
+        "context_mask": np.array(context, bool),
+        "question_mask": np.array(question, bool),
+        "offsets": offsets,
+        "start_positions": np.array([0, 5], np.int16),
+        "end_positions": np.array([0, 6], np.int16),
+        "gold_start_multi": start_multi,
+        "gold_end_multi": end_multi,
+        "has_answer": np.array([False, True]),
         "bio_tags": np.array(bio, np.int8),
         "neg_spans": np.array([[[0, 0], [0, 0]], [[7, 8], [0, 0]]], np.int16),
         "neg_mask": np.array([[False, False], [True, False]]),
-        "bundle_spans": np.zeros((2, 1, 2), np.int16), "bundle_mask": np.zeros((2, 1), bool),
+        "bundle_spans": np.zeros((2, 1, 2), np.int16),
+        "bundle_mask": np.zeros((2, 1), bool),
         "topk_spans": np.array([[[0, 0], [0, 0]], [[5, 6], [8, 8]]], np.int16),
         "topk_mask": np.array([[False, False], [True, True]]),
         "topk_is_gold": np.array([[False, False], [True, False]]),
     }
-    examples = [TrainExample("e0", "word", "q?", ()),
-                TrainExample("e1", "six words of the context here", "q q?", ((4, 8),), bundle_id="b",
-                             bundle_answers=((4, 8),), bundle_gold=0, bundle_question=1)]
+    examples = [
+        TrainExample("e0", "word", "q?", ()),
+        TrainExample(
+            "e1",
+            "six words of the context here",
+            "q q?",
+            ((4, 8),),
+            bundle_id="b",
+            bundle_answers=((4, 8),),
+            bundle_gold=0,
+            bundle_question=1,
+        ),
+    ]
     return Features(examples, np.array([0, 1, 2]), np.array([0, 1]), arrays)
 
 
@@ -89,27 +114,28 @@ def test_hand_worked_two_window_batch_is_padded_to_12_tokens() -> None:
     b = collate(feats, [0, 1], pad_multiple=4)
     t = b.tensors
     expected_long = {
-        "input_ids": [[1, 5, 2, 6, 2, 0, 0, 0, 0, 0, 0, 0],
-                      [1, 5, 5, 2, 6, 6, 6, 6, 6, 6, 2, 0]],
-        "attention_mask": [[1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
-                           [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]],
-        "token_type_ids": [[0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0],
-                           [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0]],
-        "bio_tags": [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-                     [0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0]],
-        "start_positions": [0, 5], "end_positions": [0, 6],
+        "input_ids": [[1, 5, 2, 6, 2, 0, 0, 0, 0, 0, 0, 0], [1, 5, 5, 2, 6, 6, 6, 6, 6, 6, 2, 0]],
+        "attention_mask": [[1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]],
+        "token_type_ids": [[0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0]],
+        "bio_tags": [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0]],
+        "start_positions": [0, 5],
+        "end_positions": [0, 6],
         "neg_spans": [[[0, 0], [0, 0]], [[7, 8], [0, 0]]],
         "bundle_spans": [[[0, 0]], [[0, 0]]],
         "topk_spans": [[[0, 0], [0, 0]], [[5, 6], [8, 8]]],
-        "window_example": [0, 1], "window_bundle": [-1, 0], "window_question": [-1, 1], "bundle_gold": [-1, 0],
+        "window_example": [0, 1],
+        "window_bundle": [-1, 0],
+        "window_question": [-1, 1],
+        "bundle_gold": [-1, 0],
     }
     expected_bool = {
-        "context_mask": [[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
-                         [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]],
-        "question_mask": [[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-                          [0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
-        "has_answer": [0, 1], "neg_mask": [[0, 0], [1, 0]], "bundle_mask": [[0], [0]],
-        "topk_mask": [[0, 0], [1, 1]], "topk_is_gold": [[0, 0], [1, 0]],
+        "context_mask": [[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]],
+        "question_mask": [[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
+        "has_answer": [0, 1],
+        "neg_mask": [[0, 0], [1, 0]],
+        "bundle_mask": [[0], [0]],
+        "topk_mask": [[0, 0], [1, 1]],
+        "topk_is_gold": [[0, 0], [1, 0]],
     }
     expected_float = {
         "gold_start_multi": [[0.0] * 12, [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]],
@@ -125,7 +151,9 @@ def test_hand_worked_two_window_batch_is_padded_to_12_tokens() -> None:
     want_offsets = np.full((2, 12, 2), -1)
     want_offsets[0, 3] = (0, 4)
     want_offsets[1, 4:10] = [(0, 3), (4, 8), (9, 12), (13, 17), (18, 20), (21, 25)]
-    assert isinstance(b.offsets, np.ndarray) and np.array_equal(b.offsets, want_offsets) and b.host["offsets"] is b.offsets
+    assert (
+        isinstance(b.offsets, np.ndarray) and np.array_equal(b.offsets, want_offsets) and b.host["offsets"] is b.offsets
+    )
     assert check_batch(t, {"L": 12, "B": 2, "K": 2, "A": 1, "Z": 2}) == []
     # the other order: windows follow the example order, batch-local indices restart at 0
     r = collate(feats, [1, 0], pad_multiple=4).tensors
@@ -141,11 +169,21 @@ def test_hand_worked_two_window_batch_is_padded_to_12_tokens() -> None:
 def test_a_key_added_to_the_table_alone_is_padded_and_stacked(monkeypatch) -> None:
     feats = _hand_features()
     feats.arrays["token_weight"] = np.arange(32, dtype=np.float16).reshape(2, 16)
-    with pytest.raises(KeyError, match=r"token_weight.*does not declare"):  # an undeclared array is refused, not passed on
+    with pytest.raises(
+        KeyError, match=r"token_weight.*does not declare"
+    ):  # an undeclared array is refused, not passed on
         collate(feats, [0, 1], pad_multiple=4)
-    added = (Key("token_weight", ("B", "L"), "float", "window", "a new per-token weight", storage="float16"),
-             Key("n_answers", ("B",), "long", "example", "gold answers of the example",
-                 per_example=lambda exs: [len(e.answers) for e in exs]))
+    added = (
+        Key("token_weight", ("B", "L"), "float", "window", "a new per-token weight", storage="float16"),
+        Key(
+            "n_answers",
+            ("B",),
+            "long",
+            "example",
+            "gold answers of the example",
+            per_example=lambda exs: [len(e.answers) for e in exs],
+        ),
+    )
     monkeypatch.setattr(contract, "BATCH", BATCH + added)
     t = collate(feats, [0, 1], pad_multiple=4).tensors
     assert t["token_weight"].dtype == torch.float32
@@ -158,8 +196,9 @@ def test_a_key_added_to_the_table_alone_is_padded_and_stacked(monkeypatch) -> No
 
 def test_storage_dtypes_come_from_the_table(monkeypatch, tokenizer) -> None:
     cfg = FeatureConfig(max_length=48, stride=8)
-    monkeypatch.setattr(contract, "BATCH", tuple(dataclasses.replace(k, storage="int64") if k.name == "bio_tags" else k
-                                                 for k in BATCH))
+    monkeypatch.setattr(
+        contract, "BATCH", tuple(dataclasses.replace(k, storage="int64") if k.name == "bio_tags" else k for k in BATCH)
+    )
     assert featurize(tokenizer, EDGE, cfg).arrays["bio_tags"].dtype == np.int64
     monkeypatch.undo()
     assert featurize(tokenizer, EDGE, cfg).arrays["bio_tags"].dtype == np.int8
@@ -175,7 +214,9 @@ def test_featurized_samples_follow_the_table(train_root: Path, tmp_path: Path, t
     assert check_arrays(feats.arrays, layout_sizes(cfg)) == []
     assert check_padding(feats.arrays, tokenizer) == []
     for name, _ in (("neg_mask", "data.near_miss"), ("bundle_mask", "data.bundles"), ("topk_mask", "data.topk_model")):
-        assert feats.arrays[name].any(), name  # the sample fills every optional source, so padding is checked around data
+        assert feats.arrays[name].any(), (
+            name
+        )  # the sample fills every optional source, so padding is checked around data
     t = collate(feats, list(range(len(examples)))).tensors
     assert check_batch(t, {"B": feats.n_windows, "K": cfg.max_negatives, "Z": cfg.max_topk}) == []
 
@@ -193,18 +234,32 @@ def test_other_tokenizers_pad_with_their_own_ids(which: int) -> None:
 
 def test_checks_can_fail() -> None:
     feats = _hand_features()
-    assert check_arrays(dict(feats.arrays, extra=np.zeros(2))) == ["extra: not a declared window key (training/batch.py)"]
+    assert check_arrays(dict(feats.arrays, extra=np.zeros(2))) == [
+        "extra: not a declared window key (training/batch.py)"
+    ]
     bad = dict(feats.arrays, input_ids=feats.arrays["input_ids"].astype(np.int64))
     assert check_arrays(bad) == ["input_ids: stored as int64, declared int32"]
     bad = dict(feats.arrays, neg_mask=np.zeros((2, 3), bool))
     assert check_arrays(bad) == ["neg_mask: dim K is 3, but 2 in neg_spans"]
-    assert check_arrays(feats.arrays, {"L": 32}) == [f"{k}: dim L is 16, expected 32" for k in (
-        "input_ids", "attention_mask", "token_type_ids", "context_mask", "question_mask", "offsets", "gold_start_multi",
-        "gold_end_multi", "bio_tags")]
+    assert check_arrays(feats.arrays, {"L": 32}) == [
+        f"{k}: dim L is 16, expected 32"
+        for k in (
+            "input_ids",
+            "attention_mask",
+            "token_type_ids",
+            "context_mask",
+            "question_mask",
+            "offsets",
+            "gold_start_multi",
+            "gold_end_multi",
+            "bio_tags",
+        )
+    ]
     bad = dict(feats.arrays, bio_tags=feats.arrays["bio_tags"].copy())
     bad["bio_tags"][0, 10] = 2
     assert check_padding(bad, type("Tok", (), {"pad_token_id": 0})()) == [
-        "bio_tags: 1 entries beyond the windows' tokens are not the pad 0"]
+        "bio_tags: 1 entries beyond the windows' tokens are not the pad 0"
+    ]
     t = dict(collate(feats, [0, 1]).tensors)
     t["neg_mask"] = t["neg_mask"].long()
     del t["has_answer"]
@@ -229,15 +284,24 @@ def test_the_stored_layout_is_the_one_of_cache_version_1() -> None:
     old caches would otherwise be refused on every load (check_arrays) instead of missed by key."""
     assert CACHE_VERSION == 1
     assert {k.name: (k.dims, k.storage, k.optional) for k in keys("window")} == {
-        "input_ids": (("B", "L"), "int32", False), "attention_mask": (("B", "L"), "int8", False),
-        "token_type_ids": (("B", "L"), "int8", True), "context_mask": (("B", "L"), "bool", False),
-        "question_mask": (("B", "L"), "bool", False), "offsets": (("B", "L", 2), "int32", False),
-        "start_positions": (("B",), "int16", False), "end_positions": (("B",), "int16", False),
-        "gold_start_multi": (("B", "L"), "bool", False), "gold_end_multi": (("B", "L"), "bool", False),
-        "has_answer": (("B",), "bool", False), "bio_tags": (("B", "L"), "int8", False),
-        "neg_spans": (("B", "K", 2), "int16", False), "neg_mask": (("B", "K"), "bool", False),
-        "bundle_spans": (("B", "A", 2), "int16", False), "bundle_mask": (("B", "A"), "bool", False),
-        "topk_spans": (("B", "Z", 2), "int16", False), "topk_mask": (("B", "Z"), "bool", False),
+        "input_ids": (("B", "L"), "int32", False),
+        "attention_mask": (("B", "L"), "int8", False),
+        "token_type_ids": (("B", "L"), "int8", True),
+        "context_mask": (("B", "L"), "bool", False),
+        "question_mask": (("B", "L"), "bool", False),
+        "offsets": (("B", "L", 2), "int32", False),
+        "start_positions": (("B",), "int16", False),
+        "end_positions": (("B",), "int16", False),
+        "gold_start_multi": (("B", "L"), "bool", False),
+        "gold_end_multi": (("B", "L"), "bool", False),
+        "has_answer": (("B",), "bool", False),
+        "bio_tags": (("B", "L"), "int8", False),
+        "neg_spans": (("B", "K", 2), "int16", False),
+        "neg_mask": (("B", "K"), "bool", False),
+        "bundle_spans": (("B", "A", 2), "int16", False),
+        "bundle_mask": (("B", "A"), "bool", False),
+        "topk_spans": (("B", "Z", 2), "int16", False),
+        "topk_mask": (("B", "Z"), "bool", False),
         "topk_is_gold": (("B", "Z"), "bool", False),
     }
 
@@ -281,31 +345,50 @@ def test_a_loss_whose_input_the_run_does_not_produce_fails_in_load_config(train_
     overrides = tiny_overrides(train_root, tmp_path) + ["losses=[{name: toy_negatives}]"]
     with pytest.raises(ConfigError) as err:
         load_config(CONFIGS / "mle.yaml", overrides)
-    assert str(err.value) == ("losses.0 (toy_negatives): reads neg_spans, neg_mask, which only data.near_miss produces, "
-                              "but data.near_miss is off — the loss would never see its inputs; set data.near_miss or "
-                              "remove the loss")
+    assert str(err.value) == (
+        "losses.0 (toy_negatives): reads neg_spans, neg_mask, which only data.near_miss produces, "
+        "but data.near_miss is off — the loss would never see its inputs; set data.near_miss or "
+        "remove the loss"
+    )
     assert load_config(CONFIGS / "mle.yaml", overrides + ["data.near_miss=true"]).losses[0].name == "toy_negatives"
 
 
 def test_a_loss_reading_an_undeclared_key_fails_in_load_config(train_root, tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(LOSSES, "toy_undeclared", _ReadsUndeclared)
     overrides = tiny_overrides(train_root, tmp_path) + ["losses=[{name: mle}, {name: toy_undeclared, weight: 0}]"]
-    with pytest.raises(ConfigError, match=r"^losses\.1 \(toy_undeclared\): reads span_weights, which no batch key or model "
-                                          r"output declares \(training/batch.py BATCH\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^losses\.1 \(toy_undeclared\): reads span_weights, which no batch key or model "
+        r"output declares \(training/batch.py BATCH\)",
+    ):
         load_config(CONFIGS / "mle.yaml", overrides)  # even at weight 0: the objective calls every loss
 
 
 def test_a_key_declared_with_its_setting_is_checked_by_the_table_alone(train_root, tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(LOSSES, "toy_undeclared", _ReadsUndeclared)
-    monkeypatch.setattr(contract, "BATCH", BATCH + (
-        Key("span_weights", ("B",), "float", "window", "per-window weight from flips", setting="data.flips",
-            storage="float32"),))
+    monkeypatch.setattr(
+        contract,
+        "BATCH",
+        BATCH
+        + (
+            Key(
+                "span_weights",
+                ("B",),
+                "float",
+                "window",
+                "per-window weight from flips",
+                setting="data.flips",
+                storage="float32",
+            ),
+        ),
+    )
     monkeypatch.setattr(contract, "KEYS", {k.name: k for k in contract.BATCH})
     cfg = load_config(CONFIGS / "mle.yaml", tiny_overrides(train_root, tmp_path), validate=False)
     cfg = dataclasses.replace(cfg, losses=(dataclasses.replace(cfg.losses[0], name="toy_undeclared"),))
     assert check_loss_inputs(cfg) == [
         "losses.0 (toy_undeclared): reads span_weights, which only data.flips produces, but data.flips is off — the "
-        "loss would never see its inputs; set data.flips or remove the loss"]
+        "loss would never see its inputs; set data.flips or remove the loss"
+    ]
     flips_on = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, flips=True))
     assert check_loss_inputs(flips_on) == []
 

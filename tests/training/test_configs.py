@@ -14,8 +14,17 @@ from training.loop import train
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "training" / "configs").glob("*.yaml"))
 EXPECTED = {
-    "mle", "near_miss_hinge", "unlikelihood", "ce_answer", "ce_question", "ce_two_way", "ce_full", "ce_joint",
-    "robust", "crf", "hard_learning_aacl",
+    "mle",
+    "near_miss_hinge",
+    "unlikelihood",
+    "ce_answer",
+    "ce_question",
+    "ce_two_way",
+    "ce_full",
+    "ce_joint",
+    "robust",
+    "crf",
+    "hard_learning_aacl",
 }
 
 

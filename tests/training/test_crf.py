@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from training.crf import B, FORBIDDEN, I, O, BioCrf
+from training.crf import FORBIDDEN, B, BioCrf, I, O
 
 
 def brute_score(crf, emissions, tags):

@@ -33,14 +33,28 @@ QAS = [
     ("r3", "Whose plant got more sunlight during that long summer week?", "Tom"),
     ("r4", "Whose plant got less sunlight during that long summer week?", "Ann"),
 ]
-ROPES = {"version": "1.0", "data": [{"title": "ropes", "paragraphs": [{
-    "background": BACKGROUND, "situation": SITUATION,
-    "qas": [{"id": i, "question": q, "answers": [{"text": a}]} for i, q, a in QAS]}]}]}
+ROPES = {
+    "version": "1.0",
+    "data": [
+        {
+            "title": "ropes",
+            "paragraphs": [
+                {
+                    "background": BACKGROUND,
+                    "situation": SITUATION,
+                    "qas": [{"id": i, "question": q, "answers": [{"text": a}]} for i, q, a in QAS],
+                }
+            ],
+        }
+    ],
+}
 PREFIX = BACKGROUND + "\n\n" + SITUATION + "\n\n"
 
 
 def run_ropes_bundles(root, dataset, split, section, force=False):
-    return run_miner(root, "ropes_bundles", dataset, split, build_config_from_dict({"ropes_bundles": section}), force=force)
+    return run_miner(
+        root, "ropes_bundles", dataset, split, build_config_from_dict({"ropes_bundles": section}), force=force
+    )
 
 
 def run_synthetic(root, dataset, split, section, force=False):
@@ -77,7 +91,7 @@ def test_shared_rejects_the_pair_the_default_keeps(tmp_path: Path):
     for row in new.examples.iter_rows(named=True):
         context, answer = ctx[row["context_id"]], row["answers"][0]
         assert context == PREFIX + row["question"]  # background + situation + own question
-        assert context[answer["start"]:answer["end"]] == answer["text"]
+        assert context[answer["start"] : answer["end"]] == answer["text"]
         in_question = answer["start"] >= len(PREFIX)
         assert in_question == (row["example_id"] in ("r1", "r2"))
 
@@ -92,8 +106,12 @@ def test_more_or_less_pair_is_one_bundle_in_both_modes(ropes_root: Path):
 
 
 def test_attach_bundles_locates_every_bundle_answer_in_each_members_own_context(ropes_root: Path, tokenizer):
-    cfg = DataConfig(root=str(ropes_root), dataset="ropes", split="train",
-                     bundles=BundleSource(kind="ropes-mined", mode="reference-code"))
+    cfg = DataConfig(
+        root=str(ropes_root),
+        dataset="ropes",
+        split="train",
+        bundles=BundleSource(kind="ropes-mined", mode="reference-code"),
+    )
     examples = {e.example_id: e for e in load_examples(cfg)}
     r1, r2, r3, r4 = (examples[k] for k in ("r1", "r2", "r3", "r4"))
     assert r1.bundle_id == r2.bundle_id != r3.bundle_id == r4.bundle_id
@@ -120,8 +138,8 @@ def test_attach_bundles_locates_every_bundle_answer_in_each_members_own_context(
             for a in range(2):
                 if mask[w, a]:
                     s, t = spans[w, a]
-                    got = e.context[offsets[w, s, 0]:offsets[w, t, 1]]
-                    assert got == e.context[e.bundle_answers[a][0]:e.bundle_answers[a][1]]
+                    got = e.context[offsets[w, s, 0] : offsets[w, t, 1]]
+                    assert got == e.context[e.bundle_answers[a][0] : e.bundle_answers[a][1]]
                     seen[a] = True
         assert seen.all(), f"{e.example_id}: a bundle answer is in none of its windows"
 
@@ -145,8 +163,16 @@ def test_question_part_and_masking():
 
 def test_a_masked_bundle_answer_is_in_no_window(tokenizer):
     ctx = PREFIX + "Is it hot?"
-    e = TrainExample("x", ctx, "Is it hot?", ((0, 8),), bundle_id="b", bundle_answers=((0, 8), NO_SPAN), bundle_gold=0,
-                     bundle_question=0)
+    e = TrainExample(
+        "x",
+        ctx,
+        "Is it hot?",
+        ((0, 8),),
+        bundle_id="b",
+        bundle_answers=((0, 8), NO_SPAN),
+        bundle_gold=0,
+        bundle_question=0,
+    )
     f = featurize(tokenizer, [e], FeatureConfig(max_length=32, stride=8))
     assert not f.arrays["bundle_mask"][:, 1].any() and f.arrays["bundle_mask"][:, 0].any()
 
@@ -160,7 +186,9 @@ def test_shared_layout_still_gives_one_context_per_bundle(tmp_path: Path, kind):
     run_ropes_bundles(root, "ropes", "train", {"modes": ["reference-code"]})
     b = io.read(root, schemas.BUNDLES, {"dataset": "ropes", "split": "train"})
     assert b.group_by("bundle_id").agg(pl.col("context_id").n_unique())["context_id"].to_list() == [1]
-    examples = load_examples(DataConfig(root=str(root), dataset="ropes", split="train", bundles=BundleSource(kind=kind)))
+    examples = load_examples(
+        DataConfig(root=str(root), dataset="ropes", split="train", bundles=BundleSource(kind=kind))
+    )
     r3, r4 = sorted(examples, key=lambda e: e.example_id)
     assert r3.context == r4.context and r3.bundle_answers == r4.bundle_answers
 
@@ -179,7 +207,9 @@ def squad20_root(tmp_path_factory, samples: Path) -> Path:
 
 @pytest.mark.parametrize("placement", ["replace", "add"])
 def test_placement_decides_whether_the_parent_is_trained_on(squad20_root: Path, placement: str, tokenizer):
-    rep = run_synthetic(squad20_root, "squad20", "train", {"share": 0.5, "seed": 13, "placement": placement}, force=True)
+    rep = run_synthetic(
+        squad20_root, "squad20", "train", {"share": 0.5, "seed": 13, "placement": placement}, force=True
+    )
     part = {"dataset": "squad20", "split": "train"}
     syn = io.read(squad20_root, schemas.SYNTHETIC, part)
     base = io.read(squad20_root, schemas.EXAMPLES, part)
@@ -190,7 +220,6 @@ def test_placement_decides_whether_the_parent_is_trained_on(squad20_root: Path, 
     ids = [e.example_id for e in examples]
     parents = set(syn["parent_id"].to_list())
     assert set(syn["example_id"].to_list()) <= set(ids)
-    aug = set(syn["context"].to_list())
     if placement == "replace":
         # every parent is dropped and its augmented example sits where it was
         assert len(examples) == base.height
@@ -226,11 +255,18 @@ def test_placement_missing_from_the_manifest_fails_loudly(tmp_path: Path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("split", "mode", "bundles", "members", "masked"), [
-    ("train", "reference-code", 5129, 10258, 65), ("train", "paper", 3108, 6234, 19),
-    ("dev", "reference-code", 701, 1402, 8), ("dev", "paper", 632, 1377, 6),
-])
-def test_real_ropes_bundle_answers_in_every_members_own_context(shared_data, tmp_path: Path, split, mode, bundles, members, masked):
+@pytest.mark.parametrize(
+    ("split", "mode", "bundles", "members", "masked"),
+    [
+        ("train", "reference-code", 5129, 10258, 65),
+        ("train", "paper", 3108, 6234, 19),
+        ("dev", "reference-code", 701, 1402, 8),
+        ("dev", "paper", 632, 1377, 6),
+    ],
+)
+def test_real_ropes_bundle_answers_in_every_members_own_context(
+    shared_data, tmp_path: Path, split, mode, bundles, members, masked
+):
     """ROPES default layout, real files: the training reader places every bundle answer in each member's context.
 
     Figures measured 2026-12-01 (issue 10 §3); an example in several bundles joins the first,
@@ -241,9 +277,19 @@ def test_real_ropes_bundle_answers_in_every_members_own_context(shared_data, tmp
     run_load(root, SourceSpec("ropes", str(shared_data / "ropes" / f"{split}-v1.0.json"), format="ropes", split=split))
     run_ropes_bundles(root, "ropes", split, {"modes": [mode]})
     rows = io.read(root, schemas.BUNDLES, {"dataset": "ropes", "split": split})
-    text = {bid: sorted({" ".join(a["text"].lower().split()) for a in g["answer"].to_list()}) for (bid,), g in rows.group_by(["bundle_id"])}
-    exs = [e for e in load_examples(DataConfig(root=str(root), dataset="ropes", split=split,
-                                               bundles=BundleSource(kind="ropes-mined", mode=mode))) if e.bundle_id]
+    text = {
+        bid: sorted({" ".join(a["text"].lower().split()) for a in g["answer"].to_list()})
+        for (bid,), g in rows.group_by(["bundle_id"])
+    }
+    exs = [
+        e
+        for e in load_examples(
+            DataConfig(
+                root=str(root), dataset="ropes", split=split, bundles=BundleSource(kind="ropes-mined", mode=mode)
+            )
+        )
+        if e.bundle_id
+    ]
     assert (len({e.bundle_id for e in exs}), len(exs)) == (bundles, members)
     n_masked = 0
     for e in exs:

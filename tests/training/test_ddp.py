@@ -42,16 +42,32 @@ pytestmark = pytest.mark.slow
 
 def _overrides(root: Path, out: Path, name: str, *, accum: int, dropout: float) -> list[str]:
     return tiny_overrides(root, out, steps=STEPS) + [
-        "data.topk_model=base", f"run_name={name}", "checkpoint_every=2", "keep_checkpoints=3",
-        "optim.batch_windows=8", f"optim.grad_accum={accum}", f"model.hidden_dropout={dropout}",
+        "data.topk_model=base",
+        f"run_name={name}",
+        "checkpoint_every=2",
+        "keep_checkpoints=3",
+        "optim.batch_windows=8",
+        f"optim.grad_accum={accum}",
+        f"model.hidden_dropout={dropout}",
         f"model.attention_dropout={dropout}",
     ]
 
 
 def _torchrun(overrides: list[str], *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-            str(WORKER), "--config", str(CONFIG), *extra, *overrides]
+    argv = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+        str(WORKER),
+        "--config",
+        str(CONFIG),
+        *extra,
+        *overrides,
+    ]
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
 
 
@@ -85,7 +101,9 @@ def ddp_runs(train_root: Path, tmp_path_factory) -> dict[str, Path]:
 def test_two_ranks_equal_one_process_at_the_same_global_batch(ddp_runs, train_root: Path) -> None:
     single = train(load_config(CONFIG, _overrides(train_root, ddp_runs["root"], "single", accum=2, dropout=0.0)))
     two, one = _steps(ddp_runs["ddp"]), _steps(single)
-    assert [r["step"] for r in two] == [r["step"] for r in one] == list(range(1, STEPS + 1))  # one row per step: rank 0 logs
+    assert (
+        [r["step"] for r in two] == [r["step"] for r in one] == list(range(1, STEPS + 1))
+    )  # one row per step: rank 0 logs
     assert [r["windows"] for r in two] == [r["windows"] for r in one] == [16, 10] * 3
     for key in ("loss", "hard_learning", "aa_cl", "grad_norm", "lr"):
         assert [r[key] for r in two] == pytest.approx([r[key] for r in one], rel=1e-4, abs=1e-6), key
@@ -103,12 +121,17 @@ def test_two_ranks_equal_one_process_at_the_same_global_batch(ddp_runs, train_ro
     for k in noise_only:
         assert float((a[k] - b[k]).abs().max()) <= 2 * lr_steps, k
         assert float(a[k].abs().max()) < 0.25 * lr_steps and float(b[k].abs().max()) < 0.25 * lr_steps, k
-    far = {k: float((a[k] - b[k]).abs().max()) for k in a
-           if k not in noise_only and not torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5)}
+    far = {
+        k: float((a[k] - b[k]).abs().max())
+        for k in a
+        if k not in noise_only and not torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5)
+    }
     assert not far, far
     # the comparison can fail: one process WITHOUT accumulation (one batch a step) trains other weights
     lone = train(load_config(CONFIG, _overrides(train_root, ddp_runs["root"], "lone", accum=1, dropout=0.0)))
-    assert not torch.allclose(_weights(lone)["model.qa_outputs.weight"], a["model.qa_outputs.weight"], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(
+        _weights(lone)["model.qa_outputs.weight"], a["model.qa_outputs.weight"], rtol=1e-4, atol=1e-5
+    )
 
 
 def test_only_rank_zero_writes_checkpoints_and_the_model(ddp_runs) -> None:

@@ -27,16 +27,25 @@ class Windows:
     window_example: np.ndarray  # (W,) int64
 
 
-def synthetic_windows(n_examples: int, seq_len: int = 384, stride: int = 128, seed: int = 0,
-                      mean_tokens: int = 150, long_share: float = 0.02) -> Windows:
+def synthetic_windows(
+    n_examples: int,
+    seq_len: int = 384,
+    stride: int = 128,
+    seed: int = 0,
+    mean_tokens: int = 150,
+    long_share: float = 0.02,
+) -> Windows:
     """Word-piece-like tokens over random word contexts, cut into [CLS] q [SEP] ctx [SEP] windows."""
     rng = np.random.default_rng(seed)
     contexts: list[str] = []
     rows: list[np.ndarray] = []
     wex: list[int] = []
     for ex in range(n_examples):
-        n_tok = int(rng.integers(seq_len, 2 * seq_len)) if rng.random() < long_share else \
-            int(np.clip(rng.normal(mean_tokens, 40), 5, seq_len - 40))
+        n_tok = (
+            int(rng.integers(seq_len, 2 * seq_len))
+            if rng.random() < long_share
+            else int(np.clip(rng.normal(mean_tokens, 40), 5, seq_len - 40))
+        )
         lens = rng.integers(1, 9, size=n_tok)
         seps = rng.random(n_tok) < 0.8  # a space before the token (else: a word piece)
         seps[0] = False
@@ -53,8 +62,8 @@ def synthetic_windows(n_examples: int, seq_len: int = 384, stride: int = 128, se
             chunk = slice(first, min(first + room, n_tok))
             row = np.full((seq_len, 2), -1, dtype=np.int64)
             k = chunk.stop - chunk.start
-            row[q_len + 2:q_len + 2 + k, 0] = starts[chunk]
-            row[q_len + 2:q_len + 2 + k, 1] = ends[chunk]
+            row[q_len + 2 : q_len + 2 + k, 0] = starts[chunk]
+            row[q_len + 2 : q_len + 2 + k, 1] = ends[chunk]
             rows.append(row)
             wex.append(ex)
             if chunk.stop >= n_tok:
@@ -62,14 +71,23 @@ def synthetic_windows(n_examples: int, seq_len: int = 384, stride: int = 128, se
             first += room - stride
     offsets = np.stack(rows)
     w = len(rows)
-    return Windows(contexts, rng.normal(size=(w, seq_len)).astype(np.float32),
-                   rng.normal(size=(w, seq_len)).astype(np.float32), offsets,
-                   offsets[..., 0] >= 0, np.asarray(wex, dtype=np.int64))
+    return Windows(
+        contexts,
+        rng.normal(size=(w, seq_len)).astype(np.float32),
+        rng.normal(size=(w, seq_len)).astype(np.float32),
+        offsets,
+        offsets[..., 0] >= 0,
+        np.asarray(wex, dtype=np.int64),
+    )
 
 
-def hf_postprocess_reference(win: Windows, n_best_size: int = 20, max_answer_length: int = 30,
-                             version_2_with_negative: bool = False,
-                             null_score_diff_threshold: float = 0.0) -> list[dict]:
+def hf_postprocess_reference(
+    win: Windows,
+    n_best_size: int = 20,
+    max_answer_length: int = 30,
+    version_2_with_negative: bool = False,
+    null_score_diff_threshold: float = 0.0,
+) -> list[dict]:
     """Hugging Face's postprocess_qa_predictions, loop for loop, on `Windows`."""
     features_per_example: dict[int, list[int]] = {}
     for feature_index, ex in enumerate(win.window_example.tolist()):
@@ -85,29 +103,40 @@ def hf_postprocess_reference(win: Windows, n_best_size: int = 20, max_answer_len
             feature_null_score = start_logits[0] + end_logits[0]
             if min_null_prediction is None or min_null_prediction["score"] > feature_null_score:
                 min_null_prediction = {"offsets": (0, 0), "score": feature_null_score}
-            start_indexes = np.argsort(start_logits)[-1: -n_best_size - 1: -1].tolist()
-            end_indexes = np.argsort(end_logits)[-1: -n_best_size - 1: -1].tolist()
+            start_indexes = np.argsort(start_logits)[-1 : -n_best_size - 1 : -1].tolist()
+            end_indexes = np.argsort(end_logits)[-1 : -n_best_size - 1 : -1].tolist()
             for start_index in start_indexes:
                 for end_index in end_indexes:
-                    if (start_index >= len(offset_mapping) or end_index >= len(offset_mapping)
-                            or offset_mapping[start_index] is None or len(offset_mapping[start_index]) < 2
-                            or offset_mapping[end_index] is None or len(offset_mapping[end_index]) < 2):
+                    if (
+                        start_index >= len(offset_mapping)
+                        or end_index >= len(offset_mapping)
+                        or offset_mapping[start_index] is None
+                        or len(offset_mapping[start_index]) < 2
+                        or offset_mapping[end_index] is None
+                        or len(offset_mapping[end_index]) < 2
+                    ):
                         continue
                     if end_index < start_index or end_index - start_index + 1 > max_answer_length:
                         continue
-                    prelim_predictions.append({
-                        "offsets": (offset_mapping[start_index][0], offset_mapping[end_index][1]),
-                        "score": start_logits[start_index] + end_logits[end_index]})
+                    prelim_predictions.append(
+                        {
+                            "offsets": (offset_mapping[start_index][0], offset_mapping[end_index][1]),
+                            "score": start_logits[start_index] + end_logits[end_index],
+                        }
+                    )
         null_score = None
         if version_2_with_negative and min_null_prediction is not None:
             prelim_predictions.append(min_null_prediction)
             null_score = min_null_prediction["score"]
         predictions = sorted(prelim_predictions, key=lambda x: x["score"], reverse=True)[:n_best_size]
-        if (version_2_with_negative and min_null_prediction is not None
-                and not any(p["offsets"] == (0, 0) for p in predictions)):
+        if (
+            version_2_with_negative
+            and min_null_prediction is not None
+            and not any(p["offsets"] == (0, 0) for p in predictions)
+        ):
             predictions.append(min_null_prediction)
         for pred in predictions:
-            pred["text"] = context[pred["offsets"][0]:pred["offsets"][1]]
+            pred["text"] = context[pred["offsets"][0] : pred["offsets"][1]]
         if len(predictions) == 0 or (len(predictions) == 1 and predictions[0]["text"] == ""):
             predictions.insert(0, {"text": "empty", "offsets": (0, 0), "score": 0.0})
         if not version_2_with_negative:
@@ -123,8 +152,9 @@ def hf_postprocess_reference(win: Windows, n_best_size: int = 20, max_answer_len
 
 
 def _decode(win: Windows, **kw) -> list[Prediction]:
-    return decode_nbest(win.start_logits, win.end_logits, win.context_mask, win.offsets,
-                        win.window_example, win.contexts, **kw)
+    return decode_nbest(
+        win.start_logits, win.end_logits, win.context_mask, win.offsets, win.window_example, win.contexts, **kw
+    )
 
 
 def _assert_same_answer(ours: Prediction, ref: dict) -> None:
@@ -153,7 +183,7 @@ def test_same_answers_and_nbest_as_reference(seed: int) -> None:
         _assert_same_answer(o, r)
         # HF keeps duplicate spans from overlapping windows; its distinct spans are our n-best's prefix
         expected = _distinct(r["predictions"])
-        got = [(c.text, c.start, c.end, c.score) for c in o.nbest[:len(expected)]]
+        got = [(c.text, c.start, c.end, c.score) for c in o.nbest[: len(expected)]]
         assert got == expected
 
 
@@ -193,8 +223,9 @@ def test_negative_score_rule() -> None:
 
 def test_hand_made_windows_pick_best_over_windows() -> None:
     context = "alpha beta gamma delta"
-    offsets = torch.tensor([[[-1, -1], [0, 5], [6, 10], [11, 16], [-1, -1]],
-                            [[-1, -1], [6, 10], [11, 16], [17, 22], [-1, -1]]])
+    offsets = torch.tensor(
+        [[[-1, -1], [0, 5], [6, 10], [11, 16], [-1, -1]], [[-1, -1], [6, 10], [11, 16], [17, 22], [-1, -1]]]
+    )
     start = torch.tensor([[9.0, 1, 0, 0, 50], [0, -3, -3, 5, 0]])
     end = torch.tensor([[9.0, 0, 2, 0, 50], [0, -3, -3, 4, 0]])
     mask = offsets[..., 0] >= 0
@@ -203,19 +234,27 @@ def test_hand_made_windows_pick_best_over_windows() -> None:
     assert p.null_score == 0.0  # min over the two windows' CLS scores (18 and 0)
     assert [(c.text, c.score) for c in p.nbest][:3] == [("delta", 9.0), ("alpha beta", 3.0), ("beta", 2.0)]
     assert len({(c.start, c.end) for c in p.nbest}) == len(p.nbest)
-    [q] = decode_nbest(start, end, mask, offsets, torch.tensor([0, 0]), [context], null_rule="cls_threshold",
-                       null_threshold=-10.0)
+    [q] = decode_nbest(
+        start, end, mask, offsets, torch.tensor([0, 0]), [context], null_rule="cls_threshold", null_threshold=-10.0
+    )
     assert q.text == "" and q.start is None and q.score == 9.0
 
 
 def test_example_without_windows_and_bad_shapes() -> None:
     win = synthetic_windows(3, seq_len=64, stride=16, seed=5, mean_tokens=20)
-    preds = decode_nbest(win.start_logits, win.end_logits, win.context_mask, win.offsets,
-                         win.window_example, win.contexts + ["no windows"])
+    preds = decode_nbest(
+        win.start_logits,
+        win.end_logits,
+        win.context_mask,
+        win.offsets,
+        win.window_example,
+        win.contexts + ["no windows"],
+    )
     assert preds[3].text == "" and preds[3].null_score is None and preds[3].nbest == ()
     with pytest.raises(ValueError, match="offsets"):
-        decode_nbest(win.start_logits, win.end_logits, win.context_mask, win.offsets[:, :10],
-                     win.window_example, win.contexts)
+        decode_nbest(
+            win.start_logits, win.end_logits, win.context_mask, win.offsets[:, :10], win.window_example, win.contexts
+        )
     with pytest.raises(ValueError, match="null_rule"):
         _decode(win, null_rule="bogus")  # type: ignore[arg-type]
 
@@ -232,9 +271,13 @@ class _StubCrf:
 
 def test_decode_crf_maps_tokens_to_chars_and_picks_best_window() -> None:
     contexts = ["alpha beta gamma", "one two"]
-    offsets = torch.tensor([[[-1, -1], [0, 5], [6, 10], [11, 16]],
-                            [[-1, -1], [6, 10], [11, 16], [-1, -1]],
-                            [[-1, -1], [0, 3], [4, 7], [-1, -1]]])
+    offsets = torch.tensor(
+        [
+            [[-1, -1], [0, 5], [6, 10], [11, 16]],
+            [[-1, -1], [6, 10], [11, 16], [-1, -1]],
+            [[-1, -1], [0, 3], [4, 7], [-1, -1]],
+        ]
+    )
     emissions = torch.zeros(3, 4, 3)
     emissions[0, 1, 1] = 1.0  # window 0: "alpha beta" gains 1.0 + 0.5
     emissions[0, 2, 2] = 0.5
@@ -253,8 +296,15 @@ def test_decode_crf_with_real_bio_crf() -> None:
     emissions[0, :, 0] = 0.0
     emissions[0, 2, 1], emissions[0, 3, 2] = 8.0, 8.0  # B at 2, I at 3
     offsets = torch.tensor([[[-1, -1], [0, 2], [3, 5], [6, 8], [9, 11]]])
-    [p] = decode_crf(crf, emissions, torch.ones(1, 5, dtype=torch.bool), offsets[..., 0] >= 0, offsets,
-                     torch.tensor([0]), ["aa bb cc dd"])
+    [p] = decode_crf(
+        crf,
+        emissions,
+        torch.ones(1, 5, dtype=torch.bool),
+        offsets[..., 0] >= 0,
+        offsets,
+        torch.tensor([0]),
+        ["aa bb cc dd"],
+    )
     assert (p.text, p.start, p.end) == ("bb cc", 3, 8)
 
 
@@ -269,12 +319,23 @@ def test_decode_crf_searches_context_tokens_only() -> None:
     """
     crf_mod = pytest.importorskip("training.crf")
     crf = crf_mod.BioCrf()
-    emissions = torch.tensor([[[0.0, -5.0, -5.0], [0.0, 9.0, -5.0], [0.0, -5.0, 9.0], [0.0, -5.0, -5.0],
-                               [0.0, 3.0, -5.0], [0.0, -5.0, -5.0]]])
+    emissions = torch.tensor(
+        [
+            [
+                [0.0, -5.0, -5.0],
+                [0.0, 9.0, -5.0],
+                [0.0, -5.0, 9.0],
+                [0.0, -5.0, -5.0],
+                [0.0, 3.0, -5.0],
+                [0.0, -5.0, -5.0],
+            ]
+        ]
+    )
     offsets = torch.tensor([[[-1, -1], [-1, -1], [-1, -1], [-1, -1], [0, 2], [3, 5]]])
     assert crf.decode(emissions, torch.ones(1, 6, dtype=torch.bool)) == [(1, 2)]  # the trap
-    [p] = decode_crf(crf, emissions, torch.ones(1, 6, dtype=torch.bool), offsets[..., 0] >= 0, offsets,
-                     torch.tensor([0]), ["c1 c2"])
+    [p] = decode_crf(
+        crf, emissions, torch.ones(1, 6, dtype=torch.bool), offsets[..., 0] >= 0, offsets, torch.tensor([0]), ["c1 c2"]
+    )
     assert (p.text, p.start, p.end, p.score) == ("c1", 0, 2, 3.0)
 
 
@@ -289,11 +350,17 @@ def _real_windows():
         tok = transformers.AutoTokenizer.from_pretrained(str(minilm_path()), use_fast=True)
     except ConfigError as e:
         pytest.skip(str(e))
-    text = ("In 1998 Alice Smith founded the Orchard Company in Boston, and Bob Jones joined it in 2001 as its "
-            "chief engineer. The archive that records these events is kept in a stone building near the old "
-            "harbour, where visitors can read letters, maps and ledgers from many decades of local history.")
-    qas = [("Who founded the company?", "Alice Smith"), ("Where is the archive?", "a stone building"),
-           ("What can visitors read?", "letters, maps and ledgers"), ("When did Bob join?", "2001")]
+    text = (
+        "In 1998 Alice Smith founded the Orchard Company in Boston, and Bob Jones joined it in 2001 as its "
+        "chief engineer. The archive that records these events is kept in a stone building near the old "
+        "harbour, where visitors can read letters, maps and ledgers from many decades of local history."
+    )
+    qas = [
+        ("Who founded the company?", "Alice Smith"),
+        ("Where is the archive?", "a stone building"),
+        ("What can visitors read?", "letters, maps and ledgers"),
+        ("When did Bob join?", "2001"),
+    ]
     exs = [TrainExample(f"q{i}", text, q, ((text.index(a), text.index(a) + len(a)),)) for i, (q, a) in enumerate(qas)]
     feats = featurize(tok, exs, FeatureConfig(max_length=48, stride=16))
     return feats, [a for _, a in qas]
@@ -312,9 +379,14 @@ def test_real_tokenizer_windows_gold_logits_and_reference() -> None:
     preds = decode_nbest(start, end, a["context_mask"], a["offsets"], feats.window_example, contexts)
     assert [p.text for p in preds] == answers
     rng = np.random.default_rng(0)
-    win = Windows(contexts, rng.normal(size=start.shape).astype(np.float32),
-                  rng.normal(size=start.shape).astype(np.float32), a["offsets"], a["context_mask"],
-                  feats.window_example)
+    win = Windows(
+        contexts,
+        rng.normal(size=start.shape).astype(np.float32),
+        rng.normal(size=start.shape).astype(np.float32),
+        a["offsets"],
+        a["context_mask"],
+        feats.window_example,
+    )
     for o, r in zip(_decode(win), hf_postprocess_reference(win), strict=True):
         _assert_same_answer(o, r)
 

@@ -80,8 +80,11 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 def _untouched(run: Path) -> dict[str, tuple[int, int]]:
     """(inode, mtime_ns) of the step-3 and step-6 files: a restart from step 0 would rewrite them."""
-    return {str(p.relative_to(run)): (p.stat().st_ino, p.stat().st_mtime_ns)
-            for name in ("step-000003", "step-000006") for p in sorted((run / "checkpoints" / name).iterdir())}
+    return {
+        str(p.relative_to(run)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for name in ("step-000003", "step-000006")
+        for p in sorted((run / "checkpoints" / name).iterdir())
+    }
 
 
 def _log_rows(run: Path) -> list[str]:
@@ -117,7 +120,9 @@ def test_a_truncated_model_file_is_named_with_the_checkpoint_to_fall_back_to(tra
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_an_unreadable_train_state_is_named_and_weights_only_stays_on(train_root: Path, copy: Path, damage: str) -> None:
+def test_an_unreadable_train_state_is_named_and_weights_only_stays_on(
+    train_root: Path, copy: Path, damage: str
+) -> None:
     broken = copy / "checkpoints" / "step-000009" / TRAIN_STATE
     if damage == "garbage":
         broken.write_bytes(os.urandom(600))  # torch's own message here advises weights_only=False
@@ -176,13 +181,17 @@ def test_bad_devices_fail_when_the_config_is_read(train_root: Path, tmp_path: Pa
 # Resume from the newest complete checkpoint ----------------------------------------------------
 
 
-def test_a_deleted_train_state_resumes_from_the_checkpoint_before_it(train_root: Path, trained: Path, copy: Path) -> None:
+def test_a_deleted_train_state_resumes_from_the_checkpoint_before_it(
+    train_root: Path, trained: Path, copy: Path
+) -> None:
     (copy / "checkpoints" / "step-000009" / TRAIN_STATE).unlink()
     before, log_before = _untouched(copy), _log_rows(copy)
     code, lines = cqa_train(train_root, copy.parent, copy.name, "--resume")
     assert code == 0, lines
     warning = [line for line in lines if line.startswith("warning: ")]  # stderr; the runner may put it after stdout
-    assert len(warning) == 1 and "step-000009 is incomplete (no train_state.pt); resuming from step-000006" in warning[0]
+    assert (
+        len(warning) == 1 and "step-000009 is incomplete (no train_state.pt); resuming from step-000006" in warning[0]
+    )
     assert str(copy) in lines
     # steps 7-9 were trained again from step 6: the same weights as the uninterrupted run, not a restart from 0
     final = _weights(copy / "checkpoints" / "step-000009")
@@ -195,8 +204,9 @@ def test_a_deleted_train_state_resumes_from_the_checkpoint_before_it(train_root:
     assert _log_rows(copy)[:6] == log_before[:6]  # ... and their log rows (with their timings) are the old ones
 
 
-def test_latest_naming_a_missing_folder_resumes_from_the_newest_complete_one(train_root: Path, trained: Path,
-                                                                            copy: Path) -> None:
+def test_latest_naming_a_missing_folder_resumes_from_the_newest_complete_one(
+    train_root: Path, trained: Path, copy: Path
+) -> None:
     shutil.rmtree(copy / "checkpoints" / "step-000009")
     before = _untouched(copy)
     code, lines = cqa_train(train_root, copy.parent, copy.name, "--resume")

@@ -48,29 +48,54 @@ def assert_same(new: Features, old: Features) -> None:
 def _sample_examples(train_root: Path, tmp_path: Path) -> list[TrainExample]:
     """Every source: negatives, flips, bundles and top-k; then the synthetic examples (they replace their parents)."""
     examples = []
-    for sources in (["data.near_miss=true", "data.flips=true", "data.bundles={kind: ropes-mined}"], ["data.synthetic=true"]):
-        cfg = load_config(CONFIGS / "mle.yaml", tiny_overrides(train_root, tmp_path) + sources + ["data.topk_model=base"],
-                          validate=False)
+    for sources in (
+        ["data.near_miss=true", "data.flips=true", "data.bundles={kind: ropes-mined}"],
+        ["data.synthetic=true"],
+    ):
+        cfg = load_config(
+            CONFIGS / "mle.yaml",
+            tiny_overrides(train_root, tmp_path) + sources + ["data.topk_model=base"],
+            validate=False,
+        )
         examples += load_examples(cfg.data, max_topk=cfg.features.max_topk)
-    assert any(e.extra["origin"] == "synthetic" for e in examples) and any(e.extra["origin"] == "flip" for e in examples)
+    assert any(e.extra["origin"] == "synthetic" for e in examples) and any(
+        e.extra["origin"] == "flip" for e in examples
+    )
     assert any(e.negatives for e in examples) and any(e.bundle_id for e in examples) and any(e.topk for e in examples)
     return examples
 
 
-@pytest.mark.parametrize("features", [FeatureConfig(max_length=64, stride=16), FeatureConfig(max_length=32, stride=8, max_topk=3),
-                                      FeatureConfig(max_length=384, stride=128)])
-def test_samples_identical_to_the_reference(train_root: Path, tmp_path: Path, tokenizer, features: FeatureConfig) -> None:
+@pytest.mark.parametrize(
+    "features",
+    [
+        FeatureConfig(max_length=64, stride=16),
+        FeatureConfig(max_length=32, stride=8, max_topk=3),
+        FeatureConfig(max_length=384, stride=128),
+    ],
+)
+def test_samples_identical_to_the_reference(
+    train_root: Path, tmp_path: Path, tokenizer, features: FeatureConfig
+) -> None:
     examples = _sample_examples(train_root, tmp_path)
     assert_same(featurize(tokenizer, examples, features), reference_featurize(tokenizer, examples, features))
 
 
 EDGE = [
-    TrainExample("sep", CONTEXT + " A literal [SEP] and [CLS] and <s> </s> [PAD] here.", "Is [SEP] a [CLS] token?",
-                 ((0, 7),), negatives=((8, 19),), topk=((0, 7), (500, 600)), topk_is_gold=(True, False)),
+    TrainExample(
+        "sep",
+        CONTEXT + " A literal [SEP] and [CLS] and <s> </s> [PAD] here.",
+        "Is [SEP] a [CLS] token?",
+        ((0, 7),),
+        negatives=((8, 19),),
+        topk=((0, 7), (500, 600)),
+        topk_is_gold=(True, False),
+    ),
     TrainExample("empty-context", "", "Who?", ()),
     TrainExample("outside", "Short text.", "Where?", ((3, 900),), negatives=((-1, -1),)),
     TrainExample("long-question", CONTEXT, " ".join(["question"] * 6) + "?", ((8, 19),)),
-    TrainExample("unicode", "Café über naïve — 東京 was founded in 1457 by ✓ people.", "When was 東京 founded?", ((33, 37),)),
+    TrainExample(
+        "unicode", "Café über naïve — 東京 was founded in 1457 by ✓ people.", "When was 東京 founded?", ((33, 37),)
+    ),
 ]
 
 
@@ -92,9 +117,15 @@ def test_squad11_dev_identical_to_the_reference(shared_data: Path, tokenizer) ->
     with open(shared_data / "squad" / "v1.1" / "dev-v1.1.json", encoding="utf-8") as f:
         articles = json.load(f)["data"]
     examples = [
-        TrainExample(qa["id"], p["context"], qa["question"],
-                     tuple(dict.fromkeys((a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa["answers"])))
-        for art in articles for p in art["paragraphs"] for qa in p["qas"]
+        TrainExample(
+            qa["id"],
+            p["context"],
+            qa["question"],
+            tuple(dict.fromkeys((a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa["answers"])),
+        )
+        for art in articles
+        for p in art["paragraphs"]
+        for qa in p["qas"]
     ]
     assert len(examples) == 10570
     cfg = FeatureConfig()  # 384 / 128, the configs' windows
@@ -119,8 +150,11 @@ def test_cache_hit_skips_tokenizing_and_any_change_misses(tmp_path: Path, tokeni
     monkeypatch.undo()
     # every part of the key: the features config, the examples' content, the tokenizer
     changed = [EDGE[0].__class__(**{**EDGE[0].__dict__, "question": "Is [SEP] a token?"})] + EDGE[1:]
-    for args in ((tokenizer, EDGE, FeatureConfig(max_length=48, stride=16)), (tokenizer, changed, cfg),
-                 (_other_fast_tokenizers()[0], EDGE, cfg)):
+    for args in (
+        (tokenizer, EDGE, FeatureConfig(max_length=48, stride=16)),
+        (tokenizer, changed, cfg),
+        (_other_fast_tokenizers()[0], EDGE, cfg),
+    ):
         feats, hit = featurize_cached(*args, tmp_path)
         assert not hit
         assert_same(feats, featurize(*args))

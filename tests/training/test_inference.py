@@ -15,13 +15,21 @@ from training.data import TrainExample
 from training.decoding import decode_nbest
 from training.features import featurize
 from training.inference import (
-    InferenceConfig, checkpoint_folder, examples_from_frames, load_checkpoint, predict, run_id_of, window_logits,
+    InferenceConfig,
+    checkpoint_folder,
+    examples_from_frames,
+    load_checkpoint,
+    predict,
+    run_id_of,
+    window_logits,
 )
 from training.model import load_model
 
-CONTEXT = ("In 1998 Alice Smith founded the Orchard Company in Boston, and Bob Jones joined it in 2001 as its chief "
-           "engineer. The archive that records these events is kept in a stone building near the old harbour, where "
-           "visitors can read letters, maps and ledgers from many decades of local history.")
+CONTEXT = (
+    "In 1998 Alice Smith founded the Orchard Company in Boston, and Bob Jones joined it in 2001 as its chief "
+    "engineer. The archive that records these events is kept in a stone building near the old harbour, where "
+    "visitors can read letters, maps and ledgers from many decades of local history."
+)
 CFG = InferenceConfig(max_length=48, stride=16, batch_windows=3)
 
 
@@ -32,8 +40,12 @@ def tiny():
 
 
 def _examples() -> list[TrainExample]:
-    qs = ["Who founded the Orchard Company?", "When did Bob Jones join?", "Where is the archive kept?",
-          "What can visitors read in the archive building near the harbour?"]
+    qs = [
+        "Who founded the Orchard Company?",
+        "When did Bob Jones join?",
+        "Where is the archive kept?",
+        "What can visitors read in the archive building near the harbour?",
+    ]
     return [TrainExample(f"q{i}", CONTEXT if i % 2 == 0 else CONTEXT[:120], q, ()) for i, q in enumerate(qs)]
 
 
@@ -60,8 +72,14 @@ def test_logits_match_a_plain_forward_over_full_windows(tiny) -> None:
     np.testing.assert_allclose(logits["start_logits"][real], ref["start_logits"].numpy()[real], atol=1e-4)
     np.testing.assert_allclose(logits["end_logits"][real], ref["end_logits"].numpy()[real], atol=1e-4)
     preds = predict(model, tok, _examples(), CFG)
-    want = decode_nbest(ref["start_logits"], ref["end_logits"], a["context_mask"], a["offsets"], feats.window_example,
-                        [e.context for e in feats.examples])
+    want = decode_nbest(
+        ref["start_logits"],
+        ref["end_logits"],
+        a["context_mask"],
+        a["offsets"],
+        feats.window_example,
+        [e.context for e in feats.examples],
+    )
     assert [(p.text, p.start, p.end) for p in preds] == [(p.text, p.start, p.end) for p in want]
 
 
@@ -81,17 +99,33 @@ def test_crf_model_decodes_through_the_crf() -> None:
     for p in preds:
         assert p.null_score is None and len(p.nbest) <= 1  # CRF decoding: one span or none
         if p.text:
-            assert p.text == _examples()[0].context[p.start:p.end] or p.text in CONTEXT
+            assert p.text == _examples()[0].context[p.start : p.end] or p.text in CONTEXT
 
 
 def test_examples_from_frames_joins_and_names_a_missing_context() -> None:
     cid = io.text_id(CONTEXT)
-    ex = pl.DataFrame([{"example_id": "a", "context_id": cid, "title": "", "question": "Who?",
-                        "answers": [{"text": "Alice Smith", "start": 8, "end": 19}], "is_impossible": False,
-                        "plausible_answers": [], "lang": "en", "question_type": None, "source_file": "t",
-                        "source_record": "0"}], schema=io.empty_frame(schemas.EXAMPLES).schema)
-    ctx = pl.DataFrame([{"context_id": cid, "context": CONTEXT, "title": "", "lang": "en", "n_chars": len(CONTEXT)}],
-                       schema=io.empty_frame(schemas.CONTEXTS).schema)
+    ex = pl.DataFrame(
+        [
+            {
+                "example_id": "a",
+                "context_id": cid,
+                "title": "",
+                "question": "Who?",
+                "answers": [{"text": "Alice Smith", "start": 8, "end": 19}],
+                "is_impossible": False,
+                "plausible_answers": [],
+                "lang": "en",
+                "question_type": None,
+                "source_file": "t",
+                "source_record": "0",
+            }
+        ],
+        schema=io.empty_frame(schemas.EXAMPLES).schema,
+    )
+    ctx = pl.DataFrame(
+        [{"context_id": cid, "context": CONTEXT, "title": "", "lang": "en", "n_chars": len(CONTEXT)}],
+        schema=io.empty_frame(schemas.CONTEXTS).schema,
+    )
     (got,) = examples_from_frames(ex, ctx)
     assert got.context[slice(*got.answers[0])] == "Alice Smith"
     with pytest.raises(ValueError, match="'a'.*context_id"):
@@ -115,7 +149,9 @@ def test_checkpoint_resolution_and_run_ids(tmp_path: Path, tiny) -> None:
     loaded = load_checkpoint(str(run))
     assert loaded.run_id == "my-run" and not loaded.model.training
     exs = _examples()
-    assert [p.text for p in predict(loaded.model, loaded.tokenizer, exs, CFG)] == [p.text for p in predict(model, tok, exs, CFG)]
+    assert [p.text for p in predict(loaded.model, loaded.tokenizer, exs, CFG)] == [
+        p.text for p in predict(model, tok, exs, CFG)
+    ]
     with pytest.raises(FileNotFoundError, match="run folder"):
         checkpoint_folder(tmp_path / "nothing")
 
@@ -127,13 +163,28 @@ def test_evaluate_run_adds_bundle_and_breakdown_rows(samples: Path) -> None:
     result = load_source(SourceSpec("s", str(samples / "squad20_sample.json")))
     ex, ctx = result.examples.drop("split"), result.contexts.drop("split")
     pair = ex.filter(pl.col("answers").list.len() > 0).group_by("context_id").head(2).head(2)
-    bundles = pl.DataFrame([{"bundle_id": "b0", "kind": "flip", "mode": "test", "example_id": r["example_id"],
-                             "context_id": r["context_id"], "question": r["question"], "answer": r["answers"][0],
-                             "role": "original", "rule": None, "parent_id": None} for r in pair.iter_rows(named=True)],
-                           schema=io.empty_frame(schemas.BUNDLES).schema)
+    bundles = pl.DataFrame(
+        [
+            {
+                "bundle_id": "b0",
+                "kind": "flip",
+                "mode": "test",
+                "example_id": r["example_id"],
+                "context_id": r["context_id"],
+                "question": r["question"],
+                "answer": r["answers"][0],
+                "role": "original",
+                "rule": None,
+                "parent_id": None,
+            }
+            for r in pair.iter_rows(named=True)
+        ],
+        schema=io.empty_frame(schemas.BUNDLES).schema,
+    )
     loaded = load_checkpoint("tiny")
-    preds, metrics = evaluate_run(loaded, ex, ctx, InferenceConfig(max_length=64, stride=16), bundles=bundles,
-                                  n_resamples=50)
+    preds, metrics = evaluate_run(
+        loaded, ex, ctx, InferenceConfig(max_length=64, stride=16), bundles=bundles, n_resamples=50
+    )
     io.to_table(preds, schemas.PREDICTIONS)
     io.to_table(metrics, schemas.METRICS)
     names = set(metrics["metric"])
@@ -143,8 +194,9 @@ def test_evaluate_run_adds_bundle_and_breakdown_rows(samples: Path) -> None:
 
 
 @pytest.mark.parametrize("crf_weight, decodes_with_crf", [(1.0, True), (0.0, False)])
-def test_a_crf_head_whose_loss_had_weight_0_is_not_decoded(tmp_path: Path, crf_weight: float,
-                                                            decodes_with_crf: bool) -> None:
+def test_a_crf_head_whose_loss_had_weight_0_is_not_decoded(
+    tmp_path: Path, crf_weight: float, decodes_with_crf: bool
+) -> None:
     """The CRF paper's equal-budget control (crf.yaml, crf_nll weight 0) never trains its CRF:
     decoding it through the CRF would score a random CRF against the method. Its span head
     (trained by the control's span loss) decodes it instead."""
@@ -153,8 +205,12 @@ def test_a_crf_head_whose_loss_had_weight_0_is_not_decoded(tmp_path: Path, crf_w
     model, tok = load_model(ModelConfig(name="tiny", crf_head=True), seed=0)
     run = tmp_path / "crf-run"
     model.save(run / "model", tok)
-    cfg = config_from_dict({"model": {"name": "tiny", "crf_head": True},
-                            "losses": [{"name": "mle", "weight": 1.0}, {"name": "crf_nll", "weight": crf_weight}]})
+    cfg = config_from_dict(
+        {
+            "model": {"name": "tiny", "crf_head": True},
+            "losses": [{"name": "mle", "weight": 1.0}, {"name": "crf_nll", "weight": crf_weight}],
+        }
+    )
     save_config(cfg, run / "config.yaml")
     loaded = load_checkpoint(str(run))
     assert (loaded.model.crf is not None) is decodes_with_crf

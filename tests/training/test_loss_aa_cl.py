@@ -26,10 +26,16 @@ def loop_hard_negative(batch, out, w, count, max_len):
     spans = sorted(((i, j) for i in ctx for j in ctx if i <= j < i + max_len), key=lambda p: -float(s[p[0]] + e[p[1]]))
     gi, gj = int(batch["start_positions"][w]), int(batch["end_positions"][w])
     ids = batch["input_ids"][w].tolist()
-    gold_flagged = {tuple(batch["topk_spans"][w, z].tolist()) for z in range(batch["topk_spans"].shape[1])
-                    if batch["topk_is_gold"][w, z] and batch["topk_mask"][w, z]}
-    kept = [(i, j) for i, j in spans[:count]
-            if (i, j) != (gi, gj) and ids[i : j + 1] != ids[gi : gj + 1] and (i, j) not in gold_flagged]
+    gold_flagged = {
+        tuple(batch["topk_spans"][w, z].tolist())
+        for z in range(batch["topk_spans"].shape[1])
+        if batch["topk_is_gold"][w, z] and batch["topk_mask"][w, z]
+    }
+    kept = [
+        (i, j)
+        for i, j in spans[:count]
+        if (i, j) != (gi, gj) and ids[i : j + 1] != ids[gi : gj + 1] and (i, j) not in gold_flagged
+    ]
     if not kept:
         return None
     gold = mean_state(h, gi, gj).detach()

@@ -104,8 +104,12 @@ def loop_unlikelihood(grid, cap=1 - 1e-6):
         for q, (g, cells) in qs.items():
             if g < 0:
                 continue
-            terms.append(sum((-torch.log1p(-torch.clamp(v.exp(), max=cap)) for a, v in cells.items() if a != g),
-                             torch.zeros((), dtype=torch.float64)))
+            terms.append(
+                sum(
+                    (-torch.log1p(-torch.clamp(v.exp(), max=cap)) for a, v in cells.items() if a != g),
+                    torch.zeros((), dtype=torch.float64),
+                )
+            )
     return mean(terms)
 
 
@@ -117,7 +121,9 @@ def assert_same(fast, slow, out):
 
 
 def bundle_batch(seed, questions_per_bundle=2, windows=12):
-    batch, out = synthetic_batch(num_windows=windows, num_answers=4, questions_per_bundle=questions_per_bundle, seed=seed)
+    batch, out = synthetic_batch(
+        num_windows=windows, num_answers=4, questions_per_bundle=questions_per_bundle, seed=seed
+    )
     batch["window_bundle"][-1] = -1  # a window outside any bundle is ignored
     batch["window_question"][-1] = -1
     return batch, out
@@ -127,10 +133,15 @@ CASES = [(seed, qpb) for seed in (0, 1, 2) for qpb in (2, 3)]
 
 
 @pytest.mark.parametrize("seed,qpb", CASES)
-@pytest.mark.parametrize("name,reference", [
-    ("ce_answer", loop_answer), ("ce_question", loop_question), ("ce_full", loop_full),
-    ("unlikelihood", loop_unlikelihood),
-])
+@pytest.mark.parametrize(
+    "name,reference",
+    [
+        ("ce_answer", loop_answer),
+        ("ce_question", loop_question),
+        ("ce_full", loop_full),
+        ("unlikelihood", loop_unlikelihood),
+    ],
+)
 def test_bundle_loss_matches_loop(name, reference, seed, qpb):
     batch, out = bundle_batch(seed, qpb)
     fast = call(build_loss(name), batch, out).total

@@ -22,7 +22,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.crf import B, I, O, BioCrf
+from training.crf import B, BioCrf, I, O
 from training.losses import build_loss
 from training.losses.synthetic_batch import synthetic_batch
 
@@ -44,8 +44,9 @@ def tiny_batch(num_windows: int, length: int, context: tuple[int, ...], question
     one example per window (window_example = window index), nothing flagged. Tests then set
     the fields their loss reads.
     """
-    batch, _ = synthetic_batch(num_windows=num_windows, length=length, question_length=len(question),
-                               windows_per_question=1, seed=0)
+    batch, _ = synthetic_batch(
+        num_windows=num_windows, length=length, question_length=len(question), windows_per_question=1, seed=0
+    )
     pos = torch.arange(length)
     batch["attention_mask"] = torch.ones(num_windows, length, dtype=torch.long)
     batch["context_mask"] = torch.isin(pos, torch.tensor(context)).expand(num_windows, length).clone()
@@ -146,18 +147,21 @@ def test_mle_soft_hand_value_two_golds():
     assert result.total.item() == pytest.approx(1.151293, abs=1e-6)
 
 
-@pytest.mark.parametrize("null_positions,expected,closed_form", [
-    # P = (4, 1, 1, 2)/8 over the 4 batch positions (the softmax runs over all of them);
-    # position 3 is padding (attention 0).
-    # padded: 1/4 on each of the 4 positions:
-    #   −¼(log 4/8 + log 1/8 + log 1/8 + log 2/8) = ¼ log(8⁴/8) = ¼ log 512 = (9/4) log 2
-    ("padded", 1.559581, 9 / 4 * math.log(2)),
-    # sequence: 1/3 on the real tokens 0, 1, 2 (CLS included, padding not):
-    #   −⅓(log 1/2 + 2 log 1/8) = ⅓ log 128 = (7/3) log 2
-    ("sequence", 1.617343, 7 / 3 * math.log(2)),
-    # no_cls: ½ on the real tokens 1, 2: −½(2 log 1/8) = log 8
-    ("no_cls", 2.079442, math.log(8)),
-])
+@pytest.mark.parametrize(
+    "null_positions,expected,closed_form",
+    [
+        # P = (4, 1, 1, 2)/8 over the 4 batch positions (the softmax runs over all of them);
+        # position 3 is padding (attention 0).
+        # padded: 1/4 on each of the 4 positions:
+        #   −¼(log 4/8 + log 1/8 + log 1/8 + log 2/8) = ¼ log(8⁴/8) = ¼ log 512 = (9/4) log 2
+        ("padded", 1.559581, 9 / 4 * math.log(2)),
+        # sequence: 1/3 on the real tokens 0, 1, 2 (CLS included, padding not):
+        #   −⅓(log 1/2 + 2 log 1/8) = ⅓ log 128 = (7/3) log 2
+        ("sequence", 1.617343, 7 / 3 * math.log(2)),
+        # no_cls: ½ on the real tokens 1, 2: −½(2 log 1/8) = log 8
+        ("no_cls", 2.079442, math.log(8)),
+    ],
+)
 def test_mle_soft_null_target_hand_values(null_positions, expected, closed_form):
     """Unanswerable window: uniform 1/n over the sequence (paper; reference: all 384 padded positions).
 
@@ -183,8 +187,10 @@ def test_mle_soft_spreads_mass_over_every_gold_and_flattens_null_windows():
     batch["has_answer"] = torch.tensor([True, False])
     batch["gold_start_multi"][0, 3] = batch["gold_start_multi"][0, 4] = 1
     batch["gold_end_multi"][0, 4] = 1
-    out = {"start_logits": free([[0, 0, 0, 3, 0, 0], [0, 0, 0, 3, 0, 0]]),
-           "end_logits": free([[0, 0, 0, 0, 3, 0], [0, 0, 0, 0, 3, 0]])}
+    out = {
+        "start_logits": free([[0, 0, 0, 3, 0, 0], [0, 0, 0, 3, 0, 0]]),
+        "end_logits": free([[0, 0, 0, 0, 3, 0], [0, 0, 0, 0, 3, 0]]),
+    }
     loss = build_loss("mle_soft")
     s0 = out["start_logits"].detach().softmax(-1)
     entropy_before = float(-(s0[1] * s0[1].log()).sum())
@@ -453,8 +459,7 @@ def test_robust_tagging_hand_value_pins_both_terms_sum_form_and_weights():
     """
     batch = robust_batch()
     l3 = math.log(3)
-    out = {"start_logits": free([[0, 0, l3, 0], [l3, 0, 0, -l3]]),
-           "end_logits": free([[0, 0, 0, l3], [l3, 0, 0, -l3]])}
+    out = {"start_logits": free([[0, 0, l3, 0], [l3, 0, 0, -l3]]), "end_logits": free([[0, 0, 0, l3], [l3, 0, 0, -l3]])}
     result = call(build_loss("robust_tagging"), batch, out)
     qa = math.log(32 / 3)
     tag = 7 * math.log(2) + 3 * math.log(4 / 3)
@@ -511,12 +516,12 @@ def test_crf_nll_hand_value():
     mask = torch.tensor([[1, 1, 0]])
     loss = build_loss("crf_nll", crf=BioCrf().double())
     value = loss(crf_emissions=emissions, bio_tags=tags, attention_mask=mask).total.item()
-    assert value == pytest.approx(math.log(2 + 2 * math.e + math.e ** 2) - 2, abs=1e-9)
+    assert value == pytest.approx(math.log(2 + 2 * math.e + math.e**2) - 2, abs=1e-9)
     assert value == pytest.approx(0.696357, abs=1e-6)
     with torch.no_grad():
         loss.crf.transitions[B, I] = math.log(2)
     value = loss(crf_emissions=emissions, bio_tags=tags, attention_mask=mask).total.item()
-    assert value == pytest.approx(math.log(1 + math.e + math.e ** 2) - 2, abs=1e-9)
+    assert value == pytest.approx(math.log(1 + math.e + math.e**2) - 2, abs=1e-9)
     assert value == pytest.approx(0.407606, abs=1e-6)
 
 
@@ -561,9 +566,11 @@ def hard_batch(spans):
 
 def hard_logits(start_p, end_p):
     """Logits at positions 0..7 whose local softmax (CLS + context 3..6) is the given probabilities."""
+
     def row(p):
         cls, c3, c4, c5, c6 = p
         return [math.log(cls), 0, 0, math.log(c3), math.log(c4), math.log(c5), math.log(c6), 0]
+
     return {"start_logits": free([row(start_p)]), "end_logits": free([row(end_p)])}
 
 
@@ -605,9 +612,9 @@ def test_hard_learning_hand_value_two_partials_no_none():
 
 def test_hard_learning_hand_value_at_the_default_gold_share():
     """Same Z as above at the default m = 0.6 (strictly above ½, so a partial can never tie the gold):
-      W = .6·(1, 0, 0) + .4·(⅓, ⅓, ⅓) = (11/15, 2/15, 2/15)
-      L = −(11/15 log .16 + 2/15 log .08 + 2/15 log .06)
-        = 11/15·1.832581 + 2/15·2.525729 + 2/15·2.813411 = 1.343893 + .336764 + .375121 = 2.055778
+    W = .6·(1, 0, 0) + .4·(⅓, ⅓, ⅓) = (11/15, 2/15, 2/15)
+    L = −(11/15 log .16 + 2/15 log .08 + 2/15 log .06)
+      = 11/15·1.832581 + 2/15·2.525729 + 2/15·2.813411 = 1.343893 + .336764 + .375121 = 2.055778
     """
     batch = hard_batch([[3, 4], [3, 5], [5, 6]])
     out = hard_logits(HARD_START, HARD_END)
@@ -639,8 +646,13 @@ def test_hard_learning_raises_gold_and_lowers_the_partial_match():
     out = hard_logits(PARTIAL_START, PARTIAL_END)
     loss = build_loss("hard_learning", num_slots=3)
     gold0, partial0 = hard_probs(out)
-    train(lambda: call(loss, batch, out).total, list(out.values()), steps=100, lr=1.0,
-          extra_groups=[{"params": list(loss.parameters()), "lr": loss.param_lr}])
+    train(
+        lambda: call(loss, batch, out).total,
+        list(out.values()),
+        steps=100,
+        lr=1.0,
+        extra_groups=[{"params": list(loss.parameters()), "lr": loss.param_lr}],
+    )
     gold, partial = hard_probs(out)
     assert gold > gold0 + 0.3, (gold0, gold)
     assert partial < partial0 - 0.1, (partial0, partial)
@@ -680,20 +692,26 @@ def aacl_batch():
         hidden[w, 3, base : base + 2] = torch.tensor([0.6, 0.8], dtype=DT)
         hidden[w, 4, base : base + 2] = torch.tensor([0.8, 0.6], dtype=DT)
         hidden[w, 5, base + 2] = 1.0
-    out = {"start_logits": torch.zeros(2, 6, dtype=DT), "end_logits": torch.zeros(2, 6, dtype=DT),
-           "hidden_states": hidden.requires_grad_()}
+    out = {
+        "start_logits": torch.zeros(2, 6, dtype=DT),
+        "end_logits": torch.zeros(2, 6, dtype=DT),
+        "hidden_states": hidden.requires_grad_(),
+    }
     return batch, out
 
 
-@pytest.mark.parametrize("temperature,closed_form,expected", [
-    # keys for window 0: its gold (.6), window 1's gold (0), its hard negative c4 (.8),
-    # window 1's hard negative (0): L_0 = log(e^{.6/τ} + e⁰ + e^{.8/τ} + e⁰) − .6/τ
-    #   = log(1 + e^{.2/τ} + 2e^{−.6/τ}); window 1 is the mirror image, L = L_0.
-    # τ = 0.1: log(1 + e² + 2e⁻⁶) = 2.127519
-    (0.1, math.log(1 + math.exp(2) + 2 * math.exp(-6)), 2.127519),
-    # τ = 10 (printed): log(1 + e^{.02} + 2e^{−.06}) = 1.361933, near log 4 = 1.386294
-    (10.0, math.log(1 + math.exp(0.02) + 2 * math.exp(-0.06)), 1.361933),
-])
+@pytest.mark.parametrize(
+    "temperature,closed_form,expected",
+    [
+        # keys for window 0: its gold (.6), window 1's gold (0), its hard negative c4 (.8),
+        # window 1's hard negative (0): L_0 = log(e^{.6/τ} + e⁰ + e^{.8/τ} + e⁰) − .6/τ
+        #   = log(1 + e^{.2/τ} + 2e^{−.6/τ}); window 1 is the mirror image, L = L_0.
+        # τ = 0.1: log(1 + e² + 2e⁻⁶) = 2.127519
+        (0.1, math.log(1 + math.exp(2) + 2 * math.exp(-6)), 2.127519),
+        # τ = 10 (printed): log(1 + e^{.02} + 2e^{−.06}) = 1.361933, near log 4 = 1.386294
+        (10.0, math.log(1 + math.exp(0.02) + 2 * math.exp(-0.06)), 1.361933),
+    ],
+)
 def test_aa_cl_hand_value(temperature, closed_form, expected):
     """AA-CL (paper 5): −log exp(cos(u, g)/τ) / Σ_{k ∈ K} exp(cos(u, k)/τ), K = the batch's golds
     and hard negatives; the hard negative = the non-gold current candidate closest to the gold."""

@@ -23,8 +23,11 @@ def _loss_classes_in_package() -> set[type]:
     found = set()
     for info in pkgutil.iter_modules(training.losses.__path__):
         module = importlib.import_module(f"training.losses.{info.name}")
-        found |= {c for _, c in inspect.getmembers(module, inspect.isclass)
-                  if c.__module__ == module.__name__ and issubclass(c, torch.nn.Module) and hasattr(c, "inputs")}
+        found |= {
+            c
+            for _, c in inspect.getmembers(module, inspect.isclass)
+            if c.__module__ == module.__name__ and issubclass(c, torch.nn.Module) and hasattr(c, "inputs")
+        }
     return {c for c in found if not any(o is not c and issubclass(o, c) for o in found)}
 
 
@@ -70,5 +73,5 @@ def test_losses_are_documented_and_device_agnostic():
     folder = Path(__file__).resolve().parents[2] / "training" / "losses"
     for path in [*folder.glob("*.py"), folder.parent / "scores.py", folder.parent / "crf.py"]:
         text = path.read_text()
-        assert ".cuda(" not in text and "device=\"cuda\"" not in text, path
+        assert ".cuda(" not in text and 'device="cuda"' not in text, path
         assert text.lstrip().startswith('"""'), f"{path} has no module docstring"

@@ -29,8 +29,12 @@ def test_a_question_in_two_bundles_counts_in_both() -> None:
 
 def test_hungarian_fixes_a_duplicated_greedy_answer() -> None:
     # both questions prefer "warmer"; greedy argmax answers "warmer" twice -> one is wrong
-    scores = np.array([[5.0, 1.0],   # q1: gold "warmer"
-                       [4.0, 3.5]])  # q2: gold "cooler"
+    scores = np.array(
+        [
+            [5.0, 1.0],  # q1: gold "warmer"
+            [4.0, 3.5],
+        ]
+    )  # q2: gold "cooler"
     assert list(scores.argmax(1)) == [0, 0]
     assert list(joint_assignment(scores)) == [0, 1]  # 5 + 3.5 > 4 + 1
 
@@ -67,12 +71,14 @@ def test_answer_scores_from_nbest_use_normalised_text() -> None:
 
 
 def test_joint_inference_assigns_per_bundle() -> None:
-    nbest = {"q1": [("warmer", 5.0), ("cooler", 1.0)], "q2": [("warmer", 4.0), ("cooler", 3.5)],
-             "q3": [("same", 2.0)]}
+    nbest = {"q1": [("warmer", 5.0), ("cooler", 1.0)], "q2": [("warmer", 4.0), ("cooler", 3.5)], "q3": [("same", 2.0)]}
     preds = {"q1": "warmer", "q2": "warmer", "q3": "same"}
     # q1 in b (with q2) and in c (with q3, answers "warmer" / "same"): each bundle assigns on its own
-    out = joint_inference({"b": ["q1", "q2"], "c": ["q1", "q3"]}, {"b": ["warmer", "cooler"], "c": ["warmer", "same"]},
-                          nbest, preds)
+    out = joint_inference(
+        {"b": ["q1", "q2"], "c": ["q1", "q3"]}, {"b": ["warmer", "cooler"], "c": ["warmer", "same"]}, nbest, preds
+    )
     assert out == {"b": {"q1": "warmer", "q2": "cooler"}, "c": {"q1": "warmer", "q3": "same"}}
     # more questions than answers: the unassigned question keeps its own prediction
-    assert joint_inference({"b": ["q1", "q2"]}, {"b": ["warmer"]}, nbest, preds) == {"b": {"q1": "warmer", "q2": "warmer"}}
+    assert joint_inference({"b": ["q1", "q2"]}, {"b": ["warmer"]}, nbest, preds) == {
+        "b": {"q1": "warmer", "q2": "warmer"}
+    }

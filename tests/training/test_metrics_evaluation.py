@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import polars as pl
 import pytest
 
@@ -21,9 +19,22 @@ def _span(text: str) -> dict:
 
 def _examples(rows: list[tuple[str, list[str], str]]) -> pl.DataFrame:
     cid = io.text_id(CTX)
-    recs = [{"example_id": eid, "context_id": cid, "title": "t", "question": "q?", "answers": [_span(a) for a in ans],
-             "is_impossible": not ans, "plausible_answers": [], "lang": lang, "question_type": None,
-             "source_file": "tests", "source_record": eid} for eid, ans, lang in rows]
+    recs = [
+        {
+            "example_id": eid,
+            "context_id": cid,
+            "title": "t",
+            "question": "q?",
+            "answers": [_span(a) for a in ans],
+            "is_impossible": not ans,
+            "plausible_answers": [],
+            "lang": lang,
+            "question_type": None,
+            "source_file": "tests",
+            "source_record": eid,
+        }
+        for eid, ans, lang in rows
+    ]
     return pl.from_arrow(io.to_table(pl.DataFrame(recs).to_arrow(), schemas.EXAMPLES))
 
 
@@ -37,9 +48,11 @@ def _pred(texts_scores: list[tuple[str, float]], null: float | None = None, answ
 
 def test_v1_summary_topk_languages_and_schemas() -> None:
     ex = _examples([("q1", ["Paris"], "en"), ("q2", ["1990"], "en"), ("q3", ["Town Beta"], "de")])
-    preds = {"q1": _pred([("Paris", 3.0), ("1990", 1.0)]),
-             "q2": _pred([("Paris", 2.0), ("Town Alpha", 1.5), ("1990", 1.0)]),
-             "q3": _pred([("Town Alpha", 1.0), ("Town Alpha used fertilizer", 0.5)])}
+    preds = {
+        "q1": _pred([("Paris", 3.0), ("1990", 1.0)]),
+        "q2": _pred([("Paris", 2.0), ("Town Alpha", 1.5), ("1990", 1.0)]),
+        "q3": _pred([("Town Alpha", 1.0), ("Town Alpha used fertilizer", 0.5)]),
+    }
     out = evaluate_predictions(ex, preds, run="r1", n_resamples=200)
     s = out["summary"]
     assert s["em"] == pytest.approx(100 / 3) and s["top1_em"] == pytest.approx(100 / 3)
@@ -56,9 +69,11 @@ def test_v1_summary_topk_languages_and_schemas() -> None:
 
 def test_v2_breakdown_best_threshold_and_slices() -> None:
     ex = _examples([("a", ["Paris"], "en"), ("b", [], "en"), ("c", ["1990"], "en")])
-    preds = {"a": _pred([("Paris", 5.0)], null=1.0),  # diff -4: answer
-             "b": _pred([("Town Beta", 1.0)], null=3.0, answer=False),  # diff 2: abstained, right
-             "c": _pred([("1990", 2.0)], null=2.5, answer=False)}  # diff .5: abstained, wrong
+    preds = {
+        "a": _pred([("Paris", 5.0)], null=1.0),  # diff -4: answer
+        "b": _pred([("Town Beta", 1.0)], null=3.0, answer=False),  # diff 2: abstained, right
+        "c": _pred([("1990", 2.0)], null=2.5, answer=False),
+    }  # diff .5: abstained, wrong
     out = evaluate_predictions(ex, preds, slices={"near_miss": ["a", "c"]}, n_resamples=100)
     s = out["summary"]
     assert s["em"] == pytest.approx(200 / 3)
@@ -72,24 +87,50 @@ def test_v2_breakdown_best_threshold_and_slices() -> None:
 
 def _bundle_rows(rows: list[tuple[str, str, str, str, str]]) -> pl.DataFrame:
     """(bundle_id, kind, mode, example_id, gold answer) -> `bundles` artifact rows."""
-    return pl.from_arrow(io.to_table(pl.DataFrame([
-        {"bundle_id": b, "kind": kind, "mode": mode, "example_id": q, "context_id": io.text_id(CTX),
-         "question": "q?", "answer": _span(a), "role": "original", "rule": None, "parent_id": None}
-        for b, kind, mode, q, a in rows]).to_arrow(), schemas.BUNDLES))
+    return pl.from_arrow(
+        io.to_table(
+            pl.DataFrame(
+                [
+                    {
+                        "bundle_id": b,
+                        "kind": kind,
+                        "mode": mode,
+                        "example_id": q,
+                        "context_id": io.text_id(CTX),
+                        "question": "q?",
+                        "answer": _span(a),
+                        "role": "original",
+                        "rule": None,
+                        "parent_id": None,
+                    }
+                    for b, kind, mode, q, a in rows
+                ]
+            ).to_arrow(),
+            schemas.BUNDLES,
+        )
+    )
 
 
 def test_bundle_consistency_and_joint_inference() -> None:
     ex = _examples([("q1", ["Town Alpha"], "en"), ("q2", ["Town Beta"], "en")])
-    preds = {"q1": _pred([("Town Alpha", 5.0), ("Town Beta", 1.0)]),
-             "q2": _pred([("Town Alpha", 4.0), ("Town Beta", 3.5)])}
-    bundles = _bundle_rows([("b", "ropes-mined", "paper", "q1", "Town Alpha"), ("b", "ropes-mined", "paper", "q2", "Town Beta")])
+    preds = {
+        "q1": _pred([("Town Alpha", 5.0), ("Town Beta", 1.0)]),
+        "q2": _pred([("Town Alpha", 4.0), ("Town Beta", 3.5)]),
+    }
+    bundles = _bundle_rows(
+        [("b", "ropes-mined", "paper", "q1", "Town Alpha"), ("b", "ropes-mined", "paper", "q2", "Town Beta")]
+    )
     out = evaluate_predictions(ex, preds, bundles=bundles, n_resamples=50)
     s, key = out["summary"], "[bundles:ropes-mined/paper]"
     # greedy: both answer "Town Alpha" -> q2 wrong -> consistency 0; Hungarian: 5 + 3.5 > 4 + 1 -> both right
     assert s["consistency" + key] == 0.0 and s["joint_consistency" + key] == 100.0 and s["joint_em" + key] == 100.0
     assert s["em"] == 50.0 and s["n_bundles" + key] == 1.0
     rows = out["metrics"].filter(pl.col("slice") == "bundles:ropes-mined/paper")
-    assert dict(zip(rows["metric"], rows["n"], strict=True)) == {"consistency": 1, "joint_consistency": 1, "joint_em": 2}
+    assert dict(zip(rows["metric"], rows["n"], strict=True)) == {
+        "consistency": 1,
+        "joint_consistency": 1,
+        "joint_em": 2,
+    }
 
 
 def test_a_question_in_bundles_of_two_modes_counts_in_both() -> None:
@@ -100,15 +141,25 @@ def test_a_question_in_bundles_of_two_modes_counts_in_both() -> None:
     1 of 2 bundles right = 50. Joint inference on b3: answers {Town Alpha, 1990};
     q1: (5, 1), q4: (4, 3.5) -> q1 -> Town Alpha, q4 -> 1990 (8.5 > 5) -> both right.
     """
-    ex = _examples([("q1", ["Town Alpha"], "en"), ("q2", ["Town Beta"], "en"), ("q3", ["Paris"], "en"),
-                    ("q4", ["1990"], "en")])
-    preds = {"q1": _pred([("Town Alpha", 5.0), ("1990", 1.0)]), "q2": _pred([("Town Beta", 2.0)]),
-             "q3": _pred([("Paris", 2.0)]), "q4": _pred([("Town Alpha", 4.0), ("1990", 3.5)])}
-    bundles = _bundle_rows([
-        ("b1", "ropes-mined", "paper", "q1", "Town Alpha"), ("b1", "ropes-mined", "paper", "q2", "Town Beta"),
-        ("b2", "ropes-mined", "reference-code", "q1", "Town Alpha"), ("b2", "ropes-mined", "reference-code", "q3", "Paris"),
-        ("b3", "ropes-mined", "reference-code", "q1", "Town Alpha"), ("b3", "ropes-mined", "reference-code", "q4", "1990"),
-    ])
+    ex = _examples(
+        [("q1", ["Town Alpha"], "en"), ("q2", ["Town Beta"], "en"), ("q3", ["Paris"], "en"), ("q4", ["1990"], "en")]
+    )
+    preds = {
+        "q1": _pred([("Town Alpha", 5.0), ("1990", 1.0)]),
+        "q2": _pred([("Town Beta", 2.0)]),
+        "q3": _pred([("Paris", 2.0)]),
+        "q4": _pred([("Town Alpha", 4.0), ("1990", 3.5)]),
+    }
+    bundles = _bundle_rows(
+        [
+            ("b1", "ropes-mined", "paper", "q1", "Town Alpha"),
+            ("b1", "ropes-mined", "paper", "q2", "Town Beta"),
+            ("b2", "ropes-mined", "reference-code", "q1", "Town Alpha"),
+            ("b2", "ropes-mined", "reference-code", "q3", "Paris"),
+            ("b3", "ropes-mined", "reference-code", "q1", "Town Alpha"),
+            ("b3", "ropes-mined", "reference-code", "q4", "1990"),
+        ]
+    )
     s = evaluate_predictions(ex, preds, bundles=bundles, n_resamples=20)["summary"]
     paper, ref = "[bundles:ropes-mined/paper]", "[bundles:ropes-mined/reference-code]"
     assert s["consistency" + paper] == 100.0 and s["n_bundles" + paper] == 1.0

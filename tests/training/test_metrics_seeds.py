@@ -39,9 +39,11 @@ def test_one_lucky_seed_is_not_a_gain_and_the_spread_shows_it() -> None:
     # seed 13: the method's run took off (+30 EM on 30% of questions); seeds 14 and 15: it is slightly worse.
     ids = [f"q{i}" for i in range(300)]
     control = {s: {q: float(100 * (i % 5 == 0)) for i, q in enumerate(ids)} for s in (13, 14, 15)}
-    method = {13: {q: 100.0 if i % 10 < 3 or i % 5 == 0 else 0.0 for i, q in enumerate(ids)},
-              14: {q: 0.0 if i % 20 == 0 else v for i, (q, v) in enumerate(control[14].items())},
-              15: {q: 0.0 if i % 20 == 0 else v for i, (q, v) in enumerate(control[15].items())}}
+    method = {
+        13: {q: 100.0 if i % 10 < 3 or i % 5 == 0 else 0.0 for i, q in enumerate(ids)},
+        14: {q: 0.0 if i % 20 == 0 else v for i, (q, v) in enumerate(control[14].items())},
+        15: {q: 0.0 if i % 20 == 0 else v for i, (q, v) in enumerate(control[15].items())},
+    }
     one_seed = seed_comparison({13: method[13]}, {13: control[13]})
     assert one_seed.verdict == "helps" and one_seed.single_seed and one_seed.sd is None  # what one seed would claim
     three = seed_comparison(method, control)

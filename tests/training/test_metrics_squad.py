@@ -7,15 +7,18 @@ import pytest
 from training.metrics.squad import f1_v1, f1_v2, normalize_answer, scores_v2, squad_v1, squad_v2
 
 
-@pytest.mark.parametrize(("raw", "norm"), [
-    ("The  Quick, brown-fox!", "quick brownfox"),
-    ("An apple a day", "apple day"),
-    ("the theatre", "theatre"),  # articles only as whole words
-    ("A.B.C.", "abc"),  # punctuation goes first, so "a" is no longer a word
-    ("  \tEiffel\nTower ", "eiffel tower"),
-    ("Ångström's UNIT", "ångströms unit"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("The  Quick, brown-fox!", "quick brownfox"),
+        ("An apple a day", "apple day"),
+        ("the theatre", "theatre"),  # articles only as whole words
+        ("A.B.C.", "abc"),  # punctuation goes first, so "a" is no longer a word
+        ("  \tEiffel\nTower ", "eiffel tower"),
+        ("Ångström's UNIT", "ångströms unit"),
+        ("", ""),
+    ],
+)
 def test_normalize_answer(raw: str, norm: str) -> None:
     assert normalize_answer(raw) == norm
 
@@ -35,8 +38,13 @@ def test_empty_prediction_v1_vs_v2() -> None:
 
 
 def test_squad_v1_multiple_golds_missing_and_empty_predictions() -> None:
-    golds = {"q1": ["the Eiffel Tower", "Eiffel Tower"], "q2": ["Denver Broncos"], "q3": ["1990"],
-             "q4": ["a cat sat"], "q5": ["in 1990", "1990"]}
+    golds = {
+        "q1": ["the Eiffel Tower", "Eiffel Tower"],
+        "q2": ["Denver Broncos"],
+        "q3": ["1990"],
+        "q4": ["a cat sat"],
+        "q5": ["in 1990", "1990"],
+    }
     preds = {"q1": "Eiffel tower!", "q2": "The Broncos", "q3": "", "q5": "1990"}  # q4 missing -> 0
     # EM: q1 1, q5 1 -> 2/5; F1: q1 1, q2 2/3, q5 max(2/3, 1) = 1 -> (2 + 2/3) / 5
     assert squad_v1(golds, preds) == pytest.approx({"exact_match": 40.0, "f1": 100 * (8 / 3) / 5})
@@ -47,10 +55,19 @@ def test_squad_v2_breakdown() -> None:
     preds = {"a": "Paris", "b": "", "c": "1990s", "d": "London", "e": "a red car door"}
     # EM a 1, b 1, c 0, d 0, e 0; F1 a 1, b 1, c 0, d 0, e P 2/3 R 1 -> 0.8
     out = squad_v2(golds, preds)
-    assert out == pytest.approx({
-        "exact": 40.0, "f1": 100 * 2.8 / 5, "total": 5.0,
-        "HasAns_exact": 100 / 3, "HasAns_f1": 100 * 1.8 / 3, "HasAns_total": 3.0,
-        "NoAns_exact": 50.0, "NoAns_f1": 50.0, "NoAns_total": 2.0})
+    assert out == pytest.approx(
+        {
+            "exact": 40.0,
+            "f1": 100 * 2.8 / 5,
+            "total": 5.0,
+            "HasAns_exact": 100 / 3,
+            "HasAns_f1": 100 * 1.8 / 3,
+            "HasAns_total": 3.0,
+            "NoAns_exact": 50.0,
+            "NoAns_f1": 50.0,
+            "NoAns_total": 2.0,
+        }
+    )
 
 
 def test_squad_v2_best_threshold_and_na_prob_thresh() -> None:
@@ -98,8 +115,12 @@ def test_real_squad_dev_files_score_their_own_golds(shared_data) -> None:
 
     def golds(path):
         data = json.loads((shared_data / path).read_text(encoding="utf-8"))["data"]
-        return {qa["id"]: [a["text"] for a in qa["answers"]]
-                for art in data for par in art["paragraphs"] for qa in par["qas"]}
+        return {
+            qa["id"]: [a["text"] for a in qa["answers"]]
+            for art in data
+            for par in art["paragraphs"]
+            for qa in par["qas"]
+        }
 
     g1 = golds("squad/v1.1/dev-v1.1.json")
     assert len(g1) == 10_570

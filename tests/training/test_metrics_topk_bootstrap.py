@@ -11,11 +11,20 @@ from training.metrics.topk import first_correct_rank, topk_em, topk_hits
 
 def test_topk_em_counts_any_match_in_the_k_best() -> None:
     golds = {"a": ["Paris"], "b": ["1990", "in 1990"], "c": ["red"], "d": []}
-    cands = {"a": ["Paris"], "b": ["1989", "1991", "1992", "in 1990"], "c": ["blue"] + ["x%d" % i for i in range(20)],
-             "d": ["foo", ""]}
+    cands = {
+        "a": ["Paris"],
+        "b": ["1989", "1991", "1992", "in 1990"],
+        "c": ["blue"] + ["x%d" % i for i in range(20)],
+        "d": ["foo", ""],
+    }
     assert topk_em(cands, golds) == {1: 25.0, 3: 50.0, 5: 75.0, 10: 75.0}  # d: "" at rank 1
     ids, hits = topk_hits(cands, golds, ks=(1, 2))
-    assert ids == ["a", "b", "c", "d"] and hits.tolist() == [[True, True], [False, False], [False, False], [False, True]]
+    assert ids == ["a", "b", "c", "d"] and hits.tolist() == [
+        [True, True],
+        [False, False],
+        [False, False],
+        [False, True],
+    ]
 
 
 def test_first_correct_rank_skips_duplicate_texts() -> None:

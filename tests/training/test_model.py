@@ -13,8 +13,12 @@ from training.model import load_model
 
 
 def _inputs(tokenizer):
-    enc = tokenizer(["who?", "when did it open?"], ["Alice founded it.", "It opened in 1964 near the river."],
-                    padding=True, return_tensors="pt")
+    enc = tokenizer(
+        ["who?", "when did it open?"],
+        ["Alice founded it.", "It opened in 1964 near the river."],
+        padding=True,
+        return_tensors="pt",
+    )
     return enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
 
 
@@ -49,7 +53,10 @@ def test_saved_folder_loads_with_hugging_face_and_with_heads(tmp_path: Path) -> 
     model.save(tmp_path / "ckpt", tok)
     ids, mask, types = _inputs(tok)
     hf = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "ckpt").eval()
-    assert torch.equal(hf(input_ids=ids, attention_mask=mask, token_type_ids=types).start_logits, model(ids, mask, types)["start_logits"])
+    assert torch.equal(
+        hf(input_ids=ids, attention_mask=mask, token_type_ids=types).start_logits,
+        model(ids, mask, types)["start_logits"],
+    )
     other, _ = load_model(ModelConfig(name="tiny", crf_head=True), seed=3)
     other.load_weights(tmp_path / "ckpt")
     ref, got = model.state_dict(), other.state_dict()

@@ -33,16 +33,26 @@ CONFIG = REPO / "training" / "configs" / "hard_learning_aacl.yaml"  # top-k wind
 STEPS = 6
 # every data source on (synthetic `replace` drops the parents, and with them the negatives: two runs)
 SOURCES = {
-    "negatives-flips-bundles-topk": ["data.near_miss=true", "data.flips=true", "data.bundles={kind: ropes-mined}",
-                                     "data.topk_model=base", "data.eval_split=dev"],
+    "negatives-flips-bundles-topk": [
+        "data.near_miss=true",
+        "data.flips=true",
+        "data.bundles={kind: ropes-mined}",
+        "data.topk_model=base",
+        "data.eval_split=dev",
+    ],
     "synthetic": ["data.synthetic=true", "data.eval_split=dev"],
 }
 
 
 def _overrides(root: Path, out: Path) -> list[str]:
     return tiny_overrides(root, out, steps=STEPS) + [
-        "data.topk_model=base", "data.eval_split=dev", "checkpoint_every=3", "model.hidden_dropout=0.0",
-        "inactive_check_steps=null", "run_name=portable"]
+        "data.topk_model=base",
+        "data.eval_split=dev",
+        "checkpoint_every=3",
+        "model.hidden_dropout=0.0",
+        "inactive_check_steps=null",
+        "run_name=portable",
+    ]
 
 
 def _cli_pack(config: Path, overrides: list[str], out: Path, *extra: str) -> str:
@@ -80,7 +90,9 @@ def test_packed_examples_are_the_artifact_examples(train_root, tmp_path, sources
         assert any(e.extra["origin"] == "synthetic" and len(e.answers) == 2 for e in train)
     else:
         assert any(e.extra["origin"] == "flip" for e in train) and any(e.negatives for e in train)
-        assert any(e.bundle_id and e.bundle_answers for e in train) and any(e.topk and any(e.topk_is_gold) for e in train)
+        assert any(e.bundle_id and e.bundle_answers for e in train) and any(
+            e.topk and any(e.topk_is_gold) for e in train
+        )
 
 
 def test_a_pack_serves_only_the_data_config_it_was_made_with(packed):
@@ -138,26 +150,40 @@ def test_portable_train_runs_with_the_mining_stack_hidden(packed):
     report = work / "imports.json"
     result = subprocess.run(
         [sys.executable, str(BLOCKED), str(report), "train", str(pack_dir), "--out", str(work / "runs-there")],
-        capture_output=True, text=True, timeout=600, check=False, cwd=work, env=_env())
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=work,
+        env=_env(),
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     seen = json.loads(report.read_text())
     imported = set(seen["imported"])
     for name in ("spacy", "prefect", "polars", "pydantic", "pyarrow", "scipy", "pandas", "matplotlib", "flows"):
         assert name not in imported
     startup = {"__main__", "__mp_main__", "_distutils_hack", "cython_runtime", "_remote_module_non_scriptable"}
-    outside = {m for m in imported - set(seen["allowed"]) - {"training", "pipeline"} - startup
-               if not m.startswith(("_cython_", "__editable__", "_sysconfigdata"))}
+    outside = {
+        m
+        for m in imported - set(seen["allowed"]) - {"training", "pipeline"} - startup
+        if not m.startswith(("_cython_", "__editable__", "_sysconfigdata"))
+    }
     assert not outside, f"imported outside the train extra: {sorted(outside)}"
     assert "warning: feature cache" not in result.stderr  # the packed windows were used, not rebuilt
 
     run = work / "runs-there" / "portable"
-    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.startswith("step-")) == ["step-000003", "step-000006"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.startswith("step-")) == [
+        "step-000003",
+        "step-000006",
+    ]
     assert (run / "model" / "model.safetensors").is_file()
     rows = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == list(range(1, STEPS + 1))
     assert any(r.get("event") == "eval" and "dev_loss" in r for r in rows)
     summary = json.loads((run / "eval" / f"{DATASET}-dev" / "summary.json").read_text())
-    preds = [json.loads(line) for line in (run / "eval" / f"{DATASET}-dev" / "predictions.jsonl").read_text().splitlines()]
+    preds = [
+        json.loads(line) for line in (run / "eval" / f"{DATASET}-dev" / "predictions.jsonl").read_text().splitlines()
+    ]
     assert summary["n"] == len(preds) == 13 and 0 <= summary["em"] <= summary["f1"] <= 100
     assert f"{DATASET}-dev: EM {summary['em']:.2f}" in result.stdout
 
@@ -173,9 +199,13 @@ def test_portable_train_runs_with_the_mining_stack_hidden(packed):
 
     part = {"dataset": DATASET, "split": "dev"}
     loaded = load_checkpoint(str(run))
-    _, metrics = evaluate_run(loaded, io.read(packed["root"], schemas.EXAMPLES, part),
-                              io.read(packed["root"], schemas.CONTEXTS, part),
-                              InferenceConfig(max_length=64, stride=16), n_resamples=10)
+    _, metrics = evaluate_run(
+        loaded,
+        io.read(packed["root"], schemas.EXAMPLES, part),
+        io.read(packed["root"], schemas.CONTEXTS, part),
+        InferenceConfig(max_length=64, stride=16),
+        n_resamples=10,
+    )
     full = {r["metric"]: r["value"] for r in metrics.filter(metrics["slice"] == "all").iter_rows(named=True)}
     assert full["em"] == pytest.approx(summary["em"]) and full["f1"] == pytest.approx(summary["f1"])
     assert full["top3_em"] == pytest.approx(summary["top3_em"])
@@ -187,9 +217,33 @@ def test_gpu_bench_runs_with_the_mining_stack_hidden(packed, tmp_path):
     the plain HF-style loop's on the same trimmed batches (dropout 0, same init, same lr per step)."""
     report, out = tmp_path / "imports.json", tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, str(BLOCKED), str(report), "-m", "benchmarks.bench_gpu", "--pack", str(packed["pack"]),
-         "--small", "--device", "cpu", "--steps", "6", "--warmup", "2", "--batch-windows", "8", "--json", str(out)],
-        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path, env=_env())
+        [
+            sys.executable,
+            str(BLOCKED),
+            str(report),
+            "-m",
+            "benchmarks.bench_gpu",
+            "--pack",
+            str(packed["pack"]),
+            "--small",
+            "--device",
+            "cpu",
+            "--steps",
+            "6",
+            "--warmup",
+            "2",
+            "--batch-windows",
+            "8",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+        env=_env(),
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     imported = set(json.loads(report.read_text())["imported"])
     assert not imported & {"spacy", "prefect", "polars", "pydantic", "pyarrow", "scipy", "flows"}
@@ -198,7 +252,9 @@ def test_gpu_bench_runs_with_the_mining_stack_hidden(packed, tmp_path):
     assert set(r) == {"plain-fp32", "plain-bf16", "plain-fp32-trim", "ours-fp32", "ours-bf16", "ours-bf16-loop-batches"}
     assert all(len(v["losses"]) == 6 and v["windows_per_s"] > 0 for v in r.values())
     assert r["ours-fp32"]["losses"] == pytest.approx(r["plain-fp32-trim"]["losses"], abs=1e-5)
-    assert r["plain-fp32"]["tokens_per_window"] == 64 >= r["ours-fp32"]["tokens_per_window"]  # the samples fill their windows
+    assert (
+        r["plain-fp32"]["tokens_per_window"] == 64 >= r["ours-fp32"]["tokens_per_window"]
+    )  # the samples fill their windows
     assert "target (GPU) ours-bf16 >= 2x plain-fp32" in result.stdout
 
 

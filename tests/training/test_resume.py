@@ -25,8 +25,13 @@ CONFIG = REPO / "training" / "configs" / "hard_learning_aacl.yaml"  # learnable 
 
 def _overrides(root: Path, out: Path, name: str, steps: int) -> list[str]:
     return tiny_overrides(root, out, steps=steps) + [
-        "data.topk_model=base", f"run_name={name}", "checkpoint_every=3", "model.attention_dropout=0.1",
-        "model.hidden_dropout=0.1", "optim.grad_accum=2", "optim.batch_windows=6",
+        "data.topk_model=base",
+        f"run_name={name}",
+        "checkpoint_every=3",
+        "model.attention_dropout=0.1",
+        "model.hidden_dropout=0.1",
+        "optim.grad_accum=2",
+        "optim.batch_windows=6",
     ]
 
 
@@ -65,7 +70,11 @@ def test_resume_after_interrupt_is_bit_identical(train_root: Path, tmp_path: Pat
         train(changed, resume=True)
     train(cfg, resume=True)
     _assert_identical(uninterrupted, _weights(cfg.run_dir))
-    steps = [json.loads(line)["step"] for line in (cfg.run_dir / "train_log.jsonl").read_text().splitlines() if '"event"' not in line]
+    steps = [
+        json.loads(line)["step"]
+        for line in (cfg.run_dir / "train_log.jsonl").read_text().splitlines()
+        if '"event"' not in line
+    ]
     assert steps == list(range(1, STEPS + 1))  # step 4, logged before the kill, was cut from the log on resume
 
 

@@ -17,14 +17,18 @@ def _features(units: list[tuple[int, list[int]]]) -> Features:
     for u, (size, member_windows) in enumerate(units):
         for q in range(max(size, 1)):
             bundle = f"b{u}" if size else None
-            examples.append(TrainExample(f"u{u}q{q}", "ctx", "q?", (), bundle_id=bundle, bundle_question=q if size else -1))
+            examples.append(
+                TrainExample(f"u{u}q{q}", "ctx", "q?", (), bundle_id=bundle, bundle_question=q if size else -1)
+            )
             windows.append(member_windows[q % len(member_windows)])
     bounds = np.concatenate([[0], np.cumsum(windows)]).astype(np.int64)
     return Features(examples, bounds, np.repeat(np.arange(len(examples)), windows), {})
 
 
 UNITS = st.lists(
-    st.tuples(st.sampled_from([0, 0, 2, 3]), st.lists(st.integers(1, 4), min_size=1, max_size=3)), min_size=1, max_size=30
+    st.tuples(st.sampled_from([0, 0, 2, 3]), st.lists(st.integers(1, 4), min_size=1, max_size=3)),
+    min_size=1,
+    max_size=30,
 )
 
 

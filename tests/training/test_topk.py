@@ -15,7 +15,14 @@ from training.data import TrainExample
 from training.decoding import Candidate, Prediction, decode_nbest
 from training.model import load_model
 from training.topk import (
-    TopkCandidate, gold_flags, pool_size, sample_topk, select_candidates, topk_candidates, topk_frame, with_gold_last,
+    TopkCandidate,
+    gold_flags,
+    pool_size,
+    sample_topk,
+    select_candidates,
+    topk_candidates,
+    topk_frame,
+    with_gold_last,
 )
 
 CONTEXT = "Alice Smith founded the Orchard Company in Boston in 1998 with Bob Jones."
@@ -37,8 +44,13 @@ def test_gold_flags_follow_official_normalisation_and_token_containment() -> Non
 
 
 def test_diverse_keeps_one_span_per_start_plain_keeps_the_best_spans() -> None:
-    nbest = [_cand("Alice Smith", 9.0), _cand("Alice", 8.0), _cand("Bob Jones", 7.0), _cand("Boston", 6.0),
-             _cand("Bob", 5.0)]
+    nbest = [
+        _cand("Alice Smith", 9.0),
+        _cand("Alice", 8.0),
+        _cand("Bob Jones", 7.0),
+        _cand("Boston", 6.0),
+        _cand("Bob", 5.0),
+    ]
     assert [c.text for c in select_candidates(nbest, 3, "diverse")] == ["Alice Smith", "Bob Jones", "Boston"]
     assert [c.text for c in select_candidates(nbest, 3, "plain")] == ["Alice Smith", "Alice", "Bob Jones"]
     assert pool_size(20, "diverse") > pool_size(20, "plain") >= 20
@@ -54,7 +66,10 @@ def test_diverse_from_real_decoding_has_distinct_starts_with_their_best_end() ->
     mask = offsets[..., 0] >= 0
     (pred,) = decode_nbest(start, end, mask, offsets, torch.zeros(1, dtype=torch.long), ["x" * 20], n_best=10)
     diverse = select_candidates(pred.nbest, 2, "diverse")
-    assert [(c.start, c.end) for c in diverse] == [(3, 8), (6, 8)]  # start tok 2 → best end tok 3; then start tok 3 → tok 3
+    assert [(c.start, c.end) for c in diverse] == [
+        (3, 8),
+        (6, 8),
+    ]  # start tok 2 → best end tok 3; then start tok 3 → tok 3
     assert [(c.start, c.end) for c in select_candidates(pred.nbest, 2, "plain")] == [(3, 8), (3, 11)]
 
 
@@ -83,11 +98,26 @@ def test_topk_frame_fits_the_schema() -> None:
 
 def test_sample_topk_with_a_tiny_model() -> None:
     model, tok = load_model(ModelConfig(name="tiny"), seed=0)
-    ex = io.empty_frame(schemas.EXAMPLES).vstack(pl.DataFrame([{
-        "example_id": "q1", "context_id": "c1", "title": "", "question": "Who founded the Orchard Company?",
-        "answers": [{"text": "Alice Smith", "start": 0, "end": 11}], "is_impossible": False, "plausible_answers": [],
-        "lang": "en", "question_type": None, "source_file": "t", "source_record": "0"}],
-        schema=io.empty_frame(schemas.EXAMPLES).schema))
+    ex = io.empty_frame(schemas.EXAMPLES).vstack(
+        pl.DataFrame(
+            [
+                {
+                    "example_id": "q1",
+                    "context_id": "c1",
+                    "title": "",
+                    "question": "Who founded the Orchard Company?",
+                    "answers": [{"text": "Alice Smith", "start": 0, "end": 11}],
+                    "is_impossible": False,
+                    "plausible_answers": [],
+                    "lang": "en",
+                    "question_type": None,
+                    "source_file": "t",
+                    "source_record": "0",
+                }
+            ],
+            schema=io.empty_frame(schemas.EXAMPLES).schema,
+        )
+    )
     ctx = pl.DataFrame({"context_id": ["c1"], "context": [CONTEXT]})
     frame = sample_topk(model, tok, ex, ctx, k=20, mode="plain", force_gold=True)
     assert frame.height == 20 and frame["rank"].to_list() == list(range(20))

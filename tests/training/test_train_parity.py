@@ -23,8 +23,20 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "squad11_sam
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = dict(model="tiny", steps=8, lr=1e-3, warmup_ratio=0.25, batch_windows=4, clip=1.0, max_length=128, stride=32,
-                device="cpu", hidden_dropout=0.0, loops=["ours", "plain-replay", "plain"], eval_limit=0)
+    base = dict(
+        model="tiny",
+        steps=8,
+        lr=1e-3,
+        warmup_ratio=0.25,
+        batch_windows=4,
+        clip=1.0,
+        max_length=128,
+        stride=32,
+        device="cpu",
+        hidden_dropout=0.0,
+        loops=["ours", "plain-replay", "plain"],
+        eval_limit=0,
+    )
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -51,4 +63,6 @@ def test_plain_loop_on_our_batches_gives_our_loss_at_every_step(artifacts, tmp_p
     # The comparison can fail: the plain loop's own batches (any 4 windows) give other losses.
     assert plain != pytest.approx(ours, rel=1e-4, abs=1e-5)
     # ... and the same trained weights score the same.
-    assert out["plain-replay"]["em"] == out["ours"]["em"] and out["plain-replay"]["f1"] == pytest.approx(out["ours"]["f1"])
+    assert out["plain-replay"]["em"] == out["ours"]["em"] and out["plain-replay"]["f1"] == pytest.approx(
+        out["ours"]["f1"]
+    )

@@ -93,7 +93,8 @@ def loss_parameters(name: str) -> dict[str, object]:
     """Constructor settings of a loss and their defaults (for config validation)."""
     signature = inspect.signature(loss_class(name).__init__)
     return {
-        key: param.default for key, param in signature.parameters.items()
+        key: param.default
+        for key, param in signature.parameters.items()
         if key != "self" and param.kind is param.POSITIONAL_OR_KEYWORD
     }
 
@@ -103,13 +104,16 @@ def build_loss(name: str, **params: object) -> nn.Module:
     accepted = loss_parameters(name)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise ValueError(
-            f"loss {name!r}: unknown setting(s) {unknown}; accepted: {sorted(accepted) or 'none'}"
-        )
+        raise ValueError(f"loss {name!r}: unknown setting(s) {unknown}; accepted: {sorted(accepted) or 'none'}")
     return loss_class(name)(**params)
 
 
 __all__ = [
-    "LOSSES", "LossOutput", "build_loss", "loss_activity", "loss_class", "loss_parameters",
+    "LOSSES",
+    "LossOutput",
+    "build_loss",
+    "loss_activity",
+    "loss_class",
+    "loss_parameters",
     "loss_requirements",
 ]

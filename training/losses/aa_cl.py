@@ -117,17 +117,31 @@ class AaClLoss(nn.Module):
     activity = "anchors"  # component counting what the term saw
     optional_inputs = ("topk_spans", "topk_mask", "topk_is_gold")  # only sharpen the gold check
     inputs = (
-        "start_logits", "end_logits", "hidden_states", "input_ids", "context_mask", "question_mask",
-        "start_positions", "end_positions", "has_answer", "window_example",
-        "topk_spans", "topk_mask", "topk_is_gold",
+        "start_logits",
+        "end_logits",
+        "hidden_states",
+        "input_ids",
+        "context_mask",
+        "question_mask",
+        "start_positions",
+        "end_positions",
+        "has_answer",
+        "window_example",
+        "topk_spans",
+        "topk_mask",
+        "topk_is_gold",
     )
 
     def __init__(
         self, temperature: float = 0.1, num_candidates: int = 50, n_best: int = 20, max_answer_length: int = 30
     ) -> None:
         super().__init__()
-        for name, value in (("temperature", temperature), ("num_candidates", num_candidates),
-                            ("n_best", n_best), ("max_answer_length", max_answer_length)):
+        for name, value in (
+            ("temperature", temperature),
+            ("num_candidates", num_candidates),
+            ("n_best", n_best),
+            ("max_answer_length", max_answer_length),
+        ):
             if value <= 0:
                 raise ValueError(f"aa_cl.{name}: expected > 0, got {value}")
         self.temperature = temperature  # τ: cosine logits are divided by it
@@ -138,8 +152,12 @@ class AaClLoss(nn.Module):
     def hard_negatives(self, hidden: Tensor, gold_rep: Tensor, **batch: Tensor) -> tuple[Tensor, Tensor]:
         """The non-gold current candidate closest (cosine) to the gold span.  # (W, 2), (W,)"""
         spans, valid = current_candidates(
-            batch["start_logits"], batch["end_logits"], batch["context_mask"],
-            self.n_best, self.max_answer_length, self.num_candidates,
+            batch["start_logits"],
+            batch["end_logits"],
+            batch["context_mask"],
+            self.n_best,
+            self.max_answer_length,
+            self.num_candidates,
         )  # (W, C, 2), (W, C)
         with torch.no_grad():
             gold = torch.stack([batch["start_positions"], batch["end_positions"]], dim=-1)  # (W, 2)

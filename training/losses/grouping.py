@@ -45,7 +45,7 @@ class BundleGrid:
 def group_logsumexp(scores: Tensor, group: Tensor, num_groups: int) -> Tensor:
     """out[g, n] = logsumexp of scores[w, n] over windows w with group[w] == g.  # (G, N)"""
     ids = torch.arange(num_groups, device=scores.device)  # (G,)
-    member = (group.unsqueeze(0) == ids.unsqueeze(1))  # (G, W)
+    member = group.unsqueeze(0) == ids.unsqueeze(1)  # (G, W)
     cells = scores.unsqueeze(0).masked_fill(~member.unsqueeze(-1), NEG_INF)  # (G, W, N)
     return logsumexp_masked(cells, dim=1)  # (G, N)
 
@@ -71,14 +71,26 @@ def question_answer_grid(
 
 
 BUNDLE_INPUTS = (
-    "start_logits", "end_logits", "bundle_spans", "bundle_mask",
-    "window_bundle", "window_question", "bundle_gold", "context_mask",
+    "start_logits",
+    "end_logits",
+    "bundle_spans",
+    "bundle_mask",
+    "window_bundle",
+    "window_question",
+    "bundle_gold",
+    "context_mask",
 )
 
 
 def bundle_grid(
-    start_logits: Tensor, end_logits: Tensor, bundle_spans: Tensor, bundle_mask: Tensor,
-    window_bundle: Tensor, window_question: Tensor, bundle_gold: Tensor, context_mask: Tensor,
+    start_logits: Tensor,
+    end_logits: Tensor,
+    bundle_spans: Tensor,
+    bundle_mask: Tensor,
+    window_bundle: Tensor,
+    window_question: Tensor,
+    bundle_gold: Tensor,
+    context_mask: Tensor,
     normalised: bool,
 ) -> BundleGrid:
     """Span scores of every bundle answer in every window, grouped per bundle question."""

@@ -57,8 +57,14 @@ GOLD, PARTIAL, NONE = 0, 1, 2  # match types, the order of θ
 
 
 def match_types(
-    topk_spans: Tensor, topk_mask: Tensor, topk_is_gold: Tensor, start_positions: Tensor, end_positions: Tensor,
-    has_answer: Tensor, window_example: Tensor, num_examples: int,
+    topk_spans: Tensor,
+    topk_mask: Tensor,
+    topk_is_gold: Tensor,
+    start_positions: Tensor,
+    end_positions: Tensor,
+    has_answer: Tensor,
+    window_example: Tensor,
+    num_examples: int,
 ) -> Tensor:
     """Match type of every (example, slot): 0 gold, 1 partial, 2 none; -1 slot absent.  # (E, Z)"""
     gold_here = (has_answer.bool() & (start_positions > 0)).unsqueeze(1)  # (W, 1)
@@ -80,8 +86,16 @@ class HardLearningLoss(nn.Module):
     # ... and constructor setting -> the config field it must equal.
     equals_config = {"num_slots": "features.max_topk"}
     inputs = (
-        "start_logits", "end_logits", "topk_spans", "topk_mask", "topk_is_gold",
-        "start_positions", "end_positions", "has_answer", "window_example", "context_mask",
+        "start_logits",
+        "end_logits",
+        "topk_spans",
+        "topk_mask",
+        "topk_is_gold",
+        "start_positions",
+        "end_positions",
+        "has_answer",
+        "window_example",
+        "context_mask",
     )
 
     def __init__(
@@ -109,8 +123,16 @@ class HardLearningLoss(nn.Module):
         return self.min_gold_share * gold + (1 - self.min_gold_share) * self.theta.softmax(-1)
 
     def forward(
-        self, start_logits: Tensor, end_logits: Tensor, topk_spans: Tensor, topk_mask: Tensor, topk_is_gold: Tensor,
-        start_positions: Tensor, end_positions: Tensor, has_answer: Tensor, window_example: Tensor,
+        self,
+        start_logits: Tensor,
+        end_logits: Tensor,
+        topk_spans: Tensor,
+        topk_mask: Tensor,
+        topk_is_gold: Tensor,
+        start_positions: Tensor,
+        end_positions: Tensor,
+        has_answer: Tensor,
+        window_example: Tensor,
         context_mask: Tensor,
     ) -> LossOutput:
         num_slots = topk_spans.shape[1]
@@ -119,8 +141,9 @@ class HardLearningLoss(nn.Module):
         scores = span_scores(start_logits, end_logits, topk_spans, topk_mask, True, context_mask)  # (W, Z)
         num_e = int(window_example.max()) + 1 if window_example.numel() else 0
         log_p = group_logsumexp(scores, window_example, num_e)  # (E, Z) log P(z) per example
-        types = match_types(topk_spans, topk_mask, topk_is_gold, start_positions, end_positions, has_answer,
-                            window_example, num_e)  # (E, Z)
+        types = match_types(
+            topk_spans, topk_mask, topk_is_gold, start_positions, end_positions, has_answer, window_example, num_e
+        )  # (E, Z)
         slot_ok = torch.isfinite(log_p) & (types >= 0)  # (E, Z)
         has_gold = (slot_ok & (types == GOLD)).any(-1)  # (E,)
         if self.mode == "mml":
@@ -141,7 +164,11 @@ class HardLearningLoss(nn.Module):
         return LossOutput(
             total,
             detached(
-                hard=total, examples=example_ok.sum().float(), no_gold=(slot_ok.any(-1) & ~has_gold).sum().float(),
-                gold_share=shares[GOLD], partial_share=shares[PARTIAL], none_share=shares[NONE],
+                hard=total,
+                examples=example_ok.sum().float(),
+                no_gold=(slot_ok.any(-1) & ~has_gold).sum().float(),
+                gold_share=shares[GOLD],
+                partial_share=shares[PARTIAL],
+                none_share=shares[NONE],
             ),
         )

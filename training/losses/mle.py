@@ -57,9 +57,7 @@ class MleLoss(nn.Module):
         return LossOutput((start + end) / 2, detached(start=start, end=end))
 
 
-def soft_targets(
-    gold_multi: Tensor, has_answer: Tensor, null_positions: Tensor
-) -> Tensor:
+def soft_targets(gold_multi: Tensor, has_answer: Tensor, null_positions: Tensor) -> Tensor:
     """Uniform over gold positions, or uniform over ``null_positions`` without a gold.  # (W, L)"""
     gold = gold_multi.float() * has_answer.unsqueeze(-1).float()  # (W, L)
     gold_count = gold.sum(-1, keepdim=True)  # (W, 1)
@@ -92,8 +90,13 @@ class MleSoftLoss(nn.Module):
     """Soft-target CE: uniform over all gold starts/ends; uniform 1/n over ``null_positions`` otherwise."""
 
     inputs = (
-        "start_logits", "end_logits", "gold_start_multi", "gold_end_multi",
-        "has_answer", "context_mask", "attention_mask",
+        "start_logits",
+        "end_logits",
+        "gold_start_multi",
+        "gold_end_multi",
+        "has_answer",
+        "context_mask",
+        "attention_mask",
     )
 
     def __init__(self, null_positions: str = "padded") -> None:
@@ -103,8 +106,14 @@ class MleSoftLoss(nn.Module):
         self.null_positions = null_positions  # where a no-answer window's uniform target lives
 
     def forward(
-        self, start_logits: Tensor, end_logits: Tensor, gold_start_multi: Tensor, gold_end_multi: Tensor,
-        has_answer: Tensor, context_mask: Tensor, attention_mask: Tensor,
+        self,
+        start_logits: Tensor,
+        end_logits: Tensor,
+        gold_start_multi: Tensor,
+        gold_end_multi: Tensor,
+        has_answer: Tensor,
+        context_mask: Tensor,
+        attention_mask: Tensor,
     ) -> LossOutput:
         null = null_position_mask(context_mask, attention_mask, self.null_positions)  # (W, L)
         start = soft_cross_entropy(start_logits, soft_targets(gold_start_multi, has_answer, null))

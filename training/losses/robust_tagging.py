@@ -64,13 +64,23 @@ def tagging_bce(logits: Tensor, tags: Tensor, positions: Tensor, pos_weight: flo
 
 class RobustTaggingLoss(nn.Module):
     inputs = (
-        "start_logits", "end_logits", "gold_start_multi", "gold_end_multi",
-        "has_answer", "context_mask", "attention_mask",
+        "start_logits",
+        "end_logits",
+        "gold_start_multi",
+        "gold_end_multi",
+        "has_answer",
+        "context_mask",
+        "attention_mask",
     )
 
     def __init__(
-        self, qa_weight: float = 2.0, tag_weight: float = 1.0, pos_weight: float = 2.0,
-        null_positions: str = "padded", tag_positions: str = "padded", reduction: str = "sum",
+        self,
+        qa_weight: float = 2.0,
+        tag_weight: float = 1.0,
+        pos_weight: float = 2.0,
+        null_positions: str = "padded",
+        tag_positions: str = "padded",
+        reduction: str = "sum",
     ) -> None:
         super().__init__()
         for name, value in (("null_positions", null_positions), ("tag_positions", tag_positions)):
@@ -88,8 +98,14 @@ class RobustTaggingLoss(nn.Module):
         self.reduction = reduction  # sum (reference), window_mean or token_mean
 
     def forward(
-        self, start_logits: Tensor, end_logits: Tensor, gold_start_multi: Tensor, gold_end_multi: Tensor,
-        has_answer: Tensor, context_mask: Tensor, attention_mask: Tensor,
+        self,
+        start_logits: Tensor,
+        end_logits: Tensor,
+        gold_start_multi: Tensor,
+        gold_end_multi: Tensor,
+        has_answer: Tensor,
+        context_mask: Tensor,
+        attention_mask: Tensor,
     ) -> LossOutput:
         null = null_position_mask(context_mask, attention_mask, self.null_positions)  # (W, L)
         window_sum = self.reduction == "sum"

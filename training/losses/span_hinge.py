@@ -36,8 +36,14 @@ from training.scores import masked_mean, span_scores
 class SpanHingeLoss(nn.Module):
     activity = "pairs"  # component counting what the term saw; 0 on every step = it never trained
     inputs = (
-        "start_logits", "end_logits", "start_positions", "end_positions",
-        "neg_spans", "neg_mask", "has_answer", "context_mask",
+        "start_logits",
+        "end_logits",
+        "start_positions",
+        "end_positions",
+        "neg_spans",
+        "neg_mask",
+        "has_answer",
+        "context_mask",
     )
 
     def __init__(self, margin: float = 0.25, normalised: bool = False) -> None:
@@ -48,8 +54,15 @@ class SpanHingeLoss(nn.Module):
         self.normalised = normalised  # span score form (identical margins, see docstring)
 
     def forward(
-        self, start_logits: Tensor, end_logits: Tensor, start_positions: Tensor, end_positions: Tensor,
-        neg_spans: Tensor, neg_mask: Tensor, has_answer: Tensor, context_mask: Tensor,
+        self,
+        start_logits: Tensor,
+        end_logits: Tensor,
+        start_positions: Tensor,
+        end_positions: Tensor,
+        neg_spans: Tensor,
+        neg_mask: Tensor,
+        has_answer: Tensor,
+        context_mask: Tensor,
     ) -> LossOutput:
         gold_span = torch.stack([start_positions, end_positions], dim=-1).unsqueeze(1)  # (W, 1, 2)
         gold_ok = (has_answer.bool() & (start_positions > 0)).unsqueeze(1)  # (W, 1) gold span is in the window

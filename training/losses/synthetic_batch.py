@@ -28,9 +28,18 @@ def random_spans(gen: torch.Generator, lo: Tensor, hi: Tensor, count: int, max_l
 
 
 def synthetic_batch(
-    num_windows: int = 6, length: int = 16, num_negatives: int = 3, num_answers: int = 3,
-    num_slots: int = 5, hidden_size: int = 8, question_length: int = 3, windows_per_question: int = 2,
-    questions_per_bundle: int = 2, vocab: int = 6, seed: int = 0, dtype: torch.dtype = torch.float64,
+    num_windows: int = 6,
+    length: int = 16,
+    num_negatives: int = 3,
+    num_answers: int = 3,
+    num_slots: int = 5,
+    hidden_size: int = 8,
+    question_length: int = 3,
+    windows_per_question: int = 2,
+    questions_per_bundle: int = 2,
+    vocab: int = 6,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     gen = torch.Generator().manual_seed(seed)
     num_w, n = num_windows, length
@@ -79,13 +88,27 @@ def synthetic_batch(
     topk_is_gold[:, -1] = topk_mask[:, -1]
 
     batch = {
-        "input_ids": input_ids, "attention_mask": attention.long(), "context_mask": context,
-        "question_mask": question, "start_positions": gold[:, 0].clone(), "end_positions": gold[:, 1].clone(),
-        "gold_start_multi": start_multi, "gold_end_multi": end_multi, "has_answer": has_answer,
-        "neg_spans": neg_spans, "neg_mask": neg_mask, "window_example": example, "window_bundle": bundle,
-        "window_question": in_question, "bundle_spans": bundle_spans, "bundle_mask": bundle_mask,
-        "bundle_gold": bundle_gold, "topk_spans": topk_spans, "topk_mask": topk_mask,
-        "topk_is_gold": topk_is_gold, "bio_tags": bio,
+        "input_ids": input_ids,
+        "attention_mask": attention.long(),
+        "context_mask": context,
+        "question_mask": question,
+        "start_positions": gold[:, 0].clone(),
+        "end_positions": gold[:, 1].clone(),
+        "gold_start_multi": start_multi,
+        "gold_end_multi": end_multi,
+        "has_answer": has_answer,
+        "neg_spans": neg_spans,
+        "neg_mask": neg_mask,
+        "window_example": example,
+        "window_bundle": bundle,
+        "window_question": in_question,
+        "bundle_spans": bundle_spans,
+        "bundle_mask": bundle_mask,
+        "bundle_gold": bundle_gold,
+        "topk_spans": topk_spans,
+        "topk_mask": topk_mask,
+        "topk_is_gold": topk_is_gold,
+        "bio_tags": bio,
     }
     outputs = {
         "start_logits": torch.randn(num_w, n, generator=gen, dtype=dtype).requires_grad_(),

@@ -7,11 +7,25 @@ from importlib import import_module
 # needs neither scipy (bundles) nor polars (slices), which a GPU machine may lack (training.portable).
 _MODULE_OF = {
     **dict.fromkeys(("Interval", "bootstrap_ci", "paired_bootstrap"), "bootstrap"),
-    **dict.fromkeys(("Consistency", "answer_scores", "consistency", "joint_assignment", "joint_inference", "members_of"),
-                    "bundles"),
+    **dict.fromkeys(
+        ("Consistency", "answer_scores", "consistency", "joint_assignment", "joint_inference", "members_of"), "bundles"
+    ),
     **dict.fromkeys(("near_miss_slice", "slice_reason", "table_by_group"), "slices"),
-    **dict.fromkeys(("QuestionScores", "best_threshold", "exact_match", "f1_v1", "f1_v2", "normalize_answer", "scores_v1",
-                     "scores_v2", "squad_v1", "squad_v2"), "squad"),
+    **dict.fromkeys(
+        (
+            "QuestionScores",
+            "best_threshold",
+            "exact_match",
+            "f1_v1",
+            "f1_v2",
+            "normalize_answer",
+            "scores_v1",
+            "scores_v2",
+            "squad_v1",
+            "squad_v2",
+        ),
+        "squad",
+    ),
     **dict.fromkeys(("TOP_KS", "first_correct_rank", "topk_em", "topk_hits"), "topk"),
 }
 
@@ -25,8 +39,30 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "TOP_KS", "Consistency", "Interval", "QuestionScores", "answer_scores", "best_threshold", "bootstrap_ci",
-    "consistency", "exact_match", "f1_v1", "f1_v2", "first_correct_rank", "joint_assignment", "joint_inference", "members_of",
-    "near_miss_slice", "normalize_answer", "paired_bootstrap", "scores_v1", "scores_v2", "slice_reason",
-    "squad_v1", "squad_v2", "table_by_group", "topk_em", "topk_hits",
+    "TOP_KS",
+    "Consistency",
+    "Interval",
+    "QuestionScores",
+    "answer_scores",
+    "best_threshold",
+    "bootstrap_ci",
+    "consistency",
+    "exact_match",
+    "f1_v1",
+    "f1_v2",
+    "first_correct_rank",
+    "joint_assignment",
+    "joint_inference",
+    "members_of",
+    "near_miss_slice",
+    "normalize_answer",
+    "paired_bootstrap",
+    "scores_v1",
+    "scores_v2",
+    "slice_reason",
+    "squad_v1",
+    "squad_v2",
+    "table_by_group",
+    "topk_em",
+    "topk_hits",
 ]

@@ -86,9 +86,12 @@ def answer_scores(nbest: Sequence[tuple[str, float]], answers: Sequence[str]) ->
     return np.array([best.get(normalize_answer(a), -np.inf) for a in answers], dtype=np.float64)
 
 
-def joint_inference(members: Mapping[str, Sequence[str]], bundle_answers: Mapping[str, Sequence[str]],
-                    nbest: Mapping[str, Sequence[tuple[str, float]]],
-                    predictions: Mapping[str, str]) -> dict[str, dict[str, str]]:
+def joint_inference(
+    members: Mapping[str, Sequence[str]],
+    bundle_answers: Mapping[str, Sequence[str]],
+    nbest: Mapping[str, Sequence[tuple[str, float]]],
+    predictions: Mapping[str, str],
+) -> dict[str, dict[str, str]]:
     """Per bundle, the answer of each member question under the bundle's best one-to-one assignment.
 
     members: bundle id -> its question ids; bundle_answers: bundle id -> the bundle's
@@ -99,8 +102,11 @@ def joint_inference(members: Mapping[str, Sequence[str]], bundle_answers: Mappin
     out: dict[str, dict[str, str]] = {}
     for bundle, qids in members.items():
         answers = list(bundle_answers[bundle])
-        matrix = np.stack([answer_scores(nbest.get(q, ()), answers) for q in qids]) if answers else \
-            np.zeros((len(qids), 0))
-        out[bundle] = {q: (answers[a] if a >= 0 else predictions.get(q, ""))
-                       for q, a in zip(qids, joint_assignment(matrix), strict=True)}
+        matrix = (
+            np.stack([answer_scores(nbest.get(q, ()), answers) for q in qids]) if answers else np.zeros((len(qids), 0))
+        )
+        out[bundle] = {
+            q: (answers[a] if a >= 0 else predictions.get(q, ""))
+            for q, a in zip(qids, joint_assignment(matrix), strict=True)
+        }
     return out

@@ -62,16 +62,19 @@ class SeedComparison:
         return "no measurable difference"
 
 
-def seed_comparison(method: Scores, control: Scores, n_resamples: int = 1000, confidence: float = 0.95,
-                    seed: int = 0) -> SeedComparison:
+def seed_comparison(
+    method: Scores, control: Scores, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> SeedComparison:
     """Compare a method with its control, both given per training seed (see the module docstring)."""
     seeds = tuple(method)
     if not seeds:
         raise ValueError("seed_comparison: no seeds given")
     missing = [s for s in seeds if s not in control]
     if missing or set(control) != set(seeds):
-        raise ValueError(f"seed_comparison: the method has seeds {sorted(method)}, the control {sorted(control)}: "
-                         "every seed needs both runs")
+        raise ValueError(
+            f"seed_comparison: the method has seeds {sorted(method)}, the control {sorted(control)}: "
+            "every seed needs both runs"
+        )
     shared = set.intersection(*(set(method[s]) & set(control[s]) for s in seeds))
     if not shared:
         raise ValueError("seed_comparison: no question is scored for every run of every seed")

@@ -35,8 +35,17 @@ class SpanPrediction(Protocol):
 
 
 def _entities(text: str, rows: Sequence[Mapping]) -> list[Entity]:
-    return [Entity(e["start"], e["end"], e["label"], e["sent"], coarse_type(e["label"]) or "",
-                   normalize_answer(text[e["start"]:e["end"]])) for e in rows]
+    return [
+        Entity(
+            e["start"],
+            e["end"],
+            e["label"],
+            e["sent"],
+            coarse_type(e["label"]) or "",
+            normalize_answer(text[e["start"] : e["end"]]),
+        )
+        for e in rows
+    ]
 
 
 def _sentence(sentences: Sequence[Mapping], pos: int) -> tuple[int, int] | None:
@@ -46,8 +55,13 @@ def _sentence(sentences: Sequence[Mapping], pos: int) -> tuple[int, int] | None:
     return None
 
 
-def slice_reason(context: str, answers: Sequence[Mapping], sentences: Sequence[Mapping],
-                 entities: Sequence[Mapping], pred: SpanPrediction | None) -> str:
+def slice_reason(
+    context: str,
+    answers: Sequence[Mapping],
+    sentences: Sequence[Mapping],
+    entities: Sequence[Mapping],
+    pred: SpanPrediction | None,
+) -> str:
     """`near_miss` when the example is in the slice, else why not."""
     if not answers:
         return "unanswerable"
@@ -72,12 +86,15 @@ def slice_reason(context: str, answers: Sequence[Mapping], sentences: Sequence[M
     return IN_SLICE
 
 
-def near_miss_slice(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame,
-                    baseline: Mapping[str, SpanPrediction]) -> pl.DataFrame:
+def near_miss_slice(
+    examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.DataFrame, baseline: Mapping[str, SpanPrediction]
+) -> pl.DataFrame:
     """(example_id, reason, in_slice) per example; `examples`/`contexts`/`index` as the artifacts."""
-    for name, frame, cols in (("examples", examples, ("example_id", "context_id", "answers")),
-                              ("contexts", contexts, ("context_id", "context")),
-                              ("index", index, ("context_id", "sentences", "entities"))):
+    for name, frame, cols in (
+        ("examples", examples, ("example_id", "context_id", "answers")),
+        ("contexts", contexts, ("context_id", "context")),
+        ("index", index, ("context_id", "sentences", "entities")),
+    ):
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise ValueError(f"near_miss_slice: {name} frame lacks column(s) {missing}")
@@ -90,15 +107,19 @@ def near_miss_slice(examples: pl.DataFrame, contexts: pl.DataFrame, index: pl.Da
         if ctx is None or ex["context_id"] not in text:
             reasons.append("context_not_indexed")
             continue
-        reasons.append(slice_reason(text[ex["context_id"]], ex["answers"], ctx["sentences"], ctx["entities"],
-                                    baseline.get(ex["example_id"])))
-    return pl.DataFrame({"example_id": ids, "reason": reasons},
-                        schema={"example_id": pl.String, "reason": pl.String}).with_columns(
-        in_slice=pl.col("reason") == IN_SLICE)
+        reasons.append(
+            slice_reason(
+                text[ex["context_id"]], ex["answers"], ctx["sentences"], ctx["entities"], baseline.get(ex["example_id"])
+            )
+        )
+    return pl.DataFrame(
+        {"example_id": ids, "reason": reasons}, schema={"example_id": pl.String, "reason": pl.String}
+    ).with_columns(in_slice=pl.col("reason") == IN_SLICE)
 
 
-def table_by_group(group_of: Mapping[str, str], scores: Mapping[str, Mapping[str, float]],
-                   macro_row: str = "avg") -> pl.DataFrame:
+def table_by_group(
+    group_of: Mapping[str, str], scores: Mapping[str, Mapping[str, float]], macro_row: str = "avg"
+) -> pl.DataFrame:
     """Per group: n and the mean (in percent) of each per-question score; plus a macro average row.
 
     group_of: question id -> group (e.g. language); scores: metric name -> {question id: score in [0, 1]}.
@@ -121,8 +142,9 @@ def table_by_group(group_of: Mapping[str, str], scores: Mapping[str, Mapping[str
     return pl.DataFrame(rows, schema=schema)
 
 
-def near_miss_slice_metrics(slice_rows: pl.DataFrame, predictions: Mapping[str, pl.DataFrame],
-                            n_resamples: int = 1000, seed: int = 0) -> pl.DataFrame:
+def near_miss_slice_metrics(
+    slice_rows: pl.DataFrame, predictions: Mapping[str, pl.DataFrame], n_resamples: int = 1000, seed: int = 0
+) -> pl.DataFrame:
     """EM/F1 (percent, 95% bootstrap interval) of every run on the near-miss slice.
 
     `slice_rows` comes from `near_miss_slice` (the baseline run defines the slice);
@@ -139,8 +161,24 @@ def near_miss_slice_metrics(slice_rows: pl.DataFrame, predictions: Mapping[str, 
             continue
         for metric in ("em", "f1"):
             ci = bootstrap_ci(chosen[metric].cast(pl.Float64).to_numpy() * 100.0, n_resamples=n_resamples, seed=seed)
-            rows.append({"run": run, "metric": metric, "slice": IN_SLICE, "value": ci.estimate,
-                         "ci_low": ci.low, "ci_high": ci.high, "n": chosen.height})
-    schema = {"run": pl.String, "metric": pl.String, "slice": pl.String, "value": pl.Float64,
-              "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.Int32}
+            rows.append(
+                {
+                    "run": run,
+                    "metric": metric,
+                    "slice": IN_SLICE,
+                    "value": ci.estimate,
+                    "ci_low": ci.low,
+                    "ci_high": ci.high,
+                    "n": chosen.height,
+                }
+            )
+    schema = {
+        "run": pl.String,
+        "metric": pl.String,
+        "slice": pl.String,
+        "value": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "n": pl.Int32,
+    }
     return pl.DataFrame(rows, schema=schema)

@@ -105,14 +105,16 @@ def scores_v2(golds: Mapping[str, Sequence[str]], preds: Mapping[str, str]) -> Q
     return QuestionScores(em, f1)
 
 
-def apply_no_answer_threshold(scores: Mapping[str, float], na_probs: Mapping[str, float],
-                              has_answer: Mapping[str, bool], thresh: float) -> dict[str, float]:
+def apply_no_answer_threshold(
+    scores: Mapping[str, float], na_probs: Mapping[str, float], has_answer: Mapping[str, bool], thresh: float
+) -> dict[str, float]:
     """Official `apply_no_ans_threshold`: na_prob > thresh means the model said "no answer"."""
     return {q: (float(not has_answer[q]) if na_probs[q] > thresh else s) for q, s in scores.items()}
 
 
-def best_threshold(preds: Mapping[str, str], scores: Mapping[str, float], na_probs: Mapping[str, float],
-                   has_answer: Mapping[str, bool]) -> tuple[float, float]:
+def best_threshold(
+    preds: Mapping[str, str], scores: Mapping[str, float], na_probs: Mapping[str, float], has_answer: Mapping[str, bool]
+) -> tuple[float, float]:
     """Official `find_best_thresh`: (best score in percent, na_prob threshold reaching it)."""
     cur = best = float(sum(1 for q in has_answer if not has_answer[q]))
     best_thresh = 0.0
@@ -133,8 +135,12 @@ def _mean(values: Mapping[str, float], ids: Sequence[str]) -> float:
     return 100.0 * sum(values[q] for q in ids) / len(ids)
 
 
-def squad_v2(golds: Mapping[str, Sequence[str]], preds: Mapping[str, str],
-             na_probs: Mapping[str, float] | None = None, na_prob_thresh: float = 1.0) -> dict[str, float]:
+def squad_v2(
+    golds: Mapping[str, Sequence[str]],
+    preds: Mapping[str, str],
+    na_probs: Mapping[str, float] | None = None,
+    na_prob_thresh: float = 1.0,
+) -> dict[str, float]:
     """Official v2.0 output: exact, f1, total, HasAns_*/NoAns_* and, with na_probs, best_* keys."""
     raw = scores_v2(golds, preds)
     has_answer = {q: bool(a) for q, a in golds.items()}
@@ -143,10 +149,18 @@ def squad_v2(golds: Mapping[str, Sequence[str]], preds: Mapping[str, str],
     f1 = apply_no_answer_threshold(raw.f1, probs, has_answer, na_prob_thresh)
     ids = list(em)
     out: dict[str, float] = {"exact": _mean(em, ids), "f1": _mean(f1, ids), "total": float(len(ids))}
-    for name, subset in (("HasAns", [q for q in ids if has_answer[q]]), ("NoAns", [q for q in ids if not has_answer[q]])):
+    for name, subset in (
+        ("HasAns", [q for q in ids if has_answer[q]]),
+        ("NoAns", [q for q in ids if not has_answer[q]]),
+    ):
         if subset:
-            out.update({f"{name}_exact": _mean(em, subset), f"{name}_f1": _mean(f1, subset),
-                        f"{name}_total": float(len(subset))})
+            out.update(
+                {
+                    f"{name}_exact": _mean(em, subset),
+                    f"{name}_f1": _mean(f1, subset),
+                    f"{name}_total": float(len(subset)),
+                }
+            )
     if na_probs is not None:
         out["best_exact"], out["best_exact_thresh"] = best_threshold(preds, raw.em, probs, has_answer)
         out["best_f1"], out["best_f1_thresh"] = best_threshold(preds, raw.f1, probs, has_answer)

@@ -33,8 +33,9 @@ def first_correct_rank(candidates: Sequence[str], golds: Sequence[str]) -> int |
     return None
 
 
-def topk_hits(candidates: Mapping[str, Sequence[str]], golds: Mapping[str, Sequence[str]],
-              ks: Sequence[int] = TOP_KS) -> tuple[list[str], np.ndarray]:
+def topk_hits(
+    candidates: Mapping[str, Sequence[str]], golds: Mapping[str, Sequence[str]], ks: Sequence[int] = TOP_KS
+) -> tuple[list[str], np.ndarray]:
     """(question ids, hits (questions, len(ks)) bool); a question without candidates never hits."""
     if any(k < 1 for k in ks):
         raise ValueError(f"topk: every k must be >= 1, got {list(ks)}")
@@ -47,8 +48,9 @@ def _rank_or_inf(rank: int | None) -> float:
     return float("inf") if rank is None else float(rank)
 
 
-def topk_em(candidates: Mapping[str, Sequence[str]], golds: Mapping[str, Sequence[str]],
-            ks: Sequence[int] = TOP_KS) -> dict[int, float]:
+def topk_em(
+    candidates: Mapping[str, Sequence[str]], golds: Mapping[str, Sequence[str]], ks: Sequence[int] = TOP_KS
+) -> dict[int, float]:
     """{k: percent of questions with a correct answer among their k best}."""
     ids, hits = topk_hits(candidates, golds, ks)
     if not ids:
