@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         if a is None or b is None or a["unordered"] != b["unordered"] or a["rows"] != b["rows"]:
             diffs.append({"partition": k, "old": a, "new": b})
         print(
-            f"{k:60s} {str((a or {}).get('rows')):>7} rows  unordered {'=' if a and b and a['unordered'] == b['unordered'] else '≠'}"
+            f"{k:60s} {str((a or {}).get('rows')):>7} rows  "
+            f"unordered {'=' if a and b and a['unordered'] == b['unordered'] else '≠'}"
             f"  ordered {'=' if a and b and a['ordered'] == b['ordered'] else '≠'}"
         )
     result.update(

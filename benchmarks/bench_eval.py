@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     s = out["summary"]
     print(
-        f"EM {s['em']:.2f}  F1 {s['f1']:.2f}  top-10 EM {s.get('top10_em', float('nan')):.2f}  (untrained head: near zero)"
+        f"EM {s['em']:.2f}  F1 {s['f1']:.2f}  top-10 EM {s.get('top10_em', float('nan')):.2f}  "
+        "(untrained head: near zero)"
     )
 
 

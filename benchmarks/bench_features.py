@@ -122,16 +122,19 @@ def main() -> int:
     t_one, _ = timed(bare, tokenizer, examples, kwargs, len(examples))
     b, f = min(bare_s), min(feat_s)
     print(
-        f"bare tokenizer call      : {b:7.2f} s  {windows / b:8.0f} windows/s   (runs: {', '.join(f'{x:.2f}' for x in bare_s)})"
+        f"bare tokenizer call      : {b:7.2f} s  {windows / b:8.0f} windows/s   "
+        f"(runs: {', '.join(f'{x:.2f}' for x in bare_s)})"
     )
     print(
-        f"featurize                : {f:7.2f} s  {windows / f:8.0f} windows/s   (runs: {', '.join(f'{x:.2f}' for x in feat_s)})"
+        f"featurize                : {f:7.2f} s  {windows / f:8.0f} windows/s   "
+        f"(runs: {', '.join(f'{x:.2f}' for x in feat_s)})"
     )
     print(
         f"ratio featurize / bare   : {b / f:7.2f}x  (throughput, wall, best runs; target >= 0.8)   [{windows} windows]"
     )
     print(
-        f"  in CPU time            : {min(bare_c) / min(feat_c):7.2f}x  (bare {min(bare_c):.2f} s, featurize {min(feat_c):.2f} s)"
+        f"  in CPU time            : {min(bare_c) / min(feat_c):7.2f}x  "
+        f"(bare {min(bare_c):.2f} s, featurize {min(feat_c):.2f} s)"
     )
     print(
         f"  reference: bare call without return_special_tokens_mask {t_plain:.2f} s; "

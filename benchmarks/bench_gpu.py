@@ -345,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(
-        f"device {name}, torch {torch.__version__}; {features.n_windows} windows of {features.arrays['input_ids'].shape[1]} "
-        f"tokens from {args.pack}; batches of <= {args.batch_windows} windows ({args.batching}), {args.steps} steps, "
+        f"device {name}, torch {torch.__version__}; {features.n_windows} windows of "
+        f"{features.arrays['input_ids'].shape[1]} tokens from {args.pack}; "
+        f"batches of <= {args.batch_windows} windows ({args.batching}), {args.steps} steps, "
         f"timing after {args.warmup}"
     )
     results = []

@@ -144,15 +144,17 @@ def measure(args: argparse.Namespace) -> int:
     one, two = results[1], results[2]
     parts = one["parts"]
     print(
-        f"ratio 1 worker / 2 workers: index {one['index_s'] / two['index_s']:.2f}x, flow wall {one['wall'] / two['wall']:.2f}x "
+        f"ratio 1 worker / 2 workers: index {one['index_s'] / two['index_s']:.2f}x, "
+        f"flow wall {one['wall'] / two['wall']:.2f}x "
         f"(bound by the chunks: {parts} chunks over 2 workers -> at most {parts / math.ceil(parts / 2):.2f}x)"
     )
     print(
-        f"spaCy CPU seconds 2 workers / 1 worker: {two['parse_cpu_s'] / one['parse_cpu_s']:.2f} (1.00 = no work added by "
-        "splitting; the wall ratio above is then set by the free cores)"
+        f"spaCy CPU seconds 2 workers / 1 worker: {two['parse_cpu_s'] / one['parse_cpu_s']:.2f} "
+        "(1.00 = no work added by splitting; the wall ratio above is then set by the free cores)"
     )
     print(
-        f"same index rows (all columns): {'yes' if same_rows else 'NO'}; same part files: {'yes' if same_parts else 'NO'}"
+        f"same index rows (all columns): {'yes' if same_rows else 'NO'}; "
+        f"same part files: {'yes' if same_parts else 'NO'}"
     )
     print(f"load average after: {load_average()}")
     return 0 if same_rows and same_parts else 1

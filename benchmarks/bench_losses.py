@@ -13,8 +13,9 @@ Two measurements, both on W windows of length L (default 16 × 384), the batch f
   what a training step pays; the full loop is benchmarked in ``bench_train.py``.
 
 Each number is the median of ``--reps`` timed runs after one warm-up; every loss is
-timed alternately with ``mle`` on the same batch, and the ratio is of the two medians. ``--budget`` seconds caps the step timings: the
-losses left when it runs out are printed as skipped, never guessed.
+timed alternately with ``mle`` on the same batch, and the ratio is of the two medians.
+``--budget`` seconds caps the step timings: the losses left when it runs out are printed
+as skipped, never guessed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Synthetic answer spans on the real data: do inserted answers have the gold's type, which rules write them.
 
-    nice -n 15 python benchmarks/bench_synthetic.py                      # SQuAD 2.0 half (train articles) + SQuAD 1.1 dev sample
-    python benchmarks/bench_synthetic.py --max-contexts 300 --show 30    # smaller / print 30 random sentences
+    # SQuAD 2.0 half (train articles) + SQuAD 1.1 dev sample
+    nice -n 15 python benchmarks/bench_synthetic.py
+    # smaller / print 30 random sentences
+    python benchmarks/bench_synthetic.py --max-contexts 300 --show 30
 
 For each set: the contexts are indexed with spaCy (`pipeline.spacy_index.parse_contexts`,
 the build's index settings), `pipeline.synthetic.synthetic` runs with the build's settings

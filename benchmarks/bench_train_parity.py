@@ -415,7 +415,8 @@ def summarize(results: dict) -> str:
         w = [s.get("ours_windows_per_step") for s in seeds if s.get("ours_windows_per_step")]
         if w:
             lines.append(
-                f"ours: {statistics.fmean(w):.2f} windows per step on average (whole examples packed, ≤ {meta['batch_windows']})"
+                f"ours: {statistics.fmean(w):.2f} windows per step on average "
+                f"(whole examples packed, ≤ {meta['batch_windows']})"
             )
         for other in [lp for lp in loops if lp != "ours"]:
             gap = statistics.fmean(em["ours"]) - statistics.fmean(em[other])
