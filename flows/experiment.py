@@ -115,16 +115,30 @@ def _now() -> str:
 
 
 def mined_fingerprint(root: str, part: dict[str, str]) -> str:
-    """Fingerprint of the training partition's mined artifacts (their manifest entries change on every rewrite).
+    """Fingerprint of what training reads from the partition's mined artifacts: per artifact, its rows
+    (order-independent row hashes) and its recorded config (e.g. synthetic's `placement`).
 
-    Which artifacts: the load stage's and every registered miner's outputs (`pipeline.miners.mined_artifacts`),
-    so a new miner's artifact retrains what reads it without a list to keep here."""
+    A re-mine that writes the same rows under the same config (a scheduled re-mining, a new part-file
+    layout) keeps it, so no run retrains; changed rows or config change it. Which artifacts: the load
+    stage's and every registered miner's outputs (`pipeline.miners.mined_artifacts`), so a new miner's
+    artifact retrains what reads it without a list to keep here. Row hashes are Polars' `hash_rows`:
+    stable on one install; a Polars upgrade may retrain once (never skip a change)."""
+    import hashlib
+
     from pipeline.miners import mined_artifacts
 
-    entries = {spec.name: e for spec in mined_artifacts() if (e := io.partition_entry(root, spec, part)) is not None}
-    if "examples" not in entries:
+    out: dict[str, dict] = {}
+    for spec in mined_artifacts():
+        entry = io.partition_entry(root, spec, part)
+        if entry is None:
+            continue
+        frame = io.read(root, spec, part)
+        rows = hashlib.sha256(frame.hash_rows().sort().to_numpy().tobytes()).hexdigest()[:16]
+        config = {k: v for k, v in (entry.get("config") or {}).items() if k != "writers"}
+        out[spec.name] = {"rows": rows, "n": frame.height, "config": config}
+    if "examples" not in out:
         raise FileNotFoundError(f"{root}: no examples partition {part} (the build did not load the training data)")
-    return io.fingerprint(entries)
+    return io.fingerprint(out)
 
 
 def eval_sets_fingerprint(plan: ExperimentPlan) -> list[str]:

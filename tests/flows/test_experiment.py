@@ -287,6 +287,37 @@ def test_mined_fingerprint_covers_what_the_miner_registry_declares(
     assert mined_fingerprint(str(tmp_path), part) == before
 
 
+def test_mined_fingerprint_is_the_rows_not_the_rewrite(tmp_path: Path) -> None:
+    """A scheduled re-mine that writes the same rows (in another order, later, another part file) must not
+    retrain every experiment; other rows or another recorded config must."""
+    import polars as pl
+
+    from flows.experiment import mined_fingerprint
+    from pipeline import io
+    from pipeline.schemas import EXAMPLES
+    from pipeline.sources import SourceSpec, load_source
+
+    part = {"dataset": "d", "split": "train"}
+    a = load_source(
+        SourceSpec(
+            dataset="d",
+            path=str(Path(__file__).resolve().parents[2] / "data/samples/squad11_sample.json"),
+            split="train",
+        )
+    ).examples
+    io.write_partition(tmp_path, EXAMPLES, a, part, config={"source": "x"})
+    before = mined_fingerprint(str(tmp_path), part)
+    io.write_partition(tmp_path, EXAMPLES, a.reverse(), part, config={"source": "x"})  # same rows, rewritten
+    assert mined_fingerprint(str(tmp_path), part) == before
+    changed = a.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("Who?")).otherwise("question").alias("question")
+    )
+    io.write_partition(tmp_path, EXAMPLES, changed, part, config={"source": "x"})
+    assert mined_fingerprint(str(tmp_path), part) != before
+    io.write_partition(tmp_path, EXAMPLES, a, part, config={"source": "y"})  # same rows, other config
+    assert mined_fingerprint(str(tmp_path), part) != before
+
+
 def test_cli_bad_profile_exits_2_before_any_work(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
