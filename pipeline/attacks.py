@@ -346,7 +346,8 @@ def main(argv: Sequence[str]) -> int:
     for text in args.sets:
         frames = load_eval_set(parse_eval_set(text, args.data_dir))
         print(
-            f"{text}: {frames.examples.height} examples, {frames.contexts.height} contexts, {frames.rejects.height} rejected"
+            f"{text}: {frames.examples.height} examples, {frames.contexts.height} contexts, "
+            f"{frames.rejects.height} rejected"
         )
         if frames.rejects.height:
             by_reason = frames.rejects.group_by("stage", "reason").len().sort("len", descending=True)

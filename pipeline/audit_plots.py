@@ -1,6 +1,7 @@
 """Bar charts (PNG, matplotlib's Agg backend) of count histograms, for the audit site and the build report.
 
-    python -c "from pipeline.audit_plots import histogram_png; histogram_png({'squad11/dev': [(0, 4), (1, 19)]}, '/tmp/h.png', 'negatives per example', 'negatives')"
+    python -c "from pipeline.audit_plots import histogram_png; histogram_png(
+        {'squad11/dev': [(0, 4), (1, 19)]}, '/tmp/h.png', 'negatives per example', 'negatives')"
 
 matplotlib is imported inside the function, so importing this module costs nothing.
 """

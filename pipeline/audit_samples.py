@@ -6,7 +6,8 @@ did) and picks `n` rows with `random.Random(seed)` after sorting by a stable key
 same seed shows the same samples on every run. Samples carry highlight segments
 (`pipeline.highlight`) the templates render as `<mark class="hl hl-<kind>">`.
 
-    python -c "from pipeline.audit_samples import near_miss_page; print(near_miss_page('data/artifacts', None, 3, 0)['stats'])"
+    python -c "from pipeline.audit_samples import near_miss_page; print(
+        near_miss_page('data/artifacts', None, 3, 0)['stats'])"
 """
 
 from __future__ import annotations

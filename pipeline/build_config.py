@@ -106,7 +106,9 @@ class BuildConfig:
 
 
 def config_from_mapping(cls: type, values: Mapping[str, Any] | None, where: str) -> Any:
-    """Build the frozen dataclass `cls` from a mapping (`pipeline.config_model`), naming `where.<field>` in every error."""
+    """Build the frozen dataclass `cls` from a mapping (`pipeline.config_model`).
+
+    Every error names `where.<field>`."""
     return from_mapping(cls, values, where=where, error=BuildConfigError)
 
 

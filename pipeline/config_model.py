@@ -336,7 +336,9 @@ def check_keys(
 def read_mapping(
     path: str | PurePath, *, what: str = "config", error: type[ConfigModelError] = ConfigModelError
 ) -> dict[str, Any]:
-    """A YAML file whose top level is a mapping (an empty file: `{}`); `error` names the file and the position otherwise."""
+    """A YAML file whose top level is a mapping (an empty file: `{}`).
+
+    Otherwise `error` names the file and the position."""
     p = Path(path)
     if not p.is_file():
         _raise(error, [f"{what} file {p} does not exist" if not p.exists() else f"{what} file {p} is not a file"])

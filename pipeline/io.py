@@ -192,8 +192,9 @@ def check_spans(spec: ArtifactSpec, df: pl.DataFrame, contexts: pl.DataFrame | N
                 else repr(r["context"][max(r["start"] or 0, 0) : r["end"] or 0][:80])
             )
             raise ArtifactError(
-                f"artifact '{spec.name}' {where}: {bad.height} span(s) in column '{col}' do not read their text at their "
-                f"offsets; first: {key} {r['_key']!r}: text {str(r['text'])[:80]!r} at [{r['start']}:{r['end']}], "
+                f"artifact '{spec.name}' {where}: {bad.height} span(s) in column '{col}' "
+                f"do not read their text at their offsets; first: {key} {r['_key']!r}: "
+                f"text {str(r['text'])[:80]!r} at [{r['start']}:{r['end']}], "
                 f"the context there reads {reads}; nothing was written"
             )
 

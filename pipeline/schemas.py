@@ -192,7 +192,9 @@ BUNDLES = ArtifactSpec(
         _c(
             "context_id",
             pa.string(),
-            "hash of this member's own context: one for all members of a `flip` bundle (the flip keeps its parent's context) and of a ROPES bundle loaded with `ropes_context: shared`; with ROPES's default per-question contexts each member has its own",
+            "hash of this member's own context: one for all members of a `flip` bundle "
+            "(the flip keeps its parent's context) and of a ROPES bundle loaded with `ropes_context: shared`; "
+            "with ROPES's default per-question contexts each member has its own",
         ),
         _c("question", pa.string(), "member question text"),
         _c("answer", SPAN, "member's gold answer: text + char offsets into its own context (`context_id`)"),
@@ -214,7 +216,8 @@ FLIPS = ArtifactSpec(
         _c(
             "context_id",
             pa.string(),
-            "context hash (same as the parent; a ROPES `with-question` context ends with the parent's question, not the flip's)",
+            "context hash (same as the parent; a ROPES `with-question` context ends with the parent's question, "
+            "not the flip's)",
         ),
         _c("rule", pa.string(), "`antonym`, `negation` or `np_swap`"),
         _c("question", pa.string(), "flipped question"),

@@ -16,7 +16,9 @@ past/present forms by lemminflect, the verb found by its spaCy tag):
 | `wh_be_time` | When is/was X (V-ed)? | X is/was (V-ed) in ANS. |
 | `wh_be` | What/Who/Which N is/was/are/were rest? | Rest is/was ANS. |
 | `wh_subject` | Who/What/Which N V-ed/V-s rest? | ANS V-ed/V-s rest. |
-| `how_many` | How many/much N did X V rest? / N has X V-ed? / N were V-ed rest? | X V-ed ANS N rest. / X has V-ed ANS N. / ANS N were V-ed rest. |
+| `how_many` | How many/much N did X V rest? | X V-ed ANS N rest. |
+| `how_many` | How many/much N has X V-ed? | X has V-ed ANS N. |
+| `how_many` | How many/much N were V-ed rest? | ANS N were V-ed rest. |
 
 Fluency fixes (2026-12-01, docs/methods.md §3.1): in `wh_be` a wh-phrase before a participle or an
 adjective + preposition is the subject ("What organization was led by X" -> "ANS was led by X"); a
@@ -653,7 +655,8 @@ def _wh_be(q: str, tokens: Sequence[Token], start: int, be: str, wh_words: Seque
         # "What is the region called that is …" -> "The region that is … is called ANS"
         subj, adv = _split_adverbs(rt[:named])
         return (
-            f"{_cap(_text(q, subj))} {_text(q, rt[named + 1 :])} {' '.join([be, _text(q, adv), rt[named][0]]).replace('  ', ' ')} ",
+            f"{_cap(_text(q, subj))} {_text(q, rt[named + 1 :])} "
+            f"{' '.join([be, _text(q, adv), rt[named][0]]).replace('  ', ' ')} ",
             ".",
         )
     if named is not None and named == len(rt) - 1 and named > 0:
@@ -743,7 +746,8 @@ _INSTITUTION = (
     "Crown|Commission|Institute|Association|League|Corporation|Group|Club|Team|Order|Federation|Library"
 )
 _PROPER_POSSESSIVE = re.compile(
-    rf"\b(?:[Tt]he|[Aa]n?) ((?!(?:{_INSTITUTION})\b)[A-Z][\w.-]*(?:\s(?!(?:{_INSTITUTION})\b)[A-Z][\w.-]*)+'s)(?=\s+[a-z])"
+    rf"\b(?:[Tt]he|[Aa]n?) ((?!(?:{_INSTITUTION})\b)[A-Z][\w.-]*"
+    rf"(?:\s(?!(?:{_INSTITUTION})\b)[A-Z][\w.-]*)+'s)(?=\s+[a-z])"
 )
 
 

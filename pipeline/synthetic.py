@@ -147,7 +147,10 @@ _MODIFIERS = {
 }
 _UNITS = {  # QUANTITY unit words -> the kind of thing they measure
     "weight": r"pounds?|lbs?|tons?|tonnes?|kilograms?|kg|grams?|g|ounces?|oz",
-    "length": r"miles?|mi|km|kilomet(?:er|re)s?|met(?:er|re)s?|m|feet|foot|ft|inch(?:es)?|in|yards?|cm|mm|centimet(?:er|re)s?",
+    "length": (
+        r"miles?|mi|km|kilomet(?:er|re)s?|met(?:er|re)s?|m|feet|foot|ft|"
+        r"inch(?:es)?|in|yards?|cm|mm|centimet(?:er|re)s?"
+    ),
     "area": r"square|sq|acres?|hectares?|ha|km2|km²",
     "volume": r"lit(?:er|re)s?|gallons?|barrels?|cubic|bbl|m3|m³",
     "power": r"watts?|megawatts?|kilowatts?|gigawatts?|mw|kw|gw|horsepower|hp",

@@ -110,7 +110,10 @@ class LoadResult:
 
     def summary(self) -> str:
         """`squad11: 10570 examples, 2067 contexts, 0 rejected` plus reasons, splits and filtered counts."""
-        line = f"{self.dataset}: {self.examples.height} examples, {self.contexts.height} contexts, {self.rejects.height} rejected"
+        line = (
+            f"{self.dataset}: {self.examples.height} examples, {self.contexts.height} contexts, "
+            f"{self.rejects.height} rejected"
+        )
         if self.rejects.height:
             counts = Counter(self.rejects["reason"].to_list()).most_common()
             line += " (" + ", ".join(f"{reason}: {n}" for reason, n in counts) + ")"

@@ -53,7 +53,8 @@ def open_hub_dataset(spec: SourceSpec) -> dict[str, list]:
     if missing:
         raise SourceError(
             f"{where}: missing column(s) {missing}; has {ds.column_names}; "
-            f"expected the SQuAD layout {list(REQUIRED_COLUMNS)} (+ title) or the HotpotQA layout {list(HOTPOT_COLUMNS)}"
+            f"expected the SQuAD layout {list(REQUIRED_COLUMNS)} (+ title) "
+            f"or the HotpotQA layout {list(HOTPOT_COLUMNS)}"
         )
     return ds.to_dict()
 

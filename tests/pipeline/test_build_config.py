@@ -49,7 +49,8 @@ def test_overrides_are_typed_and_dotted(tmp_path: Path) -> None:
         (
             "sources: [{dataset: s, path: s.json}]\n",
             ["index.batchsize=3"],
-            "index.batchsize: unknown key; expected one of ['batch_size', 'chunk_size', 'model', 'n_process', 'sentences']",
+            "index.batchsize: unknown key; "
+            "expected one of ['batch_size', 'chunk_size', 'model', 'n_process', 'sentences']",
         ),
         (
             "sources: [{dataset: s, path: s.json}]\n",

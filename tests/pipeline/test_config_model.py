@@ -196,7 +196,8 @@ def test_config_files_are_read_by_one_reader_naming_the_file(tmp_path: Path) -> 
     cases = {
         "missing.yaml": f"config file {tmp_path / 'missing.yaml'} does not exist",
         "list.yaml": f"config file {tmp_path / 'list.yaml'}: expected a mapping at the top level, got list",
-        "bad.yaml": f"config file {tmp_path / 'bad.yaml'}: not valid YAML at line 2, column 5: mapping values are not allowed here",
+        "bad.yaml": f"config file {tmp_path / 'bad.yaml'}: not valid YAML at line 2, column 5: "
+        "mapping values are not allowed here",
         "bytes.yaml": f"config file {tmp_path / 'bytes.yaml'}: not UTF-8 text (byte 3)",
     }
     for name, message in cases.items():

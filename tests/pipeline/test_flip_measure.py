@@ -153,7 +153,8 @@ def test_antonym_phrases():
             "Would particles of solute in trial A have lower or higher energy than particles in trial B?",
             "Would particles of solute in trial B have lower or higher energy than particles in trial A?",
         ),
-        # the first thing sits between the options and "than"; old: "Would in case B increase or decrease in case A than ..."
+        # the first thing sits between the options and "than";
+        # old: "Would in case B increase or decrease in case A than ..."
         (
             "Would the solute concentration increase or decrease in case A than in case B?",
             "Would the solute concentration increase or decrease in case B than in case A?",

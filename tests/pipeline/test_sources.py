@@ -528,7 +528,8 @@ def test_load_sources_config(tmp_path, samples):
     (tmp_path / "in.json").write_text("{}")
     cfg = tmp_path / "sources.yaml"
     cfg.write_text(
-        "sources:\n  - {dataset: a, path: in.json, restrict_titles: [x, y]}\n  - {dataset: b, path: rajpurkar/squad, format: hub}\n"
+        "sources:\n  - {dataset: a, path: in.json, restrict_titles: [x, y]}\n"
+        "  - {dataset: b, path: rajpurkar/squad, format: hub}\n"
     )
     specs = load_sources_config(cfg)
     assert specs[0] == SourceSpec("a", str(tmp_path / "in.json"), restrict_titles=("x", "y"))

@@ -72,10 +72,11 @@ def _say(question: str) -> str | None:
         ),
         ("How much gun powder was destroyed in attack?", "ANS of gun powder was destroyed in attack."),
         ("How much money did the committee raise?", "The committee raised ANS."),
+        # before: "believed ANS elements the … made up of"
         (
-            "How many elements did Aristotle believe the terrestrial sphere to be made up of?",  # before: "believed ANS elements
+            "How many elements did Aristotle believe the terrestrial sphere to be made up of?",
             "Aristotle believed the terrestrial sphere to be made up of ANS elements.",
-        ),  # the … made up of"
+        ),
         ("What is the Bielany Forest the last remnant of?", "The Bielany Forest is the last remnant of ANS."),
         (
             "At which level of education is this sport becoming more popular?",
@@ -101,8 +102,9 @@ def _say(question: str) -> str | None:
         ("What are apicoplasts missing?", "Apicoplasts are missing ANS."),
         ("Whose theory was the theory of continental drift?", "The theory of continental drift was ANS's."),
         ("How many children did Luther and his wife have?", "Luther and his wife had ANS children."),
+        # before (wh_modal): "ANS would step down …"
         (
-            "Who announced she would step down as leader of the Conservatives?",  # before (wh_modal): "ANS would step down …"
+            "Who announced she would step down as leader of the Conservatives?",
             "ANS announced she would step down as leader of the Conservatives.",
         ),
         (
