@@ -91,7 +91,8 @@ def evaluate_command(
     null_rule: Annotated[
         str,
         typer.Option(
-            help="default null rule, for runs whose training config sets no `decoding.null_rule`: `none`, `cls_threshold` (SQuAD 2.0) or `negative_score`"
+            help="default null rule, for runs whose training config sets no `decoding.null_rule`: "
+            "`none`, `cls_threshold` (SQuAD 2.0) or `negative_score`"
         ),
     ] = "none",
     null_threshold: Annotated[float, typer.Option(help="threshold of the default null rule")] = 0.0,
@@ -99,7 +100,8 @@ def evaluate_command(
         list[str] | None,
         typer.Option(
             "--run-null-rule",
-            help="RUN=RULE[:THRESHOLD] for one checkpoint (its argument or run id); beats its training config; repeatable",
+            help="RUN=RULE[:THRESHOLD] for one checkpoint (its argument or run id); beats its training config; "
+            "repeatable",
         ),
     ] = None,
     n_resamples: Annotated[int, typer.Option(help="bootstrap resamples")] = 1000,
@@ -110,7 +112,8 @@ def evaluate_command(
     near_miss_baseline: Annotated[
         str | None,
         typer.Option(
-            help="one of the checkpoints: its predictions define the near-miss slice (METHODS §1); every run is scored on it"
+            help="one of the checkpoints: its predictions define the near-miss slice (METHODS §1); "
+            "every run is scored on it"
         ),
     ] = None,
     batch_windows: BatchOpt = 16,

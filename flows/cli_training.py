@@ -85,7 +85,8 @@ def pack_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Pack what `cqa train` and evaluation need (windows, examples, eval sets, config, tokenizer) into a small
-    folder, for `python -m training.portable train PACK` on a machine without the mining stack (training/portable.py)."""
+    folder, for `python -m training.portable train PACK` on a machine without the mining stack
+    (training/portable.py)."""
     from training.config import ConfigError, load_config
     from training.portable import MAX_MIB, PackError, eval_set_from_frames, pack
 

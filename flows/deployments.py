@@ -20,13 +20,14 @@ evaluation), for workers to pick up (docker-compose.yml):
 | deployment | flow | pool | schedule / concurrency |
 | --- | --- | --- | --- |
 | `build-bundles/default` | load + index + every miner | mining | on demand; one run at a time |
-| `build-bundles/nightly` | the same (re-mining) | mining | cron `CQA_REMINE_CRON` (default `0 3 * * *`; empty = none); one run at a time |
+| `build-bundles/nightly` | the same (re-mining) | mining | cron `CQA_REMINE_CRON` (below); one run at a time |
 | `build-index/default` | load + index | mining | on demand |
 | `sample-topk/default` | a checkpoint's top-k spans | gpu | on demand |
 | `train/default` | `cqa train` in a child process | gpu | on demand |
 | `evaluate/default` | checkpoints × evaluation sets → report | gpu | on demand |
 | `experiment/default` | the whole study (flows/experiment.py) | gpu | on demand; one run at a time |
 
+The nightly cron `CQA_REMINE_CRON` defaults to `0 3 * * *`; empty = none (no schedule).
 Re-mining runs are serialised twice: the deployments' concurrency limit of one (extra runs
 wait in the queue), and the run lock on the artifact root (`pipeline/run_lock.py`) that also
 covers runs started outside these deployments (a build waits up to `lock_timeout_s`).

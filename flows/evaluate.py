@@ -47,7 +47,7 @@ UNATTACKED = "~unattacked"  # suffix of the set holding the attacked examples un
 def prepare_eval_set(
     es: EvalSet, inputs_root: str, limit: int | None, exclude_titles: list[str] | None = None
 ) -> list[str]:
-    """Load (and attack) one evaluation set into `<inputs_root>/examples|contexts|rejects`; returns the set names written.
+    """Load (and attack) one evaluation set into `<inputs_root>/examples|contexts|rejects`; returns set names written.
 
     A negation set `neg-x` also writes `neg-x~unattacked` (the same examples without the
     attack, original ids) and `negation-neg-x.parquet` (one audit row per attacked example).

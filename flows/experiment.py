@@ -258,7 +258,9 @@ def _topk_stage(
 def experiment_flow(
     profile: str = "cpu-smoke", overrides: list[str] | None = None, force: bool = False, lock_timeout_s: float = 3600.0
 ) -> str:
-    """Mine → baseline → sample-topk → methods + α=0 control (equal budget) → evaluate → report; returns the report path."""
+    """Mine → baseline → sample-topk → methods + α=0 control (equal budget) → evaluate → report.
+
+    Returns the report path."""
     from flows.build_bundles import build_bundles_flow
     from flows.evaluate import evaluate_flow
     from flows.experiment_report import write_experiment_report

@@ -1,6 +1,7 @@
 """Experiment profiles (`flows/profiles/<name>.yaml`) and the plan resolved from one.
 
-    python -c "from flows.experiment_profile import load_profile, plan_experiment; print(plan_experiment(load_profile('cpu-smoke')))"
+    python -c "from flows.experiment_profile import load_profile, plan_experiment; print(
+        plan_experiment(load_profile('cpu-smoke')))"
 
 A profile names the mining build, the baseline, the methods, the α = 0 control, the shared
 continuation budget, the evaluation sets and the SEEDS. Every run is made once per seed
@@ -377,7 +378,9 @@ def plan_experiment(p: ExperimentProfile) -> ExperimentPlan:
 
 
 def _check_devices(p: ExperimentProfile) -> None:
-    """The profile's device (sample-topk, evaluate) and a `device=` in `common` exist on this machine, before any work."""
+    """The profile's device (sample-topk, evaluate) and a `device=` in `common` exist on this machine.
+
+    Checked before any work."""
     from training.config import ConfigError, check_device
 
     devices = {
@@ -413,7 +416,9 @@ def _check_no_seed_override(p: ExperimentProfile) -> None:
 def _seeded_run(
     spec: RunSpec, role: str, field: str, overrides: list[str], seed: int, baseline: str | None = None
 ) -> RunPlan:
-    """`spec` resolved for one seed: run folder `<name>-s<seed>`, `seed=<seed>`; top-k methods read `baseline`'s spans."""
+    """`spec` resolved for one seed: run folder `<name>-s<seed>`, `seed=<seed>`.
+
+    Top-k methods read `baseline`'s spans."""
     name = seeded_name(spec.name, seed)
     run = _resolve_run(
         dataclasses.replace(spec, name=name), role, field, [*overrides, f"run_name={name}"], baseline or name

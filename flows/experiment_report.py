@@ -421,9 +421,9 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
         f"- experiment folder: `{plan.workdir}`; artifact root: `{plan.root}`",
         f"- training partition: `{p.dataset}/{p.split}`; evaluation sets: {', '.join(eval_set_names(plan))}",
         seeds_line,
-        f"- equal budget: every method and the control start from their seed's baseline `{plan.baselines[0].group}` with "
-        f"the same {', '.join(f'`{o}`' for o in p.continuation) or 'config budget'}; the control `{plan.control_group}` "
-        f"is {control_description(plan)}",
+        f"- equal budget: every method and the control start from their seed's baseline "
+        f"`{plan.baselines[0].group}` with the same {', '.join(f'`{o}`' for o in p.continuation) or 'config budget'}; "
+        f"the control `{plan.control_group}` is {control_description(plan)}",
         "",
         f"## Result: each method minus the control `{plan.control_group}`, over {len(plan.seeds)} seed(s)",
         "",

@@ -1,6 +1,7 @@
 """Forest plot of Δ EM with intervals per method and seed, for the experiment report.
 
-    python -c "from flows.plots import forest_plot; forest_plot([{'method': 'hinge', 'seed': 'pooled', 'delta': -0.8, 'lo': -1.4, 'hi': -0.3}], '/tmp/forest.png')"
+    python -c "from flows.plots import forest_plot; forest_plot(
+        [{'method': 'hinge', 'seed': 'pooled', 'delta': -0.8, 'lo': -1.4, 'hi': -0.3}], '/tmp/forest.png')"
 
 Each row: `method`, `seed` (an int or `"pooled"`), `delta` (method minus its control, EM
 points), `lo`/`hi` (the interval, e.g. a 95% paired bootstrap). One line per row, grouped

@@ -102,7 +102,8 @@ def report_markdown(
         f"- artifact root: `{root}`",
         f"- finished: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
         f"- wall time: {seconds:.1f} s; {len(reports)} stage runs, {skipped} skipped (inputs unchanged)",
-        f"- miners: {', '.join(config.get('miners', [])) or 'none'}; spaCy: `{config.get('index', {}).get('model', '')}`",
+        f"- miners: {', '.join(config.get('miners', [])) or 'none'}; "
+        f"spaCy: `{config.get('index', {}).get('model', '')}`",
         "",
         "## Time per stage",
         "",

@@ -40,7 +40,8 @@ def test_second_holder_gives_up_with_the_holder_named(tmp_path: Path) -> None:
         t0 = time.monotonic()
         with pytest.raises(
             RunLocked,
-            match=rf"\.build\.lock: another run holds the lock \(pid {os.getpid()} .*build-bundles.*gave up after 0\.3 s",
+            match=rf"\.build\.lock: another run holds the lock \(pid {os.getpid()} "
+            r".*build-bundles.*gave up after 0\.3 s",
         ):
             with run_lock(tmp_path, timeout_s=0.3):
                 pass
@@ -70,7 +71,10 @@ def test_waiter_gets_the_lock_when_the_holder_leaves(tmp_path: Path) -> None:
 
 
 def test_a_killed_holder_never_leaves_a_stale_lock(tmp_path: Path) -> None:
-    code = f"from pipeline.run_lock import run_lock\nimport time\nwith run_lock({str(tmp_path)!r}):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    code = (
+        "from pipeline.run_lock import run_lock\nimport time\n"
+        f"with run_lock({str(tmp_path)!r}):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"
