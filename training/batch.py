@@ -282,7 +282,9 @@ def pad_value(key: Key, tokenizer=None):
 
 
 def check_padding(arrays: dict, tokenizer=None) -> list[str]:
-    """Errors where stored windows do not hold a key's `pad`: beyond each window's tokens (L dims) and in masked slots."""
+    """Errors where stored windows do not hold a key's `pad`.
+
+    Checked beyond each window's tokens (L dims) and in masked slots."""
 
     errors = []
     beyond = arrays["attention_mask"] == 0  # (W, L)

@@ -241,7 +241,10 @@ def resume_advice(folder: Path) -> str:
         if checkpoint_step(p) < checkpoint_step(folder) and not missing_files(p)
     ]
     if older:
-        return f"Move {folder} out of {folder.parent} to resume from {older[-1].name} (the newest complete one before it), or start afresh without --resume"
+        return (
+            f"Move {folder} out of {folder.parent} to resume from {older[-1].name} "
+            "(the newest complete one before it), or start afresh without --resume"
+        )
     return "No older complete checkpoint exists: start afresh without --resume (after moving the run folder away)"
 
 

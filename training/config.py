@@ -59,7 +59,9 @@ class DataConfig(Checked):
     near_miss: bool = False  # attach near-miss negatives from `near_miss/`
     bundles: BundleSource | None = None  # group examples into instance bundles from `bundles/`
     flips: bool = False  # add question flips from `flips/` as extra examples
-    synthetic: bool = False  # synthetic-answer examples (augmented contexts) from `synthetic/`, placed as the partition's manifest `config.placement` says (replace | add)
+    # synthetic-answer examples (augmented contexts) from `synthetic/`, placed as the partition's
+    # manifest `config.placement` says (replace | add)
+    synthetic: bool = False
     topk_model: str | None = None  # `topk/` model partition whose spans feed top-k losses (None = no top-k)
     topk_force_gold: bool = True  # METHODS §5: when the gold is missing from the top-k it replaces the last one
     filter_min_context_chars: int = constrained(
@@ -150,7 +152,9 @@ class TrainConfig(Checked):
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Apply `a.b=c` overrides (`pipeline.config_model.apply_overrides`); `losses.0.weight=0` indexes into the losses list."""
+    """Apply `a.b=c` overrides (`pipeline.config_model.apply_overrides`).
+
+    `losses.0.weight=0` indexes into the losses list."""
     return config_model.apply_overrides(raw, list(overrides), error=ConfigError)
 
 
@@ -332,7 +336,8 @@ def _validate_artifacts(d: DataConfig) -> None:
         files = io.partition_files(d.root, spec, p)
         if not files:
             raise ConfigError(
-                f"{setting}: artifact '{spec.name}' has no partition {io.partition_key(spec, p)} under {Path(d.root).resolve()}"
+                f"{setting}: artifact '{spec.name}' has no partition {io.partition_key(spec, p)} "
+                f"under {Path(d.root).resolve()}"
             )
         _check_readable(d.root, spec, setting, files)
 
@@ -396,7 +401,8 @@ def validate_config(cfg: TrainConfig) -> None:
     check_device(cfg.device)
     if cfg.features.stride >= cfg.features.max_length // 2:
         raise ConfigError(
-            f"features.stride: {cfg.features.stride} must be below half of features.max_length ({cfg.features.max_length})"
+            f"features.stride: {cfg.features.stride} must be below half of features.max_length "
+            f"({cfg.features.max_length})"
         )
     if cfg.init_from is not None and not (Path(cfg.init_from) / "model.safetensors").exists():
         raise ConfigError(f"init_from: {cfg.init_from!r} holds no model.safetensors (expected a checkpoint folder)")

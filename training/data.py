@@ -44,9 +44,9 @@ class TrainExample:
     answers: tuple[Span, ...]  # gold char spans (first = the one start/end targets use); empty = unanswerable
     negatives: tuple[Span, ...] = ()  # near-miss negative char spans
     bundle_id: str | None = None  # instance bundle the example belongs to
-    bundle_answers: tuple[
-        Span, ...
-    ] = ()  # every distinct answer of the bundle (same order for all members), offsets into THIS example's context; NO_SPAN where absent from it
+    # every distinct answer of the bundle (same order for all members), offsets into THIS example's
+    # context; NO_SPAN where absent from it
+    bundle_answers: tuple[Span, ...] = ()
     bundle_gold: int = -1  # index of this example's gold among `bundle_answers`
     bundle_question: int = -1  # index of this example among its bundle's questions
     topk: tuple[Span, ...] = ()  # top-k candidate spans in rank order
@@ -95,8 +95,8 @@ def _flip_examples(d: DataConfig, contexts: dict[str, str]) -> list[TrainExample
     unknown = flips.filter(~pl.col("context_id").is_in(list(contexts)))
     if unknown.height:  # a flip without its context would be dropped without a word
         raise io.ArtifactError(
-            f"flips {io.partition_key(schemas.FLIPS, part)}: {unknown.height} row(s) point to a context_id missing from "
-            f"`contexts` (first: example_id={unknown['example_id'][0]!r}, field context_id)"
+            f"flips {io.partition_key(schemas.FLIPS, part)}: {unknown.height} row(s) point to a context_id "
+            f"missing from `contexts` (first: example_id={unknown['example_id'][0]!r}, field context_id)"
         )
     return [
         TrainExample(
@@ -122,7 +122,9 @@ def _synthetic_examples(d: DataConfig) -> list[TrainExample]:
 
 
 def synthetic_placement(d: DataConfig) -> str:
-    """`replace` or `add`: the placement the `synthetic` partition of `d` was mined with (manifest `config.placement`)."""
+    """`replace` or `add`: the placement the `synthetic` partition of `d` was mined with.
+
+    Read from the partition's manifest `config.placement`."""
     _, io, schemas = _artifacts()
     part = {"dataset": d.dataset, "split": d.split}
     key = io.partition_key(schemas.SYNTHETIC, part)
@@ -135,8 +137,9 @@ def synthetic_placement(d: DataConfig) -> str:
     placement = (entry.get("config") or {}).get("placement")
     if placement not in PLACEMENTS:
         raise io.ArtifactError(
-            f"synthetic {key}: the manifest ({d.root}/synthetic/_manifest.json) records config.placement = {placement!r}, "
-            f"expected one of {list(PLACEMENTS)}; re-mine the partition (pipeline/synthetic.py SyntheticConfig.placement)"
+            f"synthetic {key}: the manifest ({d.root}/synthetic/_manifest.json) records "
+            f"config.placement = {placement!r}, expected one of {list(PLACEMENTS)}; "
+            "re-mine the partition (pipeline/synthetic.py SyntheticConfig.placement)"
         )
     return placement
 
@@ -184,7 +187,7 @@ def question_part(context: str, question: str) -> int | None:
 
 
 def locate_bundle_answer(source_context: str, span: Span, context: str, question: str) -> Span:
-    """The bundle answer at `span` of `source_context` (its own member's context), located in another member's `context`.
+    """The bundle answer at `span` of `source_context` (its own member's context), in another member's `context`.
 
     1. The same offsets when the two contexts are equal up to the answer's end: one shared
        context, or (ROPES `with-question`) the background + situation prefix all questions
@@ -225,8 +228,9 @@ def _attach_bundles(d: DataConfig, examples: list[TrainExample], contexts: dict[
     unknown = b.filter(~pl.col("context_id").is_in(list(contexts)))
     if unknown.height:
         raise io.ArtifactError(
-            f"bundles {io.partition_key(schemas.BUNDLES, part)}: {unknown.height} row(s) point to a context_id missing from "
-            f"`contexts` (first: bundle_id={unknown['bundle_id'][0]!r}, example_id={unknown['example_id'][0]!r}, field context_id)"
+            f"bundles {io.partition_key(schemas.BUNDLES, part)}: {unknown.height} row(s) point to a context_id "
+            f"missing from `contexts` (first: bundle_id={unknown['bundle_id'][0]!r}, "
+            f"example_id={unknown['example_id'][0]!r}, field context_id)"
         )
     by_id = {e.example_id: e for e in examples}
     taken: set[str] = set()
@@ -257,8 +261,8 @@ def _attach_bundles(d: DataConfig, examples: list[TrainExample], contexts: dict[
             if spans[gold] == NO_SPAN or _answer_key(base.context, spans[gold]) != keys[gold]:
                 raise io.ArtifactError(
                     f"bundles {io.partition_key(schemas.BUNDLES, part)}: bundle {bundle_id!r}, example_id "
-                    f"{r['example_id']!r}: its own answer {r['answer']['text']!r} is not at its offsets in the context it "
-                    "trains on (field answer)"
+                    f"{r['example_id']!r}: its own answer {r['answer']['text']!r} is not at its offsets "
+                    "in the context it trains on (field answer)"
                 )
             grouped[r["example_id"]] = replace(
                 base, bundle_id=bundle_id, bundle_answers=tuple(spans), bundle_gold=gold, bundle_question=q

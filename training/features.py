@@ -141,7 +141,9 @@ def _bio(start: np.ndarray, end: np.ndarray, has: np.ndarray, length: int) -> np
 
 
 def tokenizer_arguments(cfg: FeatureConfig) -> dict:
-    """The keyword arguments of featurize's tokenizer call (benchmarks/bench_features.py times the bare call with them)."""
+    """The keyword arguments of featurize's tokenizer call.
+
+    benchmarks/bench_features.py times the bare call with them."""
     return {
         "truncation": "only_second",
         "max_length": cfg.max_length,
@@ -171,7 +173,9 @@ def pair_template(tokenizer) -> tuple[int, int]:
 
 
 def _flat(rows, dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """Nested lists (or lists of tuples) → one array, through one flat iterator (3x faster than np.asarray on tuples)."""
+    """Nested lists (or lists of tuples) → one array, through one flat iterator.
+
+    3x faster than np.asarray on tuples."""
     it = chain.from_iterable(rows)
     if len(shape) == 3:
         it = chain.from_iterable(it)
@@ -432,7 +436,9 @@ def featurize_cached(
 
 
 def io_fingerprint(obj) -> str:
-    """16-hex fingerprint of a JSON value (the same as `pipeline.io.fingerprint`, without importing the mining stack)."""
+    """16-hex fingerprint of a JSON value.
+
+    The same as `pipeline.io.fingerprint`, without importing the mining stack."""
     blob = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -18,21 +18,30 @@ DATASET = "sample"
 
 PEOPLE = [
     (
-        "In 1998 Alice Smith founded the Orchard Company in Boston, and Bob Jones joined it in 2001 as its chief engineer.",
+        (
+            "In 1998 Alice Smith founded the Orchard Company in Boston, "
+            "and Bob Jones joined it in 2001 as its chief engineer."
+        ),
         [
             ("Who founded the Orchard Company?", "Alice Smith", ["Bob Jones"]),
             ("When was the Orchard Company founded?", "1998", ["2001"]),
         ],
     ),
     (
-        "The bridge over the Red River was opened by Mayor Carla Diaz in 1964, eight years after Governor Ed Park approved it in 1956.",
+        (
+            "The bridge over the Red River was opened by Mayor Carla Diaz in 1964, "
+            "eight years after Governor Ed Park approved it in 1956."
+        ),
         [
             ("Who opened the bridge over the Red River?", "Carla Diaz", ["Ed Park"]),
             ("When did Governor Ed Park approve the bridge?", "1956", ["1964"]),
         ],
     ),
     (
-        "Paris hosted the fair in 1900 with 50 million visitors, while London had hosted an earlier one in 1851 with 6 million visitors.",
+        (
+            "Paris hosted the fair in 1900 with 50 million visitors, "
+            "while London had hosted an earlier one in 1851 with 6 million visitors."
+        ),
         [
             ("Which city hosted the fair in 1900?", "Paris", ["London"]),
             ("How many visitors came to the fair in Paris?", "50 million", ["6 million"]),
@@ -40,20 +49,26 @@ PEOPLE = [
     ),
 ]
 FILLER = (
-    " The archive that records these events is kept in a stone building near the old harbour, where visitors can read "
-    "letters, maps and ledgers from many decades of local history. Volunteers guide small groups through the rooms every "
-    "weekend and answer questions about the collection."
+    " The archive that records these events is kept in a stone building near the old harbour, where visitors can "
+    "read letters, maps and ledgers from many decades of local history. Volunteers guide small groups through the "
+    "rooms every weekend and answer questions about the collection."
 )
 SITUATIONS = [
     (
-        "Town Alpha used a lot of fertilizer on its fields this year. Town Beta used none. Fertilizer runoff feeds algae in lakes.",
+        (
+            "Town Alpha used a lot of fertilizer on its fields this year. Town Beta used none. "
+            "Fertilizer runoff feeds algae in lakes."
+        ),
         [
             ("Which town had more algae in its lake?", "Town Alpha"),
             ("Which town had less algae in its lake?", "Town Beta"),
         ],
     ),
     (
-        "Mary studied plants kept in sunlight, and John studied plants kept in a dark cellar. Sunlight drives photosynthesis.",
+        (
+            "Mary studied plants kept in sunlight, and John studied plants kept in a dark cellar. "
+            "Sunlight drives photosynthesis."
+        ),
         [("Whose plants did more photosynthesis?", "Mary"), ("Whose plants did less photosynthesis?", "John")],
     ),
 ]
