@@ -206,6 +206,13 @@ def checkpoint_folder(ref: str | Path) -> Path:
     )
 
 
+def _trains_crf(loss_name: str) -> bool:
+    """Whether a registered loss trains the model's CRF (it takes `model.crf`: its class's `from_model`)."""
+    from training.losses import LOSSES
+
+    return "crf" in getattr(LOSSES.get(loss_name), "from_model", {}).values()
+
+
 def run_id_of(ref: str | Path, folder: Path) -> str:
     """`runs/mle` → `mle`; `runs/mle/model` → `mle`; `runs/mle/checkpoints/step-000040` → `mle@step-000040`."""
     if folder.name == "model":
@@ -229,12 +236,12 @@ def load_checkpoint(ref: str, *, device: str | torch.device = "cpu", seed: int =
         if cfg_path.exists():
             cfg = load_config(cfg_path, validate=False)
             features, crf = cfg.features, cfg.model.crf_head
-            if crf and not any(loss.name == "crf_nll" and loss.weight > 0 for loss in cfg.losses):
+            if crf and not any(_trains_crf(loss.name) and loss.weight > 0 for loss in cfg.losses):
                 # A CRF head whose loss had weight 0 (the CRF paper's equal-budget control) was
                 # never trained: decoding through it would score a random CRF. Decode with the
                 # span head, which the control's span loss did train.
                 _log.warning(
-                    "%s: the CRF head was not trained (no crf_nll loss with weight > 0 in %s); "
+                    "%s: the CRF head was not trained (no loss reading the model's CRF with weight > 0 in %s); "
                     "decoding with the span head",
                     folder,
                     cfg_path,
