@@ -190,7 +190,14 @@ def test_portable_train_runs_with_the_mining_stack_hidden(packed):
     # The same run with the mining stack: `cqa train` on the artifacts ends with the same weights ...
     from training.loop import train
 
-    here = train(load_config(CONFIG, packed["overrides"]))
+    # Bit-identical needs the same intra-op thread count as the subprocess (OMP_NUM_THREADS=1):
+    # CI runs the suite with 2 threads, whose reductions round differently.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = train(load_config(CONFIG, packed["overrides"]))
+    finally:
+        torch.set_num_threads(threads)
     a, b = load_file(here / "model" / "model.safetensors"), load_file(run / "model" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # ... and the full evaluation path scores the portable model's predictions with the same EM / F1.
