@@ -135,7 +135,7 @@ INDEX = ArtifactSpec(
     version=1,
     doc=(
         "spaCy sentences and entities for every unique context, keyed by the spaCy model and "
-        "config. Written incrementally: one part file per batch of new contexts."
+        "config. Written incrementally: one part file per chunk of new contexts (`index.chunk_size`)."
     ),
     partition_by=("nlp",),
     partition_docs={
