@@ -197,6 +197,7 @@ def evaluate_checkpoint(
             base_id=base_id,
             bundles=bundle_rows,
             n_resamples=n_resamples,
+            feature_cache=root,  # one tokenization per set and tokenizer, shared by every run evaluated
         )
         seconds = time.perf_counter() - t0
         io.write_partition(

@@ -90,6 +90,7 @@ def write_topk(
         mode,
         cfg,
         force_gold,
+        feature_cache=root,
     )
     seconds = time.perf_counter() - t0
     io.check_spans(schemas.TOPK, frame, contexts, io.partition_key(schemas.TOPK, out_part))  # every span reads its text

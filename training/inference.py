@@ -162,12 +162,25 @@ def decode_features(
 
 
 def predict(
-    model: torch.nn.Module, tokenizer, examples: list[TrainExample], cfg: InferenceConfig = InferenceConfig()
+    model: torch.nn.Module,
+    tokenizer,
+    examples: list[TrainExample],
+    cfg: InferenceConfig = InferenceConfig(),
+    *,
+    feature_cache: str | Path | None = None,
 ) -> list[Prediction]:
-    """Decoded predictions for `examples`, in their order (empty list for no examples)."""
+    """Decoded predictions for `examples`, in their order (empty list for no examples).
+
+    `feature_cache`: an artifact root whose window cache (`<root>/features/`, the one training
+    uses) is read and filled, so evaluating several runs on one set tokenizes it once."""
     if not examples:
         return []
-    features = featurize(tokenizer, examples, cfg.features)
+    if feature_cache is None:
+        features = featurize(tokenizer, examples, cfg.features)
+    else:
+        from training.features import featurize_cached
+
+        features, _ = featurize_cached(tokenizer, examples, cfg.features, feature_cache, label="predict")
     logits = window_logits(model, features, cfg.batch_windows)
     return decode_features(features, logits, cfg, crf=getattr(model, "crf", None))
 
@@ -313,6 +326,7 @@ def evaluate_run(
     base_id=None,
     bundles: pl.DataFrame | None = None,
     n_resamples: int = 1000,
+    feature_cache: str | Path | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(`predictions` rows, `metrics` rows) of one run on one evaluation set (frames without `eval_set`).
 
@@ -324,7 +338,8 @@ def evaluate_run(
 
     from training.evaluation import evaluate_predictions
 
-    preds = predict(loaded.model, loaded.tokenizer, examples_from_frames(examples, contexts), cfg)
+    exs = examples_from_frames(examples, contexts)
+    preds = predict(loaded.model, loaded.tokenizer, exs, cfg, feature_cache=feature_cache)
     by_id = dict(zip(examples["example_id"].to_list(), preds, strict=True))
     if bundles is not None:
         bundles = bundles.filter(pl.col("example_id").is_in(list(by_id)))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -165,8 +166,11 @@ def sample_topk(
     mode: Mode,
     cfg: InferenceConfig = InferenceConfig(),
     force_gold: bool = False,
+    feature_cache: str | Path | None = None,
 ) -> pl.DataFrame:
-    """`topk` rows of a model over the `examples` + `contexts` frames of one partition."""
+    """`topk` rows of a model over the `examples` + `contexts` frames of one partition
+    (`feature_cache`: an artifact root whose window cache is read and filled, as in training)."""
     exs = examples_from_frames(examples, contexts)
-    preds = predict(model, tokenizer, exs, replace(cfg, n_best=pool_size(k, mode), null_rule="none"))
+    cfg = replace(cfg, n_best=pool_size(k, mode), null_rule="none")
+    preds = predict(model, tokenizer, exs, cfg, feature_cache=feature_cache)
     return topk_frame(exs, preds, examples["context_id"].to_list(), k, mode, force_gold)

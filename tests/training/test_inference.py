@@ -59,6 +59,29 @@ def test_batch_size_does_not_change_predictions(tiny) -> None:
     assert all(len(p.nbest) == CFG.n_best for p in small)  # long contexts: a full n-best
 
 
+def test_predict_through_the_window_cache_tokenizes_a_set_once(
+    tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Evaluating several runs on one set (the experiment's evaluate stage) tokenizes it once: the
+    second predict loads the cached windows and decodes exactly what the uncached path decodes."""
+    import training.features as features_module
+
+    model, tok = tiny
+    exs = _examples()
+    plain = predict(model, tok, exs, CFG)
+    calls = []
+    real = features_module.featurize
+    monkeypatch.setattr(features_module, "featurize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = predict(model, tok, exs, CFG, feature_cache=tmp_path)
+    second = predict(model, tok, exs, CFG, feature_cache=tmp_path)
+    assert len(calls) == 1 and any((tmp_path / "features").iterdir())  # the second call hit the cache
+    for a, b in ((plain, first), (plain, second)):
+        assert [p.text for p in a] == [p.text for p in b]
+        np.testing.assert_allclose([p.score for p in a], [p.score for p in b], rtol=1e-6, atol=1e-6)
+    predict(model, tok, exs[:2], CFG, feature_cache=tmp_path)  # other examples: another key, tokenized
+    assert len(calls) == 2
+
+
 def test_logits_match_a_plain_forward_over_full_windows(tiny) -> None:
     model, tok = tiny
     feats = featurize(tok, _examples(), CFG.features)
