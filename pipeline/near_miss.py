@@ -42,6 +42,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline.coarse_types import coarse_type
+from pipeline.config_model import Checked, constrained
 from pipeline.progress import track
 from pipeline.rejects import reject, rejects_frame
 from pipeline.schemas import NEAR_MISS
@@ -52,12 +53,8 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 @dataclass(frozen=True)
-class NearMissConfig:
-    max_negatives: int = 4  # keep at most this many negatives per example
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.max_negatives, int) or isinstance(self.max_negatives, bool) or self.max_negatives < 1:
-            raise ValueError(f"NearMissConfig.max_negatives: expected an integer >= 1, got {self.max_negatives!r}")
+class NearMissConfig(Checked):
+    max_negatives: int = constrained(4, ge=1)  # keep at most this many negatives per example
 
 
 @lru_cache(maxsize=1 << 16)

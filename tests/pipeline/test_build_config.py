@@ -60,7 +60,7 @@ def test_overrides_are_typed_and_dotted(tmp_path: Path) -> None:
         (
             "sources: [{dataset: s, path: s.json}]\n",
             ["index.batch_size=0"],
-            "index: IndexConfig.batch_size: expected an integer >= 1",
+            "index.batch_size: got 0, expected >= 1",
         ),
         ("sources: [{dataset: s, path: s.json}]\n", ["index.sentences=parse"], "expected one of ['senter', 'parser']"),
         (
