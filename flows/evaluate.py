@@ -273,9 +273,8 @@ def near_miss_slice_task(
         )
         path = Path(inputs_root) / f"metrics-{name}-near-miss.parquet"
         metrics.with_columns(pl.lit(name).alias("eval_set")).write_parquet(path)
-        slice_rows.write_parquet(
-            Path(inputs_root) / f"near-miss-slice-{name}.parquet"
-        )  # auditable: reason per question
+        # auditable: reason per question
+        slice_rows.write_parquet(Path(inputs_root) / f"near-miss-slice-{name}.parquet")
         out.append(str(path))
     return out
 

@@ -85,9 +85,8 @@ class BuildStage(Checked):
 
 @_frozen
 class RunSpec(Checked):
-    name: str = constrained(
-        pattern=r"^[A-Za-z0-9][\w.-]*$"
-    )  # run folder `<workdir>/runs/<name>`, the `run` in predictions
+    # run folder `<workdir>/runs/<name>`, the `run` in predictions
+    name: str = constrained(pattern=r"^[A-Za-z0-9][\w.-]*$")
     config: str  # training config YAML (relative to the repository)
     overrides: tuple[str, ...] = ()  # training config overrides of this run only
     claim: str = ""  # the paper's reported gain for this method, shown beside the measured one (a claim to test)
@@ -118,19 +117,16 @@ class ControlSpec(Checked):
 
 @_frozen
 class EvaluateStage(Checked):
-    sets: tuple[str, ...] = constrained(
-        min_length=1
-    )  # evaluation sets (flows/evaluate.py: presets, NAME=PATH, neg-<set>)
+    # evaluation sets (flows/evaluate.py: presets, NAME=PATH, neg-<set>)
+    sets: tuple[str, ...] = constrained(min_length=1)
     data_dir: str = "../shared/data"  # folder the presets resolve under
     limit: int | None = constrained(None, ge=1)  # first N questions per set (None: all)
     n_resamples: int = constrained(1000, ge=10)  # bootstrap resamples of every interval
-    null_rule: str = constrained(
-        "none", check=_known_rule
-    )  # default null rule (training.decoding), for runs whose training config sets no `decoding.null_rule`
+    # default null rule (training.decoding), for runs whose training config sets no `decoding.null_rule`
+    null_rule: str = constrained("none", check=_known_rule)
     null_threshold: float = 0.0  # threshold of that default rule
-    null_rules: dict[str, str] = constrained(
-        default_factory=dict, check=_known_rules
-    )  # run name -> RULE[:THRESHOLD], beats the run's training config
+    # run name -> RULE[:THRESHOLD], beats the run's training config
+    null_rules: dict[str, str] = constrained(default_factory=dict, check=_known_rules)
     batch_windows: int = constrained(16, ge=1)  # windows per forward pass
     near_miss_slice: bool = True  # add the near-miss slice (docs/methods.md §1), judged by the baseline's predictions
     bundles: str | None = None  # `DATASET/SPLIT` of a bundles partition (`ropes/dev`): consistency + joint inference
@@ -157,9 +153,8 @@ class ExperimentProfile(Checked):
     methods: tuple[RunSpec, ...] = constrained(min_length=1)  # the methods compared to the control
     control: ControlSpec  # the α = 0 continuation control
     evaluate: EvaluateStage  # the evaluation stage
-    seeds: tuple[int, ...] = constrained(
-        (13, 14, 15), min_length=1, check=_distinct_seeds
-    )  # every run once per seed (`seed` of each training config)
+    # every run once per seed (`seed` of each training config)
+    seeds: tuple[int, ...] = constrained((13, 14, 15), min_length=1, check=_distinct_seeds)
     baseline_per_seed: bool = (
         True  # one baseline per seed; false: every seed's continuations start from the first seed's baseline
     )

@@ -170,9 +170,8 @@ def fake_answer(
     for text, cid in pool.get(ent["label"], []):
         if cid == ex["context_id"]:
             continue
-        text = strip_possessive(
-            text, gold["text"]
-        )  # the same shape checks as synthetic answer spans (docs/methods.md §3.1)
+        # the same shape checks as synthetic answer spans (docs/methods.md §3.1)
+        text = strip_possessive(text, gold["text"])
         if not text or not shape_fits(ent_text, text, ent["label"]):
             continue
         fake = (

@@ -51,9 +51,8 @@ class Previous:
     """What a miner with `groups` may reuse from its last run on the partition."""
 
     rows: Mapping[str, pl.DataFrame] = field(default_factory=dict)  # artifact name -> the miner's previous rows
-    unchanged: frozenset[str] = (
-        frozenset()
-    )  # groups whose fingerprint equals the recorded one (their rows are in `rows`)
+    # groups whose fingerprint equals the recorded one (their rows are in `rows`)
+    unchanged: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

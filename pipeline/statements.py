@@ -498,9 +498,8 @@ def _nominal(toks: Sequence[Token]) -> bool:
         return t[1] in _NOT_NOMINAL and not (i > 0 and t[1] == "WP" and t[0][:1].isupper())
 
     lead_ok = toks and (toks[0][1] not in ("IN", "TO", "RB", "RBR") or toks[0][0].lower() == "not" and len(toks) > 1)
-    return bool(lead_ok) and not any(
-        bad(i, t) for i, t in enumerate(toks)
-    )  # "not" leads: the negation attack's "not British settlers"
+    # "not" leads: the negation attack's "not British settlers"
+    return bool(lead_ok) and not any(bad(i, t) for i, t in enumerate(toks))
 
 
 def _gap_inside(toks: Sequence[Token]) -> bool:

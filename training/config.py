@@ -64,9 +64,8 @@ class DataConfig(Checked):
     synthetic: bool = False
     topk_model: str | None = None  # `topk/` model partition whose spans feed top-k losses (None = no top-k)
     topk_force_gold: bool = True  # METHODS §5: when the gold is missing from the top-k it replaces the last one
-    filter_min_context_chars: int = constrained(
-        0, ge=0
-    )  # keep examples whose context is LONGER than this (near-miss stage: 220)
+    # keep examples whose context is LONGER than this (near-miss stage: 220)
+    filter_min_context_chars: int = constrained(0, ge=0)
     max_examples: int | None = constrained(None, ge=1)  # keep the first N examples (smoke runs); None = all
     eval_split: str | None = None  # split of the same dataset for the dev-loss eval hook; None = no eval
 
@@ -75,9 +74,8 @@ class DataConfig(Checked):
 class FeatureConfig(Checked):
     max_length: int = constrained(384, ge=16, le=4096)  # tokens per window (question + context + specials)
     stride: int = constrained(128, ge=0)  # overlapping context tokens between consecutive windows
-    max_answer_len: int = constrained(
-        30, ge=1
-    )  # longest predicted span in tokens, recorded for decoding (robust method: 128); targets are not cut
+    # longest predicted span in tokens, recorded for decoding (robust method: 128); targets are not cut
+    max_answer_len: int = constrained(30, ge=1)
     max_negatives: int = constrained(4, ge=1)  # K: near-miss negatives per window
     max_topk: int = constrained(20, ge=1)  # Z: top-k candidates per window
 
@@ -93,9 +91,8 @@ class LossSpec(Checked):
 class OptimConfig(Checked):
     lr: float = constrained(3e-5, gt=0)  # AdamW peak learning rate
     weight_decay: float = constrained(0.01, ge=0)  # AdamW weight decay (not on biases / LayerNorm)
-    warmup_ratio: float = constrained(
-        0.1, ge=0, le=1
-    )  # share of optimizer steps with linear warm-up, then linear decay to 0
+    # share of optimizer steps with linear warm-up, then linear decay to 0
+    warmup_ratio: float = constrained(0.1, ge=0, le=1)
     epochs: float = constrained(1.0, gt=0)  # passes over the data (used when max_steps is None)
     max_steps: int | None = constrained(None, ge=1)  # optimizer steps; overrides epochs
     batch_windows: int = constrained(16, ge=1)  # micro-batch size in windows (bundles are never split)
@@ -118,30 +115,25 @@ class TrainConfig(Checked):
     model: ModelConfig = field(default_factory=ModelConfig)  # encoder + optional heads
     data: DataConfig = field(default_factory=DataConfig)  # which artifacts feed the run
     features: FeatureConfig = field(default_factory=FeatureConfig)  # sliding-window featurization
-    losses: tuple[LossSpec, ...] = field(
-        default_factory=lambda: (LossSpec(name="mle"),)
-    )  # weighted sum of registered losses
+    # weighted sum of registered losses
+    losses: tuple[LossSpec, ...] = field(default_factory=lambda: (LossSpec(name="mle"),))
     optim: OptimConfig = field(default_factory=OptimConfig)  # optimizer and schedule
-    decoding: DecodingConfig = field(
-        default_factory=DecodingConfig
-    )  # how `cqa evaluate` decodes this run (SQuAD 2.0: robust method negative_score, MLE cls_threshold)
+    # how `cqa evaluate` decodes this run (SQuAD 2.0: robust method negative_score, MLE cls_threshold)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
     seed: int = 13  # seeds model init, dropout and the batch order
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (or fp16) AMP on GPU, fp32 on CPU
-    eval_every: int | None = constrained(
-        None, ge=1
-    )  # run the eval hook every N optimizer steps; None = only at the end
-    checkpoint_every: int | None = constrained(
-        None, ge=1
-    )  # write a checkpoint every N optimizer steps; None = only at the end
+    # run the eval hook every N optimizer steps; None = only at the end
+    eval_every: int | None = constrained(None, ge=1)
+    # write a checkpoint every N optimizer steps; None = only at the end
+    checkpoint_every: int | None = constrained(None, ge=1)
     keep_checkpoints: int = constrained(2, ge=1)  # most recent step checkpoints kept on disk
     log_every: int = constrained(1, ge=1)  # write a JSONL log row every N optimizer steps
     output_dir: str = "runs"  # runs are written to <output_dir>/<run_name>
     run_name: str = "run"  # folder name of this run
     init_from: str | None = None  # checkpoint folder whose weights start the run ("continue from the baseline")
     device: str = "auto"  # `auto` (cuda:LOCAL_RANK when available, else cpu), `cpu`, `cuda`, `cuda:1`, ...
-    inactive_check_steps: int | None = constrained(
-        20, ge=1
-    )  # stop when a contrastive loss saw nothing on each of the first N steps; None = no check
+    # stop when a contrastive loss saw nothing on each of the first N steps; None = no check
+    inactive_check_steps: int | None = constrained(20, ge=1)
 
     @property
     def run_dir(self) -> Path:

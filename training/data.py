@@ -29,10 +29,8 @@ from dataclasses import dataclass, field, replace
 from training.config import DataConfig
 
 Span = tuple[int, int]
-NO_SPAN: Span = (
-    -1,
-    -1,
-)  # a bundle answer absent from a member's context: never inside a window (features.map_spans needs end > start)
+# a bundle answer absent from a member's context: never inside a window (features.map_spans needs end > start)
+NO_SPAN: Span = (-1, -1)
 PLACEMENTS = ("replace", "add")  # pipeline/synthetic.py SyntheticConfig.placement
 
 
@@ -51,9 +49,8 @@ class TrainExample:
     bundle_question: int = -1  # index of this example among its bundle's questions
     topk: tuple[Span, ...] = ()  # top-k candidate spans in rank order
     topk_is_gold: tuple[bool, ...] = ()  # candidate equals a gold answer
-    extra: dict[str, str] = field(
-        default_factory=dict, compare=False
-    )  # provenance (`origin`: examples / flip / synthetic / bundle)
+    # provenance (`origin`: examples / flip / synthetic / bundle)
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def _artifacts():

@@ -63,9 +63,8 @@ class Features:
     examples: list[TrainExample]  # examples in input order
     example_windows: np.ndarray  # (E + 1,) windows of example i are [example_windows[i], example_windows[i+1])
     window_example: np.ndarray  # (W,) global example index of each window
-    arrays: dict[
-        str, np.ndarray
-    ]  # the window keys of training.batch.BATCH (input_ids, context_mask, neg_spans, offsets, ...)
+    # the window keys of training.batch.BATCH (input_ids, context_mask, neg_spans, offsets, ...)
+    arrays: dict[str, np.ndarray]
 
     @property
     def n_windows(self) -> int:
@@ -250,9 +249,8 @@ def _chunk_features(
         flags = e.topk_is_gold[: cfg.max_topk]
         gold_flags[i, : len(flags)] = flags
     f["topk_spans"], f["topk_mask"], f["topk_is_gold"] = topk_pos, topk_mask, gold_flags[we] & topk_mask
-    storage = (
-        storage_dtypes()
-    )  # an array the table does not declare keeps its dtype and is refused by featurize's check
+    # an array the table does not declare keeps its dtype and is refused by featurize's check
+    storage = storage_dtypes()
     return {k: v.astype(storage.get(k, v.dtype), copy=False) for k, v in f.items()}
 
 

@@ -33,11 +33,8 @@ from training.metrics.bootstrap import paired_bootstrap  # noqa: E402
 
 MAIN_METRICS = ("em", "f1")
 BREAKDOWN = ("has_ans_em", "has_ans_f1", "no_ans_em", "no_ans_f1", "best_em", "best_f1", "adv_em", "adv_f1")
-BUNDLE = (
-    "consistency",
-    "joint_consistency",
-    "joint_em",
-)  # one row per bundle kind/mode (slice `bundles:<kind>/<mode>`)
+# one row per bundle kind/mode (slice `bundles:<kind>/<mode>`)
+BUNDLE = ("consistency", "joint_consistency", "joint_em")
 
 
 def _fmt(value: float | None, low: float | None = None, high: float | None = None) -> str:

@@ -99,9 +99,8 @@ def test_database_password_comes_from_the_env_file() -> None:
     text = (REPO / "docker-compose.yml").read_text()
     assert "prefect:prefect@" not in text and "POSTGRES_PASSWORD: prefect" not in text
     services = _compose()["services"]
-    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(
-        "${POSTGRES_PASSWORD:?"
-    )  # no default in compose
+    # no default in compose
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     assert "${POSTGRES_PASSWORD:?" in services["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
     example = dict(
         line.split("=", 1)
@@ -109,7 +108,6 @@ def test_database_password_comes_from_the_env_file() -> None:
         if line and not line.startswith("#")
     )
     assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= set(example)
-    assert (
-        example["POSTGRES_PASSWORD"].isascii() and example["POSTGRES_PASSWORD"].replace("-", "").isalnum()
-    )  # URL-safe
+    # URL-safe
+    assert example["POSTGRES_PASSWORD"].isascii() and example["POSTGRES_PASSWORD"].replace("-", "").isalnum()
     assert ".env" in (REPO / ".gitignore").read_text().splitlines()

@@ -243,9 +243,8 @@ def test_parse_eval_set_forms(tmp_path: Path) -> None:
 def test_presets_declare_which_sets_are_adversarial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sorted(n for n, p in PRESETS.items() if p.adversarial) == ["addonesent", "addsent"]
     (tmp_path / "adv.json").write_text('{"version": "1.1", "data": []}')
-    monkeypatch.setitem(
-        PRESETS, "my-adv", Preset("adv.json", adversarial=True)
-    )  # a new preset: one entry, no name rule
+    # a new preset: one entry, no name rule
+    monkeypatch.setitem(PRESETS, "my-adv", Preset("adv.json", adversarial=True))
     assert parse_eval_set("my-adv", tmp_path).adversarial
     assert not parse_eval_set("neg-my-adv", tmp_path).adversarial  # `<id>~neg` ids are no variants of one question
     assert not parse_eval_set("addsent=some/file.json").adversarial  # a file set named like a preset is not one

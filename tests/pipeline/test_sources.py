@@ -223,9 +223,8 @@ def test_duplicate_ids_are_per_split(tmp_path):
     }
     path = write_json(tmp_path, "dups.json", data)
     protocol = load_source(SourceSpec("x", path, article_split="protocol"))
-    assert (
-        protocol.examples.height == 2 and protocol.rejects.height == 1
-    )  # a (train) kept, b (train) dup, c (eval) kept
+    # a (train) kept, b (train) dup, c (eval) kept
+    assert protocol.examples.height == 2 and protocol.rejects.height == 1
     assert protocol.rejects.row(0, named=True)["split"] == "train"
     assert load_source(SourceSpec("x", path)).examples.height == 1
 
@@ -361,10 +360,8 @@ def test_hotpot_supporting_paragraphs_only(samples):
         .row(0, named=True)
     )
     paragraphs = row["context"].split("\n\n")
-    assert [p.split(":")[0] for p in paragraphs] == [
-        "Ada Lovelace",
-        "Charles Babbage",
-    ]  # file order, distractors dropped
+    # file order, distractors dropped
+    assert [p.split(":")[0] for p in paragraphs] == ["Ada Lovelace", "Charles Babbage"]
     assert "Mary Somerville" not in row["context"]
     assert row["question_type"] == "comparison" and row["title"] == "Ada Lovelace | Charles Babbage"
     assert dict(result.examples.select("example_id", "question_type").iter_rows())["hp-brg-001"] == "bridge"

@@ -107,10 +107,8 @@ def _say(question: str) -> str | None:
             "Who announced she would step down as leader of the Conservatives?",
             "ANS announced she would step down as leader of the Conservatives.",
         ),
-        (
-            "What gained ground when Arab nationalism suffered?",
-            "ANS gained ground when Arab nationalism suffered.",
-        ),  # "when" inside is English
+        # "when" inside is English
+        ("What gained ground when Arab nationalism suffered?", "ANS gained ground when Arab nationalism suffered."),
         (
             "What is the name of the residential treatment program the university runs?",
             "The name of the residential treatment program the university runs is ANS.",

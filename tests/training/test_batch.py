@@ -214,9 +214,8 @@ def test_featurized_samples_follow_the_table(train_root: Path, tmp_path: Path, t
     assert check_arrays(feats.arrays, layout_sizes(cfg)) == []
     assert check_padding(feats.arrays, tokenizer) == []
     for name, _ in (("neg_mask", "data.near_miss"), ("bundle_mask", "data.bundles"), ("topk_mask", "data.topk_model")):
-        assert feats.arrays[name].any(), (
-            name
-        )  # the sample fills every optional source, so padding is checked around data
+        # the sample fills every optional source, so padding is checked around data
+        assert feats.arrays[name].any(), name
     t = collate(feats, list(range(len(examples)))).tensors
     assert check_batch(t, {"B": feats.n_windows, "K": cfg.max_negatives, "Z": cfg.max_topk}) == []
 

@@ -101,9 +101,8 @@ def ddp_runs(train_root: Path, tmp_path_factory) -> dict[str, Path]:
 def test_two_ranks_equal_one_process_at_the_same_global_batch(ddp_runs, train_root: Path) -> None:
     single = train(load_config(CONFIG, _overrides(train_root, ddp_runs["root"], "single", accum=2, dropout=0.0)))
     two, one = _steps(ddp_runs["ddp"]), _steps(single)
-    assert (
-        [r["step"] for r in two] == [r["step"] for r in one] == list(range(1, STEPS + 1))
-    )  # one row per step: rank 0 logs
+    # one row per step: rank 0 logs
+    assert [r["step"] for r in two] == [r["step"] for r in one] == list(range(1, STEPS + 1))
     assert [r["windows"] for r in two] == [r["windows"] for r in one] == [16, 10] * 3
     for key in ("loss", "hard_learning", "aa_cl", "grad_norm", "lr"):
         assert [r[key] for r in two] == pytest.approx([r[key] for r in one], rel=1e-4, abs=1e-6), key

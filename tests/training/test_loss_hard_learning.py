@@ -106,9 +106,8 @@ def test_theta_starts_at_zero_favours_the_gold_and_is_learnable():
     loss = build_loss("hard_learning", num_slots=5)
     assert torch.equal(loss.theta.detach(), torch.zeros(3))
     assert [n for n, _ in loss.named_parameters()] == ["theta"]
-    assert torch.allclose(
-        loss.type_shares().detach(), torch.tensor([11 / 15, 2 / 15, 2 / 15])
-    )  # 0.6 + 0.4/3, 0.4/3, 0.4/3
+    # 0.6 + 0.4/3, 0.4/3, 0.4/3
+    assert torch.allclose(loss.type_shares().detach(), torch.tensor([11 / 15, 2 / 15, 2 / 15]))
     assert loss.param_lr == 1e-3  # its own optimizer group
     batch, out = partial_batch(4)
     (grad,) = torch.autograd.grad(call(loss, batch, out).total, loss.theta)

@@ -53,9 +53,8 @@ REDUCTIONS = ("sum", "window_mean", "token_mean")
 def tagging_bce(logits: Tensor, tags: Tensor, positions: Tensor, pos_weight: float, reduction: str) -> Tensor:
     """Per-token BCE with a positive weight over ``positions``, reduced as ``reduction`` says."""
     weight = torch.tensor(pos_weight, dtype=logits.dtype, device=logits.device)
-    per_token = F.binary_cross_entropy_with_logits(
-        logits, tags.to(logits.dtype), pos_weight=weight, reduction="none"
-    )  # (W, L)
+    # (W, L)
+    per_token = F.binary_cross_entropy_with_logits(logits, tags.to(logits.dtype), pos_weight=weight, reduction="none")
     if reduction == "token_mean":
         return masked_mean(per_token, positions)
     summed = torch.where(positions, per_token, torch.zeros_like(per_token)).sum(-1)  # (W,)
