@@ -108,7 +108,7 @@ def load_loss_state(losses: list[torch.nn.Module], state: dict[str, torch.Tensor
             loss.load_state_dict(own, strict=False)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -144,7 +144,7 @@ def save_checkpoint(
     if final.exists():
         shutil.rmtree(final)
     os.rename(tmp, final)
-    _atomic_write_text(Path(run_dir) / LATEST, final.name + "\n")
+    atomic_write_text(Path(run_dir) / LATEST, final.name + "\n")
     older = [p for p in step_folders(run_dir) if checkpoint_step(p) <= step]  # never one ahead of this run
     for old in older[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

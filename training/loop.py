@@ -47,7 +47,7 @@ from training.checkpoint import (
     CheckpointError,
     ResumePoint,
     RunFolderTaken,
-    _atomic_write_text,
+    atomic_write_text,
     holds_a_run,
     load_loss_state,
     load_losses_file,
@@ -482,7 +482,7 @@ def truncate_log(path: Path, step: int) -> None:
             continue
         if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
             kept.append(line + "\n")
-    _atomic_write_text(path, "".join(kept))  # the checkpoint writer's own temp-file + fsync + rename
+    atomic_write_text(path, "".join(kept))  # the checkpoint writer's own temp-file + fsync + rename
 
 
 def train(
