@@ -144,13 +144,17 @@ def _pm(mean: float, sd: float | None, signed: bool = False) -> str:
 
 
 def seed_rows(
-    plan: ExperimentPlan, preds: pl.DataFrame, n_resamples: int, forest: list[dict[str, Any]] | None = None
+    plan: ExperimentPlan,
+    preds: pl.DataFrame,
+    n_resamples: int,
+    forest: list[dict[str, Any]] | None = None,
+    shares: dict[tuple[str, str], float] | None = None,
 ) -> list[list[Any]]:
     """The lead table: per eval set, method and metric, method − control per seed, mean ± sd, pooled bootstrap."""
     from training.metrics.seeds import seed_comparison
 
     claims = {m.name: m.claim for m in plan.profile.methods if m.claim}
-    shares = abstain_shares(preds)
+    shares = abstain_shares(preds) if shares is None else shares
     rows = []
     for es in eval_set_names(plan):
         for group in plan.method_groups:
@@ -383,7 +387,7 @@ def comparison_rows(
         summary,
         diff_rows,
         slices,
-        seed_rows(plan, preds, n_resamples, forest) + per_seed_rows(plan, metrics),
+        seed_rows(plan, preds, n_resamples, forest, shares) + per_seed_rows(plan, metrics),
         spread_rows(plan, metrics),
     )
 
