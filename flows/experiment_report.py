@@ -78,8 +78,8 @@ ABSTAIN_ALL = 0.99
 
 def abstain_shares(preds: pl.DataFrame) -> dict[tuple[str, str], float]:
     """(eval set, run) -> share of questions answered with the empty string (the null answer)."""
-    if "prediction" not in preds.columns:
-        return {}
+    if "prediction" not in preds.columns:  # the predictions schema has it: a frame without it is a bug
+        raise ValueError(f"predictions frame without a 'prediction' column (columns: {preds.columns})")
     empty = pl.col("prediction").fill_null("").str.strip_chars() == ""
     frame = preds.group_by("eval_set", "run").agg(empty.mean().alias("share"))
     return {(r["eval_set"], r["run"]): float(r["share"]) for r in frame.iter_rows(named=True)}

@@ -357,7 +357,7 @@ def test_seed_table_names_a_seed_without_predictions(tmp_path: Path) -> None:
         )
     )
     rows = [
-        {"eval_set": "s", "run": r.name, "example_id": q, "em": 1, "f1": 1.0}
+        {"eval_set": "s", "run": r.name, "example_id": q, "prediction": "x", "em": 1, "f1": 1.0}
         for r in plan.continuations
         if not (r.group == "hinge" and r.seed == 2)
         for q in ("a", "b")
