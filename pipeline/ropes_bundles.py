@@ -57,17 +57,19 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import polars as pl
 
+from pipeline.config_model import Checked, constrained
 from pipeline.io import empty_frame, fingerprint
 from pipeline.normalize import normalize
 from pipeline.progress import track
 from pipeline.rejects import reject, rejects_frame
 from pipeline.schemas import BUNDLES
 
-MODES = ("paper", "reference-code")
+Mode = Literal["paper", "reference-code"]
+MODES: tuple[str, ...] = get_args(Mode)
 
 # The single-word entries of `sup_replacements` (keys and values) in the public code's
 # scripts/comparison_type.py (commit 2263373); its multi-word entries ("more likely",
@@ -108,20 +110,13 @@ _REF_STOP = REFERENCE_COMPARATIVES | {"the"}
 
 
 @dataclass(frozen=True)
-class BundleConfig:
-    mode: str = "paper"  # `paper` or `reference-code` (see module doc)
-    jaccard: float = 0.8  # paper mode: minimum bag-of-words Jaccard
-    set_f1: float = 0.6  # reference-code mode: best score must reach 1 + set_f1 (public: 1.6)
-    max_size: int | None = None  # paper: bundle size limit (None: none); reference: max_group_size (None: 3)
+class BundleConfig(Checked):
+    mode: Mode = "paper"  # `paper` or `reference-code` (see module doc)
+    jaccard: float = constrained(0.8, gt=0, le=1)  # paper mode: minimum bag-of-words Jaccard
+    set_f1: float = constrained(0.6, gt=0, le=1)  # reference-code mode: best score must reach 1 + set_f1 (public: 1.6)
+    # paper: bundle size limit (None: none); reference: max_group_size (None: 3)
+    max_size: int | None = constrained(None, ge=2)
     pairs: bool | None = None  # write groups of 3+ as all their 2-question bundles (None: True for reference-code)
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"BundleConfig.mode: got {self.mode!r}, expected one of {list(MODES)}")
-        if not 0 < self.jaccard <= 1 or not 0 < self.set_f1 <= 1:
-            raise ValueError("BundleConfig.jaccard / set_f1: expected a number in (0, 1]")
-        if self.max_size is not None and self.max_size < 2:
-            raise ValueError(f"BundleConfig.max_size: got {self.max_size}, expected ≥ 2 or None")
 
     @property
     def size_limit(self) -> int:
@@ -135,22 +130,14 @@ class BundleConfig:
 
 
 @dataclass(frozen=True)
-class RopesBundlesConfig:
+class RopesBundlesConfig(Checked):
     """The `ropes_bundles` section of a build config: BundleConfig fields shared by the modes."""
 
-    modes: tuple[str, ...] = MODES  # mining modes to run, each written with its `mode` value
-    jaccard: float = 0.8  # paper mode: minimum bag-of-words Jaccard
-    set_f1: float = 0.6  # reference-code mode: minimum token-set F1
-    max_size: int | None = None  # split clusters above this size (None: per mode, see BundleConfig)
+    modes: tuple[Mode, ...] = constrained(MODES, min_length=1)  # mining modes to run, each written with its `mode`
+    jaccard: float = constrained(0.8, gt=0, le=1)  # paper mode: minimum bag-of-words Jaccard
+    set_f1: float = constrained(0.6, gt=0, le=1)  # reference-code mode: minimum token-set F1
+    max_size: int | None = constrained(None, ge=2)  # split clusters above this size (None: per mode, see BundleConfig)
     pairs: bool | None = None  # write clusters as 2×2 bundles (None: per mode)
-
-    def __post_init__(self) -> None:
-        bad = [m for m in self.modes if m not in MODES]
-        if bad or not self.modes:
-            raise ValueError(
-                f"ropes_bundles.modes: got {list(self.modes)}, expected a non-empty subset of {list(MODES)}"
-            )
-        self.bundle_configs()  # each mode's BundleConfig checks the shared fields
 
     def bundle_configs(self) -> list[BundleConfig]:
         shared = {"jaccard": self.jaccard, "set_f1": self.set_f1, "max_size": self.max_size, "pairs": self.pairs}
