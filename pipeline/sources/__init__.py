@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.config_model import ConfigModelError, from_mapping
+from pipeline.config_model import ConfigModelError, from_mapping, read_mapping
 from pipeline.io import file_sha256, fingerprint
 from pipeline.sources.canonical import CanonicalFrames, LoadResult
 from pipeline.sources.input_file import check_file, check_format, read_json
@@ -89,16 +89,8 @@ def load_sources_config(path: str | Path) -> list[SourceSpec]:
     file exists there, else as given (relative to the working directory). Unknown keys,
     missing `dataset`/`path` and bad values fail here, naming the entry and the field.
     """
-    import yaml
-
     config_path = Path(path)
-    try:
-        doc = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ValueError(f"{config_path}: sources config not found") from e
-    except yaml.YAMLError as e:
-        raise ValueError(f"{config_path}: not valid YAML: {e}") from e
-    entries = doc.get("sources") if isinstance(doc, dict) else None
+    entries = read_mapping(config_path, what="sources config").get("sources")
     if not isinstance(entries, list):
         raise ValueError(f"{config_path}: expected a mapping with a 'sources:' list of source entries")
     return [_spec_from_mapping(entry, i, config_path) for i, entry in enumerate(entries)]

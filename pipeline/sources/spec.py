@@ -8,17 +8,19 @@ it is built, so a bad value fails before any file is read, naming the field.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
+
+from pipeline.config_model import Checked, constrained, to_plain
 
 
 @dataclass(frozen=True)
 class Format:
     """One source format: the parser module `pipeline.sources.<parser>` whose `load_<parser>` reads it."""
 
-    parser: (
-        str  # squad | hub | ropes | hotpot (a local JSON file's shape must be this parser's: input_file.sniff_format)
-    )
+    # squad | hub | ropes | hotpot (a local JSON file's shape must be this parser's: input_file.sniff_format)
+    parser: str
     titles: bool = True  # its records carry article titles (`article_split` needs them)
 
 
@@ -33,8 +35,8 @@ SOURCE_FORMATS: dict[str, Format] = {
     "mlqa": Format("squad"),
 }
 FORMATS = ("auto", *SOURCE_FORMATS)
-ARTICLE_SPLITS = (None, "protocol")
-ROPES_CONTEXTS = ("with-question", "shared")
+RopesContext = Literal["with-question", "shared"]
+ROPES_CONTEXTS = get_args(RopesContext)
 
 _PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _FORMAT_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")  # `file.json:csv` -> "csv" looks like a format
@@ -66,44 +68,43 @@ class SourcesFailed(SourceError):
         super().__init__(f"{len(failures)} source(s) could not be read and were left out: {names}: {lines}{report}")
 
 
+def _partition_name(value: str, where: str) -> None:
+    if not _PARTITION_VALUE.match(value):
+        raise ValueError(
+            f"{where}: got {value!r}, expected a name of letters, digits, '_', '-', '.' (it becomes a partition folder)"
+        )
+
+
+def _path(value: str, where: str) -> None:
+    if not value:
+        raise ValueError(f"{where}: got {value!r}, expected a file path or hub id")
+
+
+def _format(value: str, where: str) -> None:
+    if value not in FORMATS:
+        raise ValueError(f"{where}: got {value!r}, expected one of {list(FORMATS)}")
+
+
+def _lang(value: str, where: str) -> None:
+    if not re.fullmatch(r"[a-z]{2,3}", value):
+        raise ValueError(f"{where}: got {value!r}, expected an ISO 639-1 code like 'de'")
+
+
 @dataclass(frozen=True)
-class SourceSpec:
-    dataset: str  # artifact dataset name, e.g. "squad11"
-    path: str  # local file, or a hub dataset id when format == "hub"
-    format: str = "auto"  # auto|squad|hub|ropes|hotpot|xquad|mlqa (auto: sniff the JSON)
-    split: str = "dev"  # split written to the artifacts (ignored with article_split)
-    lang: str | None = None  # default: from the file name (xquad.de.json -> de), else "en"
-    article_split: str | None = None  # "protocol": PROTOCOL.md rule -> splits "train"/"eval"
+class SourceSpec(Checked):
+    dataset: str = constrained(check=_partition_name)  # artifact dataset name, e.g. "squad11"
+    path: str = constrained(check=_path)  # local file, or a hub dataset id when format == "hub"
+    format: str = constrained("auto", check=_format)  # auto|squad|hub|ropes|hotpot|xquad|mlqa (auto: sniff the JSON)
+    split: str = constrained(
+        "dev", check=_partition_name
+    )  # split written to the artifacts (ignored with article_split)
+    lang: str | None = constrained(None, check=_lang)  # default: from the file name (xquad.de.json -> de), else "en"
+    article_split: Literal["protocol"] | None = None  # "protocol": PROTOCOL.md rule -> splits "train"/"eval"
     restrict_titles: tuple[str, ...] | None = None  # keep only these article titles (others are counted, not rejected)
     hub_config: str | None = None  # datasets.load_dataset(path, hub_config, split=hub_split)
     hub_split: str = "validation"  # split of the hub dataset to read
-    ropes_context: str = (
-        "with-question"  # ROPES context: "with-question" (per question, default) or "shared" (per situation)
-    )
-
-    def __post_init__(self) -> None:
-        if self.restrict_titles is not None and not isinstance(self.restrict_titles, tuple):
-            if isinstance(self.restrict_titles, str):
-                raise ValueError("source field 'restrict_titles': expected a list of titles, got a single string")
-            object.__setattr__(self, "restrict_titles", tuple(self.restrict_titles))
-        for name in ("dataset", "split"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not _PARTITION_VALUE.match(value):
-                raise ValueError(
-                    f"source field '{name}': expected a name of letters, digits, '_', '-', '.' "
-                    f"(it becomes a partition folder), got {value!r}"
-                )
-        if not isinstance(self.path, str) or not self.path:
-            raise ValueError(
-                f"source '{self.dataset}', field 'path': expected a file path or hub id, got {self.path!r}"
-            )
-        _check_choice(self, "format", FORMATS)
-        _check_choice(self, "article_split", ARTICLE_SPLITS)
-        _check_choice(self, "ropes_context", ROPES_CONTEXTS)
-        if self.lang is not None and not re.fullmatch(r"[a-z]{2,3}", self.lang):
-            raise ValueError(
-                f"source '{self.dataset}', field 'lang': expected an ISO 639-1 code like 'de', got {self.lang!r}"
-            )
+    # ROPES context: "with-question" (per question, default) or "shared" (per situation)
+    ropes_context: RopesContext = "with-question"
 
     @classmethod
     def from_arg(cls, text: str) -> "SourceSpec":
@@ -144,14 +145,4 @@ class SourceSpec:
 
     def as_dict(self) -> dict[str, object]:
         """Fields as plain values (for manifests and fingerprints)."""
-        out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.restrict_titles is not None:
-            out["restrict_titles"] = list(self.restrict_titles)
-        return out
-
-
-def _check_choice(spec: SourceSpec, name: str, choices: tuple) -> None:
-    value = getattr(spec, name)
-    if value not in choices:
-        shown = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"source '{spec.dataset}', field '{name}': expected one of {shown}, got {value!r}")
+        return to_plain(self)

@@ -85,7 +85,7 @@ def test_overrides_are_typed_and_dotted(tmp_path: Path) -> None:
             [],
             "sources.0.fromat: unknown key; expected one of ['article_split', 'dataset', 'format', ",
         ),
-        ("sources: [{dataset: s, path: s.json, format: csv}]\n", [], "field 'format': expected one of"),
+        ("sources: [{dataset: s, path: s.json, format: csv}]\n", [], "sources.0.format: got 'csv', expected one of"),
         (
             "sources: [{dataset: s, path: s.json}, {dataset: s, path: s.json}]\n",
             [],
