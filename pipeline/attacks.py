@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline import io, schemas
+from pipeline.config_model import Checked
 from pipeline.eval_sets import EvalSet, parse_eval_set
 from pipeline.rejects import reject, rejects_frame
 from pipeline.sources import load_source
@@ -101,11 +102,10 @@ _ALREADY_NEGATED = re.compile(r"\bnot\b|n't\b|\bnever\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class NegationConfig:
+class NegationConfig(Checked):
     seed: int = 13  # seeds the pick of each fake answer (by example id)
-    spacy_model: str = (
-        "en_core_web_sm"  # tagger of the questions (pipeline.flips) and NER of the contexts (pipeline.nlp)
-    )
+    # tagger of the questions (pipeline.flips) and NER of the contexts (pipeline.nlp)
+    spacy_model: str = "en_core_web_sm"
 
 
 def insert_not(question: str, tokens: Sequence[Token]) -> str | None:
@@ -119,16 +119,6 @@ def insert_not(question: str, tokens: Sequence[Token]) -> str | None:
         if tag in ADJECTIVE_TAGS and not (i and tokens[i - 1][0].lower() == "how"):
             return question[:off] + NOT + " " + question[off:]
     return None
-
-
-def _gold_entity(gold: dict, entities: Sequence[dict]) -> dict | None:
-    """The context entity overlapping the gold answer span most (None when none overlaps)."""
-    best, best_overlap = None, 0
-    for ent in entities:
-        overlap = min(ent["end"], gold["end"]) - max(ent["start"], gold["start"])
-        if overlap > best_overlap:
-            best, best_overlap = ent, overlap
-    return best
 
 
 def entity_pool(contexts: dict[str, str], entities: dict[str, Sequence[dict]]) -> dict[str, list[tuple[str, str]]]:
@@ -157,10 +147,10 @@ def fake_answer(
     a weight for a weight), else `no_fake_answer`.
     """
     from pipeline.flips import normalize
-    from pipeline.synthetic import _distinct, _hash, shape_fits, strip_possessive
+    from pipeline.synthetic import _distinct, _hash, gold_entity, shape_fits, strip_possessive
 
     gold = ex["answers"][0]
-    ent = _gold_entity(gold, entities)
+    ent = gold_entity(gold, entities, min_cover=0)  # the context entity overlapping the gold most, however little
     if ent is None:
         return None, "", "untyped_answer"
     norms = {normalize(a["text"]) for a in ex["answers"]}
@@ -246,16 +236,8 @@ def negation_attack(
     for (r, ctx, negated, fake, label), toks in zip(planned, neg_tokens, strict=True):
         restated = rule_statement(negated, toks)
         if restated is None:
-            rejects.append(
-                reject(
-                    STAGE,
-                    r["source_file"],
-                    r["example_id"],
-                    "question",
-                    "no_statement",
-                    f"no statement rule restates the negated question {negated!r}",
-                )
-            )
+            detail = f"no statement rule restates the negated question {negated!r}"
+            rejects.append(reject(STAGE, r["source_file"], r["example_id"], "question", "no_statement", detail))
             continue
         rule, prefix, suffix = restated
         prefix, fake = join_answer(prefix, fake)  # "founded in" + "In 2001" -> "founded in 2001"
@@ -263,10 +245,7 @@ def negation_attack(
         sentence = prefix + fake + suffix
         attacked = ctx + " " + sentence
         cid = io.text_id(attacked)
-        out_ctx.setdefault(
-            cid,
-            {"context_id": cid, "context": attacked, "title": r["title"], "lang": r["lang"], "n_chars": len(attacked)},
-        )
+        out_ctx.setdefault(cid, _context_row(cid, attacked, r))
         for a in r["answers"]:  # appended at the end: every gold span keeps its offsets
             if attacked[a["start"] : a["end"]] != a["text"]:
                 raise ValueError(
@@ -274,16 +253,7 @@ def negation_attack(
                 )
         out_ex.append({**r, "example_id": f"{r['example_id']}{NEG_SUFFIX}", "context_id": cid})
         clean_ex.append(r)
-        clean_ctx.setdefault(
-            r["context_id"],
-            {
-                "context_id": r["context_id"],
-                "context": ctx,
-                "title": r["title"],
-                "lang": r["lang"],
-                "n_chars": len(ctx),
-            },
-        )
+        clean_ctx.setdefault(r["context_id"], _context_row(r["context_id"], ctx, r))
         audit.append(
             {
                 "example_id": out_ex[-1]["example_id"],
@@ -325,6 +295,17 @@ AUDIT_SCHEMA = {
     "distractor": pl.String,
     "distractor_start": pl.Int64,
 }
+
+
+def _context_row(cid: str, text: str, example: dict) -> dict:
+    """A CONTEXTS row of `text`, titled like the example it belongs to."""
+    return {
+        "context_id": cid,
+        "context": text,
+        "title": example["title"],
+        "lang": example["lang"],
+        "n_chars": len(text),
+    }
 
 
 def _frame(rows: list[dict], schema, spec) -> pl.DataFrame:
