@@ -51,8 +51,3 @@ def segments(text: str, marks: Sequence[Mark]) -> list[Segment]:
         notes = tuple(m.note for m in cover if m.note)
         out.append(Segment(text[a:b], kinds, notes))
     return out or [Segment(text, ())]
-
-
-def window(text: str, start: int, end: int, width: int = 160) -> tuple[int, int]:
-    """[a, b) of about `width` characters either side of [start, end), clipped to the text."""
-    return max(0, start - width), min(len(text), end + width)

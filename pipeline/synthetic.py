@@ -249,12 +249,6 @@ def gold_entity(
     return best
 
 
-def gold_coarse(context: str, gold: dict[str, Any], entities: Sequence[dict[str, Any]]) -> str | None:
-    """Coarse type of the entity overlapping the gold span most (None when none overlaps)."""
-    best = gold_entity(gold, entities)
-    return coarse_type(best["label"]) if best else None
-
-
 def corpus_pool(contexts: dict[str, str], index: dict[str, dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
     """spaCy label → sorted (entity text, context_id) over the whole partition."""
     pool: dict[str, set[tuple[str, str]]] = {}
