@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from flows.cli_errors import fail
 from pipeline import io
 
 console = Console()
-err = Console(stderr=True)
 
 
 def audit(
@@ -33,8 +33,7 @@ def audit(
     try:
         site = build_site(root, out, dataset=dataset, n=n, seed=seed)
     except (io.ArtifactError, ValueError) as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2 if isinstance(e, ValueError) else 1) from e
+        fail(str(e), 2 if isinstance(e, ValueError) else 1)
     console.print(f"audit: {len(site.pages)} pages, {len(site.images)} plots in {site.seconds:.1f} s", highlight=False)
     console.print(f"open {site.index.resolve().as_uri()}", highlight=False, soft_wrap=True)
 

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from flows.cli_errors import fail
 from flows.progress import reporting
 
 RootOpt = Annotated[str, typer.Option("--root", help="artifact root")]
@@ -26,13 +27,6 @@ BatchOpt = Annotated[int, typer.Option("--batch-windows", help="windows per forw
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")
 ]
-
-
-def _fail(e: Exception) -> None:
-    from flows.cli_errors import error_line
-
-    error_line(str(e))  # one line, markup escaped
-    raise typer.Exit(2) from None
 
 
 def _prepare(device: str, verbose: bool):
@@ -73,7 +67,7 @@ def sample_topk_command(
         ):  # progress bars on a terminal, Prefect progress artifacts in the run
             path = sample_topk_flow(checkpoint, root, dataset, split, k, mode, batch_windows, force_gold, device, force)
     except (ValueError, FileNotFoundError) as e:
-        _fail(e)
+        fail(str(e), 2)  # one line, markup escaped
     print(path)
 
 
@@ -143,7 +137,7 @@ def evaluate_command(
                 overrides,
             )
     except (ValueError, FileNotFoundError) as e:
-        _fail(e)
+        fail(str(e), 2)  # one line, markup escaped
     print(path)
 
 

@@ -12,6 +12,7 @@ with the field named and nothing written), then run the Prefect flow in-process
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.cli_errors import fail, failing_cleanly
 from pipeline import io
 from pipeline.schemas import ARTIFACTS, REJECTS
 
@@ -62,12 +64,6 @@ VerboseOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> None:
-    from flows.cli_errors import fail
-
-    fail(message, code)  # one line, markup escaped
-
-
 _SHORT = {
     "rejects": "rej",
     "negatives_per_example": "neg/ex",
@@ -91,99 +87,69 @@ def _stage_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _run_build(
-    flow_name: str,
-    config: Path,
-    root: str | None,
-    source: list[str] | None,
-    overrides: list[str] | None,
-    force: bool,
-    runner: str,
-    workers: int,
-    lock_timeout: float = 600.0,
-    fail_fast: bool = False,
-    verbose: bool = False,
-) -> None:
-    if lock_timeout < 0:
-        _fail(f"--lock-timeout: got {lock_timeout:g}, expected seconds >= 0 (0 = do not wait for another build)")
-    if workers < 1:
-        _fail(f"--workers: got {workers}, expected at least 1 parallel task")
-    from flows.cli_process import quiet_prefect_console, supervise
+def _build_command(flow_name: str, doc: str) -> Callable[..., None]:
+    """`cqa build-index` or `cqa build-bundles`: the same options and checks, only the flow differs."""
 
-    supervise()  # a killed build leaves no process behind (Prefect's temporary server included)
-    from flows.build_bundles import build_bundles_flow, with_task_runner
-    from flows.build_index import build_index_flow, resolve_config
-    from pipeline.build_config import BuildConfigError
-    from pipeline.run_lock import RunLocked
-    from pipeline.sources import SourceError
-    from pipeline.sources.spec import SourcesFailed
+    def command(
+        config: ConfigOpt = DEFAULT_CONFIG,
+        root: RootOpt = None,
+        source: SourceOpt = None,
+        overrides: SetOpt = None,
+        force: ForceOpt = False,
+        runner: RunnerOpt = "threads",
+        workers: WorkersOpt = 4,
+        lock_timeout: LockOpt = 600.0,
+        fail_fast: FailFastOpt = False,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        if lock_timeout < 0:
+            fail(f"--lock-timeout: got {lock_timeout:g}, expected seconds >= 0 (0 = do not wait for another build)")
+        if workers < 1:
+            fail(f"--workers: got {workers}, expected at least 1 parallel task")
+        from flows.cli_process import quiet_prefect_console, supervise
 
-    overrides = [*(overrides or []), *(["fail_fast=true"] if fail_fast else [])]
-    params = {
-        "config": str(config),
-        "root": root,
-        "sources": source or [],
-        "overrides": overrides or [],
-        "force": force,
-        "lock_timeout_s": lock_timeout,
-    }
-    try:
-        cfg = resolve_config(params["config"], root, params["sources"], params["overrides"])
-        f = with_task_runner(build_bundles_flow if flow_name == "build-bundles" else build_index_flow, runner, workers)
-    except (BuildConfigError, ValueError) as e:
-        _fail(str(e))
-    err.print(f"{flow_name}: {len(cfg.sources)} source(s) -> {cfg.root}", highlight=False)
-    from flows.progress import reporting
+        supervise()  # a killed build leaves no process behind (Prefect's temporary server included)
+        from flows.build_bundles import build_bundles_flow, with_task_runner
+        from flows.build_index import build_index_flow, resolve_config
+        from flows.progress import reporting
+        from pipeline.build_config import BuildConfigError
+        from pipeline.run_lock import RunLocked
+        from pipeline.sources import SourceError
+        from pipeline.sources.spec import SourcesFailed
 
-    try:
-        with reporting(), quiet_prefect_console(verbose):  # progress bars on a terminal (stderr); tracebacks with -v
-            out = f(**params)
-    except SourcesFailed as e:  # the readable sources were built: show them, then name the others
-        if e.result.get("stages"):
-            console.print(_stage_table(e.result["stages"]))
-        _fail(str(e), code=1)
-    except (SourceError, BuildConfigError, io.ArtifactError, RunLocked) as e:
-        _fail(str(e), code=1)
-    except Exception as e:  # noqa: BLE001 - one line for the user; -v (and the Prefect log) has the traceback
-        if verbose:
-            raise
-        from flows.cli_errors import unexpected
+        params = {
+            "config": str(config),
+            "root": root,
+            "sources": source or [],
+            "overrides": [*(overrides or []), *(["fail_fast=true"] if fail_fast else [])],
+            "force": force,
+            "lock_timeout_s": lock_timeout,
+        }
+        with failing_cleanly(verbose, expected=(BuildConfigError, ValueError), code=2):
+            cfg = resolve_config(params["config"], root, params["sources"], params["overrides"])
+            flow = build_bundles_flow if flow_name == "build-bundles" else build_index_flow
+            f = with_task_runner(flow, runner, workers)
+        err.print(f"{flow_name}: {len(cfg.sources)} source(s) -> {cfg.root}", highlight=False)
+        # one line for the user; -v (and the Prefect log) has the traceback of an unexpected failure
+        with failing_cleanly(verbose, expected=(SourceError, BuildConfigError, io.ArtifactError, RunLocked), code=1):
+            try:
+                with reporting(), quiet_prefect_console(verbose):  # progress bars on a terminal (stderr)
+                    out = f(**params)
+            except SourcesFailed as e:  # the readable sources were built: show them, then name the others
+                if e.result.get("stages"):
+                    console.print(_stage_table(e.result["stages"]))
+                raise
+        console.print(_stage_table(out["stages"]))
+        console.print(f"report: {out['report']}", highlight=False, soft_wrap=True)
 
-        _fail(unexpected(e), code=1)
-    console.print(_stage_table(out["stages"]))
-    console.print(f"report: {out['report']}", highlight=False, soft_wrap=True)
+    command.__doc__ = doc
+    return command
 
 
-def build_index(
-    config: ConfigOpt = DEFAULT_CONFIG,
-    root: RootOpt = None,
-    source: SourceOpt = None,
-    set_: SetOpt = None,
-    force: ForceOpt = False,
-    runner: RunnerOpt = "threads",
-    workers: WorkersOpt = 4,
-    lock_timeout: LockOpt = 600.0,
-    fail_fast: FailFastOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Load the sources and build the spaCy index (incremental)."""
-    _run_build("build-index", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast, verbose)
-
-
-def build_bundles(
-    config: ConfigOpt = DEFAULT_CONFIG,
-    root: RootOpt = None,
-    source: SourceOpt = None,
-    set_: SetOpt = None,
-    force: ForceOpt = False,
-    runner: RunnerOpt = "threads",
-    workers: WorkersOpt = 4,
-    lock_timeout: LockOpt = 600.0,
-    fail_fast: FailFastOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Load, index, and run every selected miner (near_miss, ...); skips unchanged partitions."""
-    _run_build("build-bundles", config, root, source, set_, force, runner, workers, lock_timeout, fail_fast, verbose)
+build_index = _build_command("build-index", "Load the sources and build the spaCy index (incremental).")
+build_bundles = _build_command(
+    "build-bundles", "Load, index, and run every selected miner (near_miss, ...); skips unchanged partitions."
+)
 
 
 def show(
@@ -195,11 +161,11 @@ def show(
     """Summary of an artifact: partitions, rows, schema version, manifest config."""
     spec = ARTIFACTS.get(artifact)
     if spec is None:
-        _fail(f"unknown artifact {artifact!r}; expected one of {list(ARTIFACTS)}")
+        fail(f"unknown artifact {artifact!r}; expected one of {list(ARTIFACTS)}")
     man = io.read_manifest(root, spec)
     parts = [p for p in io.partitions(root, spec) if dataset is None or p.get("dataset") == dataset]
     if not parts:
-        _fail(
+        fail(
             f"artifact '{artifact}' has no partitions under {root}" + (f" for dataset {dataset!r}" if dataset else ""),
             1,
         )
