@@ -208,10 +208,11 @@ def empty_frame(spec: ArtifactSpec) -> pl.DataFrame:
 
 
 @contextlib.contextmanager
-def _locked(root: str | Path, spec: ArtifactSpec) -> Iterator[None]:
+def locked(root: str | Path, spec: ArtifactSpec, name: str = ".lock") -> Iterator[None]:
+    """An exclusive file lock `<artifact>/<name>` (flock) held for the block."""
     d = artifact_dir(root, spec)
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".lock", "a+") as fh:
+    with open(d / name, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -341,7 +342,7 @@ def write_partition(
     """
     table = to_table(df, spec)
     target = partition_dir(root, spec, partition)
-    with _locked(root, spec):
+    with locked(root, spec):
         target.mkdir(parents=True, exist_ok=True)
         _recover(target)
         final = target / "part-0.parquet"
@@ -368,7 +369,7 @@ def append_part(
     """Add one part file (`part-<part_name>.parquet`) to a partition; existing parts stay."""
     table = to_table(df, spec)
     target = partition_dir(root, spec, partition)
-    with _locked(root, spec):
+    with locked(root, spec):
         _recover(target)
         target.mkdir(parents=True, exist_ok=True)
         final = target / f"part-{part_name}.parquet"
@@ -438,7 +439,7 @@ def swap_partition(
         delete_partition(root, spec, partition)
         return dst
     entry = read_manifest(staging_root, spec)["partitions"].get(key)
-    with _locked(root, spec):
+    with locked(root, spec):
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not dst.exists():
             os.rename(src, dst)
@@ -454,7 +455,7 @@ def swap_partition(
 
 def delete_partition(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> None:
     target = partition_dir(root, spec, partition)
-    with _locked(root, spec):
+    with locked(root, spec):
         _update_manifest(root, spec, partition_key(spec, partition), None)
         if target.exists():
             shutil.rmtree(target)

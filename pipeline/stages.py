@@ -22,9 +22,7 @@ A stage with no rejects now and none before writes no rejects part.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import os
@@ -33,7 +31,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +57,6 @@ from pipeline.spacy_index import (
 from pipeline.stage_report import StageReport
 
 # Parts owned by one writer ----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _writers_lock(root: str | Path, spec: ArtifactSpec) -> Iterator[None]:
-    d = io.artifact_dir(root, spec)
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".writers-lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def part_path(root: str | Path, spec: ArtifactSpec, part: Mapping[str, str], writer: str) -> Path:
@@ -102,7 +88,8 @@ def write_owned_part(
     `training.data.synthetic_placement` read `config.placement`). A part file no writer owns
     (the single `part-0.parquet` of a partition written before it was shared) is removed.
     """
-    with _writers_lock(root, spec):
+    # a lock of its own: io.append_part below takes the artifact's `.lock`
+    with io.locked(root, spec, ".writers-lock"):
         old = (io.partition_entry(root, spec, part) or {}) if io.partition_dir(root, spec, part).exists() else {}
         writers = {**(old.get("writers") or {}), writer: dict(record)}
         for orphan in io.partition_files(root, spec, part):
@@ -182,7 +169,9 @@ def run_load(root: str | Path, spec: SourceSpec, force: bool = False) -> list[St
     inputs = {"source": source_fingerprint(spec)}
     fp = io.inputs_fingerprint(inputs, config)
     if not force and (splits := _load_up_to_date(root, spec, fp)):
-        return [_skipped_report(root, "load", EXAMPLES, spec.dataset, s, t0) for s in splits]
+        parts = [{"dataset": spec.dataset, "split": s} for s in splits]
+        entries = [(p, io.partition_entry(root, EXAMPLES, p) or {}) for p in parts]
+        return [_skipped_report("load", p, e, io.partition_dir(root, EXAMPLES, p), t0) for p, e in entries]
     result = load_source(spec)
     examples, contexts, rejects = result.examples, result.contexts, result.rejects
     split_col = pl.col("split").fill_null(spec.split) if "split" in rejects.columns else pl.lit(spec.split)
@@ -198,26 +187,17 @@ def run_load(root: str | Path, spec: SourceSpec, force: bool = False) -> list[St
         n_rej = write_stage_rejects(root, "load", spec.dataset, split, _of_split(rejects, split, REJECTS))
         stats = {"contexts": ctx.height}
         extra = {"load_splits": splits, "source_file": spec.path, "rejects": n_rej, "stats": stats}
-        io.write_partition(
-            root,
-            CONTEXTS,
-            ctx,
-            part,
-            config=config,
-            inputs=inputs,
-            timings={"load": seconds},
-            extra={**extra, "content": content_fingerprint(ctx)},
-        )
-        path = io.write_partition(
-            root,
-            EXAMPLES,
-            ex,
-            part,
-            config=config,
-            inputs=inputs,
-            timings={"load": seconds},
-            extra={**extra, "content": content_fingerprint(ex)},
-        )
+        for artifact, frame in ((CONTEXTS, ctx), (EXAMPLES, ex)):  # examples last: `path` is theirs
+            path = io.write_partition(
+                root,
+                artifact,
+                frame,
+                part,
+                config=config,
+                inputs=inputs,
+                timings={"load": seconds},
+                extra={**extra, "content": content_fingerprint(frame)},
+            )
         reports.append(
             StageReport("load", spec.dataset, split, rows=ex.height, rejects=n_rej, path=str(path), stats=stats)
         )
@@ -237,19 +217,18 @@ def _of_split(df: pl.DataFrame, split: str, spec: ArtifactSpec) -> pl.DataFrame:
 
 
 def _skipped_report(
-    root: str | Path, stage: str, spec: ArtifactSpec, dataset: str, split: str, t0: float
+    stage: str, part: Mapping[str, str], entry: Mapping[str, Any], path: Path, t0: float
 ) -> StageReport:
-    part = {"dataset": dataset, "split": split}
-    entry = io.partition_entry(root, spec, part) or {}
+    """The report of a stage skipped as up to date: the rows, rejects and stats it recorded last time."""
     return StageReport(
         stage,
-        dataset,
-        split,
+        part["dataset"],
+        part["split"],
         rows=int(entry.get("rows", 0)),
         rejects=int(entry.get("rejects", 0)),
         seconds=time.perf_counter() - t0,
         skipped=True,
-        path=str(io.partition_dir(root, spec, part)),
+        path=str(path),
         stats=dict(entry.get("stats", {})),
     )
 
@@ -406,18 +385,7 @@ def run_miner(
     fp = io.inputs_fingerprint(inputs, config)
     done = [writer_entry(root, spec, part, name) for spec in miner.outputs]
     if not force and all(d and d.get("inputs_fingerprint") == fp for d in done):
-        first = done[0]
-        return StageReport(
-            name,
-            dataset,
-            split,
-            rows=int(first.get("rows", 0)),
-            rejects=int(first.get("rejects", 0)),
-            seconds=time.perf_counter() - t0,
-            skipped=True,
-            path=str(part_path(root, miner.outputs[0], part, name)),
-            stats=dict(first.get("stats", {})),
-        )
+        return _skipped_report(name, part, done[0], part_path(root, miner.outputs[0], part, name), t0)
     args, mcfg = read_inputs(root, miner.inputs, dataset, split, cfg), cfg.miner_config(name)
     kwargs, groups = {}, None
     if miner.groups is not None:  # reuse the rows of unchanged groups (none when forced or a part is missing)
