@@ -243,54 +243,46 @@ def eval_page(root: str | Path, part: dict[str, str], n: int, seed: int) -> dict
 # plots -----------------------------------------------------------------------------
 
 
+def _per_partition(stats: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    return {f"{s['dataset']}/{s['split']}": s[key] for s in stats}
+
+
+# miner page -> (file, title, x label, its stats rows -> {legend label: (value, count) pairs})
+MINER_PLOTS: dict[str, tuple[str, str, str, Callable[[list[dict[str, Any]]], dict[str, Any]]]] = {
+    "near_miss": (
+        "near_miss_negatives.png",
+        "negatives per example",
+        "negatives",
+        lambda stats: _per_partition(stats, "histogram"),
+    ),
+    "bundles": (
+        "bundle_sizes.png",
+        "bundle size per kind and mode",
+        "members per bundle",
+        lambda stats: {f"{s['kind']}/{s['mode']}": s["histogram"] for s in stats},
+    ),
+    "flips": ("flip_rules.png", "flips per rule", "rule", lambda stats: _per_partition(stats, "rules")),
+    "synthetic": (
+        "synthetic_rules.png",
+        "synthetic sentences per rule",
+        "rule",
+        lambda stats: {k: [(rule, c) for rule, c, _ in v] for k, v in _per_partition(stats, "rules").items()},
+    ),
+}
+
+
 def miner_plots(name: str, data: dict[str, Any], img: Path) -> list[dict[str, str]]:
-    """Histogram PNGs of one miner page; returns [{file, title}] relative to the site."""
+    """The histogram PNG of one miner page (`MINER_PLOTS`); returns [{file, title}] relative to the site."""
     from pipeline.audit_plots import histogram_png
 
-    specs: list[tuple[str, str, dict, str]] = []
-    if name == "near_miss":
-        specs.append(
-            (
-                "near_miss_negatives.png",
-                "negatives per example",
-                {f"{s['dataset']}/{s['split']}": s["histogram"] for s in data["stats"]},
-                "negatives",
-            )
-        )
-    elif name == "bundles":
-        specs.append(
-            (
-                "bundle_sizes.png",
-                "bundle size per kind and mode",
-                {f"{s['kind']}/{s['mode']}": s["histogram"] for s in data["stats"]},
-                "members per bundle",
-            )
-        )
-    elif name == "flips":
-        specs.append(
-            (
-                "flip_rules.png",
-                "flips per rule",
-                {f"{s['dataset']}/{s['split']}": s["rules"] for s in data["stats"]},
-                "rule",
-            )
-        )
-    elif name == "synthetic":
-        specs.append(
-            (
-                "synthetic_rules.png",
-                "synthetic sentences per rule",
-                {f"{s['dataset']}/{s['split']}": [(k, c) for k, c, _ in s["rules"]] for s in data["stats"]},
-                "rule",
-            )
-        )
-    out = []
-    for file, title, groups, xlabel in specs:
-        groups = {k: v for k, v in groups.items() if v}
-        if groups:
-            histogram_png(groups, img / file, title, xlabel)
-            out.append({"file": f"img/{file}", "title": title})
-    return out
+    if name not in MINER_PLOTS:
+        return []
+    file, title, xlabel, groups_of = MINER_PLOTS[name]
+    groups = {k: v for k, v in groups_of(data["stats"]).items() if v}
+    if not groups:
+        return []
+    histogram_png(groups, img / file, title, xlabel)
+    return [{"file": f"img/{file}", "title": title}]
 
 
 # the site --------------------------------------------------------------------------

@@ -43,38 +43,31 @@ def seeded_sample(df: pl.DataFrame, n: int, seed: int, key: Iterable[str]) -> pl
     return df[idx]
 
 
-def context_texts(root: str | Path, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
-    """(dataset, split, context_id) -> context text, for the given keys only."""
+def _rows_of(
+    root: str | Path, spec: ArtifactSpec, id_column: str, columns: Iterable[str], keys: Iterable[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(dataset, split, id) -> the row's `columns` (and its key columns), for the given keys only."""
     keys = set(keys)
     if not keys:
         return {}
-    ids = sorted({k[2] for k in keys})
     rows = (
-        io.scan(root, CONTEXTS)
-        .filter(pl.col("context_id").is_in(ids))
-        .select("dataset", "split", "context_id", "context")
+        io.scan(root, spec)
+        .filter(pl.col(id_column).is_in(sorted({k[2] for k in keys})))
+        .select("dataset", "split", id_column, *columns)
         .collect()
     )
-    return {(d, s, c): t for d, s, c, t in rows.iter_rows() if (d, s, c) in keys}
+    out = {(r["dataset"], r["split"], r[id_column]): r for r in rows.iter_rows(named=True)}
+    return {k: r for k, r in out.items() if k in keys}
+
+
+def context_texts(root: str | Path, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """(dataset, split, context_id) -> context text, for the given keys only."""
+    return {k: r["context"] for k, r in _rows_of(root, CONTEXTS, "context_id", ["context"], keys).items()}
 
 
 def questions(root: str | Path, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, Any]]:
     """(dataset, split, example_id) -> {question, answers, title} for the given keys."""
-    keys = set(keys)
-    if not keys:
-        return {}
-    ids = sorted({k[2] for k in keys})
-    rows = (
-        io.scan(root, EXAMPLES)
-        .filter(pl.col("example_id").is_in(ids))
-        .select("dataset", "split", "example_id", "question", "answers", "title")
-        .collect()
-    )
-    return {
-        (r["dataset"], r["split"], r["example_id"]): r
-        for r in rows.iter_rows(named=True)
-        if (r["dataset"], r["split"], r["example_id"]) in keys
-    }
+    return _rows_of(root, EXAMPLES, "example_id", ["question", "answers", "title"], keys)
 
 
 def _context(texts: Mapping, row: Mapping[str, Any]) -> str:
