@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from flows.experiment_profile import ExperimentPlan, RunPlan
+from flows.report import md_table
 from pipeline import io, schemas
 
 
@@ -36,15 +37,6 @@ def _budget(run: RunPlan) -> str:
     o = run.train.optim
     steps = f"{o.max_steps} steps" if o.max_steps else f"{o.epochs:g} epochs"
     return f"{steps}, {o.batch_windows}×{o.grad_accum} windows, lr {o.lr:g}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + " --- |" * len(header),
-        *("| " + " | ".join(str(c) for c in r) + " |" for r in rows),
-        "",
-    ]
 
 
 def eval_set_names(plan: ExperimentPlan) -> list[str]:
@@ -105,6 +97,20 @@ VERDICT_WORDS = {
 # Metrics compared per seed only (one value per run, no per-question pairing): bundle consistency
 # and joint inference (per bundle slice), the drop under an attack (lower is better).
 PER_SEED_METRICS = ("consistency", "joint_em", "joint_consistency", "drop_em", "drop_f1")
+# The lead table (`seed_rows` + `per_seed_rows`), and its cells after "per seed" for a pair without values.
+LEAD_COLUMNS = (
+    "eval set",
+    "runs",
+    "metric",
+    "per seed",
+    "mean ± sd",
+    "pooled [95% CI]",
+    "p_not_better",
+    "verdict",
+    "paper claims",
+    "n",
+)
+NOT_COMPARED = ("–", "–", "–", "not compared", "", 0)
 
 
 def control_description(plan: ExperimentPlan) -> str:
@@ -138,6 +144,23 @@ def null_rules(plan: ExperimentPlan) -> dict[str, str]:
     return out
 
 
+def _value(metrics: pl.DataFrame, eval_set: str, run: str, metric: str, slice_name: str = "all") -> float | None:
+    """The run's value of `metric` on the slice of `eval_set`; None when there is none or it is NaN (no bundle)."""
+    hit = metrics.filter(
+        (pl.col("eval_set") == eval_set)
+        & (pl.col("run") == run)
+        & (pl.col("metric") == metric)
+        & (pl.col("slice") == slice_name)
+    )
+    v = float(hit["value"][0]) if hit.height else None
+    return None if v is None or v != v else v
+
+
+def _in_order(column: str, order: Sequence[str]) -> pl.Expr:
+    """Sort key: the position of the column's value in `order`."""
+    return pl.col(column).replace_strict({v: i for i, v in enumerate(order)}, return_dtype=pl.Int32)
+
+
 def _pm(mean: float, sd: float | None, signed: bool = False) -> str:
     m = f"{mean:+.2f}" if signed else f"{mean:.2f}"
     return f"{m} (single seed)" if sd is None else f"{m} ± {sd:.2f}"
@@ -158,56 +181,31 @@ def seed_rows(
     rows = []
     for es in eval_set_names(plan):
         for group in plan.method_groups:
+            runs = {f"`{plan.run(group, s).name}`": plan.run(group, s).name for s in plan.seeds}
+            runs |= {f"`{plan.control_for(s).name}`": plan.control_for(s).name for s in plan.seeds}
             for metric in ("em", "f1"):
+                head = [es, f"`{group}` − `{plan.control_group}`", metric.upper()]
                 method = {s: _scores(preds, es, plan.run(group, s).name, metric) for s in plan.seeds}
                 control = {s: _scores(preds, es, plan.control_for(s).name, metric) for s in plan.seeds}
                 lacking = [s for s in plan.seeds if not method[s] or not control[s]]
                 if lacking:  # say so in the table: a silently missing row would read as "no result"
-                    rows.append(
-                        [
-                            es,
-                            f"`{group}` − `{plan.control_group}`",
-                            metric.upper(),
-                            f"no predictions for seed(s) {lacking}",
-                            "–",
-                            "–",
-                            "–",
-                            "not compared",
-                            "",
-                            0,
-                        ]
-                    )
+                    rows.append([*head, f"no predictions for seed(s) {lacking}", *NOT_COMPARED])
                     continue
                 c = seed_comparison(method, control, n_resamples=n_resamples)
                 if forest is not None and metric == "em":  # seeds as points (no per-seed interval), pooled with its CI
+                    points = [(s, d, d, d) for s, d in zip(c.seeds, c.per_seed, strict=True)]
+                    points.append(("pooled", c.pooled.estimate, c.pooled.low, c.pooled.high))
                     label = f"{group} ({es})"
-                    forest += [
-                        {"method": label, "seed": s, "delta": d, "lo": d, "hi": d}
-                        for s, d in zip(c.seeds, c.per_seed, strict=True)
-                    ]
-                    forest.append(
-                        {
-                            "method": label,
-                            "seed": "pooled",
-                            "delta": c.pooled.estimate,
-                            "lo": c.pooled.low,
-                            "hi": c.pooled.high,
-                        }
-                    )
+                    forest += [{"method": label, "seed": s, "delta": d, "lo": lo, "hi": hi} for s, d, lo, hi in points]
                 verdict = VERDICT_WORDS.get(c.verdict, c.verdict) + (" (single seed)" if c.single_seed else "")
-                runs = {f"`{plan.run(group, s).name}`": plan.run(group, s).name for s in plan.seeds}
-                runs |= {f"`{plan.control_for(s).name}`": plan.control_for(s).name for s in plan.seeds}
-                verdict = abstain_note(shares, es, runs) or verdict
                 rows.append(
                     [
-                        es,
-                        f"`{group}` − `{plan.control_group}`",
-                        metric.upper(),
+                        *head,
                         " ".join(f"s{s}: {d:+.2f}" for s, d in zip(c.seeds, c.per_seed, strict=True)),
                         _pm(c.mean, c.sd, signed=True),
                         f"{c.pooled.estimate:+.2f} [{c.pooled.low:+.2f}, {c.pooled.high:+.2f}]",
                         f"{c.pooled.p_not_better:.3f}",
-                        verdict,
+                        abstain_note(shares, es, runs) or verdict,
                         claims.get(group, "–") if metric == "em" else "",
                         c.n,
                     ]
@@ -224,40 +222,21 @@ def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]
     for es in eval_set_names(plan):
         here = metrics.filter((pl.col("eval_set") == es) & pl.col("metric").is_in(PER_SEED_METRICS))
         for (metric, slice_name), _ in here.group_by(["metric", "slice"], maintain_order=True):
+            label = metric + ("" if slice_name == "all" else f" [{slice_name}]")
+            better = (lambda d: d < 0) if metric.startswith("drop_") else (lambda d: d > 0)
             for group in plan.method_groups:
-
-                def value(name: str) -> float | None:
-                    hit = here.filter(
-                        (pl.col("run") == name) & (pl.col("metric") == metric) & (pl.col("slice") == slice_name)
-                    )
-                    v = float(hit["value"][0]) if hit.height else None
-                    return None if v is None or v != v else v  # NaN: no bundle of the set
-
+                head = [es, f"`{group}` − `{plan.control_group}`", label]
                 diffs = {}
                 for seed in plan.seeds:
-                    m, c = value(plan.run(group, seed).name), value(plan.control_for(seed).name)
+                    m = _value(here, es, plan.run(group, seed).name, metric, slice_name)
+                    c = _value(here, es, plan.control_for(seed).name, metric, slice_name)
                     if m is not None and c is not None:
                         diffs[seed] = m - c
-                label = metric + ("" if slice_name == "all" else f" [{slice_name}]")
+                gaps = [s for s in plan.seeds if s not in diffs]
                 if not diffs:  # the metric exists for this set but not for this pair: say so, never drop the row
-                    lacking = [s for s in plan.seeds if s not in diffs]
-                    rows.append(
-                        [
-                            es,
-                            f"`{group}` − `{plan.control_group}`",
-                            label,
-                            f"no value for seed(s) {lacking}",
-                            "–",
-                            "–",
-                            "–",
-                            "not compared",
-                            "",
-                            0,
-                        ]
-                    )
+                    rows.append([*head, f"no value for seed(s) {gaps}", *NOT_COMPARED])
                     continue
                 vals = list(diffs.values())
-                better = (lambda d: d < 0) if metric.startswith("drop_") else (lambda d: d > 0)
                 if len(vals) == 1:
                     verdict = "single seed, no interval"
                 elif all(better(d) for d in vals):
@@ -267,24 +246,12 @@ def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]
                 else:
                     verdict = "seeds disagree (no interval)"
                 sd = statistics.stdev(vals) if len(vals) > 1 else None
-                gaps = [s for s in plan.seeds if s not in diffs]
                 per = " ".join(f"s{s}: {d:+.2f}" for s, d in diffs.items()) + (
                     f" (no value for seed(s) {gaps})" if gaps else ""
                 )
-                rows.append(
-                    [
-                        es,
-                        f"`{group}` − `{plan.control_group}`",
-                        label,
-                        per,
-                        _pm(statistics.fmean(vals), sd, signed=True),
-                        "per seed only",
-                        "–",
-                        verdict,
-                        claims.get(group, "–") if metric in ("consistency", "drop_em") else "",
-                        len(vals),
-                    ]
-                )
+                claim = claims.get(group, "–") if metric in ("consistency", "drop_em") else ""
+                mean = _pm(statistics.fmean(vals), sd, signed=True)
+                rows.append([*head, per, mean, "per seed only", "–", verdict, claim, len(vals)])
     return rows
 
 
@@ -300,29 +267,12 @@ def spread_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]]:
     for es in eval_set_names(plan):
         for group, names in groups:
             for metric in ("em", "f1"):
-                vals = {}
-                for seed, name in names.items():
-                    hit = metrics.filter(
-                        (pl.col("eval_set") == es)
-                        & (pl.col("run") == name)
-                        & (pl.col("metric") == metric)
-                        & (pl.col("slice") == "all")
-                    )
-                    if hit.height:
-                        vals[seed] = float(hit["value"][0])
+                vals = {seed: v for seed, name in names.items() if (v := _value(metrics, es, name, metric)) is not None}
                 if not vals:
                     continue
                 mean, sd, lo, hi = spread(vals)
-                rows.append(
-                    [
-                        es,
-                        f"`{group}`",
-                        metric.upper(),
-                        " ".join(f"s{s}: {v:.2f}" for s, v in vals.items()),
-                        _pm(mean, sd),
-                        f"{lo:.2f}–{hi:.2f}",
-                    ]
-                )
+                per = " ".join(f"s{s}: {v:.2f}" for s, v in vals.items())
+                rows.append([es, f"`{group}`", metric.upper(), per, _pm(mean, sd), f"{lo:.2f}–{hi:.2f}"])
     return rows
 
 
@@ -335,11 +285,7 @@ def comparison_rows(
 
     sets = eval_set_names(plan)
     metrics = io.read(plan.root, schemas.METRICS).filter(pl.col("eval_set").is_in(sets) & pl.col("run").is_in(order))
-    metrics = metrics.sort(
-        pl.col("eval_set").replace_strict({s: i for i, s in enumerate(sets)}, return_dtype=pl.Int32),
-        pl.col("run").replace_strict({r: i for i, r in enumerate(order)}, return_dtype=pl.Int32),
-        maintain_order=True,
-    )
+    metrics = metrics.sort(_in_order("eval_set", sets), _in_order("run", order), maintain_order=True)
     preds = pl.concat(
         [
             io.read(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})
@@ -356,10 +302,7 @@ def comparison_rows(
             + [r.name for r in plan.methods if r.seed == seed]
             + [plan.baseline_for(seed).name]
         )
-        frame = preds.filter(pl.col("run").is_in(names)).sort(
-            pl.col("run").replace_strict({r: i for i, r in enumerate(names)}, return_dtype=pl.Int32),
-            maintain_order=True,
-        )
+        frame = preds.filter(pl.col("run").is_in(names)).sort(_in_order("run", names), maintain_order=True)
         per_seed.append(paired_differences(frame, n_resamples=n_resamples))
     diffs = pl.concat(per_seed)
     diff_rows = [
@@ -438,56 +381,42 @@ def write_experiment_report(plan: ExperimentPlan, order: list[str], eval_report:
         "interval. `paper claims`: the gain the paper reports at its own scale, a claim to test, not a target.",
         "",
     ]
-    lines += _table(
-        [
-            "eval set",
-            "runs",
-            "metric",
-            "per seed",
-            "mean ± sd",
-            "pooled [95% CI]",
-            "p_not_better",
-            "verdict",
-            "paper claims",
-            "n",
-        ],
-        seed_table,
-    )
+    lines += md_table(LEAD_COLUMNS, seed_table)
     if forest:
         from flows.plots import forest_plot
 
         forest_plot(forest, out / "forest_em.png")
         lines += ["![Δ EM per method: each seed (a point), and the pooled 95% interval](forest_em.png)", ""]
     lines += ["## The ruler's noise: baseline and control over seeds", ""]
-    lines += _table(["eval set", "run", "metric", "per seed", "mean ± sd", "range"], spread_table)
+    lines += md_table(["eval set", "run", "metric", "per seed", "mean ± sd", "range"], spread_table)
     lines += ["## Runs", ""]
-    lines += _table(
+    lines += md_table(
         ["run", "role", "seed", "starts from", "losses (name × weight)", "budget", "null rule (evaluation)", "train s"],
         run_table(plan, state),
     )
     lines += ["## EM / F1 (95% bootstrap intervals)", ""]
     lines += ["`abstains`: share of questions the run answered with the null answer (its own null rule).", ""]
-    lines += _table(["eval set", "run", "n", "EM", "F1", "abstains"] + [f"top-{k} EM" for k in ks], metric_rows)
+    lines += md_table(["eval set", "run", "n", "EM", "F1", "abstains"] + [f"top-{k} EM" for k in ks], metric_rows)
     lines += [
         "## Each run minus its seed's control (paired bootstrap, 95%)",
         "",
         "Same questions resampled for both runs; `p_not_better`: share of resamples with difference ≤ 0.",
         "",
     ]
-    lines += _table(["eval set", "runs", "metric", "difference [95% CI]", "p_not_better", "n"], diff_rows)
+    lines += md_table(["eval set", "runs", "metric", "difference [95% CI]", "p_not_better", "n"], diff_rows)
     if slice_rows:
         lines += [
             "## Slices (near-miss: the baseline's prediction is in the gold's sentence, same coarse type, other text)",
             "",
         ]
-        lines += _table(["eval set", "slice", "run", "metric", "value [95% CI]", "n"], slice_rows)
+        lines += md_table(["eval set", "slice", "run", "metric", "value [95% CI]", "n"], slice_rows)
     stages = [
         [name, s["seconds"], s["finished"]]
         for name, s in state.items()
         if name != "report" and s.get("status") == "done"
     ]
     lines += ["## Stages (last completed run of each; a re-run skips unchanged ones)", ""]
-    lines += _table(["stage", "seconds", "finished"], stages)
+    lines += md_table(["stage", "seconds", "finished"], stages)
     png = Path(eval_report).parent / "em_f1.png"
     if png.exists():
         shutil.copyfile(png, out / "em_f1.png")

@@ -19,21 +19,9 @@ import polars as pl
 from pipeline import io
 from pipeline.schemas import REJECTS
 
-TABLE_COLUMNS = (
-    "stage",
-    "dataset",
-    "split",
-    "rows",
-    "rejects",
-    "negatives_per_example",
-    "with_negative",
-    "seconds",
-    "skipped",
-)
-
 
 def table_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One flat row per stage report (dicts from `StageReport.as_row`), in TABLE_COLUMNS order."""
+    """One flat row per stage report (dicts from `StageReport.as_row`): stage, partition, counts, seconds, skipped."""
     rows = []
     for r in reports:
         stats = r.get("stats") or {}
@@ -80,13 +68,17 @@ def rejects_by_reason(root: str | Path, partitions: Sequence[Mapping[str, str]])
     return df.sort("dataset", "split", "stage", pl.col("count"), descending=[False, False, False, True]).to_dicts()
 
 
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A markdown table as lines (header, rule, one line per row), then a blank line."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows] + [""]
+
+
 def _md_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Dict rows (columns of the first) as a markdown table; `_none_` without rows."""
     if not rows:
         return "_none_\n"
-    cols = list(rows[0])
-    out = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
-    out += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join(out) + "\n"
+    return "\n".join(md_table(list(rows[0]), [[r.get(c, "") for c in rows[0]] for r in rows]))
 
 
 def report_markdown(
