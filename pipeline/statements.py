@@ -52,14 +52,9 @@ import re
 import sys
 from collections.abc import Sequence
 
+from pipeline.flip_rules import getLemma  # lemminflect's, imported on first use
+
 Token = tuple[str, str, int]
-
-
-def getLemma(word: str, upos: str) -> tuple[str, ...]:
-    """lemminflect's getLemma, imported on first use (lemminflect imports spaCy, which probes torch)."""
-    import lemminflect
-
-    return lemminflect.getLemma(word, upos=upos)
 
 
 def getInflection(lemma: str, tag: str) -> tuple[str, ...]:
