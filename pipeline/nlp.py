@@ -23,7 +23,7 @@ spaCy sees are the ones a one-chunk build makes and the output is the same bit f
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Literal
 
@@ -66,9 +66,6 @@ class IndexConfig(Checked):
     def key(self, model_version: str) -> str:
         """Partition value: `<model>-<version>-<8 hex of the output settings>`."""
         return f"{self.model}-{model_version}-{fingerprint(self.output_settings())[:8]}"
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
     def contexts_per_chunk(self) -> int:
         """`chunk_size` rounded up to a whole number of `batch_size` batches."""

@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from pipeline import io
+from pipeline.config_model import to_plain
 from pipeline.nlp import IndexConfig, index_key, load_nlp, model_info
 from pipeline.progress import track
 from pipeline.schemas import INDEX
@@ -221,7 +222,7 @@ def _write_chunk(
         frame,
         {"nlp": chunk.key},
         chunk.part_name,
-        config=cfg.as_dict(),
+        config=to_plain(cfg),
         extra={"spacy_model": info, "pipes": pipes},
     )
 
