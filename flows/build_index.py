@@ -66,20 +66,8 @@ def load_task(root: str, spec: SourceSpec, force: bool = False) -> list[dict[str
         reports = run_load(root, spec, force=force)
     except SourceError as e:
         get_run_logger().error("load %s: source could not be read, left out of this build: %s", spec.dataset, e)
-        return [
-            {
-                "stage": "load",
-                "dataset": spec.dataset,
-                "split": spec.split,
-                "rows": 0,
-                "rejects": 0,
-                "seconds": round(time.perf_counter() - t0, 3),
-                "skipped": False,
-                "path": spec.path,
-                "stats": {},
-                "failed": str(e),
-            }
-        ]
+        failed = StageReport("load", spec.dataset, spec.split, seconds=time.perf_counter() - t0, path=spec.path)
+        return [{**failed.as_row(), "failed": str(e)}]
     for r in reports:
         get_run_logger().info(
             "load %s/%s: %d examples, %d rejects%s",

@@ -85,13 +85,16 @@ class Deployment:
     tags: tuple[str, ...] = ()  # UI tags
     parameters: dict[str, Any] = field(default_factory=dict)  # default parameters of the deployment
 
-    @property
-    def cron(self) -> str | None:
-        return remine_cron() if self.scheduled else None
-
-    @property
-    def concurrency_limit(self) -> ConcurrencyLimitConfig | None:
-        return one_at_a_time() if self.serial else None
+    def options(self) -> dict[str, Any]:
+        """What serving and registering both pass: name, schedule, concurrency limit, tags, description, parameters."""
+        return {
+            "name": self.name,
+            "cron": remine_cron() if self.scheduled else None,
+            "concurrency_limit": one_at_a_time() if self.serial else None,
+            "tags": list(self.tags),
+            "description": self.description,
+            "parameters": dict(self.parameters),
+        }
 
 
 BUILD = "flows/build_bundles.py:build_bundles_flow"
@@ -161,17 +164,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
 
 def deployments() -> list[RunnerDeployment]:
     """Every deployment of the project, ready for `prefect.serve`."""
-    return [
-        d.flow.to_deployment(
-            name=d.name,
-            cron=d.cron,
-            concurrency_limit=d.concurrency_limit,
-            tags=list(d.tags),
-            description=d.description,
-            parameters=dict(d.parameters),
-        )
-        for d in DEPLOYMENTS
-    ]
+    return [d.flow.to_deployment(**d.options()) for d in DEPLOYMENTS]
 
 
 def deploy_to_pools(pool: str | None = None, source: str | Path = REPO) -> list[UUID]:
@@ -180,18 +173,7 @@ def deploy_to_pools(pool: str | None = None, source: str | Path = REPO) -> list[
     for d in DEPLOYMENTS:
         f = Flow.from_source(source=str(source), entrypoint=d.entrypoint)
         ids.append(
-            f.deploy(
-                name=d.name,
-                work_pool_name=pool or d.pool,
-                cron=d.cron,
-                concurrency_limit=d.concurrency_limit,
-                tags=list(d.tags),
-                description=d.description,
-                parameters=dict(d.parameters),
-                build=False,
-                push=False,
-                print_next_steps=False,
-            )
+            f.deploy(**d.options(), work_pool_name=pool or d.pool, build=False, push=False, print_next_steps=False)
         )
     return ids
 

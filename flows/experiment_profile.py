@@ -130,10 +130,9 @@ class EvaluateStage(Checked):
     batch_windows: int = constrained(16, ge=1)  # windows per forward pass
     near_miss_slice: bool = True  # add the near-miss slice (docs/methods.md §1), judged by the baseline's predictions
     bundles: str | None = None  # `DATASET/SPLIT` of a bundles partition (`ropes/dev`): consistency + joint inference
-    exclude_train_titles: bool = (
-        True  # never score a question on an article of the training partition (see flows.evaluate);
-    )
-    # turn off only where titles name no article (ROPES: `ropes-<situation index>`, repeated across its files)
+    # never score a question on an article of the training partition (see flows.evaluate); turn off only
+    # where titles name no article (ROPES: `ropes-<situation index>`, repeated across its files)
+    exclude_train_titles: bool = True
 
 
 @_frozen
@@ -155,9 +154,8 @@ class ExperimentProfile(Checked):
     evaluate: EvaluateStage  # the evaluation stage
     # every run once per seed (`seed` of each training config)
     seeds: tuple[int, ...] = constrained((13, 14, 15), min_length=1, check=_distinct_seeds)
-    baseline_per_seed: bool = (
-        True  # one baseline per seed; false: every seed's continuations start from the first seed's baseline
-    )
+    # one baseline per seed; false: every seed's continuations start from the first seed's baseline
+    baseline_per_seed: bool = True
 
 
 def profile_path(profile: str) -> Path:
