@@ -65,8 +65,6 @@ def _raise(error: type[ConfigModelError], problems: list[str]) -> typing.NoRetur
 
 # Field declarations ------------------------------------------------------------------------
 
-_CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "pattern", "check")
-
 
 def constrained(
     default: Any = dataclasses.MISSING,
@@ -81,19 +79,8 @@ def constrained(
     check: Callable[[Any, str], None] | None = None,
 ) -> Any:
     """A dataclass field with constraints (no default given: a required field)."""
-    meta = {
-        k: v
-        for k, v in (
-            ("ge", ge),
-            ("gt", gt),
-            ("le", le),
-            ("lt", lt),
-            ("min_length", min_length),
-            ("pattern", pattern),
-            ("check", check),
-        )
-        if v is not None
-    }
+    given = {"ge": ge, "gt": gt, "le": le, "lt": lt, "min_length": min_length, "pattern": pattern, "check": check}
+    meta = {k: v for k, v in given.items() if v is not None}
     return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
 
 
