@@ -95,31 +95,21 @@ def pack_command(
         load_config(config, [*(overrides or []), "device=cpu"])
         cfg = load_config(config, overrides or [], validate=False)
     with failing_cleanly(verbose, expected=(ConfigError, PackError, ValueError, FileNotFoundError), code=1):
-        sets = []
+        sets = []  # (name, examples, contexts), then the first `limit` questions of each packed
         if eval_sets:
             from pipeline.attacks import load_eval_set
             from pipeline.eval_sets import parse_eval_set
 
-            for text in eval_sets:
-                es = parse_eval_set(text, data_dir)
+            for es in (parse_eval_set(text, data_dir) for text in eval_sets):
                 frames = load_eval_set(es)
-                sets.append(
-                    eval_set_from_frames(
-                        es.name, frames.examples.head(limit) if limit else frames.examples, frames.contexts
-                    )
-                )
+                sets.append((es.name, frames.examples, frames.contexts))
         for split in eval_splits or []:
             from pipeline import io, schemas
 
             part = {"dataset": cfg.data.dataset, "split": split}
-            examples = io.read(cfg.data.root, schemas.EXAMPLES, part)
-            sets.append(
-                eval_set_from_frames(
-                    f"{cfg.data.dataset}-{split}",
-                    examples.head(limit) if limit else examples,
-                    io.read(cfg.data.root, schemas.CONTEXTS, part),
-                )
-            )
+            frames = [io.read(cfg.data.root, spec, part) for spec in (schemas.EXAMPLES, schemas.CONTEXTS)]
+            sets.append((f"{cfg.data.dataset}-{split}", *frames))
+        sets = [eval_set_from_frames(name, ex.head(limit) if limit else ex, ctx) for name, ex, ctx in sets]
         manifest = pack(cfg, out, sets, with_weights=with_weights, max_mib=max_mib)
     mib = manifest["bytes"] / 2**20
     splits = ", ".join(f"{k} {v['n_examples']}" for k, v in manifest["splits"].items())

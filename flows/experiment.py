@@ -60,9 +60,6 @@ class StageBook:
         tmp.write_text(json.dumps(self.state, indent=2), encoding="utf-8")
         os.replace(tmp, self.path)
 
-    def previous(self, name: str) -> dict[str, Any] | None:
-        return self.state.get(name)
-
     def run(
         self, name: str, inputs: dict[str, Any], action: Callable[[], Any], output_fp: Callable[[Any], str]
     ) -> tuple[Any, str]:
@@ -216,7 +213,7 @@ def _train(run: RunPlan, resume_fp: str, prior: dict[str, Any] | None) -> str:
 def _train_stage(book: StageBook, run: RunPlan, upstream: dict[str, str]) -> tuple[str, str]:
     inputs = {"config": to_plain(run.train), **upstream}
     fp = io.fingerprint(inputs)
-    prior = book.previous(f"train:{run.name}")  # read before `run` marks the stage as running
+    prior = book.state.get(f"train:{run.name}")  # read before `run` marks the stage as running
     return book.run(f"train:{run.name}", inputs, lambda: _train(run, fp, prior), weights_fingerprint)
 
 
