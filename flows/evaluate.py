@@ -170,14 +170,8 @@ def evaluate_checkpoint(
     logger = get_run_logger()
     loaded = load_checkpoint(checkpoint, device=device)
     f = loaded.features
-    cfg = InferenceConfig(
-        batch_windows=batch_windows,
-        max_length=f.max_length,
-        stride=f.stride,
-        max_answer_len=f.max_answer_len,
-        null_rule=null_rule,
-        null_threshold=null_threshold,
-    )
+    windows = {"max_length": f.max_length, "stride": f.stride, "max_answer_len": f.max_answer_len}
+    cfg = InferenceConfig(batch_windows=batch_windows, null_rule=null_rule, null_threshold=null_threshold, **windows)
     bundle_rows = read_bundles(root, bundles)
     metrics_of: dict[str, pl.DataFrame] = {}
     preds_of: dict[str, pl.DataFrame] = {}
@@ -458,7 +452,6 @@ def check_arguments(
     names = [es.name for es in sets]
     if len(set(names)) < len(names):
         raise ValueError(f"evaluate: evaluation set names repeat: {names}")
-    check_checkpoints(checkpoints)
     resolve_null_rules(checkpoints, null_rule, 0.0, run_null_rules)
     read_bundles(root, bundles)
     return sets

@@ -175,14 +175,11 @@ def weights_fingerprint(run_dir: str) -> str:
     return io.file_sha256(Path(run_dir) / "model" / ENCODER_FILE)
 
 
-def topk_fingerprint(root: str, partition: dict[str, str]) -> Callable[[str], str]:
-    def fp(_: str) -> str:
-        entry = io.partition_entry(root, schemas.TOPK, partition)
-        if entry is None:
-            raise FileNotFoundError(f"{root}: no topk partition {partition}")
-        return io.fingerprint(entry)
-
-    return fp
+def topk_fingerprint(root: str, partition: dict[str, str]) -> str:
+    entry = io.partition_entry(root, schemas.TOPK, partition)
+    if entry is None:
+        raise FileNotFoundError(f"{root}: no topk partition {partition}")
+    return io.fingerprint(entry)
 
 
 # Stage actions ---------------------------------------------------------------------------------
@@ -246,7 +243,7 @@ def _topk_stage(
             force_gold=t.force_gold,
             device=p.device,
         ),
-        topk_fingerprint(plan.root, part),
+        lambda _: topk_fingerprint(plan.root, part),
     )
     return fp
 

@@ -135,13 +135,11 @@ def null_rules(plan: ExperimentPlan) -> dict[str, str]:
     e = plan.profile.evaluate
     by_dir = {str(r.train.run_dir): r.name for r in runs}
     keyed = {next((d for d, n in by_dir.items() if n == k), k): v for k, v in (_run_null_rules(plan) or {}).items()}
-    choices = resolve_null_rules(dirs, e.null_rule, e.null_threshold, keyed or None)
-    out = {}
-    for d in dirs:
-        ch = next((v for k, v in choices.items() if Path(d).name == k or k == d), None)
-        if ch is not None:
-            out[by_dir[d]] = f"`{ch.rule}`" + (f" {ch.threshold:g}" if ch.rule != "none" else "") + f" ({ch.source})"
-    return out
+    choices = resolve_null_rules(dirs, e.null_rule, e.null_threshold, keyed or None)  # one per run, in order
+    return {
+        r.name: f"`{c.rule}`" + (f" {c.threshold:g}" if c.rule != "none" else "") + f" ({c.source})"
+        for r, c in zip(runs, choices.values(), strict=True)
+    }
 
 
 def _value(metrics: pl.DataFrame, eval_set: str, run: str, metric: str, slice_name: str = "all") -> float | None:

@@ -58,10 +58,7 @@ def stage_totals(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def rejects_by_reason(root: str | Path, partitions: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
     """Counts of rejects per dataset, split, stage and reason over the given partitions."""
-    frames = []
-    for part in partitions:
-        if io.partition_entry(root, REJECTS, part):
-            frames.append(io.read(root, REJECTS, part))
+    frames = [io.read(root, REJECTS, part) for part in partitions if io.partition_entry(root, REJECTS, part)]
     if not frames:
         return []
     df = pl.concat(frames).group_by("dataset", "split", "stage", "reason").len("count")

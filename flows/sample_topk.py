@@ -61,25 +61,15 @@ def write_topk(
     part = {"dataset": dataset, "split": split}
     loaded = load_checkpoint(checkpoint, device=device)
     out_part = {**part, "model": loaded.run_id}
-    config = {
-        "k": k,
-        "mode": mode,
-        "force_gold": force_gold,
-        "max_length": loaded.features.max_length,
-        "stride": loaded.features.stride,
-        "max_answer_len": loaded.features.max_answer_len,
-    }
+    f = loaded.features  # the checkpoint's windowing: in the manifest config and the inference settings
+    windows = {"max_length": f.max_length, "stride": f.stride, "max_answer_len": f.max_answer_len}
+    config = {"k": k, "mode": mode, "force_gold": force_gold, **windows}
     inputs = {"examples": _examples_fingerprint(root, part), "weights": _weights_fingerprint(checkpoint)}
     if not force and io.is_up_to_date(root, schemas.TOPK, out_part, io.inputs_fingerprint(inputs, config)):
         logger.info("topk %s is up to date: skipped", io.partition_key(schemas.TOPK, out_part))
         return str(io.partition_dir(root, schemas.TOPK, out_part))
     t0 = time.perf_counter()
-    cfg = InferenceConfig(
-        batch_windows=batch_windows,
-        max_length=loaded.features.max_length,
-        stride=loaded.features.stride,
-        max_answer_len=loaded.features.max_answer_len,
-    )
+    cfg = InferenceConfig(batch_windows=batch_windows, **windows)
     contexts = io.read(root, schemas.CONTEXTS, part)
     frame = sample_topk(
         loaded.model,

@@ -26,19 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def train_command_line(config: str, overrides: list[str], resume: bool, nproc_per_node: int) -> list[str]:
     """The child process's argv: plain python, or torchrun for several processes."""
-    if nproc_per_node > 1:
-        head = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            f"--nproc_per_node={nproc_per_node}",
-            "-m",
-            "flows.cli_training",
-        ]
-    else:
-        head = [sys.executable, "-m", "flows.cli_training"]
+    torchrun = ["-m", "torch.distributed.run", f"--nproc_per_node={nproc_per_node}"] if nproc_per_node > 1 else []
     args = ["--config", config] + [a for o in overrides for a in ("--set", o)]
-    return head + args + (["--resume"] if resume else [])
+    return [sys.executable, *torchrun, "-m", "flows.cli_training", *args] + (["--resume"] if resume else [])
 
 
 class TrainingFailed(RuntimeError):
