@@ -172,14 +172,9 @@ def show(
     table = Table(title=f"{artifact} (schema v{man.get('schema_version')}) at {io.artifact_dir(root, spec)}")
     for col in ("partition", "rows", "created_at", "writers"):
         table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold", min_width=5)
-    for p in parts:
-        e = man["partitions"][io.partition_key(spec, p)]
-        table.add_row(
-            io.partition_key(spec, p),
-            str(e.get("rows")),
-            str(e.get("created_at")),
-            ", ".join(e.get("writers", {})) or "-",
-        )
+    for key in (io.partition_key(spec, p) for p in parts):
+        e = man["partitions"][key]
+        table.add_row(key, str(e.get("rows")), str(e.get("created_at")), ", ".join(e.get("writers", {})) or "-")
     console.print(table)
     first_key = io.partition_key(spec, parts[0])
     first = man["partitions"][first_key]

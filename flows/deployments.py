@@ -75,8 +75,7 @@ def one_at_a_time() -> ConcurrencyLimitConfig:
 
 @dataclass(frozen=True)
 class Deployment:
-    flow: Flow  # the flow object (served in this process)
-    entrypoint: str  # `path:function` relative to the repository (registered on a pool)
+    flow: Flow  # the flow object (served in this process; registered on a pool by its `entrypoint`)
     name: str  # deployment name: `<flow name>/<name>`
     pool: str  # work pool it is registered on with --register
     description: str  # shown in the UI
@@ -84,6 +83,11 @@ class Deployment:
     serial: bool = False  # concurrency limit of one
     tags: tuple[str, ...] = ()  # UI tags
     parameters: dict[str, Any] = field(default_factory=dict)  # default parameters of the deployment
+
+    @property
+    def entrypoint(self) -> str:
+        """`path:function` of the flow relative to the repository, for the worker of a pool to import."""
+        return f"{self.flow.fn.__module__.replace('.', '/')}.py:{self.flow.fn.__name__}"
 
     def options(self) -> dict[str, Any]:
         """What serving and registering both pass: name, schedule, concurrency limit, tags, description, parameters."""
@@ -97,11 +101,9 @@ class Deployment:
         }
 
 
-BUILD = "flows/build_bundles.py:build_bundles_flow"
 DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment(
         build_bundles_flow,
-        BUILD,
         "default",
         MINING_POOL,
         "Load sources, index with spaCy, run every miner (skips unchanged partitions).",
@@ -110,7 +112,6 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     ),
     Deployment(
         build_bundles_flow,
-        BUILD,
         "nightly",
         MINING_POOL,
         "Scheduled re-mining of the default build config (CQA_REMINE_CRON).",
@@ -120,7 +121,6 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     ),
     Deployment(
         build_index_flow,
-        "flows/build_index.py:build_index_flow",
         "default",
         MINING_POOL,
         "Load sources and build the spaCy index.",
@@ -128,7 +128,6 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     ),
     Deployment(
         sample_topk_flow,
-        "flows/sample_topk.py:sample_topk_flow",
         "default",
         GPU_POOL,
         "A checkpoint's k best spans per question -> the topk artifact.",
@@ -136,7 +135,6 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     ),
     Deployment(
         train_flow,
-        "flows/train.py:train_flow",
         "default",
         GPU_POOL,
         "Train a QA model from a training config (child process; torchrun for several GPUs).",
@@ -144,7 +142,6 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     ),
     Deployment(
         evaluate_flow,
-        "flows/evaluate.py:evaluate_flow",
         "default",
         GPU_POOL,
         "Evaluate checkpoints on evaluation sets -> predictions, metrics, report.",
@@ -152,7 +149,6 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     ),
     Deployment(
         experiment_flow,
-        "flows/experiment.py:experiment_flow",
         "default",
         GPU_POOL,
         "The whole study: mine, baseline, top-k, methods + alpha=0 control, evaluate, report.",

@@ -22,7 +22,6 @@ and returns the report path. Tasks pass paths and names, never frames.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import time
@@ -72,8 +71,7 @@ def prepare_eval_set(
         "limit": limit,
         "exclude_titles": sorted(set(exclude_titles or [])),
     }
-    frames = dataclasses.replace(frames, rejects=rejects)
-    _write_set(inputs_root, es.name, examples, frames.contexts, frames.rejects, config)
+    _write_set(inputs_root, es.name, examples, frames.contexts, rejects, config)
     names = [es.name]
     if frames.unattacked is not None:
         kept = [i.removesuffix(NEG_SUFFIX) for i in examples["example_id"].to_list()]
@@ -85,12 +83,12 @@ def prepare_eval_set(
             Path(inputs_root) / f"negation-{es.name}.parquet"
         )
         names.append(es.name + UNATTACKED)
-    reasons = frames.rejects.group_by("reason").len().sort("len", descending=True).iter_rows()
+    reasons = rejects.group_by("reason").len().sort("len", descending=True).iter_rows()
     get_run_logger().info(
         "eval set %s: %d examples, %d rejected (%s)",
         es.name,
         examples.height,
-        frames.rejects.height,
+        rejects.height,
         ", ".join(f"{r}: {n}" for r, n in reasons) or "none",
     )
     return names

@@ -376,15 +376,8 @@ def _check_devices(p: ExperimentProfile) -> None:
     Checked before any work."""
     from training.config import ConfigError, check_device
 
-    devices = {
-        "device": p.device,
-        **{
-            f"common ({o})": o.split("=", 1)[1].strip()
-            for o in p.common
-            if o.split("=", 1)[0].strip() == "device" and "=" in o
-        },
-    }
-    for where, name in devices.items():
+    common = [o for o in p.common if "=" in o and o.split("=", 1)[0].strip() == "device"]
+    for where, name in [("device", p.device), *((f"common ({o})", o.split("=", 1)[1].strip()) for o in common)]:
         try:
             check_device(name, where)
         except ConfigError as e:
