@@ -19,7 +19,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer  # noqa: E402
 
-from flows import cli_audit, cli_bundles, cli_eval, cli_experiment, cli_mining, cli_training  # noqa: E402
+from flows import cli_audit, cli_bundles, cli_eval, cli_experiment, cli_mining, cli_training, experiment_pack  # noqa: E402
 
 app = typer.Typer(
     name="cqa",
@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     cli_training,  # train
     cli_eval,  # sample-topk, evaluate
     cli_experiment,  # experiment
+    experiment_pack,  # experiment-pack
 )
 
 for module in COMMAND_MODULES:

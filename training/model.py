@@ -122,6 +122,15 @@ def _apply_dropout(config, cfg: ModelConfig, device: torch.device) -> None:
             setattr(config, name, cfg.hidden_dropout)
 
 
+def _version(dist: str) -> tuple[int, ...]:
+    from importlib.metadata import version
+
+    return tuple(int(x) for x in version(dist).split(".")[:2] if x.isdigit())
+
+
+_FP32 = {"dtype" if _version("transformers") >= (4, 56) else "torch_dtype": torch.float32}  # `dtype` from 4.56
+
+
 def load_model(cfg: ModelConfig, *, device: str | torch.device = "cpu", seed: int = 0) -> tuple[QaModel, object]:
     """Model + tokenizer; `seed` fixes the random init of new heads (qa_outputs, CRF)."""
     device = torch.device(device)
@@ -135,6 +144,8 @@ def load_model(cfg: ModelConfig, *, device: str | torch.device = "cpu", seed: in
         path = resolve_model_name(cfg.name)
         config = AutoConfig.from_pretrained(path)
         _apply_dropout(config, cfg, device)
-        encoder = AutoModelForQuestionAnswering.from_pretrained(path, config=config)
+        # fp32 master weights whatever the file holds (an experiment pack's start weights are bf16;
+        # transformers 5 would keep the file's dtype), and the new heads drawn in fp32 as from an fp32 file
+        encoder = AutoModelForQuestionAnswering.from_pretrained(path, config=config, **_FP32)
     model = QaModel(encoder, crf_head=cfg.crf_head)
     return model.to(device), tokenizer

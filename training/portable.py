@@ -7,6 +7,7 @@ are installed (no spaCy, Prefect, Polars, pydantic, pyarrow, scipy).
     # GPU machine (the source tree and pack/ travel; nothing is installed but the train extra):
     python -m training.portable train pack/ --out runs [--set optim.max_steps=2000] [--model /path/to/weights]
     python -m training.portable evaluate pack/ runs/<run_name>        # again, or for another checkpoint
+    python -m training.portable experiment xpack/ --out runs-gpu       # a whole profile (cqa experiment-pack)
     torchrun --nproc_per_node 4 -m training.portable train pack/ --model /path/to/weights   # DDP, rank 0 evaluates
 
 `train` runs the real loop (`training.loop.train`) with `data.root` set to the pack: the loop's
@@ -400,8 +401,16 @@ def pack(
 # Training and evaluating from a pack (GPU machine) -----------------------------------------------------
 
 
-def run_config(pack: str | Path, *, out: str | Path | None = None, model: str | None = None, overrides: list[str] = ()):
-    """The packed config with `data.root` = the pack, `model.name` = the packed model folder (or `model`)."""
+def run_config(
+    pack: str | Path,
+    *,
+    out: str | Path | None = None,
+    model: str | None = None,
+    overrides: list[str] = (),
+    config: str | Path | None = None,
+):
+    """The packed config (or `config`, a run config for the same data) with `data.root` = the pack,
+    `model.name` = the packed model folder (or `model`)."""
     from training.config import check_device, check_losses, load_config
 
     pack = Path(pack).resolve()
@@ -414,7 +423,7 @@ def run_config(pack: str | Path, *, out: str | Path | None = None, model: str | 
             )
         model = str(pack / manifest["model"]["folder"])
     fixed = [f"data.root={pack}", f"model.name={model}"] + ([f"output_dir={out}"] if out is not None else [])
-    cfg = load_config(pack / "config.yaml", fixed + list(overrides), validate=False)
+    cfg = load_config(config or pack / "config.yaml", fixed + list(overrides), validate=False)
     check_device(cfg.device)
     check_losses(cfg)
     if cfg.init_from is not None and not (Path(cfg.init_from) / "model.safetensors").is_file():
@@ -543,11 +552,12 @@ def train_pack(
     overrides: list[str] = (),
     resume: bool = False,
     evaluate: bool = True,
+    config: str | Path | None = None,
 ) -> tuple[Path, dict[str, dict]]:
     """`training.loop.train` from a pack, then `evaluate_pack`; returns (run folder, {set: summary})."""
     from training.loop import train
 
-    cfg = run_config(pack, out=out, model=model, overrides=list(overrides))
+    cfg = run_config(pack, out=out, model=model, overrides=list(overrides), config=config)
     unpack_windows(pack)
     run_dir = train(cfg, resume=resume)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 evaluates (and prints)
@@ -582,12 +592,21 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--null-threshold", type=float)
     e.add_argument("--batch-windows", type=int, default=64)
     e.add_argument("--device", default="auto")
+    x = sub.add_parser("experiment", help="every run of an experiment pack (cqa experiment-pack), then the comparison")
+    x.add_argument("pack")
+    x.add_argument("--out", required=True, help="folder for the run folders, summary.md and results.json.gz")
+    x.add_argument("--set", dest="overrides", action="append", default=[], help="override KEY=VALUE for every run")
     args = parser.parse_args(argv)
     from training.checkpoint import CheckpointError
     from training.config import ConfigError
 
     try:
-        if args.command == "train":
+        if args.command == "experiment":
+            from training.portable_experiment import run_experiment
+
+            run_experiment(args.pack, args.out, args.overrides)
+            print(Path(args.out) / "summary.md")
+        elif args.command == "train":
             run_dir, results = train_pack(
                 args.pack,
                 out=args.out,
