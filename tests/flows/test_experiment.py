@@ -131,15 +131,26 @@ def test_alpha_zero_control_overrides_apply_after_the_zeroed_weights(tmp_path: P
     assert control.train.optim == robust.train.optim and control.train.features == robust.train.features
 
 
-@pytest.mark.parametrize("name", ["paper1-cpu", "paper2-cpu", "paper3-cpu", "paper4-cpu", "paper5-cpu"])
+PAPER_PROFILES = [f"paper{n}-{scale}" for n in range(1, 6) for scale in ("cpu", "gpu") if (n, scale) != (1, "gpu")]
+
+
+@pytest.mark.parametrize("name", PAPER_PROFILES)
 def test_every_paper_profile_plans_three_seeds_with_claims(tmp_path: Path, name: str) -> None:
-    """One CPU profile per paper, each checked before any work; every method carries the paper's claim."""
+    """One CPU and one GPU profile per paper (paper 1's GPU one: squad-protocol), each checked before any
+    work; every method carries the paper's claim."""
     plan = plan_experiment(load_profile(name, [f"workdir={tmp_path}"]))
     assert plan.seeds == SEEDS and plan.profile.name == name
     assert all(m.claim for m in plan.profile.methods), "every method states the gain its paper reports"
     assert all(r.train.model.name == "minilm" for r in (*plan.baselines, *plan.continuations))
     # ROPES titles are per-situation indexes that repeat across train and dev: no article to exclude
-    assert plan.profile.evaluate.exclude_train_titles == (name != "paper2-cpu")
+    assert plan.profile.evaluate.exclude_train_titles == (not name.startswith("paper2"))
+    if name.endswith("-gpu"):  # the paper scale: the same comparison, longer, on every evaluation question
+        cpu = plan_experiment(load_profile(name.replace("-gpu", "-cpu"), [f"workdir={tmp_path}"]))
+        assert plan.profile.device == "auto" and plan.profile.evaluate.limit is None
+        assert [m.group for m in plan.methods] == [m.group for m in cpu.methods]
+        assert [s.name for s in plan.control_for(13).train.losses] == [s.name for s in cpu.control_for(13).train.losses]
+        assert plan.profile.evaluate.sets == cpu.profile.evaluate.sets
+        assert all(r.train.optim.max_steps is None and r.train.optim.epochs >= 1 for r in plan.continuations)
 
 
 def test_paper2_evaluates_consistency_on_dev_bundles(tmp_path: Path) -> None:
@@ -154,7 +165,8 @@ def test_paper2_evaluates_consistency_on_dev_bundles(tmp_path: Path) -> None:
 def test_unknown_profile_and_unknown_field() -> None:
     with pytest.raises(
         ProfileError,
-        match=r"known profiles: cpu-smoke, paper1-cpu, paper2-cpu, paper3-cpu, paper4-cpu, paper5-cpu, squad-protocol",
+        match=r"known profiles: cpu-smoke, paper1-cpu, paper2-cpu, paper2-gpu, paper3-cpu, paper3-gpu, paper4-cpu, "
+        r"paper4-gpu, paper5-cpu, paper5-gpu, squad-protocol",
     ):
         load_profile("nope")
     with pytest.raises(ProfileError, match=r"bogus: unknown key; expected one of \['baseline', "):
