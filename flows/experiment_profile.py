@@ -21,6 +21,7 @@ repository (configs) or to the current directory (`workdir`, `root`, `evaluate.d
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,20 +278,16 @@ def _resolve_run(spec: RunSpec, role: str, field: str, overrides: list[str], bas
 
 
 def _check_budget(runs: tuple[RunPlan, ...], skip: tuple[str, ...] = ()) -> None:
-    def get(cfg: Any, dotted: str) -> Any:
-        for part in dotted.split("."):
-            cfg = getattr(cfg, part)
-        return cfg
-
     ref = runs[0]
     for run in runs[1:]:
         for f in BUDGET_FIELDS:
             if f in skip or (f == "optim.epochs" and run.train.optim.max_steps is not None):
                 continue  # steps decide (max_steps was compared just before)
-            if get(run.train, f) != get(ref.train, f):
+            get = operator.attrgetter(f)  # a dotted field: `optim.max_steps`
+            if get(run.train) != get(ref.train):
                 raise ProfileError(
-                    f"unequal budget: {f} is {get(run.train, f)!r} in run {run.name!r} but "
-                    f"{get(ref.train, f)!r} in {ref.name!r}; put it in the profile's `continuation`"
+                    f"unequal budget: {f} is {get(run.train)!r} in run {run.name!r} but "
+                    f"{get(ref.train)!r} in {ref.name!r}; put it in the profile's `continuation`"
                 )
 
 
