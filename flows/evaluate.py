@@ -26,7 +26,7 @@ import datetime as dt
 import re
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -369,6 +369,11 @@ def parse_null_rule(text: str, what: str) -> tuple[str, float]:
         raise ValueError(f"evaluate: {what}={text!r}: the threshold after ':' must be a number") from None
 
 
+def config_null_rule(decoding: Any, source: str) -> NullChoice | None:
+    """The null rule a training config's `decoding` section names (`decoding.null_rule`), or None (not set)."""
+    return None if decoding.null_rule is None else NullChoice(decoding.null_rule, decoding.null_threshold, source)
+
+
 def run_null_rule(ref: str) -> NullChoice | None:
     """The null rule a run's training config names (`decoding.null_rule`), or None (alias, no config, not set)."""
     from training.config import load_config
@@ -379,10 +384,7 @@ def run_null_rule(ref: str) -> NullChoice | None:
     folder = checkpoint_folder(ref)
     for path in (folder / "config.yaml", folder.parent / "config.yaml", folder.parent.parent / "config.yaml"):
         if path.exists():
-            decoding = load_config(path, validate=False).decoding
-            if decoding.null_rule is None:
-                return None
-            return NullChoice(decoding.null_rule, decoding.null_threshold, f"training config {path}")
+            return config_null_rule(load_config(path, validate=False).decoding, f"training config {path}")
     return None
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.evaluate import NullChoice, config_null_rule, parse_null_rule
 from flows.experiment_profile import ExperimentPlan, RunPlan, load_profile, plan_experiment
 from pipeline import io, schemas
 from pipeline.config_model import to_plain
@@ -185,6 +186,15 @@ def topk_fingerprint(root: str, partition: dict[str, str]) -> str:
 # Stage actions ---------------------------------------------------------------------------------
 
 
+def mine(plan: ExperimentPlan) -> dict[str, Any]:
+    """The profile's build (`build-bundles`, unchanged stages skipped): the `mine` stage, and the first step of
+    `cqa experiment-pack`."""
+    from flows.build_bundles import build_bundles_flow
+
+    b = plan.profile.build
+    return build_bundles_flow(plan.build_config_path, plan.root, list(b.sources) or None, list(b.overrides))
+
+
 def _train(run: RunPlan, resume_fp: str, prior: dict[str, Any] | None) -> str:
     """Train one run as a subprocess (the `train` subflow).
 
@@ -221,6 +231,20 @@ def _run_null_rules(plan: ExperimentPlan) -> dict[str, str] | None:
     return {k: v for k, v in out.items() if v is not None} or None
 
 
+def plan_null_rules(plan: ExperimentPlan) -> dict[str, NullChoice]:
+    """Run name -> the null rule its evaluation uses, in `flows.evaluate.resolve_null_rules`' order (the profile's
+    `evaluate.null_rules`, the run's training config, the profile's default), read from the plan's resolved
+    training configs (what each run folder's `config.yaml` will hold), so before any run exists."""
+    per_run, e = _run_null_rules(plan) or {}, plan.profile.evaluate
+    default = NullChoice(e.null_rule, e.null_threshold, "default evaluate.null_rule")
+    return {
+        r.name: NullChoice(*parse_null_rule(per_run[r.name], f"evaluate.null_rules[{r.name}]"), "evaluate.null_rules")
+        if r.name in per_run
+        else config_null_rule(r.train.decoding, "training config") or default
+        for r in (*plan.baselines, *plan.continuations)
+    }
+
+
 def _topk_stage(
     book: StageBook, plan: ExperimentPlan, baseline: RunPlan, baseline_dir: str, upstream: dict[str, str]
 ) -> str:
@@ -255,7 +279,6 @@ def experiment_flow(
     """Mine → baseline → sample-topk → methods + α=0 control (equal budget) → evaluate → report.
 
     Returns the report path."""
-    from flows.build_bundles import build_bundles_flow
     from flows.evaluate import evaluate_flow
     from flows.experiment_report import write_experiment_report
 
@@ -274,12 +297,7 @@ def experiment_flow(
         _, mined = book.run(
             "mine",
             {"build": plan.build.resolved(), "sources": plan.source_fingerprints},
-            lambda: build_bundles_flow(
-                config=plan.build_config_path,
-                root=root,
-                sources=list(p.build.sources) or None,
-                overrides=list(p.build.overrides),
-            )["report"],
+            lambda: mine(plan)["report"],
             lambda _: mined_fingerprint(root, {"dataset": p.dataset, "split": p.split}),
         )
         runs: dict[str, tuple[str, str]] = {}

@@ -35,25 +35,6 @@ from flows.experiment_profile import ExperimentPlan, ProfileError, load_profile,
 PLAN_FILE = "experiment.json"
 
 
-def _null_rules(plan: ExperimentPlan) -> dict[str, tuple[str, float]]:
-    """Run name -> (rule, threshold), in `cqa evaluate`'s order: the profile's per-run rule, the run's
-    training config (`decoding.null_rule`), the profile's default."""
-    from flows.evaluate import parse_null_rule
-    from flows.experiment import _run_null_rules
-
-    per_run = _run_null_rules(plan) or {}
-    e = plan.profile.evaluate
-    out = {}
-    for r in (*plan.baselines, *plan.continuations):
-        if r.name in per_run:
-            out[r.name] = parse_null_rule(per_run[r.name], f"evaluate.null_rules[{r.name}]")
-        elif r.train.decoding.null_rule is not None:
-            out[r.name] = (r.train.decoding.null_rule, r.train.decoding.null_threshold)
-        else:
-            out[r.name] = (e.null_rule, e.null_threshold)
-    return out
-
-
 def _eval_sets(plan: ExperimentPlan, scratch: Path) -> list:
     """The profile's evaluation sets, prepared exactly as the `experiment` flow's evaluate stage does."""
     from flows.evaluate import SET_SPLIT, prepare_eval_set
@@ -102,7 +83,7 @@ def experiment_pack_flow(
     profile: str, overrides: list[str] | None = None, out: str = "xpack", max_mib: float = 64.0
 ) -> dict:
     """Mine (unchanged stages skipped), then write the experiment pack into `out` (a new folder); returns its plan."""
-    from flows.build_bundles import build_bundles_flow
+    from flows.experiment import mine, plan_null_rules
     from training.config import TINY_ALIAS, config_yaml
     from training.portable import PackError, _folder_size, pack
 
@@ -117,17 +98,12 @@ def experiment_pack_flow(
     target = Path(out)
     if target.exists() and any(target.iterdir()):
         raise PackError(f"--out {target}: exists and is not empty; pick a new folder (a pack is written whole)")
-    build_bundles_flow(
-        config=plan.build_config_path,
-        root=plan.root,
-        sources=list(p.build.sources) or None,
-        overrides=list(p.build.overrides),
-    )
+    mine(plan)
     tmp = target.parent / f".tmp-xpack-{target.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
         sets = _eval_sets(plan, tmp / "scratch")
-        rules = _null_rules(plan)
+        rules = plan_null_rules(plan)
         packs: dict[str, str] = {}  # data + features config -> pack folder
         runs = []
         for r in (*plan.baselines, *plan.continuations):
@@ -140,11 +116,10 @@ def experiment_pack_flow(
             (tmp / "configs").mkdir(exist_ok=True)
             (tmp / "configs" / f"{r.name}.yaml").write_text(config_yaml(cfg), encoding="utf-8")
             base = plan.baseline_for(r.seed).name if r.role != "baseline" else None
-            rule, threshold = rules[r.name]
             runs.append(
                 {"name": r.name, "role": r.role, "group": r.group, "seed": r.seed, "pack": packs[key],
                  "config": f"configs/{r.name}.yaml", "init_from_run": base,
-                 "null_rule": rule, "null_threshold": threshold}
+                 "null_rule": rules[r.name].rule, "null_threshold": rules[r.name].threshold}
             )  # fmt: skip
         weights = None
         if plan.baselines[0].train.model.name != TINY_ALIAS:

@@ -124,21 +124,13 @@ def control_description(plan: ExperimentPlan) -> str:
 
 
 def null_rules(plan: ExperimentPlan) -> dict[str, str]:
-    """Run name → the null rule its evaluation used (`RULE:THRESHOLD (from where)`), as flows.evaluate resolves it."""
-    from flows.evaluate import resolve_null_rules
-    from flows.experiment import _run_null_rules
+    """Run name → the null rule its evaluation uses (`` `RULE` THRESHOLD (from where) ``), in flows.evaluate's order
+    (`flows.experiment.plan_null_rules`)."""
+    from flows.experiment import plan_null_rules
 
-    runs = (*plan.baselines, *plan.controls, *plan.methods)
-    dirs = [str(r.train.run_dir) for r in runs]
-    if not all(Path(d, "config.yaml").exists() for d in dirs):
-        return {}
-    e = plan.profile.evaluate
-    by_dir = {str(r.train.run_dir): r.name for r in runs}
-    keyed = {next((d for d, n in by_dir.items() if n == k), k): v for k, v in (_run_null_rules(plan) or {}).items()}
-    choices = resolve_null_rules(dirs, e.null_rule, e.null_threshold, keyed or None)  # one per run, in order
     return {
-        r.name: f"`{c.rule}`" + (f" {c.threshold:g}" if c.rule != "none" else "") + f" ({c.source})"
-        for r, c in zip(runs, choices.values(), strict=True)
+        name: f"`{c.rule}`" + (f" {c.threshold:g}" if c.rule != "none" else "") + f" ({c.source})"
+        for name, c in plan_null_rules(plan).items()
     }
 
 

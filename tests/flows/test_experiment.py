@@ -358,6 +358,29 @@ def test_per_run_null_rules_reach_every_seed_of_a_run(tmp_path: Path) -> None:
     assert _run_null_rules(plan_experiment(load_profile("cpu-smoke", [f"workdir={tmp_path}"]))) is None
 
 
+def test_plan_null_rules_follow_evaluates_order_before_any_run_exists(tmp_path: Path) -> None:
+    """Per run: the profile's `evaluate.null_rules`, else the run's training config, else the profile's default
+    (what `cqa experiment-pack` packs and the report shows; no run folder exists here)."""
+    from flows.experiment import plan_null_rules
+
+    continuation = (
+        "continuation=[optim.max_steps=4, data.filter_min_context_chars=0, decoding.null_rule=negative_score, "
+        "decoding.null_threshold=0.5]"
+    )
+    plan = plan_experiment(
+        load_profile(
+            "cpu-smoke",
+            [f"workdir={tmp_path}", continuation, "evaluate.null_rules={hinge-s14: 'cls_threshold:1.5'}"],
+        )
+    )
+    rules = plan_null_rules(plan)
+    assert list(rules) == [r.name for r in (*plan.baselines, *plan.continuations)]
+    assert rules["hinge-s14"] == ("cls_threshold", 1.5, "evaluate.null_rules")  # beats its training config
+    assert rules["hinge-s13"] == ("negative_score", 0.5, "training config")  # the continuation's decoding
+    assert rules["mle-s13"] == ("none", 0.0, "default evaluate.null_rule")  # the baseline's config sets none
+    assert not any(Path(r.train.run_dir).exists() for r in plan.baselines)
+
+
 def test_seed_table_names_a_seed_without_predictions(tmp_path: Path) -> None:
     import polars as pl
 
