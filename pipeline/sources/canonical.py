@@ -170,7 +170,8 @@ class CanonicalFrames:
     def reject(
         self, split: str, record_id: str, field: str, reason: str, detail: str = "", *, drops_question: bool = True
     ) -> None:
-        """One rejects row. `drops_question=False` for a dropped answer or an article/paragraph without questions."""
+        """One rejects row. `drops_question=False` (`reject_part`) for a dropped answer or an
+        article/paragraph without questions."""
         self.n_rejected_questions += drops_question
         row = reject_row(
             STAGE, printable(self.source_file), printable(record_id), printable(field), reason, printable(detail)
@@ -178,6 +179,11 @@ class CanonicalFrames:
         row["split"] = split
         for name, value in row.items():
             self._rej[name].append(value)
+
+    def reject_part(self, split: str, record_id: str, field: str, reason: str, detail: str = "") -> None:
+        """One rejects row for a dropped part (an answer, a bad optional field) or an article/paragraph
+        without questions: no question is counted as rejected."""
+        self.reject(split, record_id, field, reason, detail, drops_question=False)
 
     def claim_id(self, split: str, example_id: str, source_record: str) -> bool:
         """Reserve an example id in a split; a second claim is rejected as `duplicate_id` (False).

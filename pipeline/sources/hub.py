@@ -62,30 +62,26 @@ def open_hub_dataset(spec: SourceSpec) -> dict[str, list]:
 def hotpot_record(row: dict[str, Any]) -> dict[str, Any]:
     """One hub `hotpot_qa` row as the original HotpotQA JSON record (fields of another shape are kept as they are,
     so `pipeline.sources.hotpot` rejects them naming the field)."""
-    record = {
+    return {
         "_id": row.get("id"),
         "question": row.get("question"),
         "answer": row.get("answer"),
         "type": row.get("type"),
         "level": row.get("level"),
+        "supporting_facts": _pairs(row.get("supporting_facts"), "title", "sent_id"),
+        "context": _pairs(row.get("context"), "title", "sentences"),
     }
-    facts, context = row.get("supporting_facts"), row.get("context")
-    if (
-        isinstance(facts, dict)
-        and isinstance(facts.get("title"), list)
-        and isinstance(facts.get("sent_id"), list)
-        and len(facts["title"]) == len(facts["sent_id"])
-    ):
-        facts = [[t, i] for t, i in zip(facts["title"], facts["sent_id"])]
-    if (
-        isinstance(context, dict)
-        and isinstance(context.get("title"), list)
-        and isinstance(context.get("sentences"), list)
-        and len(context["title"]) == len(context["sentences"])
-    ):
-        context = [[t, sents] for t, sents in zip(context["title"], context["sentences"])]
-    record["supporting_facts"], record["context"] = facts, context
-    return record
+
+
+def _pairs(value: Any, first: str, second: str) -> Any:
+    """The hub's `{first: [...], second: [...]}` (equal lengths) as the JSON's `[[first, second], ...]`;
+    any other value unchanged."""
+    if not isinstance(value, dict):
+        return value
+    a, b = value.get(first), value.get(second)
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [[x, y] for x, y in zip(a, b)]
+    return value
 
 
 def load_hub(columns: dict[str, list], frames: CanonicalFrames) -> None:

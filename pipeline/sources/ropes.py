@@ -50,13 +50,8 @@ def load_ropes(obj: dict[str, Any], frames: CanonicalFrames) -> None:
     for i, article in enumerate(obj["data"]):
         where = f"data[{i}]"
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
-            frames.reject(
-                split,
-                where,
-                "paragraphs",
-                "bad_type",
-                f"{where}: expected an article with a 'paragraphs' list",
-                drops_question=False,
+            frames.reject_part(
+                split, where, "paragraphs", "bad_type", f"{where}: expected an article with a 'paragraphs' list"
             )
             continue
         base_title = str(article.get("title") or "ropes")
@@ -66,14 +61,7 @@ def load_ropes(obj: dict[str, Any], frames: CanonicalFrames) -> None:
 
 def add_situation(frames: CanonicalFrames, split: str, paragraph: Any, title: str, where: str) -> None:
     if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
-        frames.reject(
-            split,
-            where,
-            "qas",
-            "bad_type",
-            f"{where}: expected a paragraph object with a 'qas' list",
-            drops_question=False,
-        )
+        frames.reject_part(split, where, "qas", "bad_type", f"{where}: expected a paragraph object with a 'qas' list")
         return
     texts = {key: paragraph.get(key) for key in ("background", "situation")}
     problem = next((key for key, value in texts.items() if not isinstance(value, str)), None)
@@ -144,7 +132,7 @@ def add_ropes_question(
         frames.reject(split, qid, "answers", reason, f"{where}: {detail}")
         return
     for i, reason, detail in failures:
-        frames.reject(split, qid, f"answers[{i}].text", reason, f"{where}: {detail}", drops_question=False)
+        frames.reject_part(split, qid, f"answers[{i}].text", reason, f"{where}: {detail}")
     frames.add_example(
         split=split,
         example_id=qid,

@@ -43,13 +43,12 @@ def load_squad(obj: dict[str, Any], frames: CanonicalFrames) -> None:
     for i, article in enumerate(data):
         where = f"data[{i}]"
         if not isinstance(article, dict):  # no title, so no split of its own: filed under spec.split
-            frames.reject(
+            frames.reject_part(
                 frames.spec.split,
                 where,
                 where,
                 "bad_type",
                 f"{where}: expected an article object, got {_kind(article)}",
-                drops_question=False,
             )
             continue
         split = frames.split_for(titles[i])
@@ -57,13 +56,12 @@ def load_squad(obj: dict[str, Any], frames: CanonicalFrames) -> None:
         if not isinstance(paragraphs, list):
             if split is not None:
                 reason = "missing_field" if paragraphs is None else "bad_type"
-                frames.reject(
+                frames.reject_part(
                     split,
                     where,
                     "paragraphs",
                     reason,
                     f"{where} ({titles[i]!r}): 'paragraphs' must be a list, got {_kind(paragraphs)}",
-                    drops_question=False,
                 )
             continue
         for j, paragraph in enumerate(paragraphs):
@@ -79,23 +77,17 @@ def add_paragraph(frames: CanonicalFrames, split: str | None, paragraph: Any, ti
         frames.n_filtered += n
         return
     if not isinstance(paragraph, dict):
-        frames.reject(
-            split,
-            where,
-            where,
-            "bad_type",
-            f"{where}: expected a paragraph object, got {_kind(paragraph)}",
-            drops_question=False,
+        frames.reject_part(
+            split, where, where, "bad_type", f"{where}: expected a paragraph object, got {_kind(paragraph)}"
         )
         return
     if not isinstance(qas, list):
-        frames.reject(
+        frames.reject_part(
             split,
             where,
             "qas",
             "missing_field" if qas is None else "bad_type",
             f"{where}: 'qas' must be a list, got {_kind(qas)}",
-            drops_question=False,
         )
         return
     context = paragraph.get("context")
@@ -171,13 +163,12 @@ def add_question(
         return
     raw_plausible = qa.get("plausible_answers")
     if raw_plausible is not None and not isinstance(raw_plausible, list):
-        frames.reject(
+        frames.reject_part(
             split,
             qid,
             "plausible_answers",
             "bad_type",
             f"{where}: 'plausible_answers' must be a list, got {_kind(raw_plausible)} {shown(raw_plausible)}; dropped",
-            drops_question=False,
         )
     raw_plausible = raw_plausible if isinstance(raw_plausible, list) else []
     plausible = checked_spans(frames, split, qid, "plausible_answers", raw_plausible, context, where)
@@ -213,47 +204,27 @@ def checked_spans(
                 continue
         field = f"{name}[{i}]"
         if not isinstance(answer, dict):
-            frames.reject(
-                split,
-                qid,
-                field,
-                "bad_type",
-                f"{where}: {field} must be an object, got {_kind(answer)}",
-                drops_question=False,
+            frames.reject_part(
+                split, qid, field, "bad_type", f"{where}: {field} must be an object, got {_kind(answer)}"
             )
             continue
         text, start = answer.get("text"), answer.get("answer_start")
         for key, value, kind in (("text", text, str), ("answer_start", start, int)):
             if not isinstance(value, kind) or isinstance(value, bool):
                 reason = "missing_field" if value is None else "bad_type"
-                frames.reject(
-                    split,
-                    qid,
-                    f"{field}.{key}",
-                    reason,
-                    f"{where}: {field}.{key} = {shown(value)}",
-                    drops_question=False,
-                )
+                frames.reject_part(split, qid, f"{field}.{key}", reason, f"{where}: {field}.{key} = {shown(value)}")
                 break
         else:
             if not text.strip():
-                frames.reject(
-                    split,
-                    qid,
-                    f"{field}.text",
-                    "empty_answer",
-                    f"{where}: {field} has empty text",
-                    drops_question=False,
-                )
+                frames.reject_part(split, qid, f"{field}.text", "empty_answer", f"{where}: {field} has empty text")
             elif start < 0 or context[start : start + len(text)] != text:
                 found = context[max(start, 0) : max(start, 0) + len(text)]
-                frames.reject(
+                frames.reject_part(
                     split,
                     qid,
                     f"{field}.answer_start",
                     "offset_mismatch",
                     f"{where}: {field} {shown(text)} at {start}, the context there reads {shown(found)}",
-                    drops_question=False,
                 )
             else:
                 out.append(span(text, start))
