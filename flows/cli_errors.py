@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 err = Console(stderr=True)
+
+# `-v` of the commands that run a Prefect flow: `quiet_prefect_console` then shows Prefect's failure logs,
+# `failing_cleanly` re-raises what it did not expect.
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs and the traceback of an unexpected failure")
+]
 
 
 def one_line(message: str) -> str:

@@ -18,15 +18,12 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_errors import fail
+from flows.cli_errors import VerboseOpt, failing_cleanly
 from flows.progress import reporting
 
 RootOpt = Annotated[str, typer.Option("--root", help="artifact root")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="`cpu`, `cuda`, `cuda:1`, ...")]
 BatchOpt = Annotated[int, typer.Option("--batch-windows", help="windows per forward pass")]
-VerboseOpt = Annotated[
-    bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")
-]
 
 
 def _prepare(device: str, verbose: bool):
@@ -59,15 +56,11 @@ def sample_topk_command(
     """A checkpoint's k best distinct spans per question → the `topk` artifact."""
     from flows.sample_topk import check_arguments, sample_topk_flow
 
-    try:
+    with failing_cleanly(verbose, expected=(ValueError, FileNotFoundError), code=2):
         check_arguments(checkpoint, root, k, mode)
-        with (
-            _prepare(device, verbose),
-            reporting(),
-        ):  # progress bars on a terminal, Prefect progress artifacts in the run
+        # progress bars on a terminal, Prefect progress artifacts in the run
+        with _prepare(device, verbose), reporting():
             path = sample_topk_flow(checkpoint, root, dataset, split, k, mode, batch_windows, force_gold, device, force)
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e), 2)  # one line, markup escaped
     print(path)
 
 
@@ -117,7 +110,7 @@ def evaluate_command(
     """Evaluate checkpoints on evaluation sets: predictions, metrics and a report with plots."""
     from flows.evaluate import check_arguments, evaluate_flow
 
-    try:
+    with failing_cleanly(verbose, expected=(ValueError, FileNotFoundError), code=2):
         overrides = parse_run_null_rules(run_null_rule or [])
         check_arguments(checkpoints, eval_sets, data_dir, null_rule, root, bundles, overrides)
         with _prepare(device, verbose), reporting():
@@ -136,8 +129,6 @@ def evaluate_command(
                 near_miss_baseline,
                 overrides,
             )
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e), 2)  # one line, markup escaped
     print(path)
 
 

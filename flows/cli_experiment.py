@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from flows.cli_errors import VerboseOpt
+
 
 def experiment_command(
     profile: Annotated[
@@ -31,22 +33,18 @@ def experiment_command(
     lock_timeout: Annotated[
         float, typer.Option("--lock-timeout", help="seconds to wait for another experiment on the same folder")
     ] = 3600.0,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs (tracebacks) on the console")
-    ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Mine → baseline → sample-topk → methods + α=0 control (equal budget) → evaluate → comparison report."""
-    from flows.cli_errors import error_line, fail
+    from flows.cli_errors import error_line, fail, failing_cleanly
     from flows.cli_process import quiet_prefect_console, supervise
     from flows.experiment_profile import ProfileError, load_profile, plan_experiment
     from pipeline.run_lock import RunLocked
 
     if lock_timeout < 0:
         fail(f"--lock-timeout: got {lock_timeout:g}, expected seconds >= 0")
-    try:
+    with failing_cleanly(verbose, expected=(ProfileError,), code=2):
         plan_experiment(load_profile(profile, overrides or []))
-    except ProfileError as e:
-        fail(str(e), 2)
     supervise()  # a killed experiment leaves no process behind (Prefect's temporary server, training children)
     from flows.experiment import experiment_flow
 

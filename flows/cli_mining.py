@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_errors import fail, failing_cleanly
+from flows.cli_errors import VerboseOpt, fail, failing_cleanly
 from pipeline import io
 from pipeline.schemas import ARTIFACTS, REJECTS
 
@@ -57,11 +57,6 @@ FailFastOpt = Annotated[
     ),
 ]
 ShowRootOpt = Annotated[Path, typer.Option("--root", help="artifact root")]
-
-
-VerboseOpt = Annotated[
-    bool, typer.Option("--verbose", "-v", help="show Prefect's failure logs and the traceback of an unexpected failure")
-]
 
 
 _SHORT = {

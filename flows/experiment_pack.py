@@ -30,6 +30,7 @@ from typing import Annotated
 import typer
 from prefect import flow
 
+from flows.cli_errors import VerboseOpt
 from flows.experiment_profile import ExperimentPlan, ProfileError, load_profile, plan_experiment
 
 PLAN_FILE = "experiment.json"
@@ -158,7 +159,7 @@ def experiment_pack_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="new folder for the experiment pack")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help="profile override KEY=VALUE; repeatable")] = None,
     max_mib: Annotated[float, typer.Option("--max-mib", help="refuse a pack bigger than this")] = 64.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tracebacks")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Pack a whole experiment profile (every run, its null rule, the eval sets, the start weights) for
     `python -m training.portable experiment PACK` on a GPU machine with only torch."""
