@@ -122,9 +122,8 @@ def experiment_pack_flow(
                  "config": f"configs/{r.name}.yaml", "init_from_run": base,
                  "null_rule": rules[r.name].rule, "null_threshold": rules[r.name].threshold}
             )  # fmt: skip
-        weights = None
-        if plan.baselines[0].train.model.name != TINY_ALIAS:
-            weights = _save_start_weights(plan.baselines[0].train.model.name, tmp / "model")
+        model = plan.baselines[0].train.model.name  # tiny's seeded init travels in each pack instead
+        weights = None if model == TINY_ALIAS else _save_start_weights(model, tmp / "model")
         shutil.rmtree(tmp / "scratch")
         doc = {
             "profile": p.name,
