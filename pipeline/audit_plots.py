@@ -3,7 +3,7 @@
     python -c "from pipeline.audit_plots import histogram_png; histogram_png(
         {'squad11/dev': [(0, 4), (1, 19)]}, '/tmp/h.png', 'negatives per example', 'negatives')"
 
-matplotlib is imported inside the function, so importing this module costs nothing.
+matplotlib is imported inside the functions, so importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +47,15 @@ def histogram_png(groups: Mapping[str, Sequence[tuple[Any, int]]], path: str | P
     ax.set_title(title)
     if len(groups) > 1:
         ax.legend(fontsize="small")
+    return save_png(fig, path)
+
+
+def save_png(fig: Any, path: str | Path) -> Path:
+    """Lay out a matplotlib figure, write it to `path` (folders created), close it; returns the path.
+
+    One save tail for any PNG the project writes (the histograms here; `flows.plots` can share it)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -267,16 +267,12 @@ def _negated_finite(tokens: Sequence[Token], i: int) -> str | None:
     text, tag, _ = tokens[i]
     low = text.lower()
     nxt_tag = tokens[i + 1][1] if i + 1 < len(tokens) else ""
-    if low in _MODALS or tag == "MD":
-        return f"{text} not"
-    if low in _BE:
+    if low in _MODALS or tag == "MD" or low in _BE or low in _DO:
         return f"{text} not"
     if low in _HAVE:
         if nxt_tag == "VBN":  # perfect aux: "has won" -> "has not won"
             return f"{text} not"
         return keep_case(text, _HAVE[low]) + " not have"
-    if low in _DO:
-        return f"{text} not"
     if tag in _DO_FOR_TAG:
         lemma = getLemma(low, upos="VERB")
         if not lemma:

@@ -220,12 +220,12 @@ def locked(root: str | Path, spec: ArtifactSpec, name: str = ".lock") -> Iterato
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` into a hidden temporary sibling (never `*.parquet`), fsync it, rename it over `path` in one step."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    write(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -261,7 +261,8 @@ def _update_manifest(root: str | Path, spec: ArtifactSpec, key: str, entry: dict
         man["partitions"].pop(key, None)
     else:
         man["partitions"][key] = entry
-    _atomic_write_text(artifact_dir(root, spec) / MANIFEST, json.dumps(man, indent=2, sort_keys=True, default=str))
+    text = json.dumps(man, indent=2, sort_keys=True, default=str)
+    _replace_atomically(artifact_dir(root, spec) / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def partition_entry(root: str | Path, spec: ArtifactSpec, partition: Mapping[str, str]) -> dict[str, Any] | None:
@@ -316,11 +317,7 @@ def _recover(target: Path) -> None:
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
     """Write `table` to `path` via a hidden temporary sibling and an atomic rename."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(table, tmp, compression=COMPRESSION)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    _replace_atomically(path, lambda tmp: pq.write_table(table, tmp, compression=COMPRESSION))
 
 
 def write_partition(

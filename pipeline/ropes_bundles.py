@@ -184,20 +184,10 @@ def similarity(a: frozenset[str], b: frozenset[str], mode: str) -> float:
     return _set_f1(a, b)
 
 
-def answers_differ(a: str, b: str, mode: str) -> bool:
-    """Paper: normalised texts differ. Reference: neither token set (minus "the") contains the other.
-
-    An answer with no token left (the public code divides by zero there) never differs."""
-    if mode == "paper":
-        return normalize(a) != normalize(b)
-    ta, tb = answer_tokens(a), answer_tokens(b)
-    if not ta or not tb:
-        return False
-    return not (ta <= tb or tb <= ta)
-
-
 def reference_score(q_i: frozenset[str], q_j: frozenset[str], a_i: frozenset[str], a_j: frozenset[str]) -> float:
-    """Public score of a question pair: token-set F1 + 1 when the answers differ (0..2)."""
+    """Public score of a question pair: token-set F1 + 1 when the answers differ (0..2): neither answer's
+    token set contains the other's; an answer with no token left (the public code divides by zero there)
+    never differs."""
     differ = bool(a_i) and bool(a_j) and not (a_i <= a_j or a_j <= a_i)
     return (1 if differ else 0) + _set_f1(q_i, q_j)
 

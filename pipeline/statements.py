@@ -434,7 +434,6 @@ _PREP_WORDS = {
     "out",
     "up",
     "down",
-    "behind",
 }
 # preposition pairs that are one preposition ("because of"); any other IN IN is a stranded preposition
 _PREP_PAIRS = {

@@ -439,16 +439,8 @@ def synthetic(
         context, rec = ctx.get(ex["context_id"]), idx.get(ex["context_id"])
         if context is None or rec is None:
             result.counts["not_indexed"] += 1
-            result.rejects.append(
-                reject(
-                    "synthetic",
-                    source,
-                    ex["example_id"],
-                    "context_id",
-                    "not_indexed",
-                    f"context {ex['context_id']} has no {'context' if context is None else 'index'} row",
-                )
-            )
+            detail = f"context {ex['context_id']} has no {'context' if context is None else 'index'} row"
+            result.rejects.append(reject("synthetic", source, ex["example_id"], "context_id", "not_indexed", detail))
             continue
         p, reason = plan(ex, context, rec, pool, cfg)
         if p is None:

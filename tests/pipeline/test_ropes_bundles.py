@@ -6,9 +6,10 @@ import polars as pl
 import pytest
 
 from pipeline import io
+from pipeline.normalize import normalize
 from pipeline.ropes_bundles import (
     BundleConfig,
-    answers_differ,
+    answer_tokens,
     check_unique_answers,
     group_fingerprints,
     pair_by_similarity,
@@ -16,6 +17,7 @@ from pipeline.ropes_bundles import (
     reference_closure,
     reference_groups,
     reference_links,
+    reference_score,
     reference_split,
     ropes_bundles,
     rows_by_situation,
@@ -69,9 +71,13 @@ def test_paper_jaccard():
 
 
 def test_answers_differ_per_mode():
-    assert not answers_differ("cup B", "Cup B", "paper")
-    assert not answers_differ("cup B", "B", "reference-code")  # token set contained
-    assert answers_differ("cup B", "cup A", "reference-code")
+    # paper: answers are compared as normalised texts (mine_group's keys): "cup B" and "Cup B" are one answer
+    assert normalize("cup B") == normalize("Cup B")
+    # reference-code: score = token-set F1 of the questions (1.0 for a question with itself) + 1 when
+    # neither answer's token set (minus "the") contains the other's: {cup, b} ⊇ {b}, so no bonus
+    q = question_tokens("Which cup has more sugar?", "reference-code")
+    assert reference_score(q, q, answer_tokens("cup B"), answer_tokens("B")) == 1.0
+    assert reference_score(q, q, answer_tokens("cup B"), answer_tokens("cup A")) == 2.0
 
 
 def test_reference_tokens_follow_the_public_driver():
