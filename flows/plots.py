@@ -61,6 +61,8 @@ def forest_plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from pipeline.audit_plots import save_png
+
     layout = forest_layout(rows)
     colours = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(r["method"] for r in layout))}
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(layout) + 1.4), dpi=100)
@@ -72,9 +74,4 @@ def forest_plot(
     ax.set_yticks(range(len(layout)), [r["label"] for r in reversed(layout)])
     ax.set_xlabel("Δ EM (points)")
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
