@@ -229,6 +229,8 @@ def per_seed_rows(plan: ExperimentPlan, metrics: pl.DataFrame) -> list[list[Any]
                 vals = list(diffs.values())
                 if len(vals) == 1:
                     verdict = "single seed, no interval"
+                elif all(d == 0 for d in vals):  # equal in every seed is not a disagreement
+                    verdict = "no difference in any seed"
                 elif all(better(d) for d in vals):
                     verdict = "every seed better (no interval)"
                 elif all(not better(d) and d != 0 for d in vals):

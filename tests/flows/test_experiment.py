@@ -421,6 +421,8 @@ def test_per_seed_rows_compare_consistency_and_attack_drop_per_seed(tmp_path: Pa
         ("hinge", 2): (55.0, 3.0),
         ("hinge-control", 1): (50.0, 4.0),
         ("hinge-control", 2): (50.0, 5.0),
+        ("hard-aacl", 1): (50.0, 4.0),  # equal to the control in both seeds: no difference, not "disagree"
+        ("hard-aacl", 2): (50.0, 5.0),
     }
     rows = [
         {"eval_set": "s", "run": plan.run(g, seed).name, "metric": m, "slice": sl, "value": v}
@@ -435,8 +437,11 @@ def test_per_seed_rows_compare_consistency_and_attack_drop_per_seed(tmp_path: Pa
     assert cons[7] == "every seed better (no interval)"
     # drop: 2 − 4 = −2, 3 − 5 = −2: a smaller drop than the control's in every seed is better
     assert drop[3] == "s1: -2.00 s2: -2.00" and drop[7] == "every seed better (no interval)"
-    # no values for hard-aacl: a row that says so, never a silently missing one or a made-up number
-    missing = [r for r in table if "hard-aacl" in r[1]]
+    same = {r[2]: r for r in table if r[1] == "`hard-aacl` − `hinge-control`"}
+    assert same["drop_em"][3] == "s1: +0.00 s2: +0.00" and same["drop_em"][7] == "no difference in any seed"
+    # a metric with no values for a pair: a row that says so, never a silently missing one or a made-up number
+    table = per_seed_rows(plan, pl.DataFrame([r for r in rows if not r["run"].startswith("hinge-s")]))
+    missing = [r for r in table if r[1] == "`hinge` − `hinge-control`"]
     assert missing and all(r[3] == "no value for seed(s) [1, 2]" and r[7] == "not compared" for r in missing)
 
 
