@@ -27,6 +27,7 @@ import polars as pl
 from flows.experiment_profile import ExperimentPlan, RunPlan
 from flows.report import md_table
 from pipeline import io, schemas
+from training.metrics.seeds import ABSTAIN_ALL, VERDICT_WORDS  # numpy only, shared with training.portable_experiment
 
 
 def _losses(run: RunPlan) -> str:
@@ -63,11 +64,6 @@ def _scores(preds: pl.DataFrame, eval_set: str, run: str, metric: str) -> dict[s
     return dict(zip(frame["example_id"].to_list(), (frame[metric].cast(pl.Float64) * 100.0).to_list(), strict=True))
 
 
-# A run that abstains on (almost) every question scores the set's unanswerable share whatever it
-# learnt: a difference against it measures abstention, not the method. Its comparisons say so.
-ABSTAIN_ALL = 0.99
-
-
 def abstain_shares(preds: pl.DataFrame) -> dict[tuple[str, str], float]:
     """(eval set, run) -> share of questions answered with the empty string (the null answer)."""
     if "prediction" not in preds.columns:  # the predictions schema has it: a frame without it is a bug
@@ -87,13 +83,6 @@ def abstain_note(shares: dict[tuple[str, str], float], eval_set: str, runs: dict
     return "not comparable: " + "; ".join(hits) + " (the score is the unanswerable share)" if hits else None
 
 
-# The verdict in words (training.metrics.seeds verdicts, for a metric where higher is better).
-VERDICT_WORDS = {
-    "helps": "gain",
-    "hurts": "loss",
-    "no measurable difference": "no measurable gain",
-    "seed-dependent": "seed-dependent (interval excludes 0, seeds disagree in sign)",
-}
 # Metrics compared per seed only (one value per run, no per-question pairing): bundle consistency
 # and joint inference (per bundle slice), the drop under an attack (lower is better).
 PER_SEED_METRICS = ("consistency", "joint_em", "joint_consistency", "drop_em", "drop_f1")

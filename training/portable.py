@@ -62,16 +62,21 @@ def is_pack(root: str | Path) -> bool:
     return (Path(root) / PACK_FILE).is_file()
 
 
-def read_manifest(pack: str | Path) -> dict:
-    path = Path(pack) / PACK_FILE
+def read_pack_json(path: Path, missing: str) -> dict:
+    """A pack's JSON file; PackError says `missing` when it is absent, and names the file when it is corrupt."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PackError(
-            f"{pack}: not a pack (no {PACK_FILE}); write one with `cqa pack --config ... --out {pack}`"
-        ) from None
+        raise PackError(missing) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PackError(f"{path}: not valid JSON ({e}); the pack is corrupt, write it again") from None
+
+
+def read_manifest(pack: str | Path) -> dict:
+    path = Path(pack) / PACK_FILE
+    manifest = read_pack_json(
+        path, f"{pack}: not a pack (no {PACK_FILE}); write one with `cqa pack --config ... --out {pack}`"
+    )
     if manifest.get("version") != PACK_VERSION:
         raise PackError(f"{path}: pack version {manifest.get('version')!r}, this code reads version {PACK_VERSION}")
     return manifest

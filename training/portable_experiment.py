@@ -28,26 +28,19 @@ from pathlib import Path
 
 PLAN_FILE = "experiment.json"
 STAMP_FILE = "xpack-run.json"
-ABSTAIN_ALL = 0.99  # as flows/experiment_report.py: a run that abstains on this share of a set is not compared
 UNATTACKED = "~unattacked"  # flows/evaluate.py: the attacked questions, unattacked, under their own ids
 NEG_SUFFIX = "~neg"  # pipeline/attacks.py: an attacked question's id suffix
-VERDICT_WORDS = {"helps": "gain", "hurts": "loss", "no measurable difference": "no measurable gain"}
 
 
 def read_plan(xpack: str | Path) -> dict:
     """The pack's plan, every file it names checked to be there (PackError names the missing one)."""
-    from training.portable import PackError, read_manifest
+    from training.portable import PackError, read_manifest, read_pack_json
 
     xpack = Path(xpack)
     path = xpack / PLAN_FILE
-    try:
-        plan = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PackError(
-            f"{xpack}: not an experiment pack (no {PLAN_FILE}); write one with `cqa experiment-pack`"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PackError(f"{path}: not valid JSON ({e}); the pack is corrupt, write it again") from None
+    plan = read_pack_json(
+        path, f"{xpack}: not an experiment pack (no {PLAN_FILE}); write one with `cqa experiment-pack`"
+    )
     for i, r in enumerate(plan.get("runs") or []):
         for field in (
             "name",
@@ -78,12 +71,21 @@ def _stamp(xpack: Path, run: dict, extra: list[str], base: str | None) -> str:
     return h.hexdigest()[:16]
 
 
-def _done(run_dir: Path, stamp: str, sets: list[str]) -> bool:
+def _recorded(run_dir: Path) -> dict:
+    """The run's stamp record (`{}` when there is none or it is unreadable: the run is then redone)."""
     try:
-        recorded = json.loads((run_dir / STAMP_FILE).read_text(encoding="utf-8"))
+        return json.loads((run_dir / STAMP_FILE).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
-        return False
-    return recorded.get("stamp") == stamp and all((run_dir / "eval" / s / "summary.json").is_file() for s in sets)
+        return {}
+
+
+def _done(run_dir: Path, stamp: str, sets: list[str]) -> bool:
+    recorded = _recorded(run_dir)
+    return (
+        recorded.get("stamp") == stamp
+        and recorded.get("status") == "done"
+        and all((run_dir / "eval" / s / "summary.json").is_file() for s in sets)
+    )
 
 
 def run_experiment(xpack: str | Path, out: str | Path, overrides: list[str] = ()) -> dict:
@@ -104,7 +106,9 @@ def run_experiment(xpack: str | Path, out: str | Path, overrides: list[str] = ()
         if _done(run_dir, stamp, plan["eval_sets"]):
             print(f"{r['name']}: unchanged, skipped", flush=True)
             continue
-        resume = run_dir.exists() and latest_checkpoint(run_dir) is not None and _stamp_of(run_dir) == stamp
+        resume = (
+            run_dir.exists() and latest_checkpoint(run_dir) is not None and _recorded(run_dir).get("stamp") == stamp
+        )
         if run_dir.exists() and not resume:
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -143,13 +147,6 @@ def run_experiment(xpack: str | Path, out: str | Path, overrides: list[str] = ()
     return results
 
 
-def _stamp_of(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / STAMP_FILE).read_text(encoding="utf-8")).get("stamp")
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
 def _predictions(run_dir: Path, name: str) -> dict[str, dict]:
     path = run_dir / "eval" / name / "predictions.jsonl"
     with open(path, encoding="utf-8") as f:
@@ -158,7 +155,7 @@ def _predictions(run_dir: Path, name: str) -> dict[str, dict]:
 
 def compare(plan: dict, out: Path) -> dict:
     """Per set: each run's EM/F1, abstain share and negation drop; per method: the seed comparison to the control."""
-    from training.metrics.seeds import seed_comparison
+    from training.metrics.seeds import ABSTAIN_ALL, VERDICT_WORDS, seed_comparison
 
     runs = plan["runs"]
     preds = {r["name"]: {s: _predictions(out / r["name"], s) for s in plan["eval_sets"]} for r in runs}

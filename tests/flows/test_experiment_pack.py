@@ -111,10 +111,16 @@ def test_experiment_pack_runs_without_the_mining_stack_and_trains_what_cqa_exper
     assert third.returncode == 0, third.stderr[-3000:]
     skipped = {line.split(":")[0] for line in third.stdout.splitlines() if "unchanged, skipped" in line}
     assert skipped == {"mle-s13", "hinge-control-s13", "hinge-s13"}
+    # A run killed after its evaluation files were written but before it recorded "done" is redone.
+    stamp = tmp_path / "there" / "hinge-s13" / "xpack-run.json"
+    stamp.write_text(stamp.read_text().replace('"done"', '"running"'))
+    fourth = _blocked(report, "experiment", str(tmp_path / "xpack"), "--out", str(tmp_path / "there"), cwd=tmp_path)
+    assert fourth.returncode == 0, fourth.stderr[-3000:]
+    assert "hinge-s13 (method): training" in fourth.stdout and fourth.stdout.count("unchanged, skipped") == 5
 
 
-def _write_run(out: Path, name: str, ems: dict[str, float], texts: dict[str, str]) -> None:
-    folder = out / name / "eval" / "s"
+def _write_run(out: Path, name: str, ems: dict[str, float], texts: dict[str, str], eval_set: str = "s") -> None:
+    folder = out / name / "eval" / eval_set
     folder.mkdir(parents=True)
     rows = [{"example_id": q, "prediction": texts[q], "em": em, "f1": em} for q, em in ems.items()]
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -148,6 +154,24 @@ def test_comparison_by_hand_and_an_abstaining_run_is_not_comparable(tmp_path: Pa
     (c,) = compare(plan, tmp_path)["comparisons"]
     assert c["em"]["per_seed"] == [25.0, 75.0] and c["em"]["mean"] == 50.0
     assert c["not_comparable"] == "`c-s2` abstains on 100%"
+
+
+def test_negation_drop_by_hand_pairs_each_attacked_question_with_its_unattacked_twin(tmp_path: Path) -> None:
+    # One seed, questions a, b, c; attacked ids carry the "~neg" suffix. Method: unattacked EM (1, 1, 0),
+    # attacked (1, 0, 0): drop (0 + 1 + 0) / 3 = 33.33. Control: unattacked (1, 1, 1), attacked (0, 0, 1):
+    # drop (1 + 1 + 0) / 3 = 66.67. Δ drop = 33.33 − 66.67 = −33.33 (the method drops less).
+    q = ["a", "b", "c"]
+    hit = [f"{x}~neg" for x in q]
+    for name, clean, attacked in (("m-s1", [1, 1, 0], [1, 0, 0]), ("c-s1", [1, 1, 1], [0, 0, 1])):
+        _write_run(tmp_path, name, dict(zip(q, clean)), dict.fromkeys(q, "x"), "n~unattacked")
+        _write_run(tmp_path, name, dict(zip(hit, attacked)), dict.fromkeys(hit, "x"), "n")
+    runs = [{"name": f"{g}-s1", "group": g, "seed": 1, "role": r} for g, r in (("m", "method"), ("c", "control"))]
+    plan = {"profile": "toy", "eval_sets": ["n", "n~unattacked"], "methods": ["m"], "control": "c",
+            "claims": {}, "seeds": [1], "n_resamples": 50, "runs": runs}  # fmt: skip
+    out = compare(plan, tmp_path)
+    assert out["drops"]["n"] == pytest.approx({"m-s1": 100 / 3, "c-s1": 200 / 3})
+    (c,) = out["comparisons"]  # the twin set is compared only through the drop
+    assert c["set"] == "n" and c["drop_em_per_seed"] == pytest.approx([-100 / 3])
 
 
 def test_start_weights_travel_as_bf16_and_train_from_fp32_with_the_seeds_own_head(tmp_path: Path) -> None:

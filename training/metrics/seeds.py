@@ -37,6 +37,17 @@ import numpy as np
 
 from training.metrics.bootstrap import Interval, paired_bootstrap
 
+# The verdict in words, for a metric where higher is better (the experiment report and the portable runner).
+VERDICT_WORDS = {
+    "helps": "gain",
+    "hurts": "loss",
+    "no measurable difference": "no measurable gain",
+    "seed-dependent": "seed-dependent (interval excludes 0, seeds disagree in sign)",
+}
+# A run that abstains on (almost) every question scores the set's unanswerable share whatever it
+# learnt: a difference against it measures abstention, not the method, and is reported "not comparable".
+ABSTAIN_ALL = 0.99
+
 Scores = Mapping[int, Mapping[str, float]]  # seed -> example id -> per-question score (EM or F1, 0..100)
 
 
