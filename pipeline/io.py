@@ -8,8 +8,8 @@ an `ArtifactSpec` from `pipeline.schemas`:
   temporary file ends in `.parquet`, so `**/*.parquet` globs of Polars or pyarrow never
   read one), fsynced, then moved over the old file with one `os.replace`. A run killed at
   any point leaves either the old or the new file; leftovers are removed by `_recover`.
-- `append_part` adds one part file to a partition (used by the incremental spaCy index),
-  written the same way, so readers never see half a file.
+- `write_partition(..., part_name=...)` adds one part file to a partition instead (used by
+  the incremental spaCy index), written the same way, so readers never see half a file.
 - `swap_partition` puts a partition built elsewhere (a staging root on the same file
   system) in place of the live one with one atomic directory exchange (Linux
   `renameat2(RENAME_EXCHANGE)`), so a reader sees the old or the new partition, whole; it
@@ -326,13 +326,17 @@ def write_partition(
     df: pl.DataFrame | pa.Table,
     partition: Mapping[str, str],
     *,
+    part_name: str | None = None,
     config: Mapping[str, Any] | None = None,
     inputs: Mapping[str, str] | None = None,
     timings: Mapping[str, float] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Validate `df` against `spec` and atomically replace one partition with it.
+    """Validate `df` against `spec` and write it atomically as a part file of one partition.
 
+    `part_name` None: the partition is replaced (`part-0.parquet`, every other part removed);
+    else `part-<part_name>.parquet` is added or replaced and the other parts stay (the entry's
+    `rows` counts them all).
     `inputs` maps input names to fingerprints; their combined fingerprint, together with
     `config`, is what `is_up_to_date` compares on the next run.
     Returns the partition folder.
@@ -342,38 +346,14 @@ def write_partition(
     with locked(root, spec):
         target.mkdir(parents=True, exist_ok=True)
         _recover(target)
-        final = target / "part-0.parquet"
+        final = target / f"part-{0 if part_name is None else part_name}.parquet"
         _write_parquet(table, final)  # one atomic rename: readers see the old or the new file
         for stale in target.glob("part-*.parquet"):
-            if stale != final:
+            if part_name is None and stale != final:
                 stale.unlink()
-        _update_manifest(
-            root, spec, partition_key(spec, partition), _entry(spec, table.num_rows, config, inputs, timings, extra)
-        )
-    return target
-
-
-def append_part(
-    root: str | Path,
-    spec: ArtifactSpec,
-    df: pl.DataFrame | pa.Table,
-    partition: Mapping[str, str],
-    part_name: str,
-    *,
-    config: Mapping[str, Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Add one part file (`part-<part_name>.parquet`) to a partition; existing parts stay."""
-    table = to_table(df, spec)
-    target = partition_dir(root, spec, partition)
-    with locked(root, spec):
-        _recover(target)
-        target.mkdir(parents=True, exist_ok=True)
-        final = target / f"part-{part_name}.parquet"
-        _write_parquet(table, final)
         rows = sum(pq.ParquetFile(p).metadata.num_rows for p in target.glob("part-*.parquet"))
-        _update_manifest(root, spec, partition_key(spec, partition), _entry(spec, rows, config, None, None, extra))
-    return final
+        _update_manifest(root, spec, partition_key(spec, partition), _entry(spec, rows, config, inputs, timings, extra))
+    return target
 
 
 def _entry(spec, rows, config, inputs, timings, extra) -> dict[str, Any]:

@@ -5,7 +5,7 @@ A build parses only the contexts whose `context_id` is not in the partition yet.
 them, in order, into chunks of `IndexConfig.chunk_size` contexts (rounded up to whole
 `batch_size` batches, so spaCy sees exactly the batches of a one-chunk build and the rows
 are the same) and writes each chunk as its own part file, named after the fingerprint of
-its ids and written atomically (`io.append_part`). Chunks are independent: `build_index`
+its ids and written atomically (`io.write_partition` with a `part_name`). Chunks are independent: `build_index`
 parses them one after another in this process; the build flows run each as a task on
 their task runner (`flows.build_index`: a Dask cluster parses them in parallel). A build
 killed midway leaves only complete part files, and the next build parses only the
@@ -216,12 +216,12 @@ def _write_chunk(
     frame = pl.DataFrame({"context_id": list(chunk.ids)}).hstack(pl.DataFrame(records, schema=_RECORD_SCHEMA))
     # the manifest entry holds what every part shares; which chunk finished last (parallel
     # tasks finish in any order) is not recorded, so the entry is the same for any runner
-    io.append_part(
+    io.write_partition(
         root,
         INDEX,
         frame,
         {"nlp": chunk.key},
-        chunk.part_name,
+        part_name=chunk.part_name,
         config=to_plain(cfg),
         extra={"spacy_model": info, "pipes": pipes},
     )

@@ -13,7 +13,7 @@ of the spaCy set-up, since the index of a given context under a given key never 
 
 Shared partitions: several stages write into one `rejects` partition (dataset/split), and
 two miners into one `bundles` partition. Each writer owns one part file in it,
-`part-<writer>.parquet`, replaced atomically by `io.append_part` (the other writers' parts
+`part-<writer>.parquet`, replaced atomically by `io.write_partition` (the other writers' parts
 stay untouched; readers read all parts), and the partition's manifest entry keeps each
 writer's record (fingerprint, config, rows, stats, reuse groups) under `writers.<writer>`.
 No read-modify-write, so parallel writers of one partition cannot lose each other's rows.
@@ -79,7 +79,7 @@ def write_owned_part(
     part: Mapping[str, str],
     writer: str,
     record: Mapping[str, Any],
-) -> Path:
+) -> None:
     """Atomically replace `writer`'s part file in a partition; other writers' parts stay.
 
     `record` (fingerprint, rows, stats, ...) is kept in the manifest entry under
@@ -88,7 +88,7 @@ def write_owned_part(
     `training.data.synthetic_placement` read `config.placement`). A part file no writer owns
     (the single `part-0.parquet` of a partition written before it was shared) is removed.
     """
-    # a lock of its own: io.append_part below takes the artifact's `.lock`
+    # a lock of its own: io.write_partition below takes the artifact's `.lock`
     with io.locked(root, spec, ".writers-lock"):
         old = (io.partition_entry(root, spec, part) or {}) if io.partition_dir(root, spec, part).exists() else {}
         writers = {**(old.get("writers") or {}), writer: dict(record)}
@@ -96,12 +96,12 @@ def write_owned_part(
             if orphan.stem.removeprefix("part-") not in writers:
                 orphan.unlink()
         only = dict(record) if len(writers) == 1 else {}
-        return io.append_part(
+        io.write_partition(
             root,
             spec,
             df,
             part,
-            writer,
+            part_name=writer,
             config={**only.get("config", {}), "writers": sorted(writers)},
             extra={"writers": writers, **({"stats": only["stats"]} if "stats" in only else {})},
         )
