@@ -5,8 +5,6 @@ pytest tests/pipeline/test_sources_real.py -q -m integration
 
 from __future__ import annotations
 
-import time
-
 import polars as pl
 import pytest
 
@@ -30,14 +28,11 @@ def squad11_path(shared_data):
 
 
 def test_squad11_dev_full(squad11_path):
-    start = time.perf_counter()
     result = load_source(SourceSpec("squad11", squad11_path))
-    seconds = time.perf_counter() - start
     assert (result.examples.height, result.contexts.height, result.rejects.height) == (10570, 2067, 0)
     assert result.summary() == "squad11: 10570 examples, 2067 contexts, 0 rejected"
     assert result.examples["answers"].list.len().sum() == 34726
     assert spans_point_at_text(result) == 0
-    assert seconds < 8, f"SQuAD 1.1 dev took {seconds:.1f}s (about 1.5 s expected on an idle core)"
 
 
 def test_squad11_protocol_split(squad11_path):
