@@ -49,7 +49,7 @@ from pipeline.io import empty_frame, fingerprint
 from pipeline.normalize import normalize
 from pipeline.progress import track
 from pipeline.rejects import reject, rejects_frame
-from pipeline.schemas import BUNDLES, FLIPS
+from pipeline.schemas import BUNDLES, FLIPS, bundle_row
 
 Span = tuple[int, int]
 Tagger = Callable[[Sequence[str]], list[list[flip_rules.Token]]]
@@ -377,29 +377,8 @@ def _emit(result: FlipResult, ex: dict[str, Any], prep: dict[str, Any], rule: st
         }
     )
     bundle_id = "flip-" + fingerprint({"kind": "flip", "members": [ex["example_id"], flip_id]})
-    common = {"bundle_id": bundle_id, "kind": "flip", "mode": rule, "context_id": ex["context_id"]}
-    result.bundles.append(
-        {
-            **common,
-            "example_id": ex["example_id"],
-            "question": ex["question"],
-            "answer": gold,
-            "role": "original",
-            "rule": None,
-            "parent_id": None,
-        }
-    )
-    result.bundles.append(
-        {
-            **common,
-            "example_id": flip_id,
-            "question": flipped,
-            "answer": answer,
-            "role": "generated",
-            "rule": rule,
-            "parent_id": ex["example_id"],
-        }
-    )
+    result.bundles.append(bundle_row(bundle_id, "flip", rule, ex, gold))
+    result.bundles.append(bundle_row(bundle_id, "flip", rule, result.rows[-1], answer))
 
 
 def main(argv: Sequence[str]) -> None:

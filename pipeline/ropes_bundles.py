@@ -66,7 +66,7 @@ from pipeline.io import empty_frame, fingerprint
 from pipeline.normalize import normalize
 from pipeline.progress import track
 from pipeline.rejects import reject, rejects_frame
-from pipeline.schemas import BUNDLES
+from pipeline.schemas import BUNDLES, bundle_row
 
 Mode = Literal["paper", "reference-code"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -440,25 +440,7 @@ def group_fingerprints(examples: pl.DataFrame, cfg: BundleConfig) -> dict[str, s
 def _bundle_rows(rows: Sequence[dict[str, Any]], members: Sequence[int], mode: str) -> list[dict[str, Any]]:
     ids = [rows[i]["example_id"] for i in members]
     bundle_id = "ropes-" + fingerprint({"mode": mode, "members": sorted(ids)})
-    out = []
-    for i in members:
-        r = rows[i]
-        a = r["answers"][0]
-        out.append(
-            {
-                "bundle_id": bundle_id,
-                "kind": "ropes-mined",
-                "mode": mode,
-                "example_id": r["example_id"],
-                "context_id": r["context_id"],
-                "question": r["question"],
-                "answer": {"text": a["text"], "start": a["start"], "end": a["end"]},
-                "role": "original",
-                "rule": None,
-                "parent_id": None,
-            }
-        )
-    return out
+    return [bundle_row(bundle_id, "ropes-mined", mode, rows[i], rows[i]["answers"][0]) for i in members]
 
 
 def ropes_bundles(

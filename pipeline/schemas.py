@@ -15,6 +15,7 @@ Spans are character offsets into the row's context: start inclusive, end exclusi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -203,6 +204,24 @@ BUNDLES = ArtifactSpec(
         _c("parent_id", pa.string(), "example the generated member came from (null for originals)", True),
     ),
 )
+
+
+def bundle_row(bundle_id: str, kind: str, mode: str, member: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """The BUNDLES row of one member: `member` an EXAMPLES row (an `original`) or a generated row with its
+    `rule` and `parent_id` (a FLIPS row: `generated`), `answer` its gold span."""
+    return {
+        "bundle_id": bundle_id,
+        "kind": kind,
+        "mode": mode,
+        "example_id": member["example_id"],
+        "context_id": member["context_id"],
+        "question": member["question"],
+        "answer": {"text": answer["text"], "start": answer["start"], "end": answer["end"]},
+        "role": "original" if member.get("parent_id") is None else "generated",
+        "rule": member.get("rule"),
+        "parent_id": member.get("parent_id"),
+    }
+
 
 FLIPS = ArtifactSpec(
     name="flips",
