@@ -76,6 +76,11 @@ def surrogate_at(text: str) -> int:
         return e.start
 
 
+def text_reason(value: Any, empty: str) -> str:
+    """The rejects reason of a text field that is not a non-blank string: missing, not a string, or `empty`."""
+    return "missing_field" if value is None else ("bad_type" if not isinstance(value, str) else empty)
+
+
 def example_id_of(raw: Any, fallback: str) -> tuple[str | None, tuple[str, str] | None]:
     """`(id, None)`, or `(None, (reason, detail))` when the id cannot be used. `raw` None -> `fallback`."""
     if raw is None:
@@ -185,12 +190,17 @@ class CanonicalFrames:
         without questions: no question is counted as rejected."""
         self.reject(split, record_id, field, reason, detail, drops_question=False)
 
-    def claim_id(self, split: str, example_id: str, source_record: str) -> bool:
-        """Reserve an example id in a split; a second claim is rejected as `duplicate_id` (False).
+    def claim_id(self, split: str, raw_id: Any, fallback: str, source_record: str, field: str = "id") -> str | None:
+        """The record's example id (`example_id_of`), reserved in a split; None, after its rejects row,
+        for an unusable id (under `field`) or one claimed before (`duplicate_id`).
 
         Readers claim the id before checking the rest of the record, so a duplicate is
         reported once, as a duplicate, whatever else is wrong with it.
         """
+        example_id, bad_id = example_id_of(raw_id, fallback)
+        if example_id is None:
+            self.reject(split, source_record, field, bad_id[0], f"{source_record}: {bad_id[1]}")
+            return None
         if (split, example_id) in self._seen_ids:
             self.reject(
                 split,
@@ -199,9 +209,9 @@ class CanonicalFrames:
                 "duplicate_id",
                 f"{source_record}: id {example_id!r} already used by an earlier question in split '{split}'",
             )
-            return False
+            return None
         self._seen_ids.add((split, example_id))
-        return True
+        return example_id
 
     def add_example(
         self,

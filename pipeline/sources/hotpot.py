@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.sources.canonical import CanonicalFrames, example_id_of, shown
+from pipeline.sources.canonical import CanonicalFrames, shown, text_reason
 from pipeline.sources.locate import inside_word_only, join_parts, locate_answer
 
 YES_NO = {"yes", "no"}
@@ -48,11 +48,8 @@ def load_hotpot(records: list[Any], frames: CanonicalFrames) -> None:
             record_id = str(record.get("_id", where)) if isinstance(record, dict) else where
             frames.reject(split, record_id, problem[0], problem[1], f"{where}: {problem[2]}")
             continue
-        qid, bad_id = example_id_of(record["_id"], where)
-        if qid is None:
-            frames.reject(split, where, "_id", bad_id[0], f"{where}: {bad_id[1]}")
-            continue
-        if frames.claim_id(split, qid, where):
+        qid = frames.claim_id(split, record["_id"], where, where, field="_id")
+        if qid is not None:
             add_hotpot_question(frames, split, record, qid, where)
 
 
@@ -106,18 +103,9 @@ def _record_problem(record: Any) -> tuple[str, str, str] | None:
     for key in ("_id", "question", "answer", "supporting_facts", "context"):
         if record.get(key) is None:
             return key, "missing_field", f"record has no '{key}'"
-    if not isinstance(record["question"], str) or not record["question"].strip():
-        return (
-            "question",
-            "empty_question" if isinstance(record["question"], str) else "bad_type",
-            f"question {shown(record['question'])}",
-        )
-    if not isinstance(record["answer"], str) or not record["answer"].strip():
-        return (
-            "answer",
-            "empty_answer" if isinstance(record["answer"], str) else "bad_type",
-            f"answer {shown(record['answer'])}",
-        )
+    for key in ("question", "answer"):
+        if not isinstance(record[key], str) or not record[key].strip():
+            return key, text_reason(record[key], f"empty_{key}"), f"{key} {shown(record[key])}"
     facts, context = record["supporting_facts"], record["context"]
     if not isinstance(facts, list) or not facts or not all(isinstance(f, list) and f for f in facts):
         return "supporting_facts", "bad_type", "expected a non-empty list of [title, sentence index]"

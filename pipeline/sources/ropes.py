@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.io import text_id
-from pipeline.sources.canonical import CanonicalFrames, Span, example_id_of, shown
+from pipeline.sources.canonical import CanonicalFrames, Span, shown, text_reason
 from pipeline.sources.locate import ContextPart, inside_word_only, join_parts, locate_answer
 
 
@@ -90,9 +90,7 @@ def add_ropes_question(
         return
     question = qa.get("question")
     if not isinstance(question, str) or not question.strip():
-        reason = (
-            "missing_field" if question is None else ("bad_type" if not isinstance(question, str) else "empty_question")
-        )
+        reason = text_reason(question, "empty_question")
         frames.reject(split, str(qa.get("id", where)), "question", reason, f"{where}: question text {shown(question)}")
         return
     if frames.spec.ropes_context == "with-question":
@@ -103,11 +101,8 @@ def add_ropes_question(
     else:
         context, parts = join_parts(named)
         search = sorted(parts, key=lambda p: ("situation", "background").index(p.name))
-    qid, bad_id = example_id_of(qa.get("id"), f"{text_id(context)}:{index}")
+    qid = frames.claim_id(split, qa.get("id"), f"{text_id(context)}:{index}", where)
     if qid is None:
-        frames.reject(split, where, "id", bad_id[0], f"{where}: {bad_id[1]}")
-        return
-    if not frames.claim_id(split, qid, where):
         return
     raw = qa.get("answers")
     if not isinstance(raw, list) or not raw:
@@ -119,8 +114,7 @@ def add_ropes_question(
     for i, answer in enumerate(raw):
         text = answer.get("text") if isinstance(answer, dict) else None
         if not isinstance(text, str) or not text.strip():
-            reason = "missing_field" if text is None else ("bad_type" if not isinstance(text, str) else "empty_answer")
-            failures.append((i, reason, f"answers[{i}].text = {shown(text)}"))
+            failures.append((i, text_reason(text, "empty_answer"), f"answers[{i}].text = {shown(text)}"))
             continue
         found = locate_answer(text, search)
         if found is None:

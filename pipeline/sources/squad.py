@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.io import text_id
-from pipeline.sources.canonical import CanonicalFrames, Span, example_id_of, shown, span
+from pipeline.sources.canonical import CanonicalFrames, Span, shown, span, text_reason
 
 
 def load_squad(obj: dict[str, Any], frames: CanonicalFrames) -> None:
@@ -110,19 +110,13 @@ def add_question(
     if not isinstance(qa, dict):
         frames.reject(split, where, where, "bad_type", f"{where}: expected a question object, got {_kind(qa)}")
         return
-    qid, bad_id = example_id_of(qa.get("id"), f"{text_id(context)}:{index}")
+    qid = frames.claim_id(split, qa.get("id"), f"{text_id(context)}:{index}", where)
     if qid is None:
-        frames.reject(split, where, "id", bad_id[0], f"{where}: {bad_id[1]}")
-        return
-    if not frames.claim_id(split, qid, where):
         return
     question = qa.get("question")
     if not isinstance(question, str) or not question.strip():
-        reason = (
-            "missing_field" if question is None else ("bad_type" if not isinstance(question, str) else "empty_question")
-        )
         what = "no 'question'" if question is None else f"question text {shown(question)}"
-        frames.reject(split, qid, "question", reason, f"{where}: {what}")
+        frames.reject(split, qid, "question", text_reason(question, "empty_question"), f"{where}: {what}")
         return
     impossible = qa.get("is_impossible", False)
     if not isinstance(impossible, bool):
