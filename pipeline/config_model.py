@@ -381,20 +381,13 @@ def apply_overrides(
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             here = ".".join(parts[: i + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    _raise(error, [f"override {key.strip()!r}: '{part}' is not an index of a list of {len(node)}"])
-                if last:
-                    node[int(part)] = parse_scalar(text)
-                    break
-                nxt = node[int(part)]
-            else:
-                if last:
-                    node[part] = parse_scalar(text)
-                    break
-                if part not in node:
-                    node[part] = {}
-                nxt = node[part]
+            if isinstance(node, list) and (not part.isdigit() or int(part) >= len(node)):
+                _raise(error, [f"override {key.strip()!r}: '{part}' is not an index of a list of {len(node)}"])
+            slot = int(part) if isinstance(node, list) else part
+            if last:
+                node[slot] = parse_scalar(text)
+                break
+            nxt = node[slot] if isinstance(node, list) else node.setdefault(part, {})  # a missing section is created
             if nxt is None:
                 _raise(
                     error,
