@@ -147,11 +147,6 @@ def _cli_source(arg: str) -> dict[str, Any]:
     return out
 
 
-def _output_splits(spec: SourceSpec) -> tuple[str, ...]:
-    """The split partitions a source writes (the PROTOCOL article split writes two)."""
-    return ("train", "eval") if spec.article_split == "protocol" else (spec.split,)
-
-
 def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> BuildConfig:
     """Validate a raw mapping (YAML already parsed, overrides applied) into a `BuildConfig`."""
     raw = dict(raw)  # the registry (pipeline.miners) decides which miner sections exist
@@ -168,7 +163,7 @@ def build_config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> 
         sources.append(_resolve_source(spec, base, f"sources.{i}"))
     # Partitions are (dataset, split): two sources may share a dataset name (ROPES train + dev
     # files) as long as they write different splits.
-    written = [(s.dataset, split) for s in sources for split in _output_splits(s)]
+    written = [(s.dataset, split) for s in sources for split in s.output_splits()]
     dupes = sorted({f"{d}/{sp}" for d, sp in written if written.count((d, sp)) > 1})
     if dupes:
         raise BuildConfigError(

@@ -141,9 +141,8 @@ def _split_values(*frames: pl.DataFrame) -> list[str]:
 
 def _load_up_to_date(root: str | Path, spec: SourceSpec, fp: str) -> list[str] | None:
     """The splits of the last load of this source when it is still current, else None."""
-    own_splits = ("train", "eval") if spec.article_split == "protocol" else (spec.split,)
     for part in io.partitions(root, EXAMPLES):
-        if part["dataset"] != spec.dataset or part["split"] not in own_splits:
+        if part["dataset"] != spec.dataset or part["split"] not in spec.output_splits():
             continue  # another source of the same dataset (e.g. ROPES train vs dev)
         entry = io.partition_entry(root, EXAMPLES, part) or {}
         splits = entry.get("load_splits") or []

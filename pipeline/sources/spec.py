@@ -143,6 +143,10 @@ class SourceSpec(Checked):
             return m.group(1)
         return "en"
 
+    def output_splits(self) -> tuple[str, ...]:
+        """The split partitions this source writes (the PROTOCOL article split writes two)."""
+        return ("train", "eval") if self.article_split == "protocol" else (self.split,)
+
     def as_dict(self) -> dict[str, object]:
         """Fields as plain values (for manifests and fingerprints)."""
         return to_plain(self)
