@@ -386,31 +386,22 @@ def insert(ex: dict[str, Any], context: str, p: dict[str, Any], stmt: tuple[str,
     }
 
 
-Labeller = Callable[[Sequence[str]], list[list[tuple[int, int, str]]]]
+Labeller = Callable[[Sequence[str]], list[list[dict[str, Any]]]]
 
 
 def spacy_labeller(model: str = "en_core_web_sm") -> Labeller:
-    """Batch NER with the index's components (`pipeline.nlp.load_nlp`): [(start, end, label)] per text."""
+    """Batch NER with the index's components (`pipeline.nlp.load_nlp`): [{start, end, label}] per text."""
     from pipeline.nlp import IndexConfig, load_nlp
 
     nlp = None
 
-    def label(texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+    def label(texts: Sequence[str]) -> list[list[dict[str, Any]]]:
         nonlocal nlp
         nlp = nlp or load_nlp(IndexConfig(model=model))
-        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=32)]
+        docs = nlp.pipe(texts, batch_size=32)
+        return [[{"start": e.start_char, "end": e.end_char, "label": e.label_} for e in doc.ents] for doc in docs]
 
     return label
-
-
-def label_at(entities: Sequence[tuple[int, int, str]], start: int, end: int) -> str | None:
-    """Label of the entity overlapping [start, end) most (None when none overlaps)."""
-    best, overlap = None, 0
-    for s, e, lab in entities:
-        o = min(e, end) - max(s, start)
-        if o > overlap:
-            best, overlap = lab, o
-    return best
 
 
 def synthetic(
@@ -477,8 +468,8 @@ def synthetic(
                 (labeller or spacy_labeller(cfg.spacy_model))([written[k][2]["context"] for k in todo]) if todo else []
             )
             for k, ents in zip(todo, found):
-                a = written[k][2]["inserted_answer"]
-                labels[k] = label_at(ents, a["start"], a["end"])
+                ent = gold_entity(written[k][2]["inserted_answer"], ents, min_cover=0)  # overlapping it most
+                labels[k] = ent and ent["label"]
         for (ex, p, row), got in zip(written, labels):
             if len(result.rows) == target:
                 break

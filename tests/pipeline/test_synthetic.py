@@ -308,7 +308,7 @@ def test_label_check_drops_insertions_that_read_as_another_type():
         for t in texts:
             i = t.index("The 1908 games were in ") + len("The 1908 games were in ")
             word = t[i : t.index(".", i)]
-            out.append([(i, i + len(word), "PERSON" if word == "Berlin" else "GPE")])
+            out.append([{"start": i, "end": i + len(word), "label": "PERSON" if word == "Berlin" else "GPE"}])
         return out
 
     cfg = SyntheticConfig(share=0.25, seed=2, corpus_fallback=False)
