@@ -86,13 +86,12 @@ def _pairs(value: Any, first: str, second: str) -> Any:
 
 def load_hub(columns: dict[str, list], frames: CanonicalFrames) -> None:
     """Add every row of a SQuAD-layout (or HotpotQA-layout) dataset (columns as lists) to `frames`."""
+    n = len(columns["id"])
     if "supporting_facts" in columns and "answers" not in columns:
         from pipeline.sources.hotpot import load_hotpot
 
-        n = len(columns["id"])
         load_hotpot([hotpot_record({k: v[i] for k, v in columns.items()}) for i in range(n)], frames)
         return
-    n = len(columns["id"])
     titles = [str(t) if t is not None else "" for t in columns.get("title", [""] * n)]
     frames.use_titles(titles)
     split_name = frames.spec.hub_split
@@ -128,12 +127,8 @@ def _answers_list(value: Any) -> list[dict] | None:
     """HF `{"text": [...], "answer_start": [...]}` -> SQuAD `[{"text", "answer_start"}]` (None: malformed)."""
     if isinstance(value, list):
         return value
-    if not isinstance(value, dict):
-        return None
-    texts, starts = value.get("text"), value.get("answer_start")
-    if not isinstance(texts, list) or not isinstance(starts, list) or len(texts) != len(starts):
-        return None
-    return [{"text": t, "answer_start": s} for t, s in zip(texts, starts)]
+    pairs = _pairs(value, "text", "answer_start")
+    return [{"text": t, "answer_start": s} for t, s in pairs] if isinstance(pairs, list) else None
 
 
 def hub_fingerprint_inputs(spec: SourceSpec) -> dict[str, Any]:
