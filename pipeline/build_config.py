@@ -45,7 +45,6 @@ from pipeline.config_model import (
     to_plain,
 )
 from pipeline.miners import MINERS
-from pipeline.near_miss import NearMissConfig
 from pipeline.nlp import IndexConfig, ModelNotFoundError, resolve_package
 from pipeline.sources import SourceSpec
 
@@ -74,10 +73,6 @@ class BuildConfig:
     miner_datasets: dict[str, tuple[str, ...] | None]  # miner name -> datasets it runs on (None: all)
     fail_fast: bool = False  # stop the whole build at the first source that cannot be read
     audit: AuditConfig | None = None  # write the audit site after build-bundles (None: do not)
-
-    @property
-    def near_miss(self) -> NearMissConfig:
-        return self.miner_configs["near_miss"]
 
     def miner_config(self, name: str) -> Any:
         """Parsed config of one miner (an instance of its registered config class)."""

@@ -23,7 +23,7 @@ def test_demo_config_loads_with_every_sample(samples: Path) -> None:
     cfg = load_build_config(samples / "build.yaml")
     assert {s.dataset for s in cfg.sources} >= {"squad11", "squad20", "ropes", "hotpot", "xquad_de", "broken"}
     assert all(Path(s.path).is_absolute() and Path(s.path).exists() for s in cfg.sources)
-    assert cfg.index == IndexConfig() and cfg.near_miss == NearMissConfig(max_negatives=4)
+    assert cfg.index == IndexConfig() and cfg.miner_config("near_miss") == NearMissConfig(max_negatives=4)
     assert cfg.miners[0] == "near_miss" and "xquad_de" not in cfg.miner_datasets["near_miss"]
     assert Path(cfg.root).is_absolute()
 
@@ -33,7 +33,7 @@ def test_overrides_are_typed_and_dotted(tmp_path: Path) -> None:
     cfg = load_build_config(
         path, ["index.batch_size=8", "near_miss.max_negatives=2", "sources.0.split=train", "miners=near_miss"]
     )
-    assert cfg.index.batch_size == 8 and cfg.near_miss.max_negatives == 2
+    assert cfg.index.batch_size == 8 and cfg.miner_config("near_miss").max_negatives == 2
     assert cfg.sources[0].split == "train" and cfg.miners == ("near_miss",)
     assert cfg.resolved()["near_miss"] == {"max_negatives": 2}
 
