@@ -49,11 +49,6 @@ class LockHolder:
         return f"pid {self.pid} on {self.host}, running {self.what or '?'} since {self.started}"
 
 
-def lock_path(root: str | Path, name: str = LOCK_FILE) -> Path:
-    """The lock file of an artifact root (or of any folder)."""
-    return Path(root) / name
-
-
 def read_holder(path: str | Path) -> LockHolder | None:
     """The holder recorded in a lock file (None when empty, unreadable or never held)."""
     try:
@@ -97,7 +92,7 @@ def run_lock(
     """
     if timeout_s is not None and timeout_s < 0:
         raise ValueError(f"run_lock: timeout_s={timeout_s}, expected >= 0 seconds or None (wait forever)")
-    path = lock_path(root, name)
+    path = Path(root) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
