@@ -37,12 +37,11 @@ import polars as pl
 from pipeline import io, schemas
 from pipeline.config_model import Checked
 from pipeline.eval_sets import EvalSet, parse_eval_set
+from pipeline.flip_rules import Token
+from pipeline.flips import Tagger, spacy_tagger  # a Tagger: questions -> (text, fine-grained tag, char offset)
 from pipeline.rejects import reject, rejects_frame
 from pipeline.sources import load_source
 from pipeline.statements import join_answer, join_suffix, rule_statement
-
-Token = tuple[str, str, int]  # (text, fine-grained tag, char offset), as pipeline.flips.spacy_tagger gives
-Tagger = Callable[[Sequence[str]], list[list[Token]]]
 
 STAGE = "negation_attack"
 
@@ -79,10 +78,7 @@ def load_eval_set(
     if not es.negation:
         return frames
     cfg = negation or NegationConfig()
-    if tagger is None:
-        from pipeline.flips import spacy_tagger
-
-        tagger = spacy_tagger(cfg.spacy_model)
+    tagger = tagger if tagger is not None else spacy_tagger(cfg.spacy_model)
     ents = entities(frames.contexts) if entities is not None else spacy_entities(frames.contexts, cfg.spacy_model)
     out = negation_attack(frames.examples, frames.contexts, tagger, ents, cfg)
     return EvalFrames(

@@ -52,9 +52,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from pipeline.flip_rules import getLemma  # lemminflect's, imported on first use
-
-Token = tuple[str, str, int]
+from pipeline.flip_rules import Token, getLemma  # getLemma: lemminflect's, imported on first use
 
 
 def getInflection(lemma: str, tag: str) -> tuple[str, ...]:
