@@ -363,7 +363,7 @@ def _entry(spec, rows, config, inputs, timings, extra) -> dict[str, Any]:
         "rows": int(rows),
         "config": dict(config or {}),
         "inputs": inputs,
-        "inputs_fingerprint": fingerprint({"inputs": inputs, "config": dict(config or {})}),
+        "inputs_fingerprint": inputs_fingerprint(inputs, config or {}),
         "timings_s": {k: round(float(v), 4) for k, v in (timings or {}).items()},
         "libraries": library_versions(),
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -172,23 +172,20 @@ class CanonicalFrames:
 
     # Rows -----------------------------------------------------------------------------
 
-    def reject(
-        self, split: str, record_id: str, field: str, reason: str, detail: str = "", *, drops_question: bool = True
-    ) -> None:
-        """One rejects row. `drops_question=False` (`reject_part`) for a dropped answer or an
-        article/paragraph without questions."""
-        self.n_rejected_questions += drops_question
+    def reject(self, split: str, record_id: str, field: str, reason: str, detail: str = "") -> None:
+        """One rejects row for a dropped question (counted in `n_rejected_questions`)."""
+        self.n_rejected_questions += 1
+        self.reject_part(split, record_id, field, reason, detail)
+
+    def reject_part(self, split: str, record_id: str, field: str, reason: str, detail: str = "") -> None:
+        """One rejects row for a dropped part (an answer, a bad optional field) or an article/paragraph
+        without questions: no question is counted as rejected."""
         row = reject_row(
             STAGE, printable(self.source_file), printable(record_id), printable(field), reason, printable(detail)
         )
         row["split"] = split
         for name, value in row.items():
             self._rej[name].append(value)
-
-    def reject_part(self, split: str, record_id: str, field: str, reason: str, detail: str = "") -> None:
-        """One rejects row for a dropped part (an answer, a bad optional field) or an article/paragraph
-        without questions: no question is counted as rejected."""
-        self.reject(split, record_id, field, reason, detail, drops_question=False)
 
     def claim_id(self, split: str, raw_id: Any, fallback: str, source_record: str, field: str = "id") -> str | None:
         """The record's example id (`example_id_of`), reserved in a split; None, after its rejects row,
