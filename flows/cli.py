@@ -4,8 +4,8 @@
     cqa show near_miss
     cqa rejects
 
-Command modules register themselves explicitly in `COMMAND_MODULES` below (one line each);
-every module exposes `register(app)`.
+Every command is one line of `COMMANDS` below (name → function, in `cqa --help` order); the command
+modules only define the functions.
 """
 
 from __future__ import annotations
@@ -29,18 +29,23 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-COMMAND_MODULES = (
-    cli_mining,  # build-index, build-bundles, show, rejects
-    cli_bundles,  # bundles-show
-    cli_audit,  # audit
-    cli_training,  # train
-    cli_eval,  # sample-topk, evaluate
-    cli_experiment,  # experiment
-    experiment_pack,  # experiment-pack
-)
+COMMANDS = {
+    "build-index": cli_mining.build_index,
+    "build-bundles": cli_mining.build_bundles,
+    "show": cli_mining.show,
+    "rejects": cli_mining.rejects,
+    "bundles-show": cli_bundles.bundles_show,
+    "audit": cli_audit.audit,
+    "train": cli_training.train_command,
+    "pack": cli_training.pack_command,
+    "sample-topk": cli_eval.sample_topk_command,
+    "evaluate": cli_eval.evaluate_command,
+    "experiment": cli_experiment.experiment_command,
+    "experiment-pack": experiment_pack.experiment_pack_command,
+}
 
-for module in COMMAND_MODULES:
-    module.register(app)
+for name, command in COMMANDS.items():
+    app.command(name)(command)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,3 @@ def audit(
         fail(str(e), 2 if isinstance(e, ValueError) else 1)
     console.print(f"audit: {len(site.pages)} pages, {len(site.images)} plots in {site.seconds:.1f} s", highlight=False)
     console.print(f"open {site.index.resolve().as_uri()}", highlight=False, soft_wrap=True)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `audit` to the `cqa` app."""
-    app.command("audit")(audit)

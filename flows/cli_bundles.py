@@ -107,8 +107,3 @@ def bundles_show(
         raise typer.Exit(1)
     console.print(bundle_summary(bundles))
     print_bundles(bundles, n, seed)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `bundles-show` to the `cqa` app."""
-    app.command("bundles-show")(bundles_show)

@@ -141,8 +141,3 @@ def parse_run_null_rules(items: list[str]) -> dict[str, str]:
             raise ValueError(f"--run-null-rule {item!r}: expected RUN=RULE[:THRESHOLD] (e.g. runs/mle=cls_threshold)")
         out[key] = value
     return out
-
-
-def register(app: typer.Typer) -> None:
-    app.command("sample-topk")(sample_topk_command)
-    app.command("evaluate")(evaluate_command)

@@ -57,9 +57,5 @@ def experiment_command(
     print(report)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("experiment")(experiment_command)
-
-
 if __name__ == "__main__":
     typer.run(experiment_command)

@@ -207,11 +207,3 @@ def rejects(
     console.print(table)
     for row in df.head(examples).iter_rows(named=True):
         console.print(row)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the mining commands to the `cqa` app."""
-    app.command("build-index")(build_index)
-    app.command("build-bundles")(build_bundles)
-    app.command("show")(show)
-    app.command("rejects")(rejects)

@@ -123,11 +123,6 @@ def pack_command(
     print(out)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("train")(train_command)
-    app.command("pack")(pack_command)
-
-
 def main() -> None:
     """`python -m flows.cli_training --config ...` (what torchrun and the Prefect flow launch)."""
     typer.run(train_command)

@@ -177,7 +177,3 @@ def experiment_pack_command(
         f"{len({r['pack'] for r in doc['runs']})} pack(s), eval sets: {', '.join(doc['eval_sets'])}"
     )
     print(out)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("experiment-pack")(experiment_pack_command)

@@ -12,14 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from flows import cli_mining
+from flows.cli import app
 from flows.cli_errors import fail, failing_cleanly, one_line
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    cli_mining.register(app)
-    return app
 
 
 @pytest.mark.parametrize(
@@ -35,7 +29,7 @@ def test_bad_build_options_fail_at_once_before_prefect(
 ) -> None:
     root = tmp_path / "artifacts"
     t0 = time.monotonic()
-    result = CliRunner().invoke(_app(), [command, "--root", str(root), option, value])
+    result = CliRunner().invoke(app, [command, "--root", str(root), option, value])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.output
@@ -70,10 +64,6 @@ def test_an_unexpected_failure_is_one_line_unless_verbose(capsys) -> None:
 
 @pytest.mark.parametrize("command", ["sample-topk", "evaluate"])
 def test_a_bad_device_fails_before_any_model_is_loaded(command: str, tmp_path: Path) -> None:
-    from flows import cli_eval
-
-    app = typer.Typer()
-    cli_eval.register(app)
     args = ["tiny", "--root", str(tmp_path), "--device", "banana"]
     if command == "evaluate":
         args += ["--set", f"s={tmp_path / 's.json'}:squad"]
@@ -84,11 +74,6 @@ def test_a_bad_device_fails_before_any_model_is_loaded(command: str, tmp_path: P
 
 
 def test_bundles_show_keeps_the_bracketed_list_of_modes() -> None:
-    from flows import cli_bundles
-
-    app = typer.Typer()
-    cli_bundles.register(app)
-    app.command("noop")(lambda: None)
     result = CliRunner().invoke(app, ["bundles-show", "--mode", "x"])
     assert result.exit_code == 2
     assert result.output.strip() == "error: --mode: got 'x', expected one of ['paper', 'reference-code', 'both']"

@@ -331,14 +331,10 @@ def test_mined_fingerprint_is_the_rows_not_the_rewrite(tmp_path: Path) -> None:
 
 
 def test_cli_bad_profile_exits_2_before_any_work(tmp_path: Path) -> None:
-    import typer
     from typer.testing import CliRunner
 
-    from flows.cli_experiment import register
+    from flows.cli import app
 
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # two commands: `experiment` stays a sub-command
     result = CliRunner().invoke(
         app, ["experiment", "--profile", "cpu-smoke", "--set", f"workdir={tmp_path}", "--set", "control.of=nope"]
     )

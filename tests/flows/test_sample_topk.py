@@ -5,18 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import typer
 from typer.testing import CliRunner
 
-from flows.cli_eval import register
+from flows.cli import app
 from pipeline import io, schemas
 from pipeline.sources import SourceSpec, load_source
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
 
 
 def _write_examples(root: Path, samples: Path) -> None:
@@ -28,15 +21,15 @@ def _write_examples(root: Path, samples: Path) -> None:
 def test_commands_are_registered_with_help() -> None:
     runner = CliRunner()
     for cmd in ("sample-topk", "evaluate"):
-        out = runner.invoke(_app(), [cmd, "--help"])
+        out = runner.invoke(app, [cmd, "--help"])
         assert out.exit_code == 0 and "Usage" in out.output
 
 
 def test_bad_arguments_exit_2_before_work(root: Path) -> None:
     runner = CliRunner()
-    out = runner.invoke(_app(), ["evaluate", "tiny", "--set", "unknown-set", "--root", str(root)])
+    out = runner.invoke(app, ["evaluate", "tiny", "--set", "unknown-set", "--root", str(root)])
     assert out.exit_code == 2 and "preset" in out.output
-    out = runner.invoke(_app(), ["evaluate", str(root / "nope"), "--set", "s=x.json", "--root", str(root)])
+    out = runner.invoke(app, ["evaluate", str(root / "nope"), "--set", "s=x.json", "--root", str(root)])
     assert out.exit_code == 2 and "checkpoint" in out.output
     assert not (root / "predictions").exists()
 
@@ -54,7 +47,5 @@ def test_force_gold_plain_topk_and_rewrite_on_new_settings(prefect_harness, root
     golds = forced.group_by("example_id").agg(pl.col("is_gold").any())
     assert golds["is_gold"].all()  # every answerable question has its gold within the 4 rows
     assert io.partition_entry(root, schemas.TOPK, part)["config"]["force_gold"] is True
-    out = CliRunner().invoke(
-        _app(), ["sample-topk", "tiny", "--root", str(root), "--dataset", "sample", "--mode", "odd"]
-    )
+    out = CliRunner().invoke(app, ["sample-topk", "tiny", "--root", str(root), "--dataset", "sample", "--mode", "odd"])
     assert out.exit_code == 2 and "mode" in out.output

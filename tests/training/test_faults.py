@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import typer
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from flows.cli_training import register
+from flows.cli import app
 from tests.training.conftest import tiny_overrides
 from training.checkpoint import LATEST, TRAIN_STATE, step_folders
 from training.config import ConfigError, load_config
@@ -35,17 +34,10 @@ def _overrides(root: Path, out: Path, name: str) -> list[str]:
     return tiny_overrides(root, out, steps=STEPS) + [f"run_name={name}", "checkpoint_every=3", "keep_checkpoints=3"]
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # keep typer in multi-command mode
-    return app
-
-
 def cqa_train(root: Path, out: Path, name: str, *extra: str) -> tuple[int, list[str]]:
     """`cqa train` on run `out/name`: exit code and the output's non-empty lines."""
     sets = [a for o in _overrides(root, out, name) for a in ("--set", o)]
-    result = CliRunner().invoke(_app(), ["train", "--config", str(CONFIG), *sets, *extra])
+    result = CliRunner().invoke(app, ["train", "--config", str(CONFIG), *sets, *extra])
     return result.exit_code, [line for line in result.output.splitlines() if line.strip()]
 
 

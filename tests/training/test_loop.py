@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import typer
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from flows.cli_training import register
+from flows.cli import app
 from flows.train import launch_training, train_command_line
 from tests.training.conftest import tiny_overrides
 from training.config import load_config
@@ -81,9 +80,6 @@ def test_init_from_starts_from_the_given_weights(train_root: Path, tmp_path: Pat
 
 
 def test_cli_trains_and_rejects_bad_config(train_root: Path, tmp_path: Path) -> None:
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # keep typer in multi-command mode
     sets = [a for o in tiny_overrides(train_root, tmp_path, steps=2) for a in ("--set", o)]
     ok = CliRunner().invoke(app, ["train", "--config", str(CONFIGS / "mle.yaml"), *sets])
     assert ok.exit_code == 0, ok.output

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import typer
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from flows import cli_training
+from flows.cli import app
 from tests.training.conftest import DATASET, tiny_overrides
 from training.config import load_config
 from training.data import load_examples
@@ -56,8 +55,6 @@ def _overrides(root: Path, out: Path) -> list[str]:
 
 
 def _cli_pack(config: Path, overrides: list[str], out: Path, *extra: str) -> str:
-    app = typer.Typer()
-    cli_training.register(app)
     args = ["pack", "--config", str(config), "--out", str(out), *extra]
     for o in overrides:
         args += ["--set", o]
