@@ -147,8 +147,7 @@ def evaluate_checkpoint(
     inputs_root: str,
     root: str,
     batch_windows: int,
-    null_rule: str,
-    null_threshold: float,
+    null: NullChoice,
     n_resamples: int,
     device: str,
     bundles: str | None = None,
@@ -169,7 +168,7 @@ def evaluate_checkpoint(
     loaded = load_checkpoint(checkpoint, device=device)
     f = loaded.features
     windows = {"max_length": f.max_length, "stride": f.stride, "max_answer_len": f.max_answer_len}
-    cfg = InferenceConfig(batch_windows=batch_windows, null_rule=null_rule, null_threshold=null_threshold, **windows)
+    cfg = InferenceConfig(batch_windows=batch_windows, null_rule=null.rule, null_threshold=null.threshold, **windows)
     bundle_rows = read_bundles(root, bundles)
     metrics_of: dict[str, pl.DataFrame] = {}
     preds_of: dict[str, pl.DataFrame] = {}
@@ -205,7 +204,7 @@ def evaluate_checkpoint(
             "%s on %s (null rule %s): %d questions in %.1f s (%.2f s per 1,000)",
             loaded.run_id,
             name,
-            null_rule,
+            null.rule,
             examples.height,
             seconds,
             1000 * seconds / max(1, examples.height),
@@ -514,8 +513,7 @@ def evaluate_flow(
             inputs_root,
             root,
             batch_windows,
-            choices[run].rule,
-            choices[run].threshold,
+            choices[run],
             n_resamples,
             device,
             bundles,

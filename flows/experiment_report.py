@@ -267,15 +267,8 @@ def comparison_rows(
     sets = eval_set_names(plan)
     metrics = io.read(plan.root, schemas.METRICS).filter(pl.col("eval_set").is_in(sets) & pl.col("run").is_in(order))
     metrics = metrics.sort(_in_order("eval_set", sets), _in_order("run", order), maintain_order=True)
-    preds = pl.concat(
-        [
-            io.read(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})
-            for s in sets
-            for r in order
-            if io.partition_files(plan.root, schemas.PREDICTIONS, {"eval_set": s, "run": r})
-        ],
-        how="vertical_relaxed",
-    )
+    preds = io.scan(plan.root, schemas.PREDICTIONS).filter(pl.col("eval_set").is_in(sets) & pl.col("run").is_in(order))
+    preds = preds.collect().sort(_in_order("eval_set", sets), _in_order("run", order), maintain_order=True)
     per_seed = []
     for seed in plan.seeds:  # each seed's runs against that seed's control (control first)
         names = (
