@@ -46,6 +46,22 @@ def test_write_partition_replaces_the_whole_partition(root: Path) -> None:
     assert leftovers == []
 
 
+def test_a_named_part_is_added_beside_the_others_and_a_whole_write_replaces_them_all(root: Path) -> None:
+    target = io.partition_dir(root, CONTEXTS, PART)
+    io.write_partition(root, CONTEXTS, _contexts(3, 1), PART, part_name="a")
+    io.write_partition(root, CONTEXTS, _contexts(2, 2), PART, part_name="b")
+    io.write_partition(root, CONTEXTS, _contexts(1, 3), PART, part_name="a")  # "a" again: replaced, "b" stays
+    assert sorted(p.name for p in target.iterdir() if not p.name.startswith(".")) == [
+        "part-a.parquet",
+        "part-b.parquet",
+    ]
+    assert sorted(io.read(root, CONTEXTS, PART)["title"]) == ["2", "2", "3"]
+    assert io.partition_entry(root, CONTEXTS, PART)["rows"] == 3  # the entry counts every part: 1 + 2
+    io.write_partition(root, CONTEXTS, _contexts(4, 4), PART)  # no part name: the partition is replaced
+    assert sorted(p.name for p in target.iterdir() if not p.name.startswith(".")) == ["part-0.parquet"]
+    assert io.partition_entry(root, CONTEXTS, PART)["rows"] == 4
+
+
 def _kill_before_replace(monkeypatch: pytest.MonkeyPatch) -> None:
     def killed(src, dst):
         raise KeyboardInterrupt("killed before the rename")
