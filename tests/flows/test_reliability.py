@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -149,12 +148,11 @@ def assert_all_readable(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(api_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, float]]:
-    """A clean, uninterrupted build: its artifact rows and its wall time."""
+def reference(api_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """A clean, uninterrupted build: its artifact rows."""
     tmp = tmp_path_factory.mktemp("reference")
-    t0 = time.monotonic()
     finish(start_build(tmp / "root", api_env, tmp / "log"), tmp / "log")
-    yield artifact_rows(tmp / "root"), time.monotonic() - t0
+    return artifact_rows(tmp / "root")
 
 
 @pytest.mark.slow
@@ -171,7 +169,7 @@ def test_two_builds_at_once_wait_in_turn_and_match_a_clean_build(api_env, refere
     logs = [finish(p, tmp_path / f"log{i}") for i, p in enumerate(procs)]
     assert all("report:" in text for text in logs)
     assert_all_readable(root)
-    assert artifact_rows(root) == reference[0]
+    assert artifact_rows(root) == reference
 
 
 @pytest.mark.slow
@@ -192,18 +190,46 @@ def test_a_build_that_cannot_wait_stops_before_writing_and_names_the_holder(api_
     assert sorted(p.name for p in root.iterdir()) == [".build.lock"]  # nothing written
 
 
+def parquet_mtimes(root: Path) -> dict[Path, int]:
+    """Every Parquet file under `root` (staging included) → its mtime; files vanishing mid-scan are skipped."""
+    out = {}
+    for p in root.rglob("*.parquet") if root.exists() else ():
+        try:
+            out[p] = p.stat().st_mtime_ns
+        except FileNotFoundError:  # replaced or removed by the running build
+            pass
+    return out
+
+
+def kill_after_writes(proc: subprocess.Popen, root: Path, n: int, timeout: float = 300) -> bool:
+    """SIGKILL the build's process group as soon as `n` Parquet files under `root` are new or rewritten.
+
+    Progress, not wall time, decides where the kill lands: a clock-based kill on a loaded (or an
+    idle) machine can land before the first write or after the last one. True if it was killed,
+    False if it finished by itself first.
+    """
+    before = parquet_mtimes(root)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, f"build still running after {timeout} s"
+        if sum(before.get(p) != t for p, t in parquet_mtimes(root).items()) >= n:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+            return True
+        time.sleep(0.005)
+    return False
+
+
 @pytest.mark.slow
 def test_killed_builds_leave_readable_artifacts_and_the_next_run_completes(api_env, reference, tmp_path: Path) -> None:
-    rows, seconds = reference
+    rows = reference
     root = tmp_path / "root"
     rng = random.Random(7)
     interrupted = 0  # kills that left some, but not all, of the artifacts
-    for i in range(KILLS):
-        proc = start_build(root, api_env, tmp_path / f"killed{i}")
-        time.sleep(rng.uniform(1.0, max(2.0, 0.9 * seconds)))
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-        if root.exists():
+    # Each build resumes from what the killed ones left; each is killed after 1..4 more writes.
+    # The first, on an empty root, always lands mid-build (the full build writes many files).
+    for i, n in enumerate([1] + [rng.randint(1, 4) for _ in range(KILLS - 1)]):
+        if kill_after_writes(start_build(root, api_env, tmp_path / f"killed{i}"), root, n):
             assert_all_readable(root)
             interrupted += 0 < len(artifact_rows(root)) and artifact_rows(root) != rows
     assert interrupted >= 1, "no kill landed in the middle of a build: the test proved nothing"
