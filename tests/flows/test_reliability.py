@@ -1,4 +1,4 @@
-"""Re-mining reliability: the run lock, two runs at once, and runs killed at random points.
+"""Re-mining reliability: the run lock, two runs at once, and runs killed mid-build (after their n-th Parquet write).
 
     python -m pytest tests/flows/test_reliability.py -q
 
@@ -211,12 +211,13 @@ def kill_after_writes(proc: subprocess.Popen, root: Path, n: int, timeout: float
     before = parquet_mtimes(root)
     deadline = time.monotonic() + timeout
     while proc.poll() is None:
-        assert time.monotonic() < deadline, f"build still running after {timeout} s"
-        if sum(before.get(p) != t for p, t in parquet_mtimes(root).items()) >= n:
+        if time.monotonic() > deadline or sum(before.get(p) != t for p, t in parquet_mtimes(root).items()) >= n:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
+            assert time.monotonic() <= deadline, f"build still running after {timeout} s"
             return True
         time.sleep(0.005)
+    assert proc.returncode == 0, f"a build finished by itself before its kill, with exit code {proc.returncode}"
     return False
 
 
